@@ -1,0 +1,30 @@
+#pragma once
+// Progress reporting and cancellation for long engine jobs.
+// Every long job takes a Progress& and a std::stop_token; the tutor's job runner draws the
+// bar, the CLI prints one, tests pass Progress::none().
+#include <stop_token>
+#include <string_view>
+
+#include "engine/core/error.h"
+
+namespace qlab {
+
+class Progress {
+ public:
+  virtual ~Progress() = default;
+  // fraction in [0, 1]; label is a few words ("layer 3/22", "chunk 12/40").
+  virtual void report(double fraction, std::string_view label) = 0;
+  static Progress& none();
+};
+
+// Thrown by check_cancel() when the stop token has been requested; callers unwind cleanly.
+class Cancelled : public Error {
+ public:
+  Cancelled() : Error("cancelled") {}
+};
+
+inline void check_cancel(const std::stop_token& stop) {
+  if (stop.stop_requested()) throw Cancelled();
+}
+
+}  // namespace qlab

@@ -1,0 +1,41 @@
+#pragma once
+// Hugging Face tokenizer.json: byte-level BPE (GPT-2, Llama 3, Qwen2 families, with the
+// pre-tokenizer's split regex) and SentencePiece-style BPE (Llama 2, TinyLlama, Mistral:
+// metaspace "▁", byte fallback <0xNN>), added and special tokens; decode too.
+// BOS handling follows tokenizer_config.json (add_bos_token) when it is beside tokenizer.json.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qlab::io {
+
+class Tokenizer {
+ public:
+  // Loads tokenizer.json (and tokenizer_config.json if present) from a folder or a file path.
+  static Tokenizer load(const std::filesystem::path& dir_or_file);
+  static Tokenizer from_json_text(std::string_view json_text, std::string_view source_name);
+  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer& operator=(Tokenizer&&) noexcept;
+  ~Tokenizer();
+
+  // Text (UTF-8) to ids. add_special: prepend BOS when the tokenizer's post-processor / config says so.
+  std::vector<std::int32_t> encode(std::string_view text, bool add_special = false) const;
+  std::string decode(const std::vector<std::int32_t>& ids, bool skip_special = false) const;
+
+  int vocab_size() const;                      // including added tokens
+  std::optional<std::int32_t> bos_id() const;
+  std::optional<std::int32_t> eos_id() const;
+  std::optional<std::int32_t> token_to_id(std::string_view token) const;
+  std::string id_to_token(std::int32_t id) const;
+
+ private:
+  Tokenizer();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qlab::io
