@@ -4,6 +4,7 @@
 #   ./dev.sh test         install + build + run every test (what CI runs)
 #   ./dev.sh asan         unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   ./dev.sh arm64        cross-build the engine and its unit tests for aarch64, run them under qemu-user
+#   ./dev.sh fuzz         build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 60)
 #   ./dev.sh build        install + build only
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,6 +12,7 @@ cd "$(dirname "$0")"
 JOBS=${JOBS:-$(nproc)}
 PACKAGES=(build-essential cmake pkg-config libncurses-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
           libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev liblapack-dev tmux python3)
+FUZZ_PACKAGES=(clang)
 ARM64_PACKAGES=(g++-aarch64-linux-gnu qemu-user libfmt-dev:arm64 nlohmann-json3-dev libgtest-dev:arm64
                 libgmock-dev:arm64 libopenblas-dev:arm64)
 
@@ -61,6 +63,22 @@ case "${1:-start}" in
     build build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DQLAB_ENGINE_ONLY=ON -DQLAB_BUILD_BENCH=OFF
     ctest --test-dir build-arm64 --output-on-failure -j "$JOBS"
     ;;
+  fuzz)
+    install_missing "${PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
+    CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQLAB_FUZZ=ON \
+      -DQLAB_ENGINE_ONLY=ON -DQLAB_BUILD_BENCH=OFF >/dev/null
+    targets=()
+    for src in tests/fuzz/*_fuzz.cpp; do n=$(basename "$src" _fuzz.cpp); targets+=("$n"); done
+    cmake --build build-fuzz -j "$JOBS" --target "${targets[@]/#/fuzz_}"
+    mkdir -p build-fuzz/artifacts
+    for n in "${targets[@]}"; do
+      # new inputs go to a scratch copy, so the committed seed corpus stays small
+      mkdir -p "build-fuzz/corpus/$n"
+      echo "fuzzing $n for ${FUZZ_SECONDS:-60} s"
+      ./build-fuzz/tests/fuzz/fuzz_"$n" -max_total_time="${FUZZ_SECONDS:-60}" -timeout=10 -rss_limit_mb=4096 \
+        -artifact_prefix=build-fuzz/artifacts/"$n"- "build-fuzz/corpus/$n" "tests/fuzz/corpus/$n"
+    done
+    ;;
   *)
-    sed -n '2,8p' "$0"; exit 2 ;;
+    sed -n '2,9p' "$0"; exit 2 ;;
 esac

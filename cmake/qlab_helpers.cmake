@@ -31,3 +31,15 @@ function(qlab_test_dir dir)
   gtest_discover_tests(${target} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 120
                        PROPERTIES TIMEOUT 600 LABELS ${leaf})
 endfunction()
+
+# qlab_embed_text(TARGET FILE SYMBOL): compiles FILE into TARGET as `extern const char SYMBOL[]`
+# (NUL-terminated) and `extern const unsigned long SYMBOL_size`; rebuilt when FILE changes.
+function(qlab_embed_text target file symbol)
+  set(out ${CMAKE_CURRENT_BINARY_DIR}/embedded/${symbol}.cpp)
+  add_custom_command(OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DIN=${file} -DOUT=${out} -DSYMBOL=${symbol}
+            -P ${PROJECT_SOURCE_DIR}/cmake/embed_text.cmake
+    DEPENDS ${file} ${PROJECT_SOURCE_DIR}/cmake/embed_text.cmake
+    COMMENT "Embedding ${file}" VERBATIM)
+  target_sources(${target} PRIVATE ${out})
+endfunction()

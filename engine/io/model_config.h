@@ -3,6 +3,7 @@
 // Accepts transformers 4.x (rope_theta and rope_scaling at top level) and 5.x (rope_parameters) files.
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -32,17 +33,27 @@ struct ModelConfig {
   RopeConfig rope;
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // q/k/v bias (Qwen2: true)
+  bool o_proj_bias = false;     // o_proj bias: Llama's attention_bias covers it too, Qwen2 has none
   bool mlp_bias = false;
-  int bos_token_id = -1, eos_token_id = -1;
-  std::string dtype = "float32";  // torch_dtype or dtype
+  int bos_token_id = -1, eos_token_id = -1;  // -1: not given; eos_token_id is the first of a list
+  std::vector<int> eos_token_ids;            // every id a list gave (Llama 3.1 Instruct has three)
+  std::string dtype = "float32";  // torch_dtype or dtype, without a "torch." prefix
+  int sliding_window = 0;         // 0: full attention (Mistral v0.1 says 4096; Qwen2 only if use_sliding_window)
 
   long long parameter_count() const;  // from the shapes this config implies
 };
 
+inline constexpr const char* kSupportedArchitectures = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM";
+
 // Parses and validates; Error naming the file and the field on anything missing or absurd,
 // "unsupported architecture X (supported: ...)" for other models.
-ModelConfig load_model_config(const std::filesystem::path& config_json);
+ModelConfig load_model_config(const std::filesystem::path& config_json);  // a config.json or its folder
 ModelConfig parse_model_config(const nlohmann::json& j, const std::string& source_name);
-nlohmann::json model_config_to_json(const ModelConfig& c);  // transformers-5 style, loadable by transformers
+
+// transformers 4.x writes rope_theta / rope_scaling / torch_dtype at the top level; 5.x writes
+// rope_parameters and dtype. Files in 4.x style load in both (5.x converts them on load); 5.x style
+// files load correctly only in 5.x. Hence the default.
+enum class ConfigStyle { Transformers4, Transformers5 };
+nlohmann::json model_config_to_json(const ModelConfig& c, ConfigStyle style = ConfigStyle::Transformers4);
 
 }  // namespace qlab::io

@@ -32,9 +32,10 @@ class Tokenizer {
   std::optional<std::int32_t> token_to_id(std::string_view token) const;
   std::string id_to_token(std::int32_t id) const;
 
+  struct Impl;  // the loaded pipeline; defined in engine/io/tokenizer_impl.h, internal to qlab_io
+
  private:
   Tokenizer();
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

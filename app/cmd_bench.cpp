@@ -1,0 +1,167 @@
+// `qlab bench forward MODEL`: prompt-processing and decode speed of the runtime at 1 thread and at
+// all threads, beside the single-precision GEMM rate of the same BLAS measured in the same run
+// (reported as achieved GFLOP/s / BLAS GFLOP/s). The 1-thread figures come from a child process
+// (`--threads 1`), because the worker pool is sized once per process.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <random>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "app/cli.h"
+#include "app/model_arg.h"
+#include "engine/core/error.h"
+#include "engine/core/threads.h"
+#include "engine/model/forward.h"
+#include "engine/model/generate.h"
+#include "engine/tensor/blas.h"
+
+namespace qlab::app {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
+
+// GFLOP/s of C[M,N] = A[M,K] B[N,K]^T, one BLAS call using `threads` threads, best of several runs.
+double blas_gflops(std::int64_t M, std::int64_t N, std::int64_t K, int threads) {
+  std::vector<float> A(static_cast<std::size_t>(M * K)), B(static_cast<std::size_t>(N * K)),
+      C(static_cast<std::size_t>(M * N));
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> d(-1, 1);
+  for (auto& x : A) x = d(rng);
+  for (auto& x : B) x = d(rng);
+  tensor::set_blas_threads(threads);
+  tensor::sgemm_nt(M, N, K, A.data(), K, B.data(), K, C.data(), N);  // warm-up
+  double best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = clock_type::now();
+    tensor::sgemm_nt(M, N, K, A.data(), K, B.data(), K, C.data(), N);
+    best = std::min(best, since(t0));
+  }
+  tensor::set_blas_threads(1);  // the engine's own setting
+  return 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) / best / 1e9;
+}
+
+// Multiply-adds of one forward pass over T tokens starting at position pos0 (linear layers, causal
+// attention as computed usefully, and one lm_head row).
+double forward_flops(const io::ModelConfig& c, std::int64_t T, std::int64_t pos0) {
+  const double H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
+  const double qd = c.num_attention_heads * hd, kvd = c.num_key_value_heads * hd;
+  const double linear = H * qd + 2 * H * kvd + qd * H + 3 * H * I;
+  double attn_pairs = 0;  // (query, key) pairs a causal pass needs
+  for (std::int64_t t = 0; t < T; ++t) attn_pairs += static_cast<double>(pos0 + t + 1);
+  const double per_layer = 2 * static_cast<double>(T) * linear + 2 * 2 * attn_pairs * qd;
+  return c.num_hidden_layers * per_layer + 2 * H * c.vocab_size;
+}
+
+nlohmann::json measure(const model::Model& m, std::int64_t n_prompt, int n_decode) {
+  const auto& c = m.config();
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<std::int32_t> tok(0, c.vocab_size - 1);
+  std::vector<std::int32_t> prompt(static_cast<std::size_t>(n_prompt));
+  for (auto& t : prompt) t = tok(rng);
+  std::vector<float> logits(static_cast<std::size_t>(c.vocab_size));
+
+  // Prompt processing: best of two passes (the first also faults the mapped weights in).
+  model::KVCache cache(c, n_prompt + n_decode + 1);
+  double prompt_s = 1e30;
+  for (int rep = 0; rep < 2; ++rep) {
+    cache.clear();
+    const auto t0 = clock_type::now();
+    model::forward(m, cache, prompt, 1, logits.data());
+    prompt_s = std::min(prompt_s, since(t0));
+  }
+  const double prompt_gflops = forward_flops(c, n_prompt, 0) / prompt_s / 1e9;
+
+  // Decode: one token at a time after a short context.
+  cache.clear();
+  const std::int64_t ctx = std::min<std::int64_t>(n_prompt, 64);
+  model::forward(m, cache, std::span(prompt).first(static_cast<std::size_t>(ctx)), 1, logits.data());
+  double decode_flops = 0;
+  const auto t0 = clock_type::now();
+  for (int i = 0; i < n_decode; ++i) {
+    const std::int32_t next = tok(rng);
+    decode_flops += forward_flops(c, 1, cache.size());
+    model::forward(m, cache, std::span(&next, 1), 1, logits.data());
+  }
+  const double decode_s = since(t0);
+
+  // The BLAS reference: the widest GEMM of a layer (up/gate projection) at the prompt's token count.
+  const int threads = thread_count();
+  const double blas = blas_gflops(n_prompt, c.intermediate_size, c.hidden_size, threads);
+  return {{"threads", threads},
+          {"prompt_tokens", n_prompt},
+          {"prompt_tokens_per_s", static_cast<double>(n_prompt) / prompt_s},
+          {"prompt_gflops", prompt_gflops},
+          {"blas_gflops", blas},
+          {"prompt_fraction_of_blas", prompt_gflops / blas},
+          {"decode_tokens", n_decode},
+          {"decode_tokens_per_s", n_decode / decode_s},
+          {"decode_gflops", decode_flops / decode_s / 1e9},
+          {"blas_shape", fmt::format("{}x{}x{}", n_prompt, c.intermediate_size, c.hidden_size)}};
+}
+
+nlohmann::json run_child(const std::string& model_arg, std::int64_t n_prompt, int n_decode, int threads) {
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) fail("bench: cannot find the qlab executable to run the {}-thread measurement", threads);
+  const std::string full =
+      fmt::format("'{}' bench forward '{}' --single --json --threads {} --prompt {} --decode {}", self.string(),
+                  model_arg, threads, n_prompt, n_decode);
+  std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(full.c_str(), "r"), ::pclose);
+  if (!p) fail("bench: cannot start {}", full);
+  std::string out;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p.get())) out.append(buf, n);
+  const int rc = ::pclose(p.release());
+  if (rc != 0) fail("bench: the {}-thread measurement failed (exit status {})", threads, rc);
+  return nlohmann::json::parse(out);
+}
+
+int run(const Args& a) {
+  const std::string model_arg = a.positional().at(0);
+  const auto dir = resolve_model_arg(model_arg);
+  const std::int64_t n_prompt = a.get_int("prompt", 512, 1, 1 << 16);
+  const int n_decode = static_cast<int>(a.get_int("decode", 16, 1, 1 << 16));
+  if (a.has("single")) {
+    const model::Model m = model::Model::load(dir);
+    auto j = measure(m, n_prompt, n_decode);
+    j["model"] = dir.string();
+    print_json(j.dump(2));
+    return 0;
+  }
+  std::vector<nlohmann::json> rows;
+  std::vector<int> counts{1};
+  if (thread_count() > 1) counts.push_back(thread_count());
+  for (int t : counts) rows.push_back(run_child(dir.string(), n_prompt, n_decode, t));
+  if (a.json()) {
+    print_json(nlohmann::json{{"model", dir.string()}, {"runs", rows}}.dump(2));
+    return 0;
+  }
+  fmt::print("model: {}   prompt: {} tokens, decode: {} tokens\n", dir.string(), n_prompt, n_decode);
+  fmt::print("BLAS reference: one SGEMM of shape {} (M x N x K) through the same BLAS, same threads\n\n",
+             rows.front()["blas_shape"].get<std::string>());
+  fmt::print("{:>7}  {:>14}  {:>28}  {:>12}  {:>14}\n", "threads", "prompt tok/s", "achieved / BLAS GFLOP/s",
+             "decode tok/s", "decode GFLOP/s");
+  for (const auto& r : rows)
+    fmt::print("{:>7}  {:>14.1f}  {:>10.1f} / {:<7.1f} ({:3.0f}%)  {:>12.2f}  {:>14.1f}\n", r["threads"].get<int>(),
+               r["prompt_tokens_per_s"].get<double>(), r["prompt_gflops"].get<double>(),
+               r["blas_gflops"].get<double>(), 100 * r["prompt_fraction_of_blas"].get<double>(),
+               r["decode_tokens_per_s"].get<double>(), r["decode_gflops"].get<double>());
+  return 0;
+}
+
+const Registrar reg{Command{"bench forward", "runtime speed: prompt and decode tokens/s against the BLAS GEMM rate",
+                            "MODEL [--prompt N] [--decode N]",
+                            {{"prompt", "N", "prompt tokens processed in one batch (default 512)"},
+                             {"decode", "N", "tokens decoded one at a time (default 16)"},
+                             {"single", "", "measure at --threads only, in this process (JSON)"}},
+                            "Runs itself once with --threads 1 and once with all threads. Prompt GFLOP/s counts "
+                            "the linear layers, causal attention and one lm_head row.",
+                            1, 1, run}};
+
+}  // namespace
+}  // namespace qlab::app

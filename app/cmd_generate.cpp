@@ -1,0 +1,87 @@
+// `qlab generate MODEL --prompt TEXT [-n N] [--temp T] [--seed S]`: continue a prompt, streaming the
+// text as it is produced; prompt and decode speeds at the end.
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "app/cli.h"
+#include "app/model_arg.h"
+#include "engine/core/error.h"
+#include "engine/io/tokenizer.h"
+#include "engine/model/generate.h"
+
+namespace qlab::app {
+namespace {
+
+int run(const Args& a) {
+  const auto dir = resolve_model_arg(a.positional().at(0));
+  const std::string prompt = a.require("prompt");
+  model::GenerateOptions opt;
+  opt.max_new_tokens = static_cast<int>(a.get_int("n", 32, 0, 1 << 20));
+  opt.sampling.temperature = a.get_double("temp", 0.0);
+  opt.sampling.top_k = static_cast<int>(a.get_int("top-k", 0, 0, 1 << 30));
+  opt.sampling.top_p = a.get_double("top-p", 1.0);
+  opt.seed = static_cast<std::uint64_t>(a.get_int("seed", 0, 0, INT64_MAX));
+  if (opt.sampling.temperature < 0) throw UsageError("--temp must be >= 0 (0 = greedy)");
+  if (!(opt.sampling.top_p > 0 && opt.sampling.top_p <= 1)) throw UsageError("--top-p must be in (0, 1]");
+
+  const model::Model m = model::Model::load(dir);
+  if (!std::filesystem::exists(dir / "tokenizer.json"))
+    fail("{} has no tokenizer.json: generate needs a tokenizer (qlab logits works on token ids)", dir.string());
+  const io::Tokenizer tok = io::Tokenizer::load(dir);
+  const auto ids = tok.encode(prompt, true);
+  if (ids.empty()) fail("the prompt encodes to no tokens");
+
+  // Decode the whole continuation each time and print what is new, so a character split across
+  // tokens is printed once it is complete.
+  std::vector<std::int32_t> out;
+  std::string shown;
+  if (!a.json()) {
+    fmt::print("{}", prompt);
+    opt.on_token = [&](std::int32_t id) {
+      out.push_back(id);
+      const std::string text = tok.decode(out, true);
+      if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
+        fmt::print("{}", text.substr(shown.size()));
+        std::fflush(stdout);
+        shown = text;
+      }
+    };
+  }
+  model::GenerateStats st;
+  const auto new_ids = model::generate(m, ids, opt, &st);
+  const double prompt_tps = st.prompt_seconds > 0 ? static_cast<double>(st.prompt_tokens) / st.prompt_seconds : 0;
+  const double decode_tps = st.decode_seconds > 0 ? static_cast<double>(st.decoded_tokens) / st.decode_seconds : 0;
+  if (a.json()) {
+    print_json(nlohmann::json{{"prompt", prompt},
+                              {"prompt_ids", ids},
+                              {"ids", new_ids},
+                              {"text", tok.decode(new_ids, true)},
+                              {"prompt_tokens_per_s", prompt_tps},
+                              {"decode_tokens_per_s", decode_tps}}
+                   .dump(2));
+  } else {
+    const std::string text = tok.decode(new_ids, true);
+    if (text.size() > shown.size()) fmt::print("{}", text.substr(shown.size()));
+    fmt::print("\n");
+    fmt::print(stderr, "[{} prompt tokens at {:.1f} tok/s, {} new tokens at {:.1f} tok/s]\n", st.prompt_tokens,
+               prompt_tps, new_ids.size(), decode_tps);
+  }
+  return 0;
+}
+
+const Registrar reg{Command{"generate", "continue a prompt with the model",
+                            "MODEL --prompt TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]",
+                            {{"prompt", "TEXT", "the text to continue (BOS added as the tokenizer says)"},
+                             {"n", "N", "new tokens at most (default 32; -n works too)"},
+                             {"temp", "T", "sampling temperature; 0 = greedy (default 0)"},
+                             {"top-k", "K", "sample among the K most likely tokens (default 0 = all)"},
+                             {"top-p", "P", "sample among the smallest set reaching probability P (default 1)"},
+                             {"seed", "S", "random seed for sampling (default 0)"}},
+                            "MODEL is an HF model folder (with tokenizer.json) or 'builtin'. Stops at the "
+                            "end-of-sequence token.",
+                            1, 1, run}};
+
+}  // namespace
+}  // namespace qlab::app

@@ -1,0 +1,37 @@
+// `qlab logits MODEL --tokens FILE --out FILE`: raw float32 logits [n_tokens x vocab] of one forward
+// pass over the ids as given (no BOS added), for comparison with other implementations.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "app/cli.h"
+#include "app/model_arg.h"
+#include "engine/core/atomic_file.h"
+#include "engine/model/forward.h"
+
+namespace qlab::app {
+namespace {
+
+int run(const Args& a) {
+  const auto dir = resolve_model_arg(a.positional().at(0));
+  const auto tokens = read_token_file(a.require("tokens"));
+  const std::string out = a.require("out");
+  const model::Model m = model::Model::load(dir);
+  const auto logits = model::forward_all(m, tokens);
+  write_file_atomic(out, std::string_view(reinterpret_cast<const char*>(logits.data()), logits.size() * sizeof(float)));
+  if (a.json()) {
+    print_json(nlohmann::json{{"model", dir.string()}, {"tokens", tokens.size()}, {"vocab", m.vocab_size()},
+                              {"out", out}, {"dtype", "float32"}}
+                   .dump(2));
+  } else {
+    fmt::print("wrote {} x {} float32 logits to {}\n", tokens.size(), m.vocab_size(), out);
+  }
+  return 0;
+}
+
+const Registrar reg{Command{"logits", "raw float32 logits of a token-id file", "MODEL --tokens FILE --out FILE",
+                            {{"tokens", "FILE", "token ids, whitespace-separated (used as given: no BOS added)"},
+                             {"out", "FILE", "output: float32 little-endian [n_tokens x vocab]"}},
+                            "MODEL is an HF model folder or 'builtin'. Needs no tokenizer files.", 1, 1, run}};
+
+}  // namespace
+}  // namespace qlab::app

@@ -1,0 +1,186 @@
+// `qlab ppl MODEL (--text FILE | --tokens FILE) [--ctx N] [--quant F] [--quant-all] [--kld] [--sliding S]`:
+// perplexity the llama.cpp way (or the sliding-window way), optionally of a fake-quantized copy of
+// the model and its KL-divergence from the original.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "app/cli.h"
+#include "app/model_arg.h"
+#include "engine/core/atomic_file.h"
+#include "engine/core/error.h"
+#include "engine/eval/fake_quant.h"
+#include "engine/eval/perplexity.h"
+#include "engine/io/tokenizer.h"
+
+namespace qlab::app {
+namespace {
+
+nlohmann::json quantiles_json(const eval::Quantiles& q) {
+  return {{"max", q.max}, {"p99.9", q.p999}, {"p99", q.p99}, {"p95", q.p95},  {"p90", q.p90},
+          {"median", q.median}, {"p10", q.p10}, {"p5", q.p5}, {"p1", q.p1}, {"min", q.min}};
+}
+
+std::string protocol_text(const eval::PplOptions& o) {
+  if (o.stride > 0)
+    return fmt::format("sliding window: ctx {}, stride {}, every token after the first scored once, no BOS rewrite",
+                       o.n_ctx, o.stride);
+  return fmt::format("llama.cpp: chunks of {}, {}second half scored ({} tokens per chunk)", o.n_ctx,
+                     o.bos ? fmt::format("BOS {} on each chunk's first position, ", *o.bos) : std::string("no BOS, "),
+                     o.n_ctx - 1 - o.n_ctx / 2);
+}
+
+int run(const Args& a) {
+  const auto dir = resolve_model_arg(a.positional().at(0));
+  if (a.has("text") == a.has("tokens")) throw UsageError("give exactly one of --text FILE and --tokens FILE");
+  eval::PplOptions opt;
+  opt.n_ctx = a.get_int("ctx", 512, 4, 1 << 20);
+  opt.stride = a.get_int("sliding", 0, 1, 1 << 20);
+  opt.max_chunks = a.get_int("chunks", 0, 1, 1LL << 40);
+  if (a.has("kld") && !a.has("quant"))
+    throw UsageError("--kld compares a quantized model with the original: add --quant F");
+  if (a.has("quant-all") && !a.has("quant")) throw UsageError("--quant-all needs --quant F");
+  std::optional<formats::BlockFormatSpec> spec;
+  if (a.has("quant")) {
+    spec = formats::block_format_from_name(a.require("quant"));
+    if (!spec) {
+      std::string names;
+      for (const auto& f : formats::all_block_formats()) names += (names.empty() ? "" : " ") + f.name;
+      throw UsageError(fmt::format("unknown block format '{}' (known: {})", a.require("quant"), names));
+    }
+  }
+
+  const model::Model base = model::Model::load(dir);
+  std::vector<std::int32_t> tokens;
+  std::optional<std::int32_t> bos;
+  std::optional<io::Tokenizer> tok;
+  if (std::filesystem::exists(dir / "tokenizer.json")) tok.emplace(io::Tokenizer::load(dir));
+  if (a.has("text")) {
+    if (!tok) fail("{} has no tokenizer.json: use --tokens FILE with token ids instead of --text", dir.string());
+    const std::string text = read_file(a.require("text"));
+    // Like llama.cpp: the whole file tokenized once, BOS first when the tokenizer adds one.
+    tokens = tok->encode(text, true);
+    if (tok->bos_id() && !tokens.empty() && tokens.front() == *tok->bos_id()) bos = tok->bos_id();
+  } else {
+    tokens = read_token_file(a.require("tokens"));
+    // Token files are used as given; the chunk-start BOS is the tokenizer's, else the config's.
+    if (tok) {
+      const auto probe = tok->encode("a", true);
+      if (tok->bos_id() && !probe.empty() && probe.front() == *tok->bos_id()) bos = tok->bos_id();
+    } else if (base.config().bos_token_id >= 0) {
+      bos = base.config().bos_token_id;
+    }
+  }
+  if (a.has("no-bos")) bos.reset();
+  opt.bos = bos;
+
+  StderrProgress progress;
+  nlohmann::json j{{"model", dir.string()}, {"tokens", tokens.size()}, {"ctx", opt.n_ctx},
+                   {"protocol", protocol_text(opt)}};
+  const bool json = a.json();
+  if (!json) fmt::print("{} tokens; protocol: {}\n", tokens.size(), protocol_text(opt));
+
+  model::Model test = base;  // shares every weight until fake quantization replaces some
+  if (spec) {
+    const auto st = eval::fake_quantize_model(test, *spec, a.has("quant-all"), progress);
+    j["quant"] = {{"format", spec->name}, {"matrices", st.matrices}, {"weights", st.weights},
+                  {"embeddings_and_lm_head", a.has("quant-all") ? "quantized" : "kept"}};
+    if (!json)
+      fmt::print("fake-quantized {} matrices ({:.0f} weights) to {}{}\n", st.matrices, st.weights, spec->name,
+                 a.has("quant-all") ? ", embeddings and lm_head included" : "; embeddings and lm_head kept");
+  }
+
+  auto ppl_json = [](const eval::PplResult& r) {
+    return nlohmann::json{{"ppl", r.nll.ppl()},         {"ppl_error", r.nll.ppl_error()},
+                          {"scored_tokens", r.nll.count}, {"chunks", r.chunks},
+                          {"running_ppl", r.running_ppl}};
+  };
+  if (a.has("kld")) {
+    const eval::KldResult r = eval::kl_divergence(base, test, tokens, opt, progress);
+    const double secs = r.base.seconds;
+    const double tps = secs > 0 ? 2.0 * static_cast<double>(r.base.tokens_evaluated) / secs : 0;
+    const double n = static_cast<double>(r.kld.size());
+    const double mb = r.base.nll.sum / n, mt = r.test.nll.sum / n;
+    const double var_b = r.base.nll.sum2 / n - mb * mb, var_t = r.test.nll.sum2 / n - mt * mt;
+    const double cov = r.cov_nll();
+    // ln(PPL(Q)/PPL(base)) = mean(nll_q - nll_b); its error from the variances and covariance of the series.
+    const double ln_ratio = mt - mb;
+    const double ln_ratio_err = n > 1 ? std::sqrt(std::max(0.0, (var_b + var_t) * n / (n - 1) - 2 * cov) / n) : 0;
+    const double corr = (var_b > 0 && var_t > 0) ? cov / std::sqrt(var_b * var_t * n * n / ((n - 1) * (n - 1))) : 0;
+    double rms_dp = 0;
+    for (double d : r.delta_p) rms_dp += d * d;
+    rms_dp = std::sqrt(rms_dp / n);
+    double mean_dp = 0;
+    for (double d : r.delta_p) mean_dp += d;
+    mean_dp /= n;
+    const auto kq = eval::quantiles(r.kld);
+    const auto dq = eval::quantiles(r.delta_p);
+    j["base"] = ppl_json(r.base);
+    j["quantized"] = ppl_json(r.test);
+    j["ln_ppl_ratio"] = ln_ratio;
+    j["ln_ppl_ratio_error"] = ln_ratio_err;
+    j["ppl_ratio"] = std::exp(ln_ratio);
+    j["ln_ppl_correlation"] = corr;
+    j["kld"] = {{"mean", r.mean_kld()}, {"error", r.mean_kld_error()}, {"quantiles", quantiles_json(kq)}};
+    j["delta_p"] = {{"mean", mean_dp}, {"rms", rms_dp}, {"quantiles", quantiles_json(dq)}};
+    j["same_top"] = {{"fraction", r.same_top_fraction()}, {"error", r.same_top_error()}};
+    j["seconds"] = secs;
+    j["tokens_per_s"] = tps;
+    if (json) {
+      print_json(j.dump(2));
+      return 0;
+    }
+    fmt::print("PPL(base) = {:.4f} +/- {:.5f}\n", r.base.nll.ppl(), r.base.nll.ppl_error());
+    fmt::print("PPL(Q)    = {:.4f} +/- {:.5f}   ({} scored tokens, {} chunks)\n", r.test.nll.ppl(),
+               r.test.nll.ppl_error(), r.kld.size(), r.test.chunks);
+    fmt::print("Cor(ln PPL(Q), ln PPL(base)): {:.2f}%\n", 100 * corr);
+    fmt::print("Mean ln(PPL(Q)/PPL(base)): {:.6f} +/- {:.6f}   PPL(Q)/PPL(base): {:.6f}\n", ln_ratio, ln_ratio_err,
+               std::exp(ln_ratio));
+    fmt::print("Mean    KLD: {:.6f} +/- {:.6f}\n", r.mean_kld(), r.mean_kld_error());
+    fmt::print("Maximum KLD: {:.6f}\n99.9%   KLD: {:.6f}\n99.0%   KLD: {:.6f}\nMedian  KLD: {:.6f}\n"
+               "10.0%   KLD: {:.6f}\n 5.0%   KLD: {:.6f}\n 1.0%   KLD: {:.6f}\nMinimum KLD: {:.6f}\n",
+               kq.max, kq.p999, kq.p99, kq.median, kq.p10, kq.p5, kq.p1, kq.min);
+    fmt::print("Mean    Δp: {:.3f}%   RMS Δp: {:.3f}%\n", 100 * mean_dp, 100 * rms_dp);
+    fmt::print("Same top p: {:.3f} +/- {:.3f} %\n", 100 * r.same_top_fraction(), 100 * r.same_top_error());
+    fmt::print("{:.1f} tokens/s ({} model evaluations of {} tokens in {:.2f} s)\n", tps, 2 * r.base.chunks,
+               opt.n_ctx, secs);
+    return 0;
+  }
+
+  const eval::PplResult r = eval::perplexity(test, tokens, opt, progress);
+  const double tps = r.seconds > 0 ? static_cast<double>(r.tokens_evaluated) / r.seconds : 0;
+  j.update(ppl_json(r));
+  j["seconds"] = r.seconds;
+  j["tokens_per_s"] = tps;
+  if (json) {
+    print_json(j.dump(2));
+    return 0;
+  }
+  std::string running;
+  for (std::size_t i = 0; i < r.running_ppl.size(); ++i)
+    running += fmt::format("{}[{}]{:.4f}", i ? "," : "", i + 1, r.running_ppl[i]);
+  fmt::print("{}\n", running);
+  fmt::print("Final estimate: PPL = {:.4f} +/- {:.5f}   ({} scored tokens)\n", r.nll.ppl(), r.nll.ppl_error(),
+             r.nll.count);
+  fmt::print("{:.1f} tokens/s ({} tokens evaluated in {:.2f} s)\n", tps, r.tokens_evaluated, r.seconds);
+  return 0;
+}
+
+const Registrar reg{Command{
+    "ppl", "perplexity (llama.cpp protocol or sliding window), optionally fake-quantized, with KL-divergence",
+    "MODEL (--text FILE | --tokens FILE) [--ctx N] [--quant F] [--quant-all] [--kld] [--sliding STRIDE]",
+    {{"text", "FILE", "UTF-8 text, tokenized once with the model's tokenizer (BOS first if it adds one)"},
+     {"tokens", "FILE", "token ids, whitespace-separated, used as given"},
+     {"ctx", "N", "context per chunk / window (default 512)"},
+     {"quant", "F", "fake-quantize every linear weight to block format F (see qlab formats list)"},
+     {"quant-all", "", "with --quant: quantize the embeddings and lm_head too"},
+     {"kld", "", "with --quant: KL-divergence of the quantized model from the original"},
+     {"sliding", "STRIDE", "sliding-window protocol: windows of --ctx every STRIDE tokens, every token scored once"},
+     {"chunks", "N", "evaluate only the first N chunks / windows"},
+     {"no-bos", "", "do not overwrite each chunk's first token with BOS"}},
+    "Default protocol (llama.cpp perplexity): the stream is cut into chunks of --ctx tokens; with a BOS "
+    "token the first token of each chunk is replaced by it; only the second half of each chunk is "
+    "scored. The +/- is llama.cpp's standard error. Reports tokens/s.",
+    1, 1, run}};
+
+}  // namespace
+}  // namespace qlab::app

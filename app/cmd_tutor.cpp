@@ -1,0 +1,111 @@
+// `qlab` with no command (or with --model DIR): the tutor on the terminal.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "app/cli.h"
+#include "engine/core/error.h"
+#include "engine/sysinfo/sysinfo.h"
+#include "labs/content.h"
+#include "labs/progress_file.h"
+#include "tui/terminal.h"
+
+namespace qlab::app {
+
+namespace {
+
+std::vector<std::string> machine_lines() {
+  sysinfo::SystemInfo s = sysinfo::detect_system();
+  std::vector<std::string> lines = {sysinfo::hardware_line(s)};
+  for (const auto& g : s.gpus)
+    lines.push_back(fmt::format("GPU: {}{}: {}", g.name,
+                                g.compute_capability ? fmt::format(", compute capability {}.{}", g.compute_capability->major,
+                                                                   g.compute_capability->minor)
+                                                     : std::string(", compute capability unknown"),
+                                sysinfo::fp4_support_text(sysinfo::fp4_support(g))));
+  if (s.unified_memory) lines.push_back("Memory is unified: CPU and GPU share one pool.");
+  for (const auto& n : s.notes) lines.push_back("Note: " + n);
+  return lines;
+}
+
+std::filesystem::path builtin_model_dir() {
+  // The same place `qlab ppl builtin` looks: QLAB_ASSETS_DIR overrides the source tree's assets/.
+  const char* env = std::getenv("QLAB_ASSETS_DIR");
+  std::filesystem::path assets = env && *env ? std::filesystem::path(env) : std::filesystem::path(QLAB_SOURCE_DIR) / "assets";
+  return assets / "builtin";
+}
+
+int run_tutor(const Args& a) {
+  if (!::isatty(STDOUT_FILENO) || !::isatty(STDIN_FILENO)) {
+    std::fprintf(stderr,
+                 "qlab: the tutor draws on a terminal, and standard %s is not one.\n"
+                 "Run qlab in a terminal, or use a command for scripts: qlab --help\n",
+                 ::isatty(STDOUT_FILENO) ? "input" : "output");
+    return 2;
+  }
+  if (a.has("ascii") && a.has("unicode")) throw UsageError("--ascii and --unicode exclude each other");
+
+  labs::ModelRef model;
+  if (auto dir = a.get("model")) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(*dir, ec))
+      fail("--model {}: no such folder (give a Hugging Face model folder with config.json)", *dir);
+    model.display = *dir;
+    model.dir = *dir;
+    model.builtin = false;
+  } else {
+    model.display = "built-in";
+    model.dir = builtin_model_dir();
+    model.builtin = true;
+  }
+
+  std::filesystem::path ppath = a.has("progress") ? std::filesystem::path(a.require("progress"))
+                                                  : labs::ProgressFile::default_path();
+  labs::ProgressFile progress(ppath);
+  std::vector<std::string> notices;
+  try {
+    progress.load();
+  } catch (const Error& e) {
+    notices.push_back(e.what());
+  }
+
+  tui::TerminalOptions opt;
+  opt.glyphs = a.has("ascii") ? "ascii" : a.has("unicode") ? "unicode" : "";
+  opt.no_color = a.has("no-color");
+  opt.first_frame_file = std::getenv("QLAB_FIRST_FRAME_FILE");
+
+  tui::AppEnv env;
+  env.content = &labs::content();
+  env.progress = &progress;
+  env.model = model;
+  env.detect_machine = machine_lines;
+  env.terminal = tui::probe_terminal(opt);
+  env.glyph_set = tui::pick_glyph_set(env.terminal.codeset, env.terminal.term, opt.glyphs);
+  env.notices = std::move(notices);
+  return tui::run_terminal(std::move(env), opt);
+}
+
+const Registrar reg{Command{
+    "tutor",
+    "open the tutor (the same as running qlab with no command)",
+    "[--model DIR] [--progress FILE] [--ascii|--unicode] [--no-color]",
+    {
+        {"model", "DIR", "run the labs on this Hugging Face model folder instead of the built-in model"},
+        {"progress", "FILE", "progress file (default: $XDG_DATA_HOME/qlab/progress.json)"},
+        {"ascii", "", "draw with plain ASCII characters only"},
+        {"unicode", "", "draw with box and block characters even if the locale is not UTF-8"},
+        {"no-color", "", "no colours (the NO_COLOR environment variable does the same)"},
+    },
+    "Keys: arrows or h/j/k/l move, Enter opens or runs, Esc cancels, q goes back, ? shows every key.",
+    0,
+    0,
+    run_tutor,
+}};
+
+}  // namespace
+
+}  // namespace qlab::app

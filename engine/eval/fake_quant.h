@@ -1,0 +1,20 @@
+#pragma once
+// Round-to-nearest "fake quantization" of a model: every Linear weight (q, k, v, o, gate, up, down)
+// is quantized to a block format and immediately dequantized back to float32, so the runtime
+// computes with exactly the values a checkpoint in that format would hold. Embeddings and lm_head
+// stay as stored unless include_embeddings. Replaced weights become owned float32 copies.
+#include "engine/core/progress.h"
+#include "engine/formats/block.h"
+#include "engine/model/model.h"
+
+namespace qlab::eval {
+
+struct FakeQuantStats {
+  int matrices = 0;
+  double weights = 0;  // number of weights replaced
+};
+
+FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSpec& spec, bool include_embeddings,
+                                   Progress& progress = Progress::none());
+
+}  // namespace qlab::eval

@@ -1,0 +1,212 @@
+// Group-wise integer formats intB-gG and intB-gG-sym (block-formats.md section 4, number-formats.md 9).
+//   asymmetric (GPTQ Quantizer.find_params): xmin = min(min x, 0), xmax = max(max x, 0), both 0 -> -1, +1;
+//     scale = f16((xmax - xmin) / (2^B - 1)); zero = RNE(-xmin / scale); q = clamp(RNE(x / scale) + zero, 0, 2^B - 1)
+//   symmetric (ModelOpt): scale = f16(amax / (2^(B-1) - 1)), 1 for an all-zero group;
+//     q = clamp(RNE(x / scale), -2^(B-1), 2^(B-1) - 1), stored q + 2^(B-1)
+//   The scale is rounded to float16 first and the codes are computed with that stored value (as
+//   GPTQ's packer does), so w^ = scale * (q - zero) is exactly what a checkpoint loader computes.
+//   A range so small that its float16 scale is 0 codes every element as the zero point.
+#include <algorithm>
+#include <cmath>
+
+#include "engine/core/error.h"
+#include "engine/formats/block_kernels.h"
+#include "engine/formats/block_simd.h"
+#include "engine/formats/scalar.h"
+
+namespace qlab::formats::detail {
+
+namespace {
+
+struct GroupParams {
+  std::uint16_t scale16;  // stored float16 scale
+  float scale;            // its value: the codes are computed with it (0: degenerate group)
+  float zero;             // integer zero point (asym) or 2^(B-1) (sym, as the stored offset)
+  float lo, hi;           // clamp range of RNE(x / scale) before adding `zero`
+};
+
+// Scale, zero point and clamp range from the group's range (xmin <= 0 <= xmax for asym) or amax (sym).
+GroupParams params_from_range(const BlockFormatSpec& spec, float xmin, float xmax, float amax, std::int64_t row,
+                              std::int64_t group) {
+  const int bits = spec.bits;
+  const float maxq = static_cast<float>((1 << bits) - 1);
+  float scale32;
+  if (spec.symmetric) {
+    scale32 = amax > 0.0f ? amax / static_cast<float>((1 << (bits - 1)) - 1) : 1.0f;
+    xmax = amax;
+  } else {
+    if (xmin == 0.0f && xmax == 0.0f) {
+      xmin = -1.0f;
+      xmax = 1.0f;
+    }
+    scale32 = (xmax - xmin) / maxq;
+  }
+  GroupParams p;
+  p.scale16 = f32_to_f16(scale32);
+  p.scale = f16_to_f32(p.scale16);
+  if (std::isinf(p.scale))
+    fail("{}: row {} group {} reaches {}; its scale {} does not fit float16 (max 65504)", spec.name, row, group,
+         xmax, scale32);
+  if (spec.symmetric) {
+    const float half = static_cast<float>(1 << (bits - 1));
+    p.zero = half;
+    p.lo = -half;
+    p.hi = half - 1.0f;
+  } else {
+    p.zero = p.scale == 0.0f ? 0.0f : std::clamp(std::nearbyint(-xmin / p.scale), 0.0f, maxq);
+    p.lo = -p.zero;
+    p.hi = maxq - p.zero;
+  }
+  if (p.scale == 0.0f) p.lo = p.hi = 0.0f;
+  return p;
+}
+
+GroupParams group_params(const BlockFormatSpec& spec, const float* w, std::int64_t n, std::int64_t row,
+                         std::int64_t group) {
+  float xmin = 0.0f, xmax = 0.0f, amax = 0.0f;
+  for (std::int64_t i = 0; i < n; ++i) {
+    xmin = w[i] < xmin ? w[i] : xmin;
+    xmax = w[i] > xmax ? w[i] : xmax;
+    amax = std::max(amax, std::fabs(w[i]));
+  }
+  return params_from_range(spec, xmin, xmax, amax, row, group);
+}
+
+// int4 with groups of a multiple of 16, on four-lane vectors: one pass for the range (and the
+// non-finite check), one for the codes, packed straight into the row's nibbles. Returns false if
+// the group holds a NaN or an infinity.
+bool quantize_group4_simd(const BlockFormatSpec& spec, const float* w, std::int64_t g, std::int64_t row,
+                          std::int64_t group, std::uint8_t* out, GroupParams& p) {
+  using namespace simd;
+  f4 mn = {0, 0, 0, 0}, mx = {0, 0, 0, 0};
+  i4 am = {0, 0, 0, 0};
+  for (std::int64_t c = 0; c < g; c += 16) {
+    f4 v[4];
+    load_pairs16(w + c, v);
+    for (int j = 0; j < 4; ++j) {
+      mn = v[j] < mn ? v[j] : mn;
+      mx = v[j] > mx ? v[j] : mx;
+      am = max4(am, abs_bits(v[j]));
+    }
+  }
+  const std::uint32_t amax = hmax(am);
+  if (!bits_finite(amax)) return false;
+  float xmin = std::min(std::min(mn[0], mn[1]), std::min(mn[2], mn[3]));
+  float xmax = std::max(std::max(mx[0], mx[1]), std::max(mx[2], mx[3]));
+  p = params_from_range(spec, xmin, xmax, bits_f32(amax), row, group);
+  const float sc = p.scale == 0.0f ? 1.0f : p.scale;
+  const f4 s = {sc, sc, sc, sc}, lo = {p.lo, p.lo, p.lo, p.lo}, hi = {p.hi, p.hi, p.hi, p.hi};
+  const f4 zero = {p.zero, p.zero, p.zero, p.zero};
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23: (v + M) - M rounds to nearest even
+  for (std::int64_t c = 0; c < g; c += 16) {
+    f4 v[4];
+    load_pairs16(w + c, v);
+    i4 codes[4];
+    for (int j = 0; j < 4; ++j) {
+      f4 t = v[j] / s;
+      t = t < lo ? lo : t;
+      t = t > hi ? hi : t;
+      t = ((t + kMagic) - kMagic) + zero;
+      codes[j] = __builtin_convertvector(t, i4);
+    }
+    pack_pairs16(codes, out + c / 2);
+  }
+  return true;
+}
+
+// RNE of a float already clamped to a small range: adding and removing 1.5 * 2^23 leaves the
+// integer part rounded to nearest even (the FPU's default rounding), and vectorizes where
+// nearbyint does not.
+inline float round_small(float v) {
+  constexpr float kMagic = 12582912.0f;
+  return (v + kMagic) - kMagic;
+}
+
+void quantize_group_reference(const float* w, std::int64_t n, const GroupParams& p, std::uint8_t* codes) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    float q = p.scale == 0.0f ? 0.0f : std::nearbyint(w[i] / p.scale);
+    q = std::clamp(q + p.zero, p.lo + p.zero, p.hi + p.zero);
+    codes[i] = static_cast<std::uint8_t>(q);
+  }
+}
+
+void quantize_group_fast(const float* w, std::int64_t n, const GroupParams& p, std::uint8_t* codes) {
+  const float s = p.scale == 0.0f ? 1.0f : p.scale;
+  for (std::int64_t i = 0; i < n; ++i) {
+    float v = w[i] / s;
+    v = v < p.lo ? p.lo : v;
+    v = v > p.hi ? p.hi : v;
+    codes[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(round_small(v) + p.zero));
+  }
+}
+
+}  // namespace
+
+void quantize_int_group(const BlockFormatSpec& spec, std::span<const float> x, QuantizedTensor& q,
+                        KernelPath path) {
+  const std::int64_t rows = q.rows, cols = q.cols;
+  const std::int64_t g = spec.block_size > 0 ? spec.block_size : cols;
+  const std::int64_t groups = cols / g;
+  const std::int64_t row_bytes = packed_row_bytes(cols, spec.bits);
+  const std::int64_t zero_row_bytes = packed_row_bytes(groups, spec.bits);
+  q.data.assign(static_cast<std::size_t>(rows * row_bytes), 0);
+  q.scales.assign(static_cast<std::size_t>(rows * groups * 2), 0);
+  if (!spec.symmetric) q.zeros.assign(static_cast<std::size_t>(rows * zero_row_bytes), 0);
+  const bool simd4 = path == KernelPath::Fast && spec.bits == 4 && g % 16 == 0;
+  for_rows(rows, cols, path, [&](std::int64_t r0, std::int64_t r1) {
+    std::vector<std::uint8_t> codes(static_cast<std::size_t>(cols)), zeros(static_cast<std::size_t>(groups));
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const float* row = x.data() + r * cols;
+      if (simd4) {
+        for (std::int64_t k = 0; k < groups; ++k) {
+          GroupParams p;
+          if (!quantize_group4_simd(spec, row + k * g, g, r, k, q.data.data() + r * row_bytes + k * g / 2, p))
+            fail_non_finite(spec.name, x, r, cols);
+          store_u16(q.scales.data() + (r * groups + k) * 2, p.scale16);
+          zeros[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(p.zero);
+        }
+        if (!spec.symmetric) pack_bits(zeros.data(), groups, spec.bits, q.zeros.data() + r * zero_row_bytes);
+        continue;
+      }
+      if (!bits_finite(amax_bits(row, cols))) fail_non_finite(spec.name, x, r, cols);
+      for (std::int64_t k = 0; k < groups; ++k) {
+        GroupParams p = group_params(spec, row + k * g, g, r, k);
+        if (path == KernelPath::Reference)
+          quantize_group_reference(row + k * g, g, p, codes.data() + k * g);
+        else
+          quantize_group_fast(row + k * g, g, p, codes.data() + k * g);
+        store_u16(q.scales.data() + (r * groups + k) * 2, p.scale16);
+        zeros[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(p.zero);
+      }
+      pack_bits(codes.data(), cols, spec.bits, q.data.data() + r * row_bytes);
+      if (!spec.symmetric) pack_bits(zeros.data(), groups, spec.bits, q.zeros.data() + r * zero_row_bytes);
+    }
+  });
+}
+
+void dequantize_int_group(const BlockFormatSpec& spec, const QuantizedTensor& q, std::span<float> out,
+                          KernelPath path) {
+  const std::int64_t rows = q.rows, cols = q.cols;
+  const std::int64_t g = spec.block_size > 0 ? spec.block_size : cols;
+  const std::int64_t groups = cols / g;
+  const std::int64_t row_bytes = packed_row_bytes(cols, spec.bits);
+  const std::int64_t zero_row_bytes = packed_row_bytes(groups, spec.bits);
+  const float sym_zero = static_cast<float>(1 << (spec.bits - 1));
+  for_rows(rows, cols, path, [&](std::int64_t r0, std::int64_t r1) {
+    std::vector<std::uint8_t> codes(static_cast<std::size_t>(cols)), zeros(static_cast<std::size_t>(groups));
+    for (std::int64_t r = r0; r < r1; ++r) {
+      unpack_bits(q.data.data() + r * row_bytes, cols, spec.bits, codes.data());
+      if (!spec.symmetric) unpack_bits(q.zeros.data() + r * zero_row_bytes, groups, spec.bits, zeros.data());
+      for (std::int64_t k = 0; k < groups; ++k) {
+        const float scale = f16_to_f32(load_u16(q.scales.data() + (r * groups + k) * 2));
+        const float zero = spec.symmetric ? sym_zero : static_cast<float>(zeros[static_cast<std::size_t>(k)]);
+        const std::uint8_t* c = codes.data() + k * g;
+        float* o = out.data() + r * cols + k * g;
+        for (std::int64_t i = 0; i < g; ++i) o[i] = scale * (static_cast<float>(c[i]) - zero);
+      }
+    }
+  });
+  (void)path;
+}
+
+}  // namespace qlab::formats::detail

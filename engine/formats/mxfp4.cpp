@@ -1,0 +1,119 @@
+// MXFP4 by the OCP Microscaling v1.0 rule (block-formats.md section 2.1):
+//   X = floor(log2 amax(block of 32)) - 2, clamped to [-127, 127] (amax 0 -> X = -127);
+//   scale code = X + 127 (E8M0);   code = E2M1_RNE_saturating(w / 2^X), sign bit where w < 0;
+//   w^ = E2M1(code) * 2^X
+// Two nibbles per byte, even element low.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "engine/formats/block_kernels.h"
+#include "engine/formats/block_simd.h"
+#include "engine/formats/scalar.h"
+
+namespace qlab::formats::detail {
+
+namespace {
+
+constexpr std::int64_t kBlock = 32;
+
+// Reference: the spec's formula through log2.
+std::uint8_t scale_code_reference(float amax) {
+  double a = amax == 0.0f ? static_cast<double>(std::numeric_limits<float>::min()) : amax;
+  int x = static_cast<int>(std::floor(std::log2(a))) - 2;
+  x = std::clamp(x, -127, 127);
+  return static_cast<std::uint8_t>(x + 127);
+}
+
+// Fast: floor(log2 amax) is the biased exponent field E - 127 for a normal amax, so the code is
+// E - 2, floored at 0 (subnormal and zero amax give X <= -129, clamped to -127).
+inline std::uint32_t scale_code_fast(std::uint32_t amax_bits) {
+  std::uint32_t e = amax_bits >> 23;
+  return e >= 2 ? e - 2 : 0;
+}
+
+}  // namespace
+
+void quantize_mxfp4(std::span<const float> x, QuantizedTensor& q, KernelPath path) {
+  const std::int64_t rows = q.rows, cols = q.cols, nb = cols / kBlock;
+  q.data.assign(static_cast<std::size_t>(rows * cols / 2), 0);
+  q.scales.assign(static_cast<std::size_t>(rows * nb), 0);
+  for_rows(rows, cols, path, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const float* row = x.data() + r * cols;
+      std::uint8_t* out = q.data.data() + r * cols / 2;
+      if (path == KernelPath::Reference && !bits_finite(amax_bits(row, cols))) fail_non_finite("mxfp4", x, r, cols);
+      std::uint32_t row_max = 0;  // fast path: the non-finite check rides on the block amax
+      for (std::int64_t b = 0; b < nb; ++b) {
+        const float* w = row + b * kBlock;
+        std::uint8_t codes[kBlock];
+        std::uint8_t sc;
+        if (path == KernelPath::Reference) {
+          float amax = 0.0f;
+          for (std::int64_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(w[i]));
+          sc = scale_code_reference(amax);
+          const float scale = decode(ScalarFormat::E8M0, sc);
+          for (std::int64_t i = 0; i < kBlock; ++i) {
+            const float v = w[i] / scale;
+            codes[i] = static_cast<std::uint8_t>((f32_to_e2m1_sat(std::fabs(v)) & 7) | (w[i] < 0.0f ? 8 : 0));
+          }
+        } else {
+          // Multiplying by 2^-X gives the same float as dividing by 2^X: both are the exact
+          // quotient rounded once, and 2^-X (X in [-127, 125]) is a normal float.
+          using namespace simd;
+          f4 lo[4], hi[4];
+          load_pairs16(w, lo);
+          load_pairs16(w + 16, hi);
+          const std::uint32_t ab = std::max(amax_bits16(lo), amax_bits16(hi));
+          row_max = std::max(row_max, ab);
+          const std::uint32_t c = scale_code_fast(ab);
+          sc = static_cast<std::uint8_t>(c);
+          const float inv = bits_f32((254u - c) << 23);
+          const f4 iv = {inv, inv, inv, inv};
+          i4 cl[4], ch[4];
+          for (int j = 0; j < 4; ++j) {
+            cl[j] = e2m1_code4(abs4(lo[j]) * iv) | ((lo[j] < 0.0f) & 8);
+            ch[j] = e2m1_code4(abs4(hi[j]) * iv) | ((hi[j] < 0.0f) & 8);
+          }
+          q.scales[static_cast<std::size_t>(r * nb + b)] = sc;
+          pack_pairs16(cl, out + b * kBlock / 2);
+          pack_pairs16(ch, out + b * kBlock / 2 + 8);
+          continue;
+        }
+        q.scales[static_cast<std::size_t>(r * nb + b)] = sc;
+        for (int k = 0; k < kBlock / 2; ++k)
+          out[b * kBlock / 2 + k] = static_cast<std::uint8_t>(codes[2 * k] | (codes[2 * k + 1] << 4));
+      }
+      if (!bits_finite(row_max)) fail_non_finite("mxfp4", x, r, cols);
+    }
+  });
+}
+
+void dequantize_mxfp4(const QuantizedTensor& q, std::span<float> out, KernelPath path) {
+  const std::int64_t cols = q.cols, nb = cols / kBlock;
+  for_rows(q.rows, cols, path, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      for (std::int64_t b = 0; b < nb; ++b) {
+        const std::uint8_t sc = q.scales[static_cast<std::size_t>(r * nb + b)];
+        const std::uint8_t* in = q.data.data() + (r * cols + b * kBlock) / 2;
+        float* o = out.data() + r * cols + b * kBlock;
+        const float scale = decode(ScalarFormat::E8M0, sc);  // 0xFF (NaN scale) decodes to NaN
+        if (path == KernelPath::Reference) {
+          for (std::int64_t i = 0; i < kBlock; ++i) {
+            std::uint8_t code = (i % 2 == 0) ? (in[i / 2] & 0xF) : (in[i / 2] >> 4);
+            o[i] = e2m1_to_f32(code) * scale;
+          }
+        } else {
+          float table[16];
+          for (int c = 0; c < 16; ++c) table[c] = kE2M1Values[c] * scale;
+          for (int k = 0; k < kBlock / 2; ++k) {
+            o[2 * k] = table[in[k] & 0xF];
+            o[2 * k + 1] = table[in[k] >> 4];
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace qlab::formats::detail

@@ -1,0 +1,323 @@
+// config.json of the Llama family, as transformers 4.x and 5.x write it. Every field is read with
+// its type checked and its range bounded, so a corrupt or hostile file stops here with a message
+// naming the field instead of turning into a huge allocation or a division by zero later.
+#include <cmath>
+#include <limits>
+
+#include "engine/core/atomic_file.h"
+#include "engine/core/error.h"
+#include "engine/io/model_config.h"
+#include "engine/io/strict_json.h"
+
+namespace qlab::io {
+
+namespace {
+
+using json = nlohmann::json;
+
+struct Arch {
+  const char* architecture;
+  const char* model_type;
+};
+constexpr Arch kArchs[] = {
+    {"LlamaForCausalLM", "llama"}, {"MistralForCausalLM", "mistral"}, {"Qwen2ForCausalLM", "qwen2"}};
+
+class Reader {
+ public:
+  Reader(const json& j, std::string source) : j_(j), src_(std::move(source)) {}
+
+  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
+  const std::string& source() const { return src_; }
+
+  // A whole number in [lo, hi]; `fallback` when absent or null (required: Error instead).
+  long long integer(const char* key, long long lo, long long hi, std::optional<long long> fallback,
+                    const char* what = nullptr) const {
+    if (!has(key)) {
+      if (!fallback) fail("{}: required field \"{}\" is missing{}", src_, key, what ? fmt::format(" ({})", what) : "");
+      return *fallback;
+    }
+    return integer_value(j_[key], key, lo, hi);
+  }
+
+  long long integer_value(const json& v, const std::string& key, long long lo, long long hi) const {
+    long long x = 0;
+    if (v.is_number_unsigned()) {
+      auto u = v.get<std::uint64_t>();
+      if (u > static_cast<std::uint64_t>(std::numeric_limits<long long>::max()))
+        fail("{}: \"{}\" = {} is out of range ({} to {})", src_, key, v.dump(), lo, hi);
+      x = static_cast<long long>(u);
+    } else if (v.is_number_integer()) {
+      x = v.get<long long>();
+    } else {
+      fail("{}: \"{}\" must be a whole number, got {}", src_, key, v.dump().substr(0, 60));
+    }
+    if (x < lo || x > hi) fail("{}: \"{}\" = {} is out of range ({} to {})", src_, key, x, lo, hi);
+    return x;
+  }
+
+  double number(const json& obj, const char* key, double lo, double hi, std::optional<double> fallback,
+                const std::string& where) const {
+    if (!obj.contains(key) || obj[key].is_null()) {
+      if (!fallback) fail("{}: required field \"{}\" is missing{}", src_, key, where);
+      return *fallback;
+    }
+    const json& v = obj[key];
+    if (!v.is_number()) fail("{}: \"{}\"{} must be a number, got {}", src_, key, where, v.dump().substr(0, 60));
+    double x = v.get<double>();
+    if (!std::isfinite(x) || x < lo || x > hi)
+      fail("{}: \"{}\"{} = {} is out of range ({} to {})", src_, key, where, x, lo, hi);
+    return x;
+  }
+
+  bool boolean(const char* key, bool fallback) const {
+    if (!has(key)) return fallback;
+    if (!j_[key].is_boolean()) fail("{}: \"{}\" must be true or false, got {}", src_, key, j_[key].dump().substr(0, 60));
+    return j_[key].get<bool>();
+  }
+
+  std::string string(const char* key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    if (!j_[key].is_string()) fail("{}: \"{}\" must be a string, got {}", src_, key, j_[key].dump().substr(0, 60));
+    return j_[key].get<std::string>();
+  }
+
+ private:
+  const json& j_;
+  std::string src_;
+};
+
+constexpr long long kMaxDim = 1 << 20;     // hidden / intermediate / head_dim: 1M is far past any model
+constexpr long long kMaxCount = 1 << 14;   // layers, heads
+constexpr long long kMaxVocab = 1 << 24;
+constexpr long long kMaxPositions = 1LL << 32;
+
+std::string pick_architecture(const Reader& r, const json& j, std::string& model_type) {
+  std::string arch;
+  if (r.has("architectures")) {
+    const json& a = j["architectures"];
+    if (!a.is_array() || a.empty() || !a[0].is_string())
+      fail("{}: \"architectures\" must be a list of class names, got {}", r.source(), a.dump().substr(0, 80));
+    arch = a[0].get<std::string>();
+  }
+  model_type = r.string("model_type", "");
+  if (arch.empty()) {
+    for (const auto& k : kArchs)
+      if (model_type == k.model_type) arch = k.architecture;
+    if (arch.empty())
+      fail("{}: unsupported architecture {} (supported: {})", r.source(),
+           model_type.empty() ? "(no architectures or model_type given)" : "model_type " + printable(model_type),
+           kSupportedArchitectures);
+  }
+  for (const auto& k : kArchs)
+    if (arch == k.architecture) {
+      if (model_type.empty()) model_type = k.model_type;
+      return arch;
+    }
+  fail("{}: unsupported architecture {} (supported: {})", r.source(), printable(arch), kSupportedArchitectures);
+}
+
+// rope_scaling (4.x) or rope_parameters (5.x): same keys, the 5.x one also holds rope_theta.
+void read_rope(const Reader& r, const json& j, RopeConfig& rope) {
+  const json* params = nullptr;
+  std::string where;
+  if (r.has("rope_parameters")) {
+    params = &j["rope_parameters"];
+    where = " in rope_parameters";
+    if (!params->is_object())
+      fail("{}: \"rope_parameters\" must be an object, got {}", r.source(), params->dump().substr(0, 60));
+    // 5.x models with several attention kinds key rope_parameters by layer type; none of ours do.
+    if (!params->contains("rope_type") && !params->contains("rope_theta"))
+      fail("{}: \"rope_parameters\" has neither rope_type nor rope_theta (per-layer-type RoPE is not supported)",
+           r.source());
+    rope.theta = r.number(*params, "rope_theta", 1e-6, 1e12,
+                          r.has("rope_theta") ? std::optional<double>(r.number(j, "rope_theta", 1e-6, 1e12, {}, ""))
+                                              : std::optional<double>(10000.0),
+                          where);
+  } else {
+    rope.theta = r.number(j, "rope_theta", 1e-6, 1e12, 10000.0, "");
+    if (r.has("rope_scaling")) {
+      params = &j["rope_scaling"];
+      where = " in rope_scaling";
+      if (!params->is_object())
+        fail("{}: \"rope_scaling\" must be an object or null, got {}", r.source(), params->dump().substr(0, 60));
+    }
+  }
+  if (!params) return;
+  // Older files say "type"; transformers reads either.
+  const char* type_key = params->contains("rope_type") ? "rope_type" : (params->contains("type") ? "type" : nullptr);
+  std::string type = "default";
+  if (type_key) {
+    if (!(*params)[type_key].is_string())
+      fail("{}: \"{}\"{} must be a string", r.source(), type_key, where);
+    type = (*params)[type_key].get<std::string>();
+  }
+  if (type == "default") {
+    rope.type = "default";
+  } else if (type == "linear") {
+    rope.type = "linear";
+    rope.factor = r.number(*params, "factor", 1e-6, 1e6, {}, where);
+  } else if (type == "llama3") {
+    rope.type = "llama3";
+    rope.factor = r.number(*params, "factor", 1e-6, 1e6, {}, where);
+    rope.low_freq_factor = r.number(*params, "low_freq_factor", 1e-6, 1e6, {}, where);
+    rope.high_freq_factor = r.number(*params, "high_freq_factor", 1e-6, 1e6, {}, where);
+    if (rope.high_freq_factor <= rope.low_freq_factor)
+      fail("{}: \"high_freq_factor\"{} ({}) must be greater than low_freq_factor ({})", r.source(), where,
+           rope.high_freq_factor, rope.low_freq_factor);
+    double omp = r.number(*params, "original_max_position_embeddings", 1, 1e12, {}, where);
+    if (omp != std::floor(omp) || omp > kMaxPositions)
+      fail("{}: \"original_max_position_embeddings\"{} must be a whole number, got {}", r.source(), where, omp);
+    rope.original_max_position_embeddings = static_cast<int>(std::min<double>(omp, 2147483647.0));
+  } else {
+    fail("{}: unsupported RoPE type {}{} (supported: default, linear, llama3)", r.source(), printable(type), where);
+  }
+}
+
+}  // namespace
+
+ModelConfig parse_model_config(const json& j, const std::string& source_name) {
+  if (!j.is_object()) fail("{}: must be a JSON object, got {}", source_name, j.type_name());
+  Reader r(j, source_name);
+  ModelConfig c;
+  c.architecture = pick_architecture(r, j, c.model_type);
+  const bool qwen2 = c.architecture == "Qwen2ForCausalLM";
+  const bool llama = c.architecture == "LlamaForCausalLM";
+
+  c.vocab_size = static_cast<int>(r.integer("vocab_size", 1, kMaxVocab, {}));
+  c.hidden_size = static_cast<int>(r.integer("hidden_size", 1, kMaxDim, {}));
+  c.intermediate_size = static_cast<int>(r.integer("intermediate_size", 1, kMaxDim, {}));
+  c.num_hidden_layers = static_cast<int>(r.integer("num_hidden_layers", 1, kMaxCount, {}));
+  c.num_attention_heads = static_cast<int>(r.integer("num_attention_heads", 1, kMaxCount, {}));
+  c.num_key_value_heads =
+      static_cast<int>(r.integer("num_key_value_heads", 1, kMaxCount, c.num_attention_heads));
+  if (c.num_attention_heads % c.num_key_value_heads != 0)
+    fail("{}: \"num_key_value_heads\" = {} does not divide num_attention_heads = {}", source_name,
+         c.num_key_value_heads, c.num_attention_heads);
+  if (r.has("head_dim")) {
+    c.head_dim = static_cast<int>(r.integer("head_dim", 1, kMaxDim, {}));
+  } else {
+    if (c.hidden_size % c.num_attention_heads != 0)
+      fail("{}: \"hidden_size\" = {} is not divisible by num_attention_heads = {} (and no head_dim is given)",
+           source_name, c.hidden_size, c.num_attention_heads);
+    c.head_dim = c.hidden_size / c.num_attention_heads;
+  }
+  if (c.head_dim % 2 != 0)
+    fail("{}: head dimension {} is odd; RoPE rotates pairs of dimensions", source_name, c.head_dim);
+  const long long default_positions = qwen2 ? 32768 : (llama ? 2048 : 4096 * 32);
+  c.max_position_embeddings =
+      static_cast<int>(r.integer("max_position_embeddings", 1, std::numeric_limits<int>::max(), default_positions));
+  c.rms_norm_eps = r.number(j, "rms_norm_eps", 1e-30, 1.0, 1e-6, "");
+  read_rope(r, j, c.rope);
+
+  const std::string act = r.string("hidden_act", "silu");
+  if (act != "silu") fail("{}: \"hidden_act\" = {} is not supported (the Llama family uses silu)", source_name, printable(act));
+  c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
+  if (qwen2) {
+    c.attention_bias = true;  // Qwen2 always has q/k/v bias and never an o_proj bias
+    c.o_proj_bias = false;
+  } else if (llama) {
+    c.attention_bias = c.o_proj_bias = r.boolean("attention_bias", false);
+    c.mlp_bias = r.boolean("mlp_bias", false);
+  }
+
+  if (r.has("bos_token_id")) c.bos_token_id = static_cast<int>(r.integer("bos_token_id", 0, kMaxVocab * 4, {}));
+  if (r.has("eos_token_id")) {
+    const json& e = j["eos_token_id"];
+    if (e.is_array()) {
+      for (std::size_t i = 0; i < e.size(); ++i)
+        c.eos_token_ids.push_back(
+            static_cast<int>(r.integer_value(e[i], fmt::format("eos_token_id[{}]", i), 0, kMaxVocab * 4)));
+    } else {
+      c.eos_token_ids.push_back(static_cast<int>(r.integer("eos_token_id", 0, kMaxVocab * 4, {})));
+    }
+    if (!c.eos_token_ids.empty()) c.eos_token_id = c.eos_token_ids.front();
+  }
+
+  std::string dtype = r.has("dtype") ? r.string("dtype", "") : r.string("torch_dtype", "float32");
+  if (dtype.rfind("torch.", 0) == 0) dtype = dtype.substr(6);
+  c.dtype = dtype;
+
+  if (qwen2) {
+    if (r.boolean("use_sliding_window", false))
+      c.sliding_window = static_cast<int>(r.integer("sliding_window", 1, std::numeric_limits<int>::max(), {}));
+  } else if (!llama && r.has("sliding_window")) {
+    c.sliding_window = static_cast<int>(r.integer("sliding_window", 1, std::numeric_limits<int>::max(), {}));
+  }
+  return c;
+}
+
+ModelConfig load_model_config(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::path file = std::filesystem::is_directory(path, ec) ? path / "config.json" : path;
+  if (!std::filesystem::exists(file, ec)) fail("{}: no such file (a model folder needs a config.json)", file.string());
+  return parse_model_config(parse_json_strict(read_file(file), file.string()), file.string());
+}
+
+long long ModelConfig::parameter_count() const {
+  const long long H = hidden_size, I = intermediate_size, V = vocab_size;
+  const long long q = 1LL * num_attention_heads * head_dim, kv = 1LL * num_key_value_heads * head_dim;
+  long long attn = H * q + 2 * H * kv + q * H;
+  if (attention_bias) attn += q + 2 * kv;
+  if (o_proj_bias) attn += H;
+  long long mlp = 3 * H * I + (mlp_bias ? 2 * I + H : 0);
+  long long layer = attn + mlp + 2 * H;
+  return V * H * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * layer + H;
+}
+
+json model_config_to_json(const ModelConfig& c, ConfigStyle style) {
+  json j;
+  j["architectures"] = json::array({c.architecture});
+  j["model_type"] = c.model_type;
+  j["vocab_size"] = c.vocab_size;
+  j["hidden_size"] = c.hidden_size;
+  j["intermediate_size"] = c.intermediate_size;
+  j["num_hidden_layers"] = c.num_hidden_layers;
+  j["num_attention_heads"] = c.num_attention_heads;
+  j["num_key_value_heads"] = c.num_key_value_heads;
+  j["head_dim"] = c.head_dim;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["rms_norm_eps"] = c.rms_norm_eps;
+  j["hidden_act"] = "silu";
+  j["initializer_range"] = 0.02;
+  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  j["use_cache"] = true;
+  if (c.architecture == "LlamaForCausalLM") {
+    j["attention_bias"] = c.attention_bias;
+    j["mlp_bias"] = c.mlp_bias;
+  }
+  if (c.architecture == "Qwen2ForCausalLM") {
+    j["use_sliding_window"] = c.sliding_window > 0;
+    j["sliding_window"] = c.sliding_window > 0 ? json(c.sliding_window) : json(nullptr);
+  }
+  if (c.architecture == "MistralForCausalLM")
+    j["sliding_window"] = c.sliding_window > 0 ? json(c.sliding_window) : json(nullptr);
+  if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
+  if (c.eos_token_ids.size() > 1)
+    j["eos_token_id"] = c.eos_token_ids;
+  else if (c.eos_token_id >= 0)
+    j["eos_token_id"] = c.eos_token_id;
+
+  json scaling = nullptr;
+  if (c.rope.type == "linear") {
+    scaling = {{"rope_type", "linear"}, {"factor", c.rope.factor}};
+  } else if (c.rope.type == "llama3") {
+    scaling = {{"rope_type", "llama3"},
+               {"factor", c.rope.factor},
+               {"low_freq_factor", c.rope.low_freq_factor},
+               {"high_freq_factor", c.rope.high_freq_factor},
+               {"original_max_position_embeddings", c.rope.original_max_position_embeddings}};
+  }
+  if (style == ConfigStyle::Transformers4) {
+    j["rope_theta"] = c.rope.theta;
+    j["rope_scaling"] = scaling;
+    j["torch_dtype"] = c.dtype;
+  } else {
+    json p = scaling.is_null() ? json{{"rope_type", "default"}} : scaling;
+    p["rope_theta"] = c.rope.theta;
+    j["rope_parameters"] = p;
+    j["dtype"] = c.dtype;
+  }
+  return j;
+}
+
+}  // namespace qlab::io

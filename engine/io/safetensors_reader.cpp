@@ -1,0 +1,172 @@
+// TensorStore: a model folder's tensors, memory-mapped read-only. Nothing is copied; a TensorRef's
+// bytes point into the mapping and stay valid while the store lives.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "engine/core/atomic_file.h"
+#include "engine/core/error.h"
+#include "engine/io/safetensors.h"
+#include "engine/io/safetensors_header.h"
+#include "engine/io/strict_json.h"
+
+namespace qlab::io {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A read-only private mapping of a whole file; unmapped on destruction.
+class Mapping {
+ public:
+  explicit Mapping(const fs::path& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail("{}: cannot open: {}", path.string(), std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      int e = errno;
+      ::close(fd);
+      fail("{}: cannot stat: {}", path.string(), std::strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      fail("{}: not a regular file", path.string());
+    }
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ > 0) {
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        int e = errno;
+        ::close(fd);
+        fail("{}: cannot memory-map {} bytes: {}", path.string(), size_, std::strerror(e));
+      }
+      data_ = static_cast<const std::byte*>(p);
+    }
+    ::close(fd);
+  }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping() {
+    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+  }
+  std::span<const std::byte> bytes() const { return {data_, size_}; }
+
+ private:
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace
+
+struct TensorStore::Impl {
+  fs::path where;  // what open() was given, for messages
+  std::vector<fs::path> files;
+  std::vector<std::unique_ptr<Mapping>> maps;
+  std::map<std::string, TensorRef, std::less<>> tensors;
+  std::map<std::string, std::string> metadata;
+  std::uint64_t total = 0;
+
+  // Maps one file and adds its tensors; `expected` (sharded) is the set the index gives this shard.
+  void add_file(const fs::path& path, const std::set<std::string>* expected, const fs::path& index_path) {
+    auto m = std::make_unique<Mapping>(path);
+    ParsedSafetensors parsed = parse_safetensors(m->bytes(), path.string());
+    if (files.empty()) metadata = parsed.metadata;
+    for (auto& p : parsed.tensors) {
+      if (expected && !expected->count(p.name))
+        fail("{}: tensor {} is in shard {} but the index does not list it there", index_path.string(),
+             printable(p.name), path.filename().string());
+      TensorRef ref;
+      ref.name = p.name;
+      ref.dtype = p.dtype;
+      ref.shape = std::move(p.shape);
+      ref.bytes = m->bytes().subspan(p.begin, p.end - p.begin);
+      ref.file = path.string();
+      total += p.end - p.begin;
+      auto [it, fresh] = tensors.emplace(p.name, std::move(ref));
+      if (!fresh)
+        fail("{}: tensor {} is in both {} and {}", index_path.string(), printable(p.name), it->second.file,
+             path.string());
+    }
+    files.push_back(path);
+    maps.push_back(std::move(m));
+  }
+
+  void open_index(const fs::path& index_path) {
+    const fs::path dir = index_path.parent_path().empty() ? fs::path(".") : index_path.parent_path();
+    ParsedIndex index = parse_safetensors_index(read_file(index_path), index_path.string());
+    std::map<std::string, std::set<std::string>> by_shard;
+    for (const auto& [name, shard] : index.weight_map) by_shard[shard].insert(name);
+    for (const auto& shard : index.shards) {
+      fs::path p = dir / shard;
+      std::error_code ec;
+      if (!fs::exists(p, ec))
+        fail("{}: shard {} is missing (it holds {} tensors, e.g. {})", index_path.string(), shard,
+             by_shard[shard].size(), printable(*by_shard[shard].begin()));
+      add_file(p, &by_shard[shard], index_path);
+    }
+    for (const auto& [name, shard] : index.weight_map)
+      if (!tensors.count(name))
+        fail("{}: tensor {} is listed in shard {} but that file does not hold it", index_path.string(),
+             printable(name), shard);
+  }
+};
+
+TensorStore::TensorStore() : impl_(std::make_unique<Impl>()) {}
+TensorStore::TensorStore(TensorStore&&) noexcept = default;
+TensorStore& TensorStore::operator=(TensorStore&&) noexcept = default;
+TensorStore::~TensorStore() = default;
+
+TensorStore TensorStore::open(const fs::path& dir_or_file) {
+  TensorStore s;
+  s.impl_->where = dir_or_file;
+  std::error_code ec;
+  if (fs::is_directory(dir_or_file, ec)) {
+    // transformers looks for the single file first, then the index; so do we.
+    const fs::path single = dir_or_file / "model.safetensors";
+    const fs::path index = dir_or_file / "model.safetensors.index.json";
+    if (fs::exists(single, ec)) {
+      s.impl_->add_file(single, nullptr, single);
+    } else if (fs::exists(index, ec)) {
+      s.impl_->open_index(index);
+    } else {
+      fail("{}: no model.safetensors or model.safetensors.index.json in this folder", dir_or_file.string());
+    }
+  } else if (!fs::exists(dir_or_file, ec)) {
+    fail("{}: no such file or folder", dir_or_file.string());
+  } else if (dir_or_file.extension() == ".json") {
+    s.impl_->open_index(dir_or_file);
+  } else {
+    s.impl_->add_file(dir_or_file, nullptr, dir_or_file);
+  }
+  return s;
+}
+
+const TensorRef* TensorStore::find(std::string_view name) const {
+  auto it = impl_->tensors.find(name);
+  return it == impl_->tensors.end() ? nullptr : &it->second;
+}
+
+const TensorRef& TensorStore::at(std::string_view name) const {
+  if (const TensorRef* t = find(name)) return *t;
+  fail("{}: no tensor {} ({} tensors here)", impl_->where.string(), printable(name), impl_->tensors.size());
+}
+
+std::vector<std::string> TensorStore::names() const {
+  std::vector<std::string> out;
+  out.reserve(impl_->tensors.size());
+  for (const auto& [name, ref] : impl_->tensors) out.push_back(name);
+  return out;
+}
+
+const std::map<std::string, std::string>& TensorStore::metadata() const { return impl_->metadata; }
+std::uint64_t TensorStore::total_bytes() const { return impl_->total; }
+std::vector<fs::path> TensorStore::files() const { return impl_->files; }
+std::size_t TensorStore::size() const { return impl_->tensors.size(); }
+
+}  // namespace qlab::io

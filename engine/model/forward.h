@@ -1,0 +1,39 @@
+#pragma once
+// The forward pass, read top to bottom in forward.cpp:
+//   embed -> per layer [RMSNorm -> q,k,v (+bias) -> RoPE -> cache k,v -> causal GQA attention -> o
+//   -> residual -> RMSNorm -> SwiGLU MLP -> residual] -> final RMSNorm -> lm_head
+// A batch of tokens goes through every Linear as one matrix product (BLAS GEMM); a single token
+// (decoding) as matrix-vector products. The KV cache makes decoding one token cost one token.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/model/model.h"
+
+namespace qlab::model {
+
+class KVCache {
+ public:
+  KVCache(const io::ModelConfig& c, std::int64_t capacity);
+  void clear() { size_ = 0; }
+  std::int64_t size() const { return size_; }          // tokens cached so far = next position
+  std::int64_t capacity() const { return capacity_; }
+  float* k(int layer) { return k_[static_cast<std::size_t>(layer)].data(); }  // [capacity, n_kv*hd]
+  float* v(int layer) { return v_[static_cast<std::size_t>(layer)].data(); }
+  void advance(std::int64_t n) { size_ += n; }
+
+ private:
+  std::int64_t capacity_ = 0, size_ = 0;
+  std::vector<std::vector<float>> k_, v_;
+};
+
+// Runs `tokens` at positions cache.size() ... cache.size() + n - 1 and appends their keys and values
+// to the cache. Writes the logits of the last n_logits tokens to logits[n_logits * vocab]
+// (n_logits may be 0). Error on a token id outside the vocabulary or a full cache.
+void forward(const Model& m, KVCache& cache, std::span<const std::int32_t> tokens, std::int64_t n_logits,
+             float* logits);
+
+// Convenience: logits of every token of a fresh sequence, [n * vocab].
+std::vector<float> forward_all(const Model& m, std::span<const std::int32_t> tokens);
+
+}  // namespace qlab::model

@@ -1,0 +1,96 @@
+#include "engine/model/model.h"
+
+#include <fmt/format.h>
+
+#include "engine/core/error.h"
+#include "engine/io/safetensors.h"
+
+namespace qlab::model {
+
+namespace {
+
+class Loader {
+ public:
+  Loader(const io::TensorStore& s, const std::filesystem::path& dir) : s_(s), dir_(dir) {}
+
+  const io::TensorRef& tensor(const std::string& name, std::vector<std::int64_t> shape) const {
+    const io::TensorRef* t = s_.find(name);
+    if (!t) fail("{}: tensor '{}' is missing from the safetensors files", dir_.string(), name);
+    if (t->shape != shape)
+      fail("{}: tensor '{}' has shape [{}], the config implies [{}]", t->file, name, fmt::join(t->shape, ", "),
+           fmt::join(shape, ", "));
+    return *t;
+  }
+
+  tensor::Matrix matrix(const std::string& name, std::int64_t rows, std::int64_t cols) const {
+    const io::TensorRef& t = tensor(name, {rows, cols});
+    tensor::Matrix m;
+    switch (t.dtype) {
+      case io::DType::F32: m.type = tensor::ElemType::F32; break;
+      case io::DType::F16: m.type = tensor::ElemType::F16; break;
+      case io::DType::BF16: m.type = tensor::ElemType::BF16; break;
+      default:
+        fail("{}: tensor '{}' has dtype {}; the runtime reads F32, F16 and BF16", t.file, name,
+             io::dtype_name(t.dtype));
+    }
+    m.data = t.bytes.data();
+    m.rows = rows;
+    m.cols = cols;
+    return m;
+  }
+
+  std::vector<float> vec(const std::string& name, std::int64_t n) const { return io::to_f32(tensor(name, {n})); }
+
+ private:
+  const io::TensorStore& s_;
+  std::filesystem::path dir_;
+};
+
+}  // namespace
+
+Model Model::load(const std::filesystem::path& dir) {
+  Model m;
+  m.dir_ = dir;
+  if (!std::filesystem::is_directory(dir)) fail("{}: not a model folder (expected config.json + safetensors)", dir.string());
+  m.cfg_ = io::load_model_config(dir / "config.json");
+  const io::ModelConfig& c = m.cfg_;
+  auto store = std::make_shared<io::TensorStore>(io::TensorStore::open(dir));
+  m.store_ = store;
+  Loader L(*store, dir);
+
+  const std::int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const std::int64_t q_dim = static_cast<std::int64_t>(c.num_attention_heads) * c.head_dim;
+  const std::int64_t kv_dim = static_cast<std::int64_t>(c.num_key_value_heads) * c.head_dim;
+  if (c.mlp_bias) fail("{}: mlp_bias = true is not supported by the runtime", (dir / "config.json").string());
+
+  m.w_.embed = L.matrix("model.embed_tokens.weight", V, H);
+  if (c.tie_word_embeddings) {
+    m.w_.lm_head = m.w_.embed;
+  } else {
+    m.w_.lm_head = L.matrix("lm_head.weight", V, H);
+  }
+  m.w_.final_norm = L.vec("model.norm.weight", H);
+  m.w_.layers.resize(static_cast<std::size_t>(c.num_hidden_layers));
+  for (int i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = fmt::format("model.layers.{}.", i);
+    LayerWeights& lw = m.w_.layers[static_cast<std::size_t>(i)];
+    lw.wq = L.matrix(p + "self_attn.q_proj.weight", q_dim, H);
+    lw.wk = L.matrix(p + "self_attn.k_proj.weight", kv_dim, H);
+    lw.wv = L.matrix(p + "self_attn.v_proj.weight", kv_dim, H);
+    lw.wo = L.matrix(p + "self_attn.o_proj.weight", H, q_dim);
+    if (c.attention_bias) {
+      lw.bq = L.vec(p + "self_attn.q_proj.bias", q_dim);
+      lw.bk = L.vec(p + "self_attn.k_proj.bias", kv_dim);
+      lw.bv = L.vec(p + "self_attn.v_proj.bias", kv_dim);
+    }
+    lw.w_gate = L.matrix(p + "mlp.gate_proj.weight", I, H);
+    lw.w_up = L.matrix(p + "mlp.up_proj.weight", I, H);
+    lw.w_down = L.matrix(p + "mlp.down_proj.weight", H, I);
+    lw.attn_norm = L.vec(p + "input_layernorm.weight", H);
+    lw.mlp_norm = L.vec(p + "post_attention_layernorm.weight", H);
+  }
+  m.rope_ = Rope(c.rope, c.head_dim);
+  return m;
+}
+
+}  // namespace qlab::model

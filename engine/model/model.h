@@ -1,0 +1,59 @@
+#pragma once
+// A Llama-family causal LM (Llama, Mistral, Qwen2) ready to run on the CPU.
+//   LayerWeights / Weights   every tensor the forward pass reads, by role
+//   Model::load              config.json + safetensors folder; shapes checked against the config
+//   Model (copyable)         copies share the mapping and untouched weights, so a fake-quantized
+//                            twin of a model costs only the weights it replaces
+// Memory: linear and embedding weights stay in the safetensors mapping in their stored dtype
+// (f32 used in place; f16/bf16 widened a slab at a time during each product), so an 8B bf16 model
+// occupies its file size, not twice it. Norm weights and biases (tiny) are copied to float32.
+// Fake quantization replaces a weight by an owned float32 copy (4 bytes per weight it touches).
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "engine/io/model_config.h"
+#include "engine/model/rope.h"
+#include "engine/tensor/matrix.h"
+
+namespace qlab::io {
+class TensorStore;
+}
+
+namespace qlab::model {
+
+struct LayerWeights {
+  tensor::Matrix wq, wk, wv, wo;       // [n_heads*hd, H], [n_kv*hd, H] x2, [H, n_heads*hd]
+  tensor::Matrix w_gate, w_up, w_down;  // [I, H] x2, [H, I]
+  std::vector<float> bq, bk, bv;        // empty unless attention_bias (Qwen2)
+  std::vector<float> attn_norm, mlp_norm;
+};
+
+struct Weights {
+  tensor::Matrix embed;    // [vocab, H]
+  tensor::Matrix lm_head;  // [vocab, H]; the same storage as embed when tied
+  std::vector<float> final_norm;
+  std::vector<LayerWeights> layers;
+};
+
+class Model {
+ public:
+  static Model load(const std::filesystem::path& dir);
+
+  const io::ModelConfig& config() const { return cfg_; }
+  const Weights& weights() const { return w_; }
+  Weights& mutable_weights() { return w_; }
+  const Rope& rope() const { return rope_; }
+  int vocab_size() const { return cfg_.vocab_size; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  io::ModelConfig cfg_;
+  std::filesystem::path dir_;
+  std::shared_ptr<const io::TensorStore> store_;  // keeps the mapping alive
+  Weights w_;
+  Rope rope_;
+};
+
+}  // namespace qlab::model

@@ -1,0 +1,30 @@
+#pragma once
+// Rotary position embedding as transformers applies it (rotate_half: element i pairs with
+// i + head_dim/2), with the frequency scalings Llama-family configs use:
+//   default  inv_freq_i = 1 / theta^(2i/d)
+//   linear   inv_freq / factor
+//   llama3   long wavelengths divided by factor, short ones kept, a smooth blend between
+//            (transformers' _compute_llama3_parameters)
+#include <cstdint>
+#include <vector>
+
+#include "engine/io/model_config.h"
+
+namespace qlab::model {
+
+std::vector<float> rope_inv_freq(const io::RopeConfig& rope, int head_dim);
+
+class Rope {
+ public:
+  Rope() = default;
+  Rope(const io::RopeConfig& rope, int head_dim);
+  // Rotates n_heads heads of head_dim values (contiguous) at position pos, in place.
+  void apply(float* x, int n_heads, std::int64_t pos) const;
+  int head_dim() const { return head_dim_; }
+
+ private:
+  int head_dim_ = 0;
+  std::vector<float> inv_freq_;
+};
+
+}  // namespace qlab::model

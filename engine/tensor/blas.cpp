@@ -1,0 +1,41 @@
+#include "engine/tensor/blas.h"
+
+#include <cblas.h>
+
+#include <mutex>
+
+// OpenBLAS exports its thread control; other BLAS libraries do not. A weak reference keeps the
+// engine linkable against any CBLAS.
+extern "C" void openblas_set_num_threads(int num_threads) __attribute__((weak));
+
+namespace qlab::tensor {
+
+void set_blas_threads(int n) {
+  if (openblas_set_num_threads) openblas_set_num_threads(n < 1 ? 1 : n);
+}
+
+void ensure_blas_single_threaded() {
+  static std::once_flag once;
+  std::call_once(once, [] { set_blas_threads(1); });
+}
+
+void sgemm_nt(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda, const float* B,
+              std::int64_t ldb, float* C, std::int64_t ldc, bool accumulate) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(M), static_cast<int>(N),
+              static_cast<int>(K), 1.0f, A, static_cast<int>(lda), B, static_cast<int>(ldb),
+              accumulate ? 1.0f : 0.0f, C, static_cast<int>(ldc));
+}
+
+void sgemm_nn(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda, const float* B,
+              std::int64_t ldb, float* C, std::int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(M), static_cast<int>(N),
+              static_cast<int>(K), 1.0f, A, static_cast<int>(lda), B, static_cast<int>(ldb), 0.0f, C,
+              static_cast<int>(ldc));
+}
+
+void sgemv_n(std::int64_t N, std::int64_t K, const float* B, std::int64_t ldb, const float* x, float* y) {
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(N), static_cast<int>(K), 1.0f, B,
+              static_cast<int>(ldb), x, 1, 0.0f, y, 1);
+}
+
+}  // namespace qlab::tensor

@@ -1,0 +1,144 @@
+#include "engine/tensor/matrix.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/core/threads.h"
+#include "engine/tensor/blas.h"
+#include "engine/tensor/convert.h"
+
+namespace qlab::tensor {
+
+namespace {
+
+std::size_t elem_size(ElemType t) { return t == ElemType::F32 ? 4 : 2; }
+
+// Rows widened per BLAS call for half-precision weights. BLAS re-packs X on every call, so a slab
+// must span many output columns for that cost to vanish next to the multiply (4 MiB: ~500 rows
+// of a 2048-wide weight).
+constexpr std::int64_t kSlabBytes = 4 * 1024 * 1024;
+// Scratch for widening half-precision weights before one all-threads BLAS call: bounded so a
+// 128k-row lm_head does not need a float32 copy of itself.
+constexpr std::int64_t kBatchedSlabBytes = 64 * 1024 * 1024;
+// From this many rows of X on, a product is compute-bound and goes to BLAS in one call.
+constexpr std::int64_t kBatchedMinRows = 16;
+
+}  // namespace
+
+void Matrix::rows_to_f32(std::int64_t r0, std::int64_t n, float* out) const {
+  const std::size_t count = static_cast<std::size_t>(n * cols);
+  const auto* base = static_cast<const std::byte*>(data) + static_cast<std::size_t>(r0 * cols) * elem_size(type);
+  switch (type) {
+    case ElemType::F32:
+      std::memcpy(out, base, count * 4);
+      break;
+    case ElemType::BF16: {
+      // Mapped tensors are only 2-byte aligned by the file format; uint16 access is fine.
+      bf16_to_f32(reinterpret_cast<const std::uint16_t*>(base), out, count);
+      break;
+    }
+    case ElemType::F16:
+      f16_to_f32(reinterpret_cast<const std::uint16_t*>(base), out, count);
+      break;
+  }
+}
+
+const float* Matrix::f32_row(std::int64_t r) const {
+  if (type != ElemType::F32) return nullptr;
+  // float32 data inside a safetensors mapping may be misaligned; BLAS copes, loads here use memcpy.
+  return static_cast<const float*>(data) + r * cols;
+}
+
+std::vector<float> Matrix::to_f32() const {
+  std::vector<float> out(static_cast<std::size_t>(rows * cols));
+  rows_to_f32(0, rows, out.data());
+  return out;
+}
+
+Matrix Matrix::owned_f32(std::vector<float> values, std::int64_t rows, std::int64_t cols) {
+  auto holder = std::make_shared<std::vector<float>>(std::move(values));
+  Matrix m;
+  m.type = ElemType::F32;
+  m.data = holder->data();
+  m.rows = rows;
+  m.cols = cols;
+  m.owner = std::shared_ptr<const void>(holder, holder->data());
+  return m;
+}
+
+namespace {
+
+// Many rows of X: one BLAS call using every thread, BLAS partitioning the product in two
+// dimensions itself (the pool is idle meanwhile, so the cores are not oversubscribed).
+// Half-precision weights are widened by the pool a slab at a time into a scratch buffer first.
+void matmul_batched(const float* X, std::int64_t M, const Matrix& W, float* Y) {
+  const std::int64_t N = W.rows, K = W.cols;
+  const int threads = thread_count();
+  if (W.type == ElemType::F32) {
+    set_blas_threads(threads);
+    sgemm_nt(M, N, K, X, K, W.f32_row(0), K, Y, N);
+    set_blas_threads(1);
+    return;
+  }
+  const std::int64_t slab = std::max<std::int64_t>(64, kBatchedSlabBytes / (4 * std::max<std::int64_t>(K, 1)));
+  thread_local std::vector<float> scratch;
+  for (std::int64_t r0 = 0; r0 < N; r0 += slab) {
+    const std::int64_t n = std::min(slab, N - r0);
+    scratch.resize(static_cast<std::size_t>(n * K));
+    float* buf = scratch.data();  // a thread_local named inside the lambda would be each worker's own
+    parallel_for(
+        static_cast<std::size_t>(n),
+        [&](std::size_t b, std::size_t e) {
+          W.rows_to_f32(r0 + static_cast<std::int64_t>(b), static_cast<std::int64_t>(e - b), buf + b * K);
+        },
+        16);
+    set_blas_threads(threads);
+    sgemm_nt(M, n, K, X, K, buf, K, Y + r0, N);
+    set_blas_threads(1);
+  }
+}
+
+// Few rows (decoding): memory-bound; each pool worker streams its own band of weight rows,
+// widening them a slab at a time, with BLAS single-threaded inside the worker.
+void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
+  const std::int64_t N = W.rows, K = W.cols;
+  const std::int64_t half_slab = std::max<std::int64_t>(16, kSlabBytes / (4 * std::max<std::int64_t>(K, 1)));
+  const auto threads = static_cast<std::int64_t>(thread_count());
+  const auto grain = static_cast<std::size_t>(std::max<std::int64_t>(16, (N + threads - 1) / threads));
+  parallel_for(
+      static_cast<std::size_t>(N),
+      [&](std::size_t b, std::size_t e) {
+        thread_local std::vector<float> buf;
+        const std::int64_t slab = W.type == ElemType::F32 ? static_cast<std::int64_t>(e - b) : half_slab;
+        for (std::int64_t r0 = static_cast<std::int64_t>(b); r0 < static_cast<std::int64_t>(e); r0 += slab) {
+          const float* w = W.f32_row(r0);
+          const std::int64_t n = std::min<std::int64_t>(slab, static_cast<std::int64_t>(e) - r0);
+          if (!w) {
+            buf.resize(static_cast<std::size_t>(n * K));
+            W.rows_to_f32(r0, n, buf.data());
+            w = buf.data();
+          }
+          if (M == 1) {
+            sgemv_n(n, K, w, K, X, Y + r0);
+          } else {
+            sgemm_nt(M, n, K, X, K, w, K, Y + r0, N);
+          }
+        }
+      },
+      grain);
+}
+
+}  // namespace
+
+void matmul(const float* X, std::int64_t M, const Matrix& W, float* Y) {
+  ensure_blas_single_threaded();
+  static const bool force_banded = std::getenv("QLAB_GEMM_BANDED") != nullptr;
+  if (M >= kBatchedMinRows && !force_banded && thread_count() > 1) {
+    matmul_batched(X, M, W, Y);
+  } else {
+    matmul_banded(X, M, W, Y);
+  }
+}
+
+}  // namespace qlab::tensor

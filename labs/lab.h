@@ -1,0 +1,68 @@
+#pragma once
+// A lab is a list of steps; a step has a content id (its words live in content/), an engine job, and
+// the result that job returns. Labs know nothing of screens and are testable without a terminal.
+//   ModelRef       the model the labs run on (built-in or an HF folder given with --model)
+//   JobContext     what a job gets: the model, the learner's typed input, a place for scratch files
+//   NotAvailable   thrown by a job whose engine part is not in this build yet (never fake numbers)
+//   Step, Lab      the data; all_labs() lists the eight labs in module order
+//   run_step       runs a job and turns Cancelled / NotAvailable / Error into a StepResult
+#include <filesystem>
+#include <functional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "engine/core/error.h"
+#include "engine/core/progress.h"
+#include "labs/result.h"
+
+namespace qlab::labs {
+
+struct ModelRef {
+  std::string display;            // "built-in" or the folder as given
+  std::filesystem::path dir;      // HF layout: config.json, *.safetensors, tokenizer.json
+  bool builtin = true;
+};
+
+struct JobContext {
+  ModelRef model;
+  std::string input;  // what the learner typed, for steps that ask for input
+};
+
+class NotAvailable : public Error {
+ public:
+  explicit NotAvailable(const std::string& what) : Error(what) {}
+};
+
+using JobFn = std::function<StepResult(const JobContext&, Progress&, std::stop_token)>;
+
+struct Step {
+  std::string id;       // stable id: "lab01.properties"; content and progress use it
+  JobFn job;            // empty: a reading step with nothing to run
+  bool asks_input = false;   // the tutor asks for a line of text first (JobContext::input)
+  bool counts_for_milestone = true;
+};
+
+struct Lab {
+  int number = 0;
+  std::string id;            // "lab01"
+  std::string milestone_id;  // "m1"
+  std::vector<Step> steps;
+
+  const Step* find(const std::string& step_id) const;
+  // Steps whose successful run completes the milestone.
+  std::vector<std::string> milestone_steps() const;
+};
+
+const std::vector<Lab>& all_labs();
+const Lab* find_lab(const std::string& id);
+
+StepResult run_step(const Step& step, const JobContext& ctx, Progress& progress, std::stop_token stop);
+
+// The individual labs (one file each).
+Lab make_lab01();
+Lab make_lab02();
+Lab make_lab03();
+Lab make_reading_lab(int number);  // labs 4-8: objectives and reading now, jobs in later issues
+
+}  // namespace qlab::labs

@@ -1,0 +1,245 @@
+// The progress file: schema, merge under the lock, corrupt files moved aside, crash safety.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "engine/core/atomic_file.h"
+#include "labs/milestones.h"
+#include "labs/progress_file.h"
+
+namespace qlab::labs {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class ProgressFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/qlab-progress-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ / "qlab" / "progress.json";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  json on_disk() const { return json::parse(read_file(path_)); }
+  fs::path dir_, path_;
+};
+
+TEST_F(ProgressFileTest, FreshFileHasSchemaOneAndIsWrittenOnlyWhenChanged) {
+  ProgressFile pf(path_);
+  pf.load();
+  pf.save();  // nothing changed: nothing written
+  EXPECT_FALSE(fs::exists(path_));
+  pf.set_milestone("m1", true, "ticked");
+  pf.save();
+  json j = on_disk();
+  EXPECT_EQ(j["schema"], 1);
+  EXPECT_EQ(j["milestones"]["m1"]["done"], true);
+  EXPECT_EQ(j["milestones"]["m1"]["how"], "ticked");
+  EXPECT_EQ(j["milestones"]["m1"]["when"].get<std::string>().size(), 20u);  // 2026-01-02T03:04:05Z
+}
+
+TEST_F(ProgressFileTest, TwoSessionsWithStaleCopiesKeepBothTicks) {
+  ProgressFile a(path_), b(path_);
+  a.load();
+  b.load();
+  b.set_milestone("m1", true, "ticked");
+  b.save();
+  a.set_milestone("m2", true, "completed");  // a never re-loaded: its copy predates b's tick
+  a.save();
+  json j = on_disk();
+  EXPECT_EQ(j["milestones"]["m1"]["done"], true);
+  EXPECT_EQ(j["milestones"]["m2"]["done"], true);
+  EXPECT_TRUE(milestone_done(a, "m1"));  // a's view now includes b's tick
+}
+
+TEST_F(ProgressFileTest, UnknownKeysSurviveARewrite) {
+  fs::create_directories(path_.parent_path());
+  write_file_atomic(path_, R"({"schema": 1, "milestones": {"m9": {"done": true, "how": "completed"}},
+                               "from_a_newer_qlab": {"x": [1, 2]}})");
+  ProgressFile pf(path_);
+  pf.load();
+  pf.set_last("lab01", "lab01.bits");
+  pf.save();
+  json j = on_disk();
+  EXPECT_EQ(j["from_a_newer_qlab"]["x"][1], 2);
+  EXPECT_EQ(j["milestones"]["m9"]["done"], true);
+  EXPECT_EQ(j["last"]["step"], "lab01.bits");
+}
+
+TEST_F(ProgressFileTest, CorruptFileIsMovedAsideWithANotice) {
+  fs::create_directories(path_.parent_path());
+  write_file_atomic(path_, "{\"schema\": 1, \"milestones\": [tru");
+  ProgressFile pf(path_);
+  pf.load();
+  auto notices = pf.take_notices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_NE(notices[0].find("could not be read"), std::string::npos) << notices[0];
+  EXPECT_FALSE(fs::exists(path_));
+  int aside = 0;
+  for (const auto& e : fs::directory_iterator(path_.parent_path()))
+    if (e.path().filename().string().rfind("progress.json.corrupt-", 0) == 0) {
+      ++aside;
+      EXPECT_EQ(read_file(e.path()), "{\"schema\": 1, \"milestones\": [tru");  // nothing dropped
+      EXPECT_NE(notices[0].find(e.path().filename().string()), std::string::npos);
+    }
+  EXPECT_EQ(aside, 1);
+  pf.set_milestone("m1", true, "ticked");
+  pf.save();
+  EXPECT_EQ(on_disk()["milestones"]["m1"]["done"], true);
+}
+
+TEST_F(ProgressFileTest, WrongShapesCountAsCorrupt) {
+  EXPECT_NE(ProgressFile::check_schema(json::array()), "");
+  EXPECT_NE(ProgressFile::check_schema(json{{"schema", "1"}}), "");
+  EXPECT_NE(ProgressFile::check_schema(json{{"schema", 1}, {"milestones", {{"m1", {{"done", "yes"}}}}}}), "");
+  EXPECT_NE(ProgressFile::check_schema(json{{"schema", 1}, {"results", 3}}), "");
+  EXPECT_EQ(ProgressFile::check_schema(json{{"schema", 1}, {"milestones", {{"m1", {{"done", true}}}}}}), "");
+}
+
+TEST_F(ProgressFileTest, NewerSchemaIsReadButNeverWritten) {
+  fs::create_directories(path_.parent_path());
+  std::string text = R"({"schema": 2, "milestones": {"m1": {"done": true}}})";
+  write_file_atomic(path_, text);
+  ProgressFile pf(path_);
+  pf.load();
+  EXPECT_TRUE(pf.read_only());
+  EXPECT_TRUE(milestone_done(pf, "m1"));
+  EXPECT_EQ(pf.take_notices().size(), 1u);
+  pf.set_milestone("m2", true, "ticked");
+  EXPECT_THROW(pf.save(), Error);
+  EXPECT_EQ(read_file(path_), text);
+}
+
+TEST_F(ProgressFileTest, ResetClearsEverything) {
+  ProgressFile pf(path_);
+  pf.load();
+  pf.set_milestone("m1", true, "ticked");
+  pf.set_result("lab01.bits", json{{"input", "1"}});
+  pf.save();
+  ProgressFile other(path_);
+  other.load();
+  other.reset();
+  other.save();
+  json j = on_disk();
+  EXPECT_TRUE(j["milestones"].empty());
+  EXPECT_TRUE(j["results"].empty());
+}
+
+TEST_F(ProgressFileTest, DefaultPathFollowsXdgAndIgnoresRelativeValues) {
+  const char* old_xdg = std::getenv("XDG_DATA_HOME");
+  const char* old_home = std::getenv("HOME");
+  std::string keep_xdg = old_xdg ? old_xdg : "", keep_home = old_home ? old_home : "";
+  ::setenv("HOME", "/home/learner", 1);
+  ::setenv("XDG_DATA_HOME", "/data", 1);
+  EXPECT_EQ(ProgressFile::default_path(), fs::path("/data/qlab/progress.json"));
+  ::setenv("XDG_DATA_HOME", "relative/dir", 1);
+  EXPECT_EQ(ProgressFile::default_path(), fs::path("/home/learner/.local/share/qlab/progress.json"));
+  ::setenv("XDG_DATA_HOME", "", 1);
+  EXPECT_EQ(ProgressFile::default_path(), fs::path("/home/learner/.local/share/qlab/progress.json"));
+  if (old_xdg) ::setenv("XDG_DATA_HOME", keep_xdg.c_str(), 1); else ::unsetenv("XDG_DATA_HOME");
+  if (old_home) ::setenv("HOME", keep_home.c_str(), 1); else ::unsetenv("HOME");
+}
+
+// A child saves state after state (each state: counter n and results r1..rn, plus padding so a save
+// takes a while); the parent kills it at a random moment. The file must always be one whole state.
+TEST_F(ProgressFileTest, KilledDuringSavesTheFileIsAlwaysOldOrNew) {
+  {
+    ProgressFile pf(path_);
+    pf.load();
+    pf.set_setting("counter", 0);
+    pf.save();
+  }
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int> delay_us(0, 6000);
+  int last = 0, iterations = 120, saw_progress = 0;
+  for (int it = 0; it < iterations; ++it) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      try {
+        ProgressFile pf(path_);
+        const std::string padding(32 * 1024, 'p');
+        for (;;) {
+          pf.load();
+          int n = pf.data()["settings"]["counter"].get<int>() + 1;
+          pf.set_setting("counter", n);
+          pf.set_setting("padding", padding);
+          pf.set_result("r" + std::to_string(n), json{{"n", n}});
+          pf.save();
+        }
+      } catch (...) {
+        ::_exit(3);
+      }
+    }
+    ::usleep(static_cast<useconds_t>(delay_us(rng)));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the writer stopped by itself (status " << status << ")";
+    // the raw file: parses, passes the schema check, and is one consistent state
+    json j = json::parse(read_file(path_));
+    ASSERT_EQ(ProgressFile::check_schema(j), "");
+    int n = j["settings"]["counter"].get<int>();
+    ASSERT_GE(n, last) << "went back in time";
+    ASSERT_EQ(static_cast<int>(j["results"].size()), n) << "half a state on disk";
+    for (int k = 1; k <= n; ++k) ASSERT_EQ(j["results"]["r" + std::to_string(k)]["n"], k);
+    if (n > last) ++saw_progress;
+    last = n;
+  }
+  EXPECT_GT(saw_progress, 0);
+  EXPECT_GT(last, 0);
+  // temporaries of killed writers are cleaned up by the next reader under the lock
+  ProgressFile pf(path_);
+  pf.load();
+  for (const auto& e : fs::directory_iterator(path_.parent_path()))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+}
+
+// Two processes, each with one long-lived session object, tick 40 milestones each, saving after
+// every tick. Every tick must be on disk at the end.
+TEST_F(ProgressFileTest, TwoWritersAtOnceLoseNoTick) {
+  const int per_writer = 40;
+  std::vector<pid_t> kids;
+  for (int w = 0; w < 2; ++w) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      try {
+        ProgressFile pf(path_);
+        pf.load();
+        for (int i = 0; i < per_writer; ++i) {
+          pf.set_milestone("w" + std::to_string(w) + "-" + std::to_string(i), true, "ticked");
+          pf.save();
+        }
+        ::_exit(0);
+      } catch (...) {
+        ::_exit(3);
+      }
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t p : kids) {
+    int status = 0;
+    ::waitpid(p, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  json j = on_disk();
+  for (int w = 0; w < 2; ++w)
+    for (int i = 0; i < per_writer; ++i) {
+      std::string id = "w" + std::to_string(w) + "-" + std::to_string(i);
+      ASSERT_TRUE(j["milestones"].contains(id)) << id << " was lost";
+      EXPECT_EQ(j["milestones"][id]["done"], true);
+    }
+}
+
+}  // namespace
+}  // namespace qlab::labs

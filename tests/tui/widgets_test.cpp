@@ -1,0 +1,150 @@
+// Widgets drawn into the cell grid, compared with the expected text.
+#include <gtest/gtest.h>
+
+#include "tui/widgets.h"
+
+namespace qlab::tui {
+namespace {
+
+const Glyphs& ascii = glyphs(GlyphSet::Ascii);
+const Glyphs& uni = glyphs(GlyphSet::Unicode);
+
+TEST(Grid, PutClipsAndReadsBackAsText) {
+  Grid g(6, 2);
+  EXPECT_EQ(g.put(1, 0, "héllo world", Style::Normal), 5);
+  g.put(4, 1, "xyz", Style::Normal);
+  EXPECT_EQ(g.to_text(), " héllo\n    xy\n");
+  g.put(-3, 1, "abc", Style::Normal);  // off the left edge: nothing drawn
+  EXPECT_EQ(g.row_text(1), "    xy");
+}
+
+TEST(Grid, WideAndControlCharactersNeverBreakTheGeometry) {
+  Grid g(4, 1);
+  g.put(0, 0, "a\t漢b", Style::Normal);
+  EXPECT_EQ(g.row_text(0), "a??b");
+}
+
+TEST(Grid, WrapKeepsWordsAndIndentation) {
+  auto lines = wrap_text("one two three four\n  indented words here", 9);
+  // "indented" plus its 2 columns of indent is longer than 9, so it is cut; the rest keeps the indent
+  std::vector<std::string> want = {"one two", "three", "four", "  indente", "  d words", "  here"};
+  EXPECT_EQ(lines, want);
+  EXPECT_EQ(truncate("abcdef", 4, U'~'), "abc~");
+  EXPECT_EQ(truncate("abc", 4, U'~'), "abc");
+}
+
+TEST(Widgets, BoxWithTitle) {
+  Grid g(12, 4);
+  draw_box(g, g.area(), ascii, "Steps");
+  EXPECT_EQ(g.to_text(), "+- Steps --+\n|          |\n|          |\n+----------+\n");
+  Grid u(12, 3);
+  draw_box(u, u.area(), uni, "");
+  EXPECT_EQ(u.to_text(), "┌──────────┐\n│          │\n└──────────┘\n");
+}
+
+TEST(Widgets, TableAlignsNumbersRight) {
+  labs::Table t;
+  t.title = "Formats";
+  t.header = {"format", "bits", "max"};
+  t.rows = {{"e4m3", "8", "448"}, {"f16", "16", "65504"}};
+  Grid g(24, 5);
+  draw_table(g, g.area(), t, ascii);
+  EXPECT_EQ(g.to_text(),
+            "Formats\n"
+            "format  bits    max\n"
+            "------  ----  -----\n"
+            "e4m3       8    448\n"
+            "f16       16  65504\n");
+  EXPECT_EQ(table_height(t), 5);
+}
+
+TEST(Widgets, TableShrinksTheWidestColumnToFit) {
+  labs::Table t;
+  t.header = {"name", "v"};
+  t.rows = {{"a-very-long-format-name", "1"}};
+  Grid g(12, 3);
+  draw_table(g, g.area(), t, ascii);
+  EXPECT_EQ(g.row_text(2), "a-very-l~  1");
+}
+
+TEST(Widgets, BarChartUsesEighthCells) {
+  labs::BarChart c;
+  c.title = "SQNR";
+  c.unit = "dB";
+  c.labels = {"a", "bb"};
+  c.values = {40, 10};
+  Grid g(24, 3);
+  draw_bar_chart(g, g.area(), c, uni);
+  // bar width = 24 - label 2 - value 5 - 3 = 14; 10/40 of 14 cells = 3.5 -> 3 full + a half cell
+  EXPECT_EQ(g.to_text(), "SQNR\na  ██████████████ 40 dB\nbb ███▌           10 dB\n");
+}
+
+TEST(Widgets, HistogramScalesToTheTallestBin) {
+  labs::Histogram h;
+  h.title = "err";
+  h.lo = -1;
+  h.hi = 1;
+  h.counts = {1, 4, 2, 0};
+  Grid g(16, 4);  // 2 plot rows, 4 columns per bin
+  draw_histogram(g, g.area(), h, ascii);
+  EXPECT_EQ(g.to_text(),
+            "err\n"
+            "    ####\n"
+            "::::########\n"
+            "-1      0      1\n");
+}
+
+TEST(Widgets, NumberLineMarksEachValue) {
+  labs::NumberLine n;
+  n.title = "values";
+  n.lo = -2;
+  n.hi = 2;
+  n.names = {"q"};
+  n.values = {{-2, -1, 0, 1, 2}};
+  Grid g(24, 3);
+  draw_number_line(g, g.area(), n, ascii);
+  // axis of 22 columns: -2 -> 0, -1 -> 5 (5.25 rounds to 5), 0 -> 11 (10.5 rounds to 11), 1 -> 16, 2 -> 21
+  EXPECT_EQ(g.row_text(1), "q |----|-----|----|----|");
+  EXPECT_EQ(g.row_text(2).substr(0, 4), "  -2");
+}
+
+TEST(Widgets, ChecklistShowsTicksInEveryGlyphSet) {
+  std::vector<CheckItem> items = {{"first", true, "ticked"}, {"second", false, ""}};
+  Grid g(22, 2);
+  draw_checklist(g, g.area(), items, 1, true, ascii);
+  EXPECT_EQ(g.to_text(), " [x] first      ticked\n>[ ] second\n");
+  EXPECT_EQ(g.at(0, 1).style, Style::Selected);
+}
+
+TEST(Widgets, ProgressShowsFractionRateAndTimeLeft) {
+  Grid g(60, 1);
+  ProgressView p;
+  p.fraction = 0.25;
+  p.label = "e4m3";
+  p.rate = 0.05;
+  p.eta_s = 15;
+  draw_progress(g, g.area(), p, ascii);
+  EXPECT_EQ(g.row_text(0), "e4m3            [####.............]  25%  5.0%/s  15s left");
+}
+
+TEST(Widgets, DialogIsCentredAndWrapped) {
+  Grid g(40, 9);
+  Rect r = draw_dialog(g, "Oops", "the step failed: no such file", "Esc: close", ascii);
+  EXPECT_EQ(r.w, 33);
+  EXPECT_TRUE(g.contains("| the step failed: no such file |"));
+  EXPECT_TRUE(g.contains("Oops"));
+  EXPECT_TRUE(g.contains("Esc: close"));
+}
+
+TEST(Glyphs, PickedFromLocaleAndTerm) {
+  EXPECT_EQ(pick_glyph_set("UTF-8", "xterm-256color", ""), GlyphSet::Unicode);
+  EXPECT_EQ(pick_glyph_set("UTF-8", "screen-256color", ""), GlyphSet::Unicode);
+  EXPECT_EQ(pick_glyph_set("UTF-8", "linux", ""), GlyphSet::Linux);
+  EXPECT_EQ(pick_glyph_set("UTF-8", "vt100", ""), GlyphSet::Ascii);
+  EXPECT_EQ(pick_glyph_set("ANSI_X3.4-1968", "xterm-256color", ""), GlyphSet::Ascii);
+  EXPECT_EQ(pick_glyph_set("ANSI_X3.4-1968", "xterm", "unicode"), GlyphSet::Unicode);
+  EXPECT_EQ(pick_glyph_set("UTF-8", "xterm", "ascii"), GlyphSet::Ascii);
+}
+
+}  // namespace
+}  // namespace qlab::tui

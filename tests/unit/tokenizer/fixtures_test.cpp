@@ -1,0 +1,87 @@
+// Against the `tokenizers` library itself: tiny tokenizers of each family trained and saved by
+// tests/fixtures/gen_tokenizers.py, with its ids (without and with special tokens) and decodes
+// of a varied text set.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/io/tokenizer.h"
+
+namespace {
+
+using qlab::io::Tokenizer;
+namespace fs = std::filesystem;
+
+fs::path family_dir(const std::string& family) {
+  return fs::path(QLAB_SOURCE_DIR) / "tests" / "fixtures" / "tokenizers" / family;
+}
+
+nlohmann::json read_cases(const fs::path& dir) {
+  std::ifstream in(dir / "cases.json", std::ios::binary);
+  if (!in) return nullptr;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return nlohmann::json::parse(ss.str());
+}
+
+std::string show(const std::vector<std::int32_t>& ids) {
+  std::string s;
+  for (auto id : ids) s += std::to_string(id) + " ";
+  return s;
+}
+
+class TokenizerFixture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TokenizerFixture, MatchesReferenceEncodeAndDecode) {
+  const fs::path dir = family_dir(GetParam());
+  ASSERT_TRUE(fs::exists(dir / "tokenizer.json")) << "missing fixture " << dir;
+  const nlohmann::json cases = read_cases(dir);
+  ASSERT_TRUE(cases.is_array() && !cases.empty()) << "missing or empty " << dir / "cases.json";
+  const Tokenizer tok = Tokenizer::load(dir);
+  int checked = 0;
+  for (const auto& c : cases) {
+    const std::string text = c["text"].get<std::string>();
+    const auto want = c["ids"].get<std::vector<std::int32_t>>();
+    const auto want_special = c["ids_special"].get<std::vector<std::int32_t>>();
+    const auto got = tok.encode(text, false);
+    EXPECT_EQ(got, want) << "text: '" << text << "'\n got: " << show(got) << "\nwant: " << show(want);
+    EXPECT_EQ(tok.encode(text, true), want_special) << "text: '" << text << "'";
+    if (c.contains("tokens")) {
+      const auto tokens = c["tokens"].get<std::vector<std::string>>();
+      ASSERT_EQ(tokens.size(), want.size());
+      for (std::size_t i = 0; i < want.size(); ++i) EXPECT_EQ(tok.id_to_token(want[i]), tokens[i]);
+    }
+    EXPECT_EQ(tok.decode(want, false), c["decoded"].get<std::string>()) << "text: '" << text << "'";
+    if (c.contains("decoded_skip_special")) {
+      EXPECT_EQ(tok.decode(want, true), c["decoded_skip_special"].get<std::string>()) << "text: '" << text << "'";
+    }
+    ++checked;
+  }
+  EXPECT_GE(checked, 40);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, TokenizerFixture, ::testing::Values("gpt2", "llama3", "llama2"),
+                         [](const auto& info) { return info.param; });
+
+TEST(TokenizerFixtureConfig, SpecialTokensFollowTokenizerConfig) {
+  const Tokenizer gpt2 = Tokenizer::load(family_dir("gpt2"));
+  EXPECT_EQ(gpt2.bos_id(), gpt2.token_to_id("<|endoftext|>"));
+  EXPECT_EQ(gpt2.eos_id(), gpt2.token_to_id("<|endoftext|>"));
+  EXPECT_EQ(gpt2.encode("Hello", true), gpt2.encode("Hello", false));  // add_bos_token: false
+
+  const Tokenizer llama3 = Tokenizer::load(family_dir("llama3"));
+  ASSERT_TRUE(llama3.bos_id());
+  EXPECT_EQ(llama3.id_to_token(*llama3.bos_id()), "<|begin_of_text|>");
+  EXPECT_EQ(llama3.id_to_token(*llama3.eos_id()), "<|end_of_text|>");
+
+  const Tokenizer llama2 = Tokenizer::load(family_dir("llama2"));
+  EXPECT_EQ(llama2.bos_id(), 1);
+  EXPECT_EQ(llama2.eos_id(), 2);
+  EXPECT_EQ(llama2.token_to_id("<0x41>"), 3 + 0x41);
+}
+
+}  // namespace

@@ -1,0 +1,178 @@
+// Overlays drawn over the current screen: help (from the key table), glossary, the prerequisite
+// quiz, diagnostics.
+#include <algorithm>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "tui/app.h"
+#include "tui/widgets.h"
+
+namespace qlab::tui {
+
+namespace {
+
+std::string context_name(unsigned c) {
+  std::vector<std::string> n;
+  if (c == Everywhere) return "everywhere";
+  if ((c & AnyScreen) == AnyScreen) n.push_back("home and labs");
+  else if (c & Home) n.push_back("home");
+  else if (c & LabScreen) n.push_back("labs");
+  if (c & QuizScreen) n.push_back("quiz");
+  if (c & OverlayCtx) n.push_back("overlays");
+  std::string out;
+  for (const auto& s : n) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+}  // namespace
+
+void App::render_pager_overlay(Grid& g, const std::string& title, const std::vector<std::string>& lines) {
+  Rect r{2, 1, w_ - 4, h_ - 2};
+  g.fill(r, U' ', Style::Normal);
+  draw_box(g, r, *gl_, title, Style::Accent);
+  Rect in = r.inset(1);
+  in.x += 1;
+  in.w -= 2;
+  overlay_max_scroll_ = std::max(0, static_cast<int>(lines.size()) - in.h);
+  overlay_scroll_ = std::clamp(overlay_scroll_, 0, overlay_max_scroll_);
+  for (int i = 0; i < in.h; ++i) {
+    std::size_t idx = static_cast<std::size_t>(overlay_scroll_ + i);
+    if (idx >= lines.size()) break;
+    g.put(in.x, in.y + i, lines[idx], Style::Normal, in.w);
+  }
+  if (overlay_max_scroll_ > 0) {
+    std::string more = fmt::format(" {}/{} ", overlay_scroll_ + 1, overlay_max_scroll_ + 1);
+    g.put(r.x + r.w - text_width(more) - 2, r.y + r.h - 1, more, Style::Dim);
+  }
+}
+
+void App::render_help(Grid& g) {
+  std::vector<std::string> lines;
+  int inner = w_ - 8;
+  for (const auto& b : key_table()) {
+    std::string left = fmt::format("{:<8}", b.label);
+    std::string right = b.help + "  (" + context_name(b.contexts) + ")";
+    for (const auto& l : wrap_text(right, inner - 10)) {
+      lines.push_back(left + "  " + l);
+      left = std::string(8, ' ');
+    }
+  }
+  lines.push_back("");
+  lines.push_back("h j k l move like the arrows; no command sits on them.");
+  lines.push_back("");
+  lines.push_back(fmt::format("Characters: {}   Colour: {}   Window: {}x{}", gl_->name,
+                              env_.terminal.color ? "on" : "off (" + env_.terminal.color_reason + ")", w_, h_));
+  for (const auto& l : wrap_text("Progress file: " + env_.progress->path().string(), inner)) lines.push_back(l);
+  render_pager_overlay(g, "Help: keys", lines);
+}
+
+void App::render_glossary(Grid& g) {
+  Rect r{2, 1, w_ - 4, h_ - 2};
+  g.fill(r, U' ', Style::Normal);
+  draw_box(g, r, *gl_, "Words: glossary and plain-language notes", Style::Accent);
+  Rect in = r.inset(1);
+  int list_w = std::min(24, in.w / 3);
+  int n = static_cast<int>(c_.glossary.size());
+  gloss_sel_ = std::clamp(gloss_sel_, 0, std::max(0, n - 1));
+  int scroll = std::max(0, gloss_sel_ - in.h + 1);
+  for (int i = 0; i < in.h && scroll + i < n; ++i) {
+    int idx = scroll + i;
+    Style s = idx == gloss_sel_ ? Style::Selected : Style::Normal;
+    g.fill(Rect{in.x, in.y + i, list_w, 1}, U' ', s);
+    g.put(in.x + 1, in.y + i, truncate(c_.glossary[static_cast<std::size_t>(idx)].term, list_w - 1, gl_->ellipsis), s);
+  }
+  for (int y = in.y; y < in.y + in.h; ++y) g.set(in.x + list_w, y, gl_->v, Style::Frame);
+  if (n == 0) return;
+  const auto& e = c_.glossary[static_cast<std::size_t>(gloss_sel_)];
+  int tx = in.x + list_w + 2, tw = in.w - list_w - 3;
+  int y = in.y;
+  g.put(tx, y++, e.term, Style::Heading, tw);
+  ++y;
+  for (const auto& l : wrap_text(e.plain, tw)) {
+    if (y >= in.y + in.h) break;
+    g.put(tx, y++, l, Style::Normal, tw);
+  }
+  if (!e.detail.empty() && y + 1 < in.y + in.h) {
+    ++y;
+    for (const auto& l : wrap_text(e.detail, tw)) {
+      if (y >= in.y + in.h) break;
+      g.put(tx, y++, l, Style::Dim, tw);
+    }
+  }
+}
+
+void App::render_quiz(Grid& g) {
+  Rect r{2, 1, w_ - 4, h_ - 2};
+  g.fill(r, U' ', Style::Normal);
+  int n = static_cast<int>(c_.quiz.size());
+  draw_box(g, r, *gl_, fmt::format("Check yourself: {} of {}", std::min(quiz_idx_ + 1, n), n), Style::Accent);
+  Rect in = r.inset(1);
+  in.x += 1;
+  in.w -= 2;
+  int y = in.y;
+  auto put_wrapped = [&](const std::string& t, Style s, int indent) {
+    for (const auto& l : wrap_text(t, in.w - indent)) {
+      if (y >= in.y + in.h) return;
+      g.put(in.x + indent, y++, l, s, in.w - indent);
+    }
+  };
+  if (quiz_idx_ >= n) {
+    put_wrapped(fmt::format("You answered {} of {} correctly.", quiz_score_, quiz_answered_), Style::Heading, 0);
+    ++y;
+    put_wrapped(c_.ui_text(quiz_score_ == quiz_answered_ ? "quiz_all_right" : "quiz_some_wrong"), Style::Normal, 0);
+    return;
+  }
+  const auto& item = c_.quiz[static_cast<std::size_t>(quiz_idx_)];
+  put_wrapped(item.question, Style::Heading, 0);
+  ++y;
+  for (std::size_t i = 0; i < item.choices.size(); ++i) {
+    Style s = Style::Normal;
+    std::string mark = "   ";
+    if (quiz_choice_ >= 0) {
+      if (static_cast<int>(i) == item.answer) { s = Style::Good; mark = "ok "; }
+      else if (static_cast<int>(i) == quiz_choice_) { s = Style::Bad; mark = "no "; }
+    }
+    put_wrapped(fmt::format("{}{}. {}", mark, i + 1, item.choices[i]), s, 0);
+  }
+  ++y;
+  if (quiz_choice_ < 0) {
+    put_wrapped(fmt::format("Press 1-{} to answer.", item.choices.size()), Style::Dim, 0);
+  } else {
+    put_wrapped(quiz_choice_ == item.answer ? "Right." : "Not quite.", quiz_choice_ == item.answer ? Style::Good : Style::Bad, 0);
+    put_wrapped(item.explanation, Style::Normal, 0);
+    ++y;
+    put_wrapped("Enter: next question", Style::Dim, 0);
+  }
+}
+
+void App::render_diagnostics(Grid& g) {
+  const auto& t = env_.terminal;
+  std::vector<std::string> lines = {
+      fmt::format("qlab {}", QLAB_VERSION),
+      "",
+      "TERM: " + (t.term.empty() ? std::string("(unset)") : t.term),
+      fmt::format("Colours: {} ({} available{})", t.color ? "on" : "off", t.colors,
+                  t.color ? "" : "; " + t.color_reason),
+      "Locale: " + (t.locale.empty() ? std::string("?") : t.locale) + "   codeset: " + t.codeset,
+      std::string("Characters: ") + gl_->name,
+      fmt::format("Window: {}x{} (needs at least {}x{})", w_, h_, kMinWidth, kMinHeight),
+  };
+  if (!t.lines_env.empty() || !t.columns_env.empty())
+    lines.push_back("LINES/COLUMNS are set in the environment (" + t.lines_env + "/" + t.columns_env +
+                    "): they freeze the size curses sees; unset them to follow resizes.");
+  lines.push_back("");
+  lines.push_back("Progress file: " + env_.progress->path().string() + (env_.progress->read_only() ? " (read-only)" : ""));
+  lines.push_back("Model: " + env_.model.display + (env_.model.builtin ? "" : " (" + env_.model.dir.string() + ")"));
+  lines.push_back("");
+  for (const auto& m : env_.machine) lines.push_back(m);
+  std::vector<std::string> wrapped;
+  for (const auto& l : lines) {
+    auto w = wrap_text(l, w_ - 8);
+    if (w.empty()) wrapped.emplace_back();
+    wrapped.insert(wrapped.end(), w.begin(), w.end());
+  }
+  render_pager_overlay(g, "Diagnostics", wrapped);
+}
+
+}  // namespace qlab::tui

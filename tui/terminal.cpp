@@ -1,0 +1,237 @@
+#include "tui/terminal.h"
+
+#include <langinfo.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <clocale>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#define NCURSES_WIDECHAR 1
+#include <ncursesw/curses.h>
+
+namespace qlab::tui {
+
+namespace {
+
+std::atomic<int> g_signal{0};
+
+extern "C" void on_signal(int sig) { g_signal.store(sig); }
+
+int map_key(wint_t ch, int kind) {
+  if (kind == KEY_CODE_YES) {
+    switch (ch) {
+      case KEY_UP: return key::Up;
+      case KEY_DOWN: return key::Down;
+      case KEY_LEFT: return key::Left;
+      case KEY_RIGHT: return key::Right;
+      case KEY_PPAGE: return key::PageUp;
+      case KEY_NPAGE: return key::PageDown;
+      case KEY_HOME: return key::Home;
+      case KEY_END: return key::End;
+      case KEY_ENTER: return key::Enter;
+      case KEY_BTAB: return key::BackTab;
+      case KEY_BACKSPACE: return key::Backspace;
+      case KEY_RESIZE: return key::Resize;
+      case KEY_F(1): return key::F1;
+      default: return -1;
+    }
+  }
+  switch (ch) {
+    case '\n': case '\r': return key::Enter;
+    case 27: return key::Esc;
+    case '\t': return key::Tab;
+    case 12: return key::CtrlL;
+    case 127: case 8: return key::Backspace;
+    default: return static_cast<int>(ch);
+  }
+}
+
+struct ColorMap {
+  bool color = false;
+  attr_t attr[10] = {};
+  short pair[10] = {};
+};
+
+ColorMap setup_colors(TerminalInfo& info) {
+  ColorMap m;
+  info.colors = has_colors() ? COLORS : 0;
+  if (info.color && has_colors()) {
+    start_color();
+    use_default_colors();
+    // Text stays on the terminal's own foreground/background; colour adds emphasis, never meaning.
+    init_pair(1, COLOR_CYAN, -1);    // title, heading
+    init_pair(2, COLOR_GREEN, -1);   // good
+    init_pair(3, COLOR_RED, -1);     // bad
+    init_pair(4, COLOR_YELLOW, -1);  // accent
+    init_pair(5, COLOR_BLUE, -1);    // frame
+    m.color = true;
+  } else if (info.color) {
+    info.color = false;
+    info.color_reason = "the terminal has no colours";
+  }
+  auto set = [&](Style s, attr_t a, short p) {
+    m.attr[static_cast<int>(s)] = a;
+    m.pair[static_cast<int>(s)] = m.color ? p : 0;
+  };
+  set(Style::Normal, A_NORMAL, 0);
+  set(Style::Title, A_BOLD, 1);
+  set(Style::Heading, A_BOLD, 1);
+  set(Style::Selected, A_REVERSE, 0);
+  set(Style::Dim, A_NORMAL, 0);  // never dim: invisible in some tmux setups
+  set(Style::Good, m.color ? A_NORMAL : A_NORMAL, 2);
+  set(Style::Bad, A_BOLD, 3);
+  set(Style::Accent, m.color ? A_NORMAL : A_BOLD, 4);
+  set(Style::Status, A_REVERSE, 0);
+  set(Style::Frame, A_NORMAL, 5);
+  return m;
+}
+
+void blit(const Grid& g, const ColorMap& cm) {
+  for (int y = 0; y < g.height() && y < LINES; ++y)
+    for (int x = 0; x < g.width() && x < COLS; ++x) {
+      const Cell& c = g.at(x, y);
+      wchar_t wc[2] = {static_cast<wchar_t>(c.ch), L'\0'};
+      cchar_t cc;
+      int s = static_cast<int>(c.style);
+      setcchar(&cc, wc, cm.attr[s], cm.pair[s], nullptr);
+      mvadd_wch(y, x, &cc);  // the bottom-right cell reports ERR after drawing: harmless
+    }
+  wnoutrefresh(stdscr);
+  doupdate();
+}
+
+void restore_terminal() {
+  mousemask(0, nullptr);  // the tutor never turns the mouse on; make sure it is off whatever happened
+  curs_set(1);
+  endwin();
+}
+
+}  // namespace
+
+TerminalInfo probe_terminal(const TerminalOptions& opt) {
+  TerminalInfo t;
+  const char* loc = std::setlocale(LC_ALL, "");
+  t.locale = loc ? loc : "C (the environment's locale is not installed)";
+  t.codeset = nl_langinfo(CODESET);
+  if (const char* e = std::getenv("TERM")) t.term = e;
+  if (const char* e = std::getenv("LINES")) t.lines_env = e;
+  if (const char* e = std::getenv("COLUMNS")) t.columns_env = e;
+  t.color = true;
+  if (const char* nc = std::getenv("NO_COLOR"); nc && nc[0] != '\0') {
+    t.color = false;
+    t.color_reason = "NO_COLOR is set";
+  } else if (opt.no_color) {
+    t.color = false;
+    t.color_reason = "--no-color";
+  }
+  return t;
+}
+
+int run_terminal(AppEnv env, const TerminalOptions& opt) {
+  // curses' own SIGWINCH handler is kept (it produces KEY_RESIZE); the others end the session cleanly.
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int s : {SIGHUP, SIGTERM, SIGINT, SIGQUIT}) sigaction(s, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  set_escdelay(25);  // a lone Esc cancels quickly; Esc only ever cancels or closes, never destroys
+  SCREEN* scr = newterm(nullptr, stdout, stdin);
+  if (!scr) {
+    std::fprintf(stderr,
+                 "qlab: cannot start the screen for TERM=%s. Try TERM=xterm-256color, or install the "
+                 "ncurses-term package for this terminal's description.\n",
+                 env.terminal.term.empty() ? "(unset)" : env.terminal.term.c_str());
+    return 1;
+  }
+  set_term(scr);
+  cbreak();
+  noecho();
+  nonl();
+  keypad(stdscr, TRUE);
+  nodelay(stdscr, TRUE);
+  curs_set(0);
+  mousemask(0, nullptr);
+  ColorMap cm = setup_colors(env.terminal);
+
+  int exit_code = 0;
+  {
+    App app(std::move(env));
+    Grid grid;
+    app.resize(COLS, LINES);
+    app.render(grid);
+    blit(grid, cm);
+    if (opt.first_frame_file) {
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+      if (FILE* f = std::fopen(opt.first_frame_file, "w")) {
+        std::fprintf(f, "%lld\n", static_cast<long long>(ns));
+        std::fclose(f);
+      }
+    }
+    bool gone = false;
+    while (!app.quit_requested()) {
+      if (int sig = g_signal.load()) {
+        gone = sig == SIGHUP;
+        exit_code = 128 + sig;
+        break;
+      }
+      // Wait for input: 100 ms while a job runs (progress repaint), otherwise 1 s (signal checks only).
+      struct pollfd pfd {0, POLLIN, 0};
+      int pr = ::poll(&pfd, 1, app.job_running() ? 100 : 1000);
+      if (pr < 0 && errno != EINTR) {
+        gone = true;
+        break;
+      }
+      if (pr > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) && !(pfd.revents & POLLIN)) {
+        gone = true;
+        break;
+      }
+      bool changed = app.tick();
+      wint_t ch;
+      int n = 0;
+      for (;;) {
+        errno = 0;
+        int kind = get_wch(&ch);
+        if (kind == ERR) {
+          if (errno == EIO || errno == EBADF || errno == ENXIO) gone = true;
+          break;
+        }
+        int k = map_key(ch, kind);
+        if (k == key::Resize) {
+          app.resize(COLS, LINES);
+          changed = true;
+        } else if (k >= 0) {
+          app.handle_key(k);
+          changed = true;
+        }
+        if (++n > 64 || app.quit_requested()) break;
+      }
+      if (gone) break;
+      // input was readable but nothing could be read: the other end hung up
+      if (pr > 0 && n == 0 && (pfd.revents & POLLIN) && !isatty(0)) {
+        gone = true;
+        break;
+      }
+      if (app.redraw_requested()) clearok(curscr, TRUE);
+      if (changed || app.job_running()) {
+        app.render(grid);
+        blit(grid, cm);
+      }
+    }
+    app.shutdown();  // cancels the job, saves progress
+    (void)gone;
+  }
+  restore_terminal();
+  delscreen(scr);
+  return exit_code;
+}
+
+}  // namespace qlab::tui
