@@ -97,6 +97,12 @@ nlohmann::json estimate_json(const ModelArch& m, const quant::Scheme& s, const M
   };
 }
 
+// The assumption is one sentence (the tutor shows it in a text block); here it breaks before the sums.
+std::string wrap_overhead(std::string s) {
+  if (auto p = s.find(") + "); p != std::string::npos) s.replace(p + 1, 1, "\n ");
+  return s;
+}
+
 int run(const Args& a) {
   quant::MemoryOptions o;
   o.context = a.get_int("ctx", 8192, 1, 10'000'000);
@@ -167,7 +173,7 @@ int run(const Args& a) {
       "  +scales: the block scales and zero points each format stores (NVFP4: one E4M3 byte per 16 weights);\n"
       "  +16-bit: tensors exporters keep in BF16 (embeddings, lm_head, norms, routers), beyond the naive bits.\n"
       "KV and overhead come on top of the weights.\n{}.\n",
-      quant::overhead_assumption());
+      wrap_overhead(quant::overhead_assumption()));
   return 0;
 }
 

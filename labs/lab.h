@@ -27,6 +27,9 @@ struct ModelRef {
 struct JobContext {
   ModelRef model;
   std::string input;  // what the learner typed, for steps that ask for input
+  // Long jobs may hand over results so far (a loss curve while training); the tutor draws the
+  // latest one while the job runs. May be empty.
+  std::function<void(StepResult)> partial;
 };
 
 class NotAvailable : public Error {

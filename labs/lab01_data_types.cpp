@@ -110,7 +110,7 @@ void tensor_report(StepResult& r, const std::vector<std::pair<std::string, std::
   t.title = "SQNR in dB (higher is better; every 6 dB is one more bit of precision)";
   t.header = {"format"};
   for (const auto& [name, _] : tensors) t.header.push_back(name);
-  t.header.push_back("zeroed");
+  t.header.push_back("zeroed (" + tensors.front().first + ")");
   BarChart bars;
   bars.title = "SQNR on " + tensors.front().first;
   bars.unit = "dB";

@@ -4,11 +4,17 @@
 //   lab02.memory        the memory table: 8B / 70B / ~200B x formats against 128 GB
 //   lab02.perplexity    perplexity before and after NVFP4
 // Each job runs on the engine; a part the engine does not have yet says so instead of guessing.
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
 
+#include "engine/core/atomic_file.h"
+#include "engine/eval/fake_quant.h"
+#include "engine/eval/perplexity.h"
 #include "engine/formats/block.h"
+#include "engine/io/tokenizer.h"
+#include "engine/model/model.h"
 #include "engine/formats/metrics.h"
 #include "engine/formats/scalar.h"
 #include "engine/quant/memory_model.h"
@@ -148,8 +154,8 @@ StepResult memory_job(const JobContext&, Progress& progress, std::stop_token sto
   quant::MemoryOptions opt;  // 8192 context, batch 1, f16 KV, 128 GB
   StepResult r;
   Table t;
-  t.title = fmt::format("Total GB to serve (weights + KV cache at {} tokens + runtime) against {:.0f} GB",
-                        opt.context, opt.budget_gb);
+  t.title = fmt::format("GB to serve: weights + KV cache ({} tokens) + runtime; budget {:.0f} GB", opt.context,
+                        opt.budget_gb);
   t.header = {"format"};
   std::vector<const quant::ModelArch*> archs;
   for (const auto& id : models) {
@@ -157,7 +163,7 @@ StepResult memory_job(const JobContext&, Progress& progress, std::stop_token sto
     t.header.push_back(archs.back()->name);
   }
   Table wt;
-  wt.title = "Weights only, GB (params x bits is the naive rule; the engine counts real bytes)";
+  wt.title = "Weights only, GB, from the bytes each format really stores";
   wt.header = t.header;
   std::size_t done = 0;
   for (const auto& sname : schemes) {
@@ -166,7 +172,7 @@ StepResult memory_job(const JobContext&, Progress& progress, std::stop_token sto
     for (const auto* a : archs) {
       quant::Scheme s = quant::scheme_from_name(sname, *a);
       quant::MemoryEstimate e = quant::estimate_memory(*a, s, opt);
-      row.push_back(fmt::format("{:.0f}{}", e.total_bytes / 1e9, e.fits ? "" : " (no)"));
+      row.push_back(fmt::format("{:.0f}{}", e.total_bytes / 1e9, e.fits ? "   " : " no"));
       wrow.push_back(fmt::format("{:.1f}", e.weight_bytes / 1e9));
       r.record[a->id][sname] = {{"total_gb", e.total_bytes / 1e9}, {"weights_gb", e.weight_bytes / 1e9},
                                 {"fits", e.fits}, {"bits_per_weight", e.bits_per_weight}};
@@ -175,14 +181,65 @@ StepResult memory_job(const JobContext&, Progress& progress, std::stop_token sto
     t.rows.push_back(std::move(row));
     wt.rows.push_back(std::move(wrow));
   }
+  t.right_align.assign(t.header.size(), true);
+  t.right_align[0] = false;
   r.blocks.push_back(std::move(t));
   r.blocks.push_back(std::move(wt));
-  r.blocks.push_back(Text{"(no) = does not fit in the budget. " + quant::overhead_assumption()});
+  r.blocks.push_back(Text{"no = does not fit in the budget. Embeddings and the output head stay in BF16, as "
+                          "quantized checkpoints keep them. " + quant::overhead_assumption()});
   return r;
 }
 
-StepResult perplexity_job(const JobContext&, Progress&, std::stop_token) {
-  throw NotAvailable("needs the built-in evaluation text and its tokenizer (assets/), not in this build yet");
+// Scales a sub-job's progress into [lo, hi] of the step's bar.
+class SubProgress final : public Progress {
+ public:
+  SubProgress(Progress& p, double lo, double hi, std::string label) : p_(p), lo_(lo), hi_(hi), label_(std::move(label)) {}
+  void report(double f, std::string_view) override { p_.report(lo_ + (hi_ - lo_) * f, label_); }
+
+ private:
+  Progress& p_;
+  double lo_, hi_;
+  std::string label_;
+};
+
+StepResult perplexity_job(const JobContext& ctx, Progress& progress, std::stop_token stop) {
+  std::error_code ec;
+  if (!std::filesystem::exists(ctx.model.dir / "config.json", ec))
+    throw NotAvailable(fmt::format("needs the built-in model ({} has no config.json), not in this build yet",
+                                   ctx.model.dir.string()));
+  if (!std::filesystem::exists(ctx.model.dir / "eval.txt", ec))
+    throw NotAvailable(fmt::format("needs held-out text: {} has no eval.txt (the built-in model ships one)",
+                                   ctx.model.dir.string()));
+  progress.report(0.0, "loading the model");
+  model::Model base = model::Model::load(ctx.model.dir);
+  io::Tokenizer tok = io::Tokenizer::load(ctx.model.dir);
+  std::vector<std::int32_t> ids = tok.encode(read_file(ctx.model.dir / "eval.txt"), false);
+  eval::PplOptions opt;
+  opt.n_ctx = std::min<std::int64_t>(512, std::max(16, base.config().max_position_embeddings));
+  opt.max_chunks = 16;
+  if (base.config().bos_token_id >= 0) opt.bos = base.config().bos_token_id;
+  SubProgress p1(progress, 0.05, 0.5, "original weights");
+  eval::PplResult before = eval::perplexity(base, ids, opt, p1, stop);
+  check_cancel(stop);
+  model::Model q = base;
+  progress.report(0.5, "quantizing to nvfp4");
+  eval::FakeQuantStats st = eval::fake_quantize_model(q, spec("nvfp4"), false);
+  SubProgress p2(progress, 0.55, 1.0, "nvfp4 weights");
+  eval::PplResult after = eval::perplexity(q, ids, opt, p2, stop);
+  StepResult r;
+  Table t;
+  t.title = fmt::format("Perplexity on held-out text: {} chunks of {} tokens, second half of each scored (llama.cpp protocol)",
+                        before.chunks, opt.n_ctx);
+  t.header = {"weights", "perplexity", "+/-", "increase"};
+  t.rows = {{"original", fmt::format("{:.3f}", before.nll.ppl()), fmt::format("{:.3f}", before.nll.ppl_error()), "-"},
+            {"nvfp4", fmt::format("{:.3f}", after.nll.ppl()), fmt::format("{:.3f}", after.nll.ppl_error()),
+             fmt::format("{:+.3f}", after.nll.ppl() - before.nll.ppl())}};
+  r.blocks.push_back(std::move(t));
+  r.blocks.push_back(Text{fmt::format("{} linear weight matrices ({:.0f} weights) went through NVFP4 and back; embeddings and "
+                                      "the output head stayed as stored.", st.matrices, st.weights)});
+  r.record = {{"ppl_before", before.nll.ppl()}, {"ppl_after", after.nll.ppl()}, {"n_ctx", opt.n_ctx},
+              {"chunks", before.chunks}, {"matrices", st.matrices}};
+  return r;
 }
 
 }  // namespace

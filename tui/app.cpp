@@ -258,7 +258,7 @@ void App::start_step(const std::string& step_id, const std::string& input) {
   const labs::Lab& lab = current_lab();
   const labs::Step* s = lab.find(step_id);
   if (!s) return;
-  labs::JobContext ctx{env_.model, input};
+  labs::JobContext ctx{env_.model, input, [r = &runner_](labs::StepResult p) { r->set_partial(std::move(p)); }};
   labs::JobFn job = s->job;
   bool ok = runner_.start(step_id, [job, ctx](Progress& p, std::stop_token st) { return job(ctx, p, st); });
   if (ok) {

@@ -79,6 +79,12 @@ void JobRunner::cancel() {
   worker_.request_stop();
 }
 
+void JobRunner::set_partial(labs::StepResult r) {
+  auto p = std::make_shared<const labs::StepResult>(std::move(r));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (snap_.running) snap_.partial = std::move(p);
+}
+
 JobSnapshot JobRunner::snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   JobSnapshot s = snap_;

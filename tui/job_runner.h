@@ -5,6 +5,7 @@
 // terminal. The worker blocks the terminal signals so they reach the UI thread.
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -25,6 +26,7 @@ struct JobSnapshot {
   double rate = 0;       // fraction per second, over the job so far
   double eta_s = -1;     // seconds left, -1 unknown
   bool cancel_requested = false;
+  std::shared_ptr<const labs::StepResult> partial;  // the job's results so far, if it shares them
 };
 
 struct FinishedJob {
@@ -45,6 +47,8 @@ class JobRunner {
   bool start(std::string job_id, Fn fn);
   bool running() const;
   void cancel();
+  // Called from the job (any thread): the results so far, shown while it runs.
+  void set_partial(labs::StepResult r);
   JobSnapshot snapshot() const;
   // The finished job's result, once; nullopt while running or when already taken.
   std::optional<FinishedJob> take_finished();

@@ -41,8 +41,11 @@ void App::render_home(Grid& g) {
   const labs::StudyPath* p = path();
   render_title(g, "qlab · " + c_.module_title, p ? "path: " + p->name : "");
   g.put_clipped(Rect{1, 1, w_ - 2, 1}, 1, "Model: " + env_.model.display, Style::Normal, gl_->ellipsis);
-  g.put_clipped(Rect{1, 2, w_ - 2, 1}, 2, "Machine: " + (env_.machine.empty() ? std::string("?") : env_.machine.front()),
-                Style::Normal, gl_->ellipsis);
+  // The machine line may take two rows (row 3 is otherwise a spacer).
+  auto mlines = wrap_text("Machine: " + (env_.machine.empty() ? std::string("?") : env_.machine.front()), w_ - 2);
+  for (std::size_t i = 0; i < mlines.size() && i < 2; ++i)
+    g.put_clipped(Rect{1, 2 + static_cast<int>(i), w_ - 2, 1}, 2 + static_cast<int>(i),
+                  i == 1 && mlines.size() > 2 ? mlines[i] + "…" : mlines[i], Style::Normal, gl_->ellipsis);
 
   const int n = static_cast<int>(labs_list.size());
   const int box_h = n + 3;  // frame + header + rows

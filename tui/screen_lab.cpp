@@ -109,6 +109,8 @@ void App::render_lab(Grid& g) {
     auto it = results_.find(step->id);
     if (snap.running && snap.job_id == step->id) {
       add_text(c_.ui_text("running"), Style::Accent);
+      if (snap.partial)
+        for (const auto& b : snap.partial->blocks) blocks.push_back(&b);
     } else if (it != results_.end()) {
       const auto& r = it->second;
       switch (r.outcome) {

@@ -8,7 +8,7 @@
 namespace qlab::eval {
 
 FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSpec& spec, bool include_embeddings,
-                                   Progress& progress) {
+                                   Progress& progress, bool release_originals) {
   model::Weights& w = m.mutable_weights();
   std::vector<tensor::Matrix*> targets;
   for (auto& l : w.layers)
@@ -35,6 +35,7 @@ FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSp
         std::copy_n(padded.begin() + r * pc, t.cols, v.begin() + r * t.cols);
     }
     st.weights += static_cast<double>(v.size());
+    if (release_originals) t.release_mapped_pages();
     t = tensor::Matrix::owned_f32(std::move(v), t.rows, t.cols);
     ++st.matrices;
     progress.report(static_cast<double>(i + 1) / static_cast<double>(targets.size()),

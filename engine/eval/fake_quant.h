@@ -14,7 +14,10 @@ struct FakeQuantStats {
   double weights = 0;  // number of weights replaced
 };
 
+// release_originals: drop the replaced weights' mapped pages from the resident set as each is
+// done (peak memory = the float32 copies, not copies + original). Harmless when another Model still
+// reads them (they are paged back in from the file), but then it saves nothing.
 FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSpec& spec, bool include_embeddings,
-                                   Progress& progress = Progress::none());
+                                   Progress& progress = Progress::none(), bool release_originals = false);
 
 }  // namespace qlab::eval

@@ -49,16 +49,16 @@ const std::array<float, 256>& bnb_dynamic_map() {
 }
 
 std::uint8_t bnb_dynamic_encode(const std::array<float, 256>& map, float x) {
+  // |x - v| rounded to float never decreases moving away from x on either side, so the minimum
+  // sits at the neighbours of x; equal distances further left (rounding can make them equal) win
+  // the tie, as torch.argmin takes the first.
   x = std::clamp(x, -1.0f, 1.0f);
-  std::size_t best = 0;
-  float best_d = std::fabs(x - map[0]);
-  for (std::size_t c = 1; c < map.size(); ++c) {
-    float d = std::fabs(x - map[c]);
-    if (d < best_d) {
-      best_d = d;
-      best = c;
-    }
-  }
+  const std::size_t hi = static_cast<std::size_t>(std::upper_bound(map.begin(), map.end(), x) - map.begin());
+  if (hi == 0) return 0;
+  std::size_t best = hi - 1;
+  const float dl = std::fabs(x - map[best]);
+  if (hi < map.size() && std::fabs(x - map[hi]) < dl) return static_cast<std::uint8_t>(hi);
+  while (best > 0 && std::fabs(x - map[best - 1]) == dl) --best;
   return static_cast<std::uint8_t>(best);
 }
 

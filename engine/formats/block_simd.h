@@ -10,6 +10,15 @@
 #include <cstdint>
 #include <cstring>
 
+// The row kernels that use these get a second copy built for AVX2 on x86_64 (picked at load time
+// by the dynamic linker; same code, so same results): three-operand VEX forms and SSE4.1 integer
+// max/blend remove most of the register copies SSE2 needs. Elsewhere they build once.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(QLAB_NO_TARGET_CLONES)
+#define QLAB_SIMD_KERNEL __attribute__((target_clones("avx2", "default")))
+#else
+#define QLAB_SIMD_KERNEL
+#endif
+
 namespace qlab::formats::simd {
 
 static_assert(std::endian::native == std::endian::little, "the packed layouts assume a little-endian host");

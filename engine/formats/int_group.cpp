@@ -23,11 +23,18 @@ struct GroupParams {
   float scale;            // its value: the codes are computed with it (0: degenerate group)
   float zero;             // integer zero point (asym) or 2^(B-1) (sym, as the stored offset)
   float lo, hi;           // clamp range of RNE(x / scale) before adding `zero`
+  bool overflow = false;  // the float16 scale overflowed (the group reaches past 65504 * qmax)
+  float group_max = 0.0f;
 };
 
+[[noreturn]] void fail_overflow(const BlockFormatSpec& spec, const GroupParams& p, std::int64_t row,
+                                std::int64_t group) {
+  fail("{}: row {} group {} reaches {}; its scale does not fit float16 (max 65504)", spec.name, row, group,
+       p.group_max);
+}
+
 // Scale, zero point and clamp range from the group's range (xmin <= 0 <= xmax for asym) or amax (sym).
-GroupParams params_from_range(const BlockFormatSpec& spec, float xmin, float xmax, float amax, std::int64_t row,
-                              std::int64_t group) {
+GroupParams params_from_range(const BlockFormatSpec& spec, float xmin, float xmax, float amax) {
   const int bits = spec.bits;
   const float maxq = static_cast<float>((1 << bits) - 1);
   float scale32;
@@ -44,9 +51,8 @@ GroupParams params_from_range(const BlockFormatSpec& spec, float xmin, float xma
   GroupParams p;
   p.scale16 = f32_to_f16(scale32);
   p.scale = f16_to_f32(p.scale16);
-  if (std::isinf(p.scale))
-    fail("{}: row {} group {} reaches {}; its scale {} does not fit float16 (max 65504)", spec.name, row, group,
-         xmax, scale32);
+  p.overflow = std::isinf(p.scale);  // reported by the caller (no throwing inside the SIMD kernels)
+  p.group_max = xmax;
   if (spec.symmetric) {
     const float half = static_cast<float>(1 << (bits - 1));
     p.zero = half;
@@ -61,22 +67,22 @@ GroupParams params_from_range(const BlockFormatSpec& spec, float xmin, float xma
   return p;
 }
 
-GroupParams group_params(const BlockFormatSpec& spec, const float* w, std::int64_t n, std::int64_t row,
-                         std::int64_t group) {
+GroupParams group_params(const BlockFormatSpec& spec, const float* w, std::int64_t n) {
   float xmin = 0.0f, xmax = 0.0f, amax = 0.0f;
   for (std::int64_t i = 0; i < n; ++i) {
     xmin = w[i] < xmin ? w[i] : xmin;
     xmax = w[i] > xmax ? w[i] : xmax;
     amax = std::max(amax, std::fabs(w[i]));
   }
-  return params_from_range(spec, xmin, xmax, amax, row, group);
+  return params_from_range(spec, xmin, xmax, amax);
 }
 
 // int4 with groups of a multiple of 16, on four-lane vectors: one pass for the range (and the
 // non-finite check), one for the codes, packed straight into the row's nibbles. Returns false if
 // the group holds a NaN or an infinity.
-bool quantize_group4_simd(const BlockFormatSpec& spec, const float* w, std::int64_t g, std::int64_t row,
-                          std::int64_t group, std::uint8_t* out, GroupParams& p) {
+QLAB_SIMD_KERNEL
+bool quantize_group4_simd(const BlockFormatSpec& spec, const float* w, std::int64_t g, std::uint8_t* out,
+                          GroupParams& p) {
   using namespace simd;
   f4 mn = {0, 0, 0, 0}, mx = {0, 0, 0, 0};
   i4 am = {0, 0, 0, 0};
@@ -93,7 +99,8 @@ bool quantize_group4_simd(const BlockFormatSpec& spec, const float* w, std::int6
   if (!bits_finite(amax)) return false;
   float xmin = std::min(std::min(mn[0], mn[1]), std::min(mn[2], mn[3]));
   float xmax = std::max(std::max(mx[0], mx[1]), std::max(mx[2], mx[3]));
-  p = params_from_range(spec, xmin, xmax, bits_f32(amax), row, group);
+  p = params_from_range(spec, xmin, xmax, bits_f32(amax));
+  if (p.overflow) return true;
   const float sc = p.scale == 0.0f ? 1.0f : p.scale;
   const f4 s = {sc, sc, sc, sc}, lo = {p.lo, p.lo, p.lo, p.lo}, hi = {p.hi, p.hi, p.hi, p.hi};
   const f4 zero = {p.zero, p.zero, p.zero, p.zero};
@@ -160,8 +167,9 @@ void quantize_int_group(const BlockFormatSpec& spec, std::span<const float> x, Q
       if (simd4) {
         for (std::int64_t k = 0; k < groups; ++k) {
           GroupParams p;
-          if (!quantize_group4_simd(spec, row + k * g, g, r, k, q.data.data() + r * row_bytes + k * g / 2, p))
+          if (!quantize_group4_simd(spec, row + k * g, g, q.data.data() + r * row_bytes + k * g / 2, p))
             fail_non_finite(spec.name, x, r, cols);
+          if (p.overflow) fail_overflow(spec, p, r, k);
           store_u16(q.scales.data() + (r * groups + k) * 2, p.scale16);
           zeros[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(p.zero);
         }
@@ -170,7 +178,8 @@ void quantize_int_group(const BlockFormatSpec& spec, std::span<const float> x, Q
       }
       if (!bits_finite(amax_bits(row, cols))) fail_non_finite(spec.name, x, r, cols);
       for (std::int64_t k = 0; k < groups; ++k) {
-        GroupParams p = group_params(spec, row + k * g, g, r, k);
+        GroupParams p = group_params(spec, row + k * g, g);
+        if (p.overflow) fail_overflow(spec, p, r, k);
         if (path == KernelPath::Reference)
           quantize_group_reference(row + k * g, g, p, codes.data() + k * g);
         else

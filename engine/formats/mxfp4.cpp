@@ -32,6 +32,35 @@ inline std::uint32_t scale_code_fast(std::uint32_t amax_bits) {
   return e >= 2 ? e - 2 : 0;
 }
 
+// Fast path, one row. Multiplying by 2^-X gives the same float as dividing by 2^X: both are the
+// exact quotient rounded once, and 2^-X (X in [-127, 125]) is a normal float. Returns false if the
+// row holds a NaN or an infinity (the check rides on the block amax).
+QLAB_SIMD_KERNEL
+bool quantize_row_fast(const float* row, std::int64_t cols, std::uint8_t* out, std::uint8_t* scales) {
+  using namespace simd;
+  std::uint32_t row_max = 0;
+  for (std::int64_t b = 0; b < cols / kBlock; ++b) {
+    const float* w = row + b * kBlock;
+    f4 lo[4], hi[4];
+    load_pairs16(w, lo);
+    load_pairs16(w + 16, hi);
+    const std::uint32_t ab = std::max(amax_bits16(lo), amax_bits16(hi));
+    row_max = std::max(row_max, ab);
+    const std::uint32_t c = scale_code_fast(ab);
+    scales[b] = static_cast<std::uint8_t>(c);
+    const float inv = bits_f32((254u - c) << 23);
+    const f4 iv = {inv, inv, inv, inv};
+    i4 cl[4], ch[4];
+    for (int j = 0; j < 4; ++j) {
+      cl[j] = e2m1_code4(abs4(lo[j]) * iv) | ((lo[j] < 0.0f) & 8);
+      ch[j] = e2m1_code4(abs4(hi[j]) * iv) | ((hi[j] < 0.0f) & 8);
+    }
+    pack_pairs16(cl, out + b * kBlock / 2);
+    pack_pairs16(ch, out + b * kBlock / 2 + 8);
+  }
+  return bits_finite(row_max);
+}
+
 }  // namespace
 
 void quantize_mxfp4(std::span<const float> x, QuantizedTensor& q, KernelPath path) {
@@ -39,16 +68,21 @@ void quantize_mxfp4(std::span<const float> x, QuantizedTensor& q, KernelPath pat
   q.data.assign(static_cast<std::size_t>(rows * cols / 2), 0);
   q.scales.assign(static_cast<std::size_t>(rows * nb), 0);
   for_rows(rows, cols, path, [&](std::int64_t r0, std::int64_t r1) {
+    if (path == KernelPath::Fast) {
+      for (std::int64_t r = r0; r < r1; ++r)
+        if (!quantize_row_fast(x.data() + r * cols, cols, q.data.data() + r * cols / 2, q.scales.data() + r * nb))
+          fail_non_finite("mxfp4", x, r, cols);
+      return;
+    }
     for (std::int64_t r = r0; r < r1; ++r) {
       const float* row = x.data() + r * cols;
       std::uint8_t* out = q.data.data() + r * cols / 2;
-      if (path == KernelPath::Reference && !bits_finite(amax_bits(row, cols))) fail_non_finite("mxfp4", x, r, cols);
-      std::uint32_t row_max = 0;  // fast path: the non-finite check rides on the block amax
+      if (!bits_finite(amax_bits(row, cols))) fail_non_finite("mxfp4", x, r, cols);
       for (std::int64_t b = 0; b < nb; ++b) {
         const float* w = row + b * kBlock;
         std::uint8_t codes[kBlock];
         std::uint8_t sc;
-        if (path == KernelPath::Reference) {
+        {
           float amax = 0.0f;
           for (std::int64_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(w[i]));
           sc = scale_code_reference(amax);
@@ -57,34 +91,11 @@ void quantize_mxfp4(std::span<const float> x, QuantizedTensor& q, KernelPath pat
             const float v = w[i] / scale;
             codes[i] = static_cast<std::uint8_t>((f32_to_e2m1_sat(std::fabs(v)) & 7) | (w[i] < 0.0f ? 8 : 0));
           }
-        } else {
-          // Multiplying by 2^-X gives the same float as dividing by 2^X: both are the exact
-          // quotient rounded once, and 2^-X (X in [-127, 125]) is a normal float.
-          using namespace simd;
-          f4 lo[4], hi[4];
-          load_pairs16(w, lo);
-          load_pairs16(w + 16, hi);
-          const std::uint32_t ab = std::max(amax_bits16(lo), amax_bits16(hi));
-          row_max = std::max(row_max, ab);
-          const std::uint32_t c = scale_code_fast(ab);
-          sc = static_cast<std::uint8_t>(c);
-          const float inv = bits_f32((254u - c) << 23);
-          const f4 iv = {inv, inv, inv, inv};
-          i4 cl[4], ch[4];
-          for (int j = 0; j < 4; ++j) {
-            cl[j] = e2m1_code4(abs4(lo[j]) * iv) | ((lo[j] < 0.0f) & 8);
-            ch[j] = e2m1_code4(abs4(hi[j]) * iv) | ((hi[j] < 0.0f) & 8);
-          }
-          q.scales[static_cast<std::size_t>(r * nb + b)] = sc;
-          pack_pairs16(cl, out + b * kBlock / 2);
-          pack_pairs16(ch, out + b * kBlock / 2 + 8);
-          continue;
         }
         q.scales[static_cast<std::size_t>(r * nb + b)] = sc;
         for (int k = 0; k < kBlock / 2; ++k)
           out[b * kBlock / 2 + k] = static_cast<std::uint8_t>(codes[2 * k] | (codes[2 * k + 1] << 4));
       }
-      if (!bits_finite(row_max)) fail_non_finite("mxfp4", x, r, cols);
     }
   });
 }

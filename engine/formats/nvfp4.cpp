@@ -66,23 +66,35 @@ void quantize_rows_reference(const float* x, std::int64_t r0, std::int64_t r1, s
 // The same arithmetic on four-lane vectors: amax as integer bits, one division per element (kept:
 // a reciprocal multiply would move values across E2M1 boundaries), E2M1 by seven compares, sign
 // from the input, codes packed without leaving the vector registers.
+// Block amax of one row into amax[cols / 16]; returns the row's max |x| as bits (NaN / inf largest).
+QLAB_SIMD_KERNEL
+std::uint32_t block_amax_row(const float* row, std::int64_t cols, float* amax) {
+  using namespace simd;
+  std::uint32_t m = 0;
+  for (std::int64_t b = 0; b < cols / kBlock; ++b) {
+    f4 w[4];
+    load_pairs16(row + b * kBlock, w);
+    const std::uint32_t a = amax_bits16(w);
+    m = a > m ? a : m;
+    amax[b] = bits_f32(a);
+  }
+  return m;
+}
+
+// Codes of rows [r0, r1) given every block's amax (from the tensor-amax pass, so each row is
+// read once more): block scales first, so the scalar scale arithmetic of neighbouring blocks
+// overlaps, then the codes.
+QLAB_SIMD_KERNEL
 void quantize_rows_fast(const float* x, std::int64_t r0, std::int64_t r1, std::int64_t cols, float s2,
-                        std::uint8_t* data, std::uint8_t* scales) {
+                        const float* block_amax, std::uint8_t* data, std::uint8_t* scales) {
   using namespace simd;
   const std::int64_t nb = cols / kBlock;
-  // Per row in three passes, so the scalar scale arithmetic of neighbouring blocks overlaps
-  // instead of stalling each block's vector work: block amax, block scales, codes.
-  std::vector<float> amax(static_cast<std::size_t>(nb)), e(static_cast<std::size_t>(nb));
+  std::vector<float> e(static_cast<std::size_t>(nb));
   for (std::int64_t r = r0; r < r1; ++r) {
     const float* row = x + r * cols;
     std::uint8_t* out = data + r * cols / 2;
     for (std::int64_t b = 0; b < nb; ++b) {
-      f4 w[4];
-      load_pairs16(row + b * kBlock, w);
-      amax[static_cast<std::size_t>(b)] = bits_f32(amax_bits16(w));
-    }
-    for (std::int64_t b = 0; b < nb; ++b) {
-      BlockScale s = block_scale(amax[static_cast<std::size_t>(b)], s2);
+      BlockScale s = block_scale(block_amax[r * nb + b], s2);
       scales[r * nb + b] = s.code;
       e[static_cast<std::size_t>(b)] = s.e;
     }
@@ -105,17 +117,27 @@ void quantize_rows_fast(const float* x, std::int64_t r0, std::int64_t r1, std::i
 }  // namespace
 
 void quantize_nvfp4(std::span<const float> x, QuantizedTensor& q, KernelPath path) {
-  const std::int64_t rows = q.rows, cols = q.cols;
-  const float amax = tensor_amax(x, rows, cols, path);
-  const float s2 = amax / 2688.0f;
+  const std::int64_t rows = q.rows, cols = q.cols, nb = cols / kBlock;
   q.data.assign(static_cast<std::size_t>(rows * cols / 2), 0);
-  q.scales.assign(static_cast<std::size_t>(rows * cols / kBlock), 0);
+  q.scales.assign(static_cast<std::size_t>(rows * nb), 0);
+  if (path == KernelPath::Reference) {
+    const float s2 = tensor_amax(x, rows, cols, path) / 2688.0f;
+    q.tensor_scales = {s2};
+    quantize_rows_reference(x.data(), 0, rows, cols, s2, q.data.data(), q.scales.data());
+    return;
+  }
+  std::vector<float> block_amax(static_cast<std::size_t>(rows * nb));
+  std::vector<std::uint32_t> row_max(static_cast<std::size_t>(rows));
+  for_rows(rows, cols, path, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      row_max[static_cast<std::size_t>(r)] = block_amax_row(x.data() + r * cols, cols, block_amax.data() + r * nb);
+      if (!bits_finite(row_max[static_cast<std::size_t>(r)])) fail_non_finite("nvfp4", x, r, cols);
+    }
+  });
+  const float s2 = bits_f32(*std::max_element(row_max.begin(), row_max.end())) / 2688.0f;
   q.tensor_scales = {s2};
   for_rows(rows, cols, path, [&](std::int64_t r0, std::int64_t r1) {
-    if (path == KernelPath::Reference)
-      quantize_rows_reference(x.data(), r0, r1, cols, s2, q.data.data(), q.scales.data());
-    else
-      quantize_rows_fast(x.data(), r0, r1, cols, s2, q.data.data(), q.scales.data());
+    quantize_rows_fast(x.data(), r0, r1, cols, s2, block_amax.data(), q.data.data(), q.scales.data());
   });
 }
 

@@ -25,6 +25,12 @@ namespace detail {
 
 inline std::uint32_t fbits(float x) { return std::bit_cast<std::uint32_t>(x); }
 inline float bitsf(std::uint32_t u) { return std::bit_cast<float>(u); }
+// c ? a : b as mask arithmetic. A plain ?: whose arm holds a float add stays a branch under GCC's
+// default -ftrapping-math, and a branch stops the loop from vectorizing.
+inline std::uint32_t select(bool c, std::uint32_t a, std::uint32_t b) {
+  const std::uint32_t m = 0u - static_cast<std::uint32_t>(c);
+  return (a & m) | (b & ~m);
+}
 
 template <std::size_t N>
 constexpr std::array<float, N> minifloat_table(const MiniFloat& f) {
@@ -61,9 +67,9 @@ inline std::uint16_t f32_to_f16(float x) {
   const std::uint32_t normal = (a - 0x38000000u + 0x0FFFu + ((a >> 13) & 1u)) >> 13;
   // |x| < 2^-14: 0.5f has ulp 2^-24, the f16 subnormal step
   const std::uint32_t sub = detail::fbits(detail::bitsf(a) + 0.5f) - 0x3F000000u;
-  std::uint32_t h = a < 0x38800000u ? sub : normal;
-  h = a >= 0x477FF000u ? 0x7C00u : h;
-  h = a > 0x7F800000u ? (0x7E00u | ((a >> 13) & 0x3FFu)) : h;
+  std::uint32_t h = detail::select(a < 0x38800000u, sub, normal);
+  h = detail::select(a >= 0x477FF000u, 0x7C00u, h);
+  h = detail::select(a > 0x7F800000u, 0x7E00u | ((a >> 13) & 0x3FFu), h);
   return static_cast<std::uint16_t>(sign | h);
 }
 
@@ -72,9 +78,9 @@ inline float f16_to_f32(std::uint16_t h) {
   const std::uint32_t mag = h & 0x7FFFu;
   const std::uint32_t e = mag >> 10;
   std::uint32_t normal = (mag << 13) + 0x38000000u;    // exponent + (127 - 15)
-  normal = e == 31 ? normal + 0x38000000u : normal;    // inf / NaN: exponent field all ones
+  normal = detail::select(e == 31, normal + 0x38000000u, normal);  // inf / NaN: exponent all ones
   const std::uint32_t sub = detail::fbits(static_cast<float>(mag) * 0x1p-24f);  // e == 0
-  return detail::bitsf(sign | (e == 0 ? sub : normal));
+  return detail::bitsf(sign | detail::select(e == 0, sub, normal));
 }
 
 // Round to nearest even by the integer trick (ggml, Google Brain); NaN -> sign | 0x7FC0 (Eigen,
@@ -83,7 +89,7 @@ inline std::uint16_t f32_to_bf16(float x) {
   const std::uint32_t u = detail::fbits(x);
   const std::uint32_t r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
   const std::uint32_t nan = ((u >> 16) & 0x8000u) | 0x7FC0u;
-  return static_cast<std::uint16_t>((u & 0x7FFFFFFFu) > 0x7F800000u ? nan : r);
+  return static_cast<std::uint16_t>(detail::select((u & 0x7FFFFFFFu) > 0x7F800000u, nan, r));
 }
 
 inline float bf16_to_f32(std::uint16_t b) { return detail::bitsf(static_cast<std::uint32_t>(b) << 16); }
@@ -95,12 +101,12 @@ inline float bf16_to_f32(std::uint16_t b) { return detail::bitsf(static_cast<std
 inline std::uint8_t f32_to_e4m3_sat(float x) {
   const std::uint32_t u = detail::fbits(x);
   const std::uint32_t sign = (u >> 24) & 0x80u;
-  const float ax = detail::bitsf(u & 0x7FFFFFFFu);
-  const std::uint32_t a = detail::fbits(ax < 448.0f ? ax : 448.0f);
+  const std::uint32_t au = u & 0x7FFFFFFFu;
+  const std::uint32_t a = au < 0x43E00000u ? au : 0x43E00000u;  // |x| clamped to 448 (as bits)
   const std::uint32_t normal = (a - 0x3C000000u + 0x7FFFFu + ((a >> 20) & 1u)) >> 20;
   const std::uint32_t sub = detail::fbits(detail::bitsf(a) + 16384.0f) - 0x46800000u;  // step 2^-9
-  std::uint32_t mag = a < 0x3C800000u ? sub : normal;
-  mag = (u & 0x7FFFFFFFu) > 0x7F800000u ? 0x7Fu : mag;
+  std::uint32_t mag = detail::select(a < 0x3C800000u, sub, normal);
+  mag = detail::select(au > 0x7F800000u, 0x7Fu, mag);
   return static_cast<std::uint8_t>(sign | mag);
 }
 
@@ -110,12 +116,12 @@ inline float e4m3_to_f32(std::uint8_t c) { return detail::kE4M3ToF32[c]; }
 inline std::uint8_t f32_to_e5m2_sat(float x) {
   const std::uint32_t u = detail::fbits(x);
   const std::uint32_t sign = (u >> 24) & 0x80u;
-  const float ax = detail::bitsf(u & 0x7FFFFFFFu);
-  const std::uint32_t a = detail::fbits(ax < 57344.0f ? ax : 57344.0f);
+  const std::uint32_t au = u & 0x7FFFFFFFu;
+  const std::uint32_t a = au < 0x47600000u ? au : 0x47600000u;  // |x| clamped to 57344 (as bits)
   const std::uint32_t normal = (a - 0x38000000u + 0xFFFFFu + ((a >> 21) & 1u)) >> 21;
   const std::uint32_t sub = detail::fbits(detail::bitsf(a) + 128.0f) - 0x43000000u;  // step 2^-16
-  std::uint32_t mag = a < 0x38800000u ? sub : normal;
-  mag = (u & 0x7FFFFFFFu) > 0x7F800000u ? 0x7Eu : mag;
+  std::uint32_t mag = detail::select(a < 0x38800000u, sub, normal);
+  mag = detail::select(au > 0x7F800000u, 0x7Eu, mag);
   return static_cast<std::uint8_t>(sign | mag);
 }
 
@@ -129,13 +135,12 @@ inline float e5m2_to_f32(std::uint8_t c) { return detail::kE5M2ToF32[c]; }
 inline std::uint8_t f32_to_e2m1_sat(float x) {
   const std::uint32_t u = detail::fbits(x);
   const std::uint32_t sign = (u >> 28) & 0x8u;
-  const float ax = detail::bitsf(u & 0x7FFFFFFFu);
-  const std::uint32_t a = detail::fbits(ax < 6.0f ? ax : 6.0f);
+  const std::uint32_t au = u & 0x7FFFFFFFu;
+  const std::uint32_t a = au < 0x40C00000u ? au : 0x40C00000u;  // |x| clamped to 6 (as bits)
   const std::uint32_t normal = (a - 0x3F000000u + 0x1FFFFFu + ((a >> 22) & 1u)) >> 22;
   const std::uint32_t sub = detail::fbits(detail::bitsf(a) + 4194304.0f) - 0x4A800000u;  // step 0.5
-  const std::uint32_t mag = a < 0x3F800000u ? sub : normal;
-  const bool nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
-  return static_cast<std::uint8_t>(nan ? (sign ^ 0x8u) : (sign | mag));
+  const std::uint32_t mag = detail::select(a < 0x3F800000u, sub, normal);
+  return static_cast<std::uint8_t>(detail::select(au > 0x7F800000u, sign ^ 0x8u, sign | mag));
 }
 
 inline float e2m1_to_f32(std::uint8_t c) { return detail::kE2M1ToF32[c & 0xFu]; }
@@ -144,8 +149,8 @@ inline float e2m1_to_f32(std::uint8_t c) { return detail::kE2M1ToF32[c & 0xFu]; 
 
 // 2^(c - 127); code 0 is the float32 subnormal 2^-127; 0xFF is NaN.
 inline float e8m0_to_f32(std::uint8_t c) {
-  const std::uint32_t b = c == 0 ? 0x00400000u : static_cast<std::uint32_t>(c) << 23;
-  return detail::bitsf(c == 0xFF ? detail::kF32QuietNaN : b);
+  const std::uint32_t b = detail::select(c == 0, 0x00400000u, static_cast<std::uint32_t>(c) << 23);
+  return detail::bitsf(detail::select(c == 0xFF, detail::kF32QuietNaN, b));
 }
 
 // ggml_fp32_to_ue4m3, line for line: not RNE. x <= 0 or NaN -> 0; the first dropped mantissa

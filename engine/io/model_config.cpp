@@ -201,6 +201,10 @@ ModelConfig parse_model_config(const json& j, const std::string& source_name) {
            source_name, c.hidden_size, c.num_attention_heads);
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
+  // Bounding the projection widths too keeps parameter_count() far inside 64 bits.
+  if (1LL * c.num_attention_heads * c.head_dim > kMaxDim)
+    fail("{}: num_attention_heads x head_dim = {} x {} is out of range (at most {})", source_name,
+         c.num_attention_heads, c.head_dim, kMaxDim);
   if (c.head_dim % 2 != 0)
     fail("{}: head dimension {} is odd; RoPE rotates pairs of dimensions", source_name, c.head_dim);
   const long long default_positions = qwen2 ? 32768 : (llama ? 2048 : 4096 * 32);

@@ -1,5 +1,7 @@
 #include "engine/io/pretokenizer_regex.h"
 
+#include <algorithm>
+
 #include "engine/io/unicode_text.h"
 
 namespace qlab::io {
@@ -116,11 +118,27 @@ std::string_view split_pattern_name(SplitPattern p) {
   return "?";
 }
 
+std::size_t split_safe_cut(std::string_view text, std::size_t at_least) {
+  // Every pattern treats '\n' as white space that no letter, number or punctuation match can
+  // start with, and every white-space alternative stops at a non-space: so a match ends right
+  // after a newline that precedes a printable ASCII character, and the next starts there.
+  for (std::size_t i = std::max<std::size_t>(at_least, 1); i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (text[i - 1] == '\n' && c > 0x20 && c < 0x7F) return i;
+  }
+  return text.size();
+}
+
 void find_split_matches(SplitPattern p, std::string_view text, std::vector<ByteSpan>& out) {
   thread_local std::vector<Ch> chars;
   chars.clear();
   const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
   for (std::size_t i = 0; i < text.size();) {
+    if (bytes[i] < 0x80) {  // ASCII: most of most text
+      chars.push_back({bytes[i], static_cast<std::uint32_t>(i), unicode::kAsciiFlags[bytes[i]]});
+      ++i;
+      continue;
+    }
     char32_t cp;
     int len = unicode::utf8_next(bytes + i, text.size() - i, cp);
     if (len < 0) {  // callers pass valid UTF-8; treat a stray byte as an "other" character

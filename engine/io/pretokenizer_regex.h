@@ -29,4 +29,10 @@ struct ByteSpan {
 // matches tile the whole text (every character is matched by some alternative).
 void find_split_matches(SplitPattern p, std::string_view text, std::vector<ByteSpan>& out);
 
+// A position at or after `at_least` where a match of every known pattern must end and the next
+// begin — just after a '\n' that is followed by a printable ASCII character — or text.size().
+// Matching text[0..cut) and text[cut..) apart gives the same matches as matching it whole, so long
+// texts can be split in bounded pieces.
+std::size_t split_safe_cut(std::string_view text, std::size_t at_least);
+
 }  // namespace qlab::io

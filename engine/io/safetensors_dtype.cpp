@@ -44,12 +44,15 @@ std::optional<DType> dtype_from_name(std::string_view name) {
 }
 
 std::uint64_t dtype_byte_length(DType d, std::span<const std::int64_t> shape, std::string_view what) {
+  // Every partial product must fit a signed 64-bit count (what numel() computes), even when a
+  // later zero makes the total 0: the reference implementation rejects such shapes too.
   constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
+  constexpr auto kMaxCount = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
   std::uint64_t n = 1;
   for (std::int64_t dim : shape) {
     if (dim < 0) fail("{}: negative dimension {} in shape", what, dim);
     auto u = static_cast<std::uint64_t>(dim);
-    if (u != 0 && n > kMax / u) fail("{}: shape overflows 64 bits", what);
+    if (u != 0 && n > kMaxCount / u) fail("{}: shape overflows 64 bits", what);
     n *= u;
   }
   const std::uint64_t bits = dtype_bits(d);

@@ -106,14 +106,14 @@ struct TensorStore::Impl {
       fs::path p = dir / shard;
       std::error_code ec;
       if (!fs::exists(p, ec))
-        fail("{}: shard {} is missing (it holds {} tensors, e.g. {})", index_path.string(), shard,
+        fail("{}: shard {} is missing (it holds {} tensors, e.g. {})", index_path.string(), printable(shard),
              by_shard[shard].size(), printable(*by_shard[shard].begin()));
       add_file(p, &by_shard[shard], index_path);
     }
     for (const auto& [name, shard] : index.weight_map)
       if (!tensors.count(name))
         fail("{}: tensor {} is listed in shard {} but that file does not hold it", index_path.string(),
-             printable(name), shard);
+             printable(name), printable(shard));
   }
 };
 

@@ -9,6 +9,8 @@ namespace qlab::io::tok {
 
 namespace {
 
+constexpr std::size_t kChunk = 1 << 16;  // bytes of text split at a time (then a safe cut)
+
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
   if (from.empty() || s.find(from) == std::string::npos) return;
   std::string out;
@@ -24,6 +26,8 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 
 struct ByteAlphabet {
   std::array<std::string, 256> to_unicode;
+  std::array<std::array<char, 2>, 256> utf8;  // the stand-ins are U+0021..U+0143: 1 or 2 bytes
+  std::array<std::uint8_t, 256> utf8_len;
   std::array<char32_t, 256> cp;
   std::array<int, 324> byte_of;  // code point (< 324) -> byte, -1 when not in the alphabet
   ByteAlphabet() {
@@ -35,6 +39,8 @@ struct ByteAlphabet {
       cp[b] = printable ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + n++);
       unicode::append_utf8(to_unicode[b], cp[b]);
       byte_of[cp[b]] = b;
+      utf8_len[b] = static_cast<std::uint8_t>(to_unicode[b].size());
+      utf8[b] = {to_unicode[b][0], to_unicode[b].size() > 1 ? to_unicode[b][1] : '\0'};
     }
   }
 };
@@ -178,22 +184,53 @@ void pre_tokenize(const std::vector<PreTokenizer>& chain, std::size_t k, std::st
         buffer += piece;
         text = buffer;
       }
-      if (p.use_regex) {
-        find_split_matches(SplitPattern::Gpt2, text, matches);
-        apply_behavior(text.size(), matches, false, SplitBehavior::Isolated, pieces);
-      } else {
-        pieces.push_back({0, static_cast<std::uint32_t>(text.size())});
-      }
       const ByteAlphabet& a = alphabet();
       std::string word;
-      for (const ByteSpan& s : pieces) {
-        word.clear();
-        for (std::uint32_t i = s.begin; i < s.end; ++i) word += a.to_unicode[static_cast<unsigned char>(text[i])];
-        pre_tokenize(chain, k + 1, word, at_origin && s.begin == 0, emit);
+      auto map_and_go_on = [&](std::uint32_t begin, std::uint32_t end) {
+        word.resize(2 * (end - begin));
+        char* out = word.data();
+        for (std::uint32_t i = begin; i < end; ++i) {
+          const auto b = static_cast<unsigned char>(text[i]);
+          out[0] = a.utf8[b][0];
+          out[1] = a.utf8[b][1];
+          out += a.utf8_len[b];
+        }
+        word.resize(static_cast<std::size_t>(out - word.data()));
+        pre_tokenize(chain, k + 1, word, at_origin && begin == 0, emit);
+      };
+      if (!p.use_regex) {
+        map_and_go_on(0, static_cast<std::uint32_t>(text.size()));
+        return;
+      }
+      for (std::size_t start = 0, cut; start < text.size(); start = cut) {
+        cut = split_safe_cut(text, start + kChunk);
+        matches.clear();
+        pieces.clear();
+        find_split_matches(SplitPattern::Gpt2, text.substr(start, cut - start), matches);
+        apply_behavior(cut - start, matches, false, SplitBehavior::Isolated, pieces);
+        for (const ByteSpan& s : pieces) {
+          map_and_go_on(static_cast<std::uint32_t>(start + s.begin), static_cast<std::uint32_t>(start + s.end));
+        }
       }
       return;
     }
     case PreTokenizer::Kind::SplitRegex:
+      if (p.behavior == SplitBehavior::Isolated || p.behavior == SplitBehavior::Removed) {
+        // Pieces of these behaviors depend on one span each, so a long text goes in chunks and
+        // the scratch memory stays bounded.
+        for (std::size_t start = 0, cut; start < text.size(); start = cut) {
+          cut = split_safe_cut(text, start + kChunk);
+          matches.clear();
+          pieces.clear();
+          find_split_matches(p.pattern, text.substr(start, cut - start), matches);
+          apply_behavior(cut - start, matches, p.invert, p.behavior, pieces);
+          for (const ByteSpan& s : pieces) {
+            pre_tokenize(chain, k + 1, text.substr(start + s.begin, s.end - s.begin),
+                         at_origin && start + s.begin == 0, emit);
+          }
+        }
+        return;
+      }
       find_split_matches(p.pattern, text, matches);
       apply_behavior(text.size(), matches, p.invert, p.behavior, pieces);
       break;

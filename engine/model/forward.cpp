@@ -35,27 +35,33 @@ void add_bias(float* y, const std::vector<float>& b, std::int64_t T) {
   per_token(T, [&](std::int64_t t) { tensor::add(y + t * n, b.data(), n); });
 }
 
-// Causal grouped-query attention of T new queries (positions pos0 ..) over all L = pos0 + T cached
-// keys. One head per task: scores = q k^T / sqrt(hd) via GEMM, masked softmax, then P v via GEMM.
+// Causal grouped-query attention of T new queries (positions pos0 ..) over the cached keys.
+// Work items are (head, block of queries): scores = q k^T / sqrt(hd) via GEMM over only the keys the
+// block can see, masked softmax, then P v via GEMM. Blocks keep the causal triangle from costing a
+// full square.
 void attention(const io::ModelConfig& c, const float* q, const float* kc, const float* vc, std::int64_t T,
                std::int64_t pos0, float* out) {
   const std::int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads;
-  const std::int64_t L = pos0 + T, group = nh / nkv;
+  const std::int64_t group = nh / nkv;
+  constexpr std::int64_t kBlock = 64;
+  const std::int64_t n_blocks = (T + kBlock - 1) / kBlock;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  parallel_for(static_cast<std::size_t>(nh), [&](std::size_t hb, std::size_t he) {
+  parallel_for(static_cast<std::size_t>(nh * n_blocks), [&](std::size_t ib, std::size_t ie) {
     thread_local std::vector<float> S;
-    S.resize(static_cast<std::size_t>(T * L));
-    for (auto h = static_cast<std::int64_t>(hb); h < static_cast<std::int64_t>(he); ++h) {
-      const std::int64_t g = h / group;
-      tensor::sgemm_nt(T, L, hd, q + h * hd, nh * hd, kc + g * hd, nkv * hd, S.data(), L);
-      for (std::int64_t t = 0; t < T; ++t) {
+    for (auto item = static_cast<std::int64_t>(ib); item < static_cast<std::int64_t>(ie); ++item) {
+      const std::int64_t h = item / n_blocks, t0 = (item % n_blocks) * kBlock;
+      const std::int64_t nt = std::min(kBlock, T - t0), L = pos0 + t0 + nt, g = h / group;
+      S.resize(static_cast<std::size_t>(nt * L));
+      const float* qh = q + t0 * nh * hd + h * hd;
+      tensor::sgemm_nt(nt, L, hd, qh, nh * hd, kc + g * hd, nkv * hd, S.data(), L);
+      for (std::int64_t t = 0; t < nt; ++t) {
         float* row = S.data() + t * L;
-        const std::int64_t visible = pos0 + t + 1;
+        const std::int64_t visible = pos0 + t0 + t + 1;
         for (std::int64_t j = 0; j < visible; ++j) row[j] *= scale;
         tensor::softmax(row, visible);
         std::fill(row + visible, row + L, 0.0f);
       }
-      tensor::sgemm_nn(T, hd, L, S.data(), L, vc + g * hd, nkv * hd, out + h * hd, nh * hd);
+      tensor::sgemm_nn(nt, hd, L, S.data(), L, vc + g * hd, nkv * hd, out + t0 * nh * hd + h * hd, nh * hd);
     }
   });
 }

@@ -70,8 +70,8 @@ double overhead_bytes(const ModelArch& m, const MemoryOptions& o) {
 }
 
 std::string overhead_assumption() {
-  return "overhead = 1 GB (CUDA context, library workspaces, allocator slack)\n"
-         "  + BF16 activations of one forward step of up to 2048 tokens + FP32 logits of each sequence's last token";
+  return "overhead = 1 GB (CUDA context, library workspaces, allocator slack) + BF16 activations of one "
+         "forward step of up to 2048 tokens + FP32 logits of each sequence's last token";
 }
 
 MemoryEstimate estimate_memory(const ModelArch& m, const Scheme& s, const MemoryOptions& o) {

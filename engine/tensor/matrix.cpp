@@ -4,6 +4,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 #include "engine/core/threads.h"
 #include "engine/tensor/blas.h"
 #include "engine/tensor/convert.h"
@@ -54,6 +59,18 @@ std::vector<float> Matrix::to_f32() const {
   std::vector<float> out(static_cast<std::size_t>(rows * cols));
   rows_to_f32(0, rows, out.data());
   return out;
+}
+
+void Matrix::release_mapped_pages() const {
+#if defined(__linux__)
+  if (owner || !data) return;
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(data);
+  const std::uintptr_t end = begin + static_cast<std::uintptr_t>(rows * cols) * elem_size(type);
+  // Only whole pages inside the tensor: neighbours sharing its first or last page stay resident.
+  const std::uintptr_t b = (begin + page - 1) / page * page, e = end / page * page;
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+#endif
 }
 
 Matrix Matrix::owned_f32(std::vector<float> values, std::int64_t rows, std::int64_t cols) {

@@ -24,6 +24,9 @@ struct Matrix {
   // Pointer to row r when the storage already is float32, else nullptr.
   const float* f32_row(std::int64_t r) const;
   std::vector<float> to_f32() const;
+  // Tell the OS the borrowed (memory-mapped) bytes are not needed now: their pages leave the
+  // resident set and are read back from the file if touched again. No effect on owned storage.
+  void release_mapped_pages() const;
   // A float32 matrix that owns `values` (rows * cols of them).
   static Matrix owned_f32(std::vector<float> values, std::int64_t rows, std::int64_t cols);
 };

@@ -28,9 +28,10 @@ std::vector<TrainPreset> make_presets() {
     b.name = "builtin";
     b.description = "the built-in model: vocab 768, hidden 192, 4 layers, 6 heads (2 kv), context 128";
     b.corpus = CorpusSpec{};
+    b.corpus.train_bytes = 5'000'000;
     b.config = builtin_config;
     b.options.preset = "builtin";
-    b.options.steps = 1500;
+    b.options.steps = 2000;
     b.options.batch = 16;
     b.options.seq = 128;
     b.options.schedule = {3e-3, 3e-4, 100, b.options.steps};

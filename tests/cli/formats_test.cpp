@@ -1,7 +1,9 @@
 // `qlab formats list` and `qlab formats encode`, run as the real binary: outputs against values
 // worked out by hand (number-formats.md), and the exit codes of bad input.
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>

@@ -18,6 +18,13 @@ TEST(Content, CompiledInContentPassesTheCheck) {
   EXPECT_GE(c.glossary.size(), 10u);
 }
 
+TEST(Content, EveryInterfaceStringTheTutorUsesExists) {
+  const Content& c = content();
+  for (const char* k : {"milestone_title", "milestone_body", "error_title", "running", "not_available", "cancelled",
+                        "failed", "confirm_quit", "quiz_all_right", "quiz_some_wrong"})
+    EXPECT_TRUE(c.ui.count(k)) << k;
+}
+
 TEST(Content, ModuleCorrectionsArePresent) {
   const Content& c = content();
   std::string all;

@@ -166,7 +166,23 @@ TEST(DynamicMap, EncodeIsNearestValue) {
   for (int i = 0; i < 20000; ++i) {
     float x = u(rng) * (i % 2 ? 1.0f : 0.01f);
     std::uint8_t c = bnb_dynamic_encode(m, x);
-    for (float v : m) ASSERT_LE(std::fabs(x - m[c]), std::fabs(x - v)) << x;
+    // torch.argmin over |x - v| in float32: the smallest distance, the first index on ties
+    for (std::size_t k = 0; k < m.size(); ++k) {
+      if (k < c) {
+        ASSERT_GT(std::fabs(x - m[k]), std::fabs(x - m[c])) << x;
+      }
+      ASSERT_LE(std::fabs(x - m[c]), std::fabs(x - m[k])) << x;
+    }
+  }
+  for (std::size_t k = 0; k + 1 < m.size(); ++k) {  // float midpoints of neighbours: ties go low
+    float mid = (m[k] + m[k + 1]) / 2;
+    std::uint8_t c = bnb_dynamic_encode(m, mid);
+    for (std::size_t j = 0; j < m.size(); ++j) {
+      if (j < c) {
+        ASSERT_GT(std::fabs(mid - m[j]), std::fabs(mid - m[c])) << mid;
+      }
+      ASSERT_LE(std::fabs(mid - m[c]), std::fabs(mid - m[j])) << mid;
+    }
   }
   EXPECT_EQ(bnb_dynamic_encode(m, 0.0f), 127);
   EXPECT_EQ(bnb_dynamic_encode(m, 2.0f), 255);

@@ -213,6 +213,7 @@ TEST_F(BadConfig, ZeroAndNegativeSizes) {
 TEST_F(BadConfig, AbsurdlyLarge) {
   expect_bad([](json& j) { j["hidden_size"] = 1LL << 40; }, {"hidden_size", "out of range"});
   expect_bad([](json& j) { j["vocab_size"] = 18446744073709551615ull; }, {"vocab_size", "out of range"});
+  expect_bad([](json& j) { j["head_dim"] = 1 << 20; }, {"num_attention_heads x head_dim", "out of range"});
 }
 
 TEST_F(BadConfig, HiddenNotDivisibleByHeads) {

@@ -101,6 +101,9 @@ TEST_F(Corrupt, ShapeOverflow) {
   open_fails(st_file(R"({"a":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904],"data_offsets":[0,4]}})",
                      "wxyz"),
              {"tensor 'a'", "overflows"});
+  // zero elements in the end, but the partial product 2^63 does not fit a signed count
+  open_fails(st_file(R"({"a":{"dtype":"U8","shape":[4611686018427387904,2,0],"data_offsets":[0,0]}})", ""),
+             {"tensor 'a'", "overflows"});
 }
 
 TEST_F(Corrupt, BadOffsets) {

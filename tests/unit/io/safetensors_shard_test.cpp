@@ -48,7 +48,7 @@ TEST_F(Shards, MissingShardIsNamed) {
   write_index(good_map);
   fs::remove(dir / "model-00002-of-00002.safetensors");
   expect_error([&] { TensorStore::open(dir.path()); },
-               {"model.safetensors.index.json", "shard model-00002-of-00002.safetensors is missing", "'y.c'"});
+               {"model.safetensors.index.json", "shard 'model-00002-of-00002.safetensors' is missing", "'y.c'"});
 }
 
 TEST_F(Shards, TensorListedButAbsentFromItsShard) {

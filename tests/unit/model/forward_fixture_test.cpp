@@ -1,6 +1,8 @@
 // Logits, greedy generation and cache consistency against transformers' outputs for every fixture.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "engine/core/error.h"
 #include "engine/model/forward.h"
 #include "engine/model/generate.h"
@@ -25,6 +27,8 @@ TEST_P(FixtureModel, LogitsMatchTransformers) {
   const auto got = forward_all(m, tokens);
   const double err = qlab::testing::max_row_rel_error(got, ref, static_cast<std::size_t>(m.vocab_size()));
   EXPECT_LE(err, 1e-4) << GetParam();
+  RecordProperty("max_row_rel_error", std::to_string(err));
+  std::printf("%s: max row relative error %.3g\n", GetParam().c_str(), err);
 }
 
 TEST_P(FixtureModel, GreedyGenerationMatchesTransformers) {
@@ -65,6 +69,21 @@ TEST(FixtureModels, AllCasesPresent) {
   for (const char* want : {"llama", "llama31", "llama_bf16", "llama_linear", "llama_sharded", "llama_tied", "mistral",
                            "qwen2"})
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+}
+
+// Prompts longer than one attention block of queries (64): a full pass over 150 tokens equals
+// decoding them one by one.
+TEST(Forward, LongPromptEqualsStepwiseDecode) {
+  const Model m = Model::load(fixture("models/llama"));
+  auto tokens = qlab::testing::read_ids(fixture("models/llama/ppl_tokens.txt"));
+  tokens.resize(150);
+  const auto V = static_cast<std::size_t>(m.vocab_size());
+  const auto full = forward_all(m, tokens);
+  KVCache cache(m.config(), 150);
+  std::vector<float> step(full.size());
+  for (std::size_t t = 0; t < tokens.size(); ++t)
+    forward(m, cache, std::span(tokens).subspan(t, 1), 1, step.data() + t * V);
+  EXPECT_LE(qlab::testing::max_row_rel_error(step, full, V), 1e-5);
 }
 
 TEST(Forward, TokenOutOfRangeIsAClearError) {

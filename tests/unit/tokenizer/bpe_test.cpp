@@ -179,3 +179,24 @@ TEST(Bpe, MetaspacePreTokenizerFirstScheme) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Bpe, NfcNormalizerRunsBeforeByteLevel) {
+  // é as one code point is C3 A9, byte-level "Ã©"; e + U+0301 only becomes that after NFC.
+  auto json = [](const char* normalizer) {
+    return std::string(R"({"normalizer": )") + normalizer + R"(,
+      "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+      "decoder": {"type": "ByteLevel"},
+      "model": {"type": "BPE", "vocab": {"Ã": 0, "©": 1, "e": 2, "Ã©": 3}, "merges": ["Ã ©"]}})";
+  };
+  const Tokenizer nfc = Tokenizer::from_json_text(json(R"({"type": "NFC"})"), "nfc.json");
+  const Tokenizer none = Tokenizer::from_json_text(json("null"), "none.json");
+  EXPECT_EQ(nfc.encode("e\u0301"), (Ids{3}));
+  EXPECT_EQ(nfc.encode("\u00e9"), (Ids{3}));
+  // Without NFC the combining accent's bytes (CC 81) have no tokens and no unk: dropped, as the reference does.
+  EXPECT_EQ(none.encode("e\u0301"), (Ids{2}));
+  EXPECT_EQ(nfc.decode({3}), "\u00e9");
+}
+
+}  // namespace

@@ -85,3 +85,27 @@ TEST(TokenizerFixtureConfig, SpecialTokensFollowTokenizerConfig) {
 }
 
 }  // namespace
+
+namespace {
+
+// A long text is pre-tokenized in chunks; cut where a split must fall anyway, its ids are the ids
+// of its two halves.
+TEST(TokenizerFixtureLong, ChunkedEncodeEqualsHalves) {
+  std::string text;
+  for (int i = 0; text.size() < 400000; ++i) {
+    text += "Line " + std::to_string(i) + ": the model's weight, quantized to 4 bits — café 你好 😀  \n";
+    if (i % 7 == 0) text += "\tindented {code} = [1, 2];\n\n";
+  }
+  const std::size_t cut = text.find("\nLine 3000:") + 1;
+  ASSERT_GT(cut, 1u);
+  for (const char* family : {"gpt2", "llama3"}) {  // the split-regex families
+    const Tokenizer tok = Tokenizer::load(family_dir(family));
+    auto whole = tok.encode(text);
+    auto a = tok.encode(std::string_view(text).substr(0, cut));
+    auto b = tok.encode(std::string_view(text).substr(cut));
+    a.insert(a.end(), b.begin(), b.end());
+    EXPECT_EQ(whole, a) << family;
+  }
+}
+
+}  // namespace

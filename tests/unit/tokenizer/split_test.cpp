@@ -79,3 +79,37 @@ TEST(SplitPattern, Qwen2DigitsOneByOne) {
 }
 
 }  // namespace
+
+namespace {
+
+std::string long_mixed_text() {
+  const char* parts[] = {"Hello world", "\n", "  x = [1, 22, 333]", "\n\n", "don't", " café", "\r\n", "你好",
+                         "\t\tindent", "\n ", "!!\n", "1234567", "   ", "\nEnd.", "\n\u3000wide", "😀"};
+  std::string s;
+  for (unsigned i = 0; s.size() < 300000; ++i) s += parts[(i * 7 + i / 5) % std::size(parts)];
+  return s;
+}
+
+// Cutting at split_safe_cut and matching the pieces apart gives the matches of the whole.
+TEST(SplitPattern, SafeCutsDoNotChangeMatches) {
+  const std::string text = long_mixed_text();
+  for (auto p : {SplitPattern::Gpt2, SplitPattern::Llama3, SplitPattern::Qwen2}) {
+    std::vector<qlab::io::ByteSpan> whole, pieces;
+    qlab::io::find_split_matches(p, text, whole);
+    int cuts = 0;
+    for (std::size_t start = 0, cut; start < text.size(); start = cut, ++cuts) {
+      cut = qlab::io::split_safe_cut(text, start + 1000);
+      std::vector<qlab::io::ByteSpan> part;
+      qlab::io::find_split_matches(p, std::string_view(text).substr(start, cut - start), part);
+      for (auto s : part) pieces.push_back({static_cast<std::uint32_t>(s.begin + start), static_cast<std::uint32_t>(s.end + start)});
+    }
+    EXPECT_GT(cuts, 100);
+    ASSERT_EQ(whole.size(), pieces.size()) << qlab::io::split_pattern_name(p);
+    for (std::size_t i = 0; i < whole.size(); ++i) {
+      ASSERT_EQ(whole[i].begin, pieces[i].begin) << i;
+      ASSERT_EQ(whole[i].end, pieces[i].end) << i;
+    }
+  }
+}
+
+}  // namespace
