@@ -81,15 +81,6 @@ inline bool bits_finite(std::uint32_t abs_bits) { return abs_bits < 0x7F800000u;
 [[noreturn]] void fail_non_finite(std::string_view format, std::span<const float> x, std::int64_t row,
                                   std::int64_t cols);
 
-// E2M1 RNE on a magnitude by compares (number-formats.md section 7): the boundaries 0.25, 1.25, 2.5, 5
-// are ties that go down (to the even code), 0.75, 1.75, 3.5 are ties that go up.
-inline std::uint32_t e2m1_magnitude_code(float a) {
-  return static_cast<std::uint32_t>(a > 0.25f) + static_cast<std::uint32_t>(a >= 0.75f) +
-         static_cast<std::uint32_t>(a > 1.25f) + static_cast<std::uint32_t>(a >= 1.75f) +
-         static_cast<std::uint32_t>(a > 2.5f) + static_cast<std::uint32_t>(a >= 3.5f) +
-         static_cast<std::uint32_t>(a > 5.0f);
-}
-
 // E2M1 code -> value, indexed by the 4-bit code.
 inline constexpr float kE2M1Values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
                                           -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};

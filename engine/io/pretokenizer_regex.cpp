@@ -120,11 +120,13 @@ std::string_view split_pattern_name(SplitPattern p) {
 
 std::size_t split_safe_cut(std::string_view text, std::size_t at_least) {
   // Every pattern treats '\n' as white space that no letter, number or punctuation match can
-  // start with, and every white-space alternative stops at a non-space: so a match ends right
-  // after a newline that precedes a printable ASCII character, and the next starts there.
-  for (std::size_t i = std::max<std::size_t>(at_least, 1); i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (text[i - 1] == '\n' && c > 0x20 && c < 0x7F) return i;
+  // start with, and every white-space alternative stops at a non-space. A lone '\n' between two
+  // printable characters is therefore a match of its own (or the end of a punctuation match) in
+  // the whole text and at the end of a piece alike: with one white-space character, \s+(?!\S)
+  // cannot give one back, so the end of the text and a following non-space read the same.
+  auto printable = [](char ch) { return ch > 0x20 && ch < 0x7F; };
+  for (std::size_t i = std::max<std::size_t>(at_least, 2); i < text.size(); ++i) {
+    if (text[i - 1] == '\n' && printable(text[i]) && printable(text[i - 2])) return i;
   }
   return text.size();
 }

@@ -30,7 +30,7 @@ struct ByteSpan {
 void find_split_matches(SplitPattern p, std::string_view text, std::vector<ByteSpan>& out);
 
 // A position at or after `at_least` where a match of every known pattern must end and the next
-// begin — just after a '\n' that is followed by a printable ASCII character — or text.size().
+// begin — just after a lone '\n' between printable ASCII characters — or text.size().
 // Matching text[0..cut) and text[cut..) apart gives the same matches as matching it whole, so long
 // texts can be split in bounded pieces.
 std::size_t split_safe_cut(std::string_view text, std::size_t at_least);

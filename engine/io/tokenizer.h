@@ -3,6 +3,20 @@
 // pre-tokenizer's split regex) and SentencePiece-style BPE (Llama 2, TinyLlama, Mistral:
 // metaspace "▁", byte fallback <0xNN>), added and special tokens; decode too.
 // BOS handling follows tokenizer_config.json (add_bos_token) when it is beside tokenizer.json.
+//
+// Supported pieces of tokenizer.json (anything else is an Error naming the file and the key):
+//   model          BPE: merges as "a b" or ["a", "b"], ignore_merges, byte_fallback, unk_token,
+//                  fuse_unk, continuing_subword_prefix, end_of_word_suffix
+//   normalizer     Sequence, Prepend, Replace (literal), NFC, NFD
+//   pre_tokenizer  Sequence, ByteLevel, Split (the GPT-2 / Llama 3 / Qwen2 regexes, or a literal),
+//                  Metaspace, Digits, WhitespaceSplit
+//   post_processor TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing, Sequence
+//   decoder        ByteLevel, Metaspace, Replace, ByteFallback, Fuse, Strip, BPEDecoder, Sequence
+//   added_tokens   matched before the model, leftmost-longest, with single_word / lstrip / rstrip /
+//                  normalized honoured
+// Layout: tokenizer_load.cpp (JSON -> stages), tokenizer.cpp (encode/decode), tokenizer_added.cpp,
+// tokenizer_pretokenize.cpp, tokenizer_decode.cpp, bpe.{h,cpp}, pretokenizer_regex.{h,cpp},
+// unicode_text.{h,cpp} and the generated unicode_tables.cpp.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -23,10 +37,12 @@ class Tokenizer {
   ~Tokenizer();
 
   // Text (UTF-8) to ids. add_special: prepend BOS when the tokenizer's post-processor / config says so.
+  // Not UTF-8: Error. Thread-safe (const, no shared mutable state).
   std::vector<std::int32_t> encode(std::string_view text, bool add_special = false) const;
+  // An id that is neither in the model's vocabulary nor an added token: Error naming it.
   std::string decode(const std::vector<std::int32_t>& ids, bool skip_special = false) const;
 
-  int vocab_size() const;                      // including added tokens
+  int vocab_size() const;                      // highest id + 1, added tokens included
   std::optional<std::int32_t> bos_id() const;
   std::optional<std::int32_t> eos_id() const;
   std::optional<std::int32_t> token_to_id(std::string_view token) const;

@@ -478,22 +478,31 @@ void load_tokenizer(Tokenizer::Impl& impl, std::string_view json_text, std::stri
 
   // BOS / EOS: tokenizer_config.json names them; else the post-processor's tokens around $A.
   std::optional<bool> add_bos, add_eos;
+  std::optional<std::string> bos_name, eos_name;
   if (config_text) {
     const Ctx cc{config_source};
     const json cfg = parse_json_strict(*config_text, config_source);
     if (!cfg.is_object()) fail("{}: expected a JSON object at the top level", config_source);
-    if (auto t = config_token(cc, cfg, "bos_token")) impl.bos = special_id(cc, impl, "bos_token", *t);
-    if (auto t = config_token(cc, cfg, "eos_token")) impl.eos = special_id(cc, impl, "eos_token", *t);
+    bos_name = config_token(cc, cfg, "bos_token");
+    eos_name = config_token(cc, cfg, "eos_token");
     if (member(cfg, "add_bos_token")) add_bos = get_bool(cc, cfg, "", "add_bos_token", false);
     if (member(cfg, "add_eos_token")) add_eos = get_bool(cc, cfg, "", "add_eos_token", false);
-    if ((add_bos && *add_bos && !impl.bos) || (add_eos && *add_eos && !impl.eos)) {
-      fail("{}: add_{}_token is true but no {}_token is named", config_source, add_bos && *add_bos && !impl.bos ? "bos" : "eos",
-           add_bos && *add_bos && !impl.bos ? "bos" : "eos");
-    }
+    // A named token the vocabulary lacks matters only when it is to be added.
+    auto resolve = [&](const std::optional<std::string>& name, bool needed, const char* key) -> std::optional<std::int32_t> {
+      if (!name) return std::nullopt;
+      if (auto it = impl.added_by_content.find(*name); it != impl.added_by_content.end()) return impl.added[it->second].id;
+      if (auto id = impl.model->token_to_id(*name)) return *id;
+      if (needed) bad(cc, key, fmt::format("special token {} is not in the vocabulary", printable(*name)));
+      return std::nullopt;
+    };
+    impl.bos = resolve(bos_name, add_bos.value_or(false), "bos_token");
+    impl.eos = resolve(eos_name, add_eos.value_or(false), "eos_token");
   }
   if (!impl.bos && impl.prefix_ids.size() == 1) impl.bos = impl.prefix_ids[0];
   if (!impl.eos && impl.suffix_ids.size() == 1) impl.eos = impl.suffix_ids[0];
   if (add_bos || add_eos) {  // the config decides, as transformers' Llama tokenizers rebuild the template
+    if (add_bos.value_or(false) && !impl.bos) fail("{}: add_bos_token is true but no bos_token is named", config_source);
+    if (add_eos.value_or(false) && !impl.eos) fail("{}: add_eos_token is true but no eos_token is named", config_source);
     impl.prefix_ids.clear();
     impl.suffix_ids.clear();
     if (add_bos.value_or(false)) impl.prefix_ids.push_back(*impl.bos);

@@ -1,7 +1,6 @@
 #include "engine/tensor/matrix.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 
 #if defined(__linux__)
@@ -150,8 +149,7 @@ void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
 
 void matmul(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   ensure_blas_single_threaded();
-  static const bool force_banded = std::getenv("QLAB_GEMM_BANDED") != nullptr;
-  if (M >= kBatchedMinRows && !force_banded && thread_count() > 1) {
+  if (M >= kBatchedMinRows && thread_count() > 1) {
     matmul_batched(X, M, W, Y);
   } else {
     matmul_banded(X, M, W, Y);

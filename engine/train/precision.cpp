@@ -112,8 +112,8 @@ void update_scale(ScaleMeta& meta, CastRole role, const DelayedScaling& recipe) 
   meta.amax_now = 0.0f;
   const float fp8_max = role == CastRole::Gradient ? 57344.0f : 448.0f;
   if (std::isfinite(amax) && amax > 0.0f) {
-    float s = static_cast<float>(fp8_max / std::ldexp(1.0, recipe.margin) / amax);
-    meta.scale = std::isinf(s) ? FLT_MAX : s;
+    const double s = fp8_max / std::ldexp(1.0, recipe.margin) / amax;
+    meta.scale = s > FLT_MAX ? FLT_MAX : static_cast<float>(s);  // TE: an infinite scale becomes FLT_MAX
   }
 }
 

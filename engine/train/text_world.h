@@ -37,8 +37,8 @@ struct McItem {
 };
 
 struct TextOptions {
-  double quiz_fraction = 0.25;  // share of documents followed by a lettered quiz (MMLU layout)
-  double qa_fraction = 0.5;     // share followed by "Question: ... Answer: ..." lines
+  double quiz_fraction = 0.4;   // share of documents followed by a lettered quiz (MMLU layout)
+  double qa_fraction = 0.4;     // share followed by "Question: ... Answer: ..." lines
 };
 
 std::string generate_document(WorldRng& rng, const TextOptions& opt = {});

@@ -31,7 +31,7 @@ std::vector<TrainPreset> make_presets() {
     b.corpus.train_bytes = 5'000'000;
     b.config = builtin_config;
     b.options.preset = "builtin";
-    b.options.steps = 2000;
+    b.options.steps = 4000;
     b.options.batch = 16;
     b.options.seq = 128;
     b.options.schedule = {3e-3, 3e-4, 100, b.options.steps};

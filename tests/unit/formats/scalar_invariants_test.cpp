@@ -244,15 +244,23 @@ TEST(ScalarInvariants, FastPathsMatchTheReferenceCodec) {
   }
 }
 
-#if defined(__FLT16_MAX__)
-// The compiler's _Float16 conversions (libgcc soft-float or the CPU's) are an independent
+#if defined(__aarch64__)
+using CompilerHalf = __fp16;
+#define QLAB_HAVE_COMPILER_HALF 1
+#elif defined(__FLT16_MAX__) && (defined(__x86_64__) || defined(__i386__))
+using CompilerHalf = _Float16;
+#define QLAB_HAVE_COMPILER_HALF 1
+#endif
+
+#if defined(QLAB_HAVE_COMPILER_HALF)
+// The compiler's half-precision conversions (libgcc soft-float or the CPU's) are an independent
 // implementation of IEEE binary16 rounding.
 TEST(ScalarInvariants, F16MatchesCompilerFloat16) {
   int bad = 0;
   for (std::uint64_t u = 0; u < (1ull << 32); u += 641) {
     const float x = float_of(static_cast<std::uint32_t>(u));
     if (std::isnan(x)) continue;
-    const _Float16 h = static_cast<_Float16>(x);
+    const CompilerHalf h = static_cast<CompilerHalf>(x);
     std::uint16_t hb;
     std::memcpy(&hb, &h, 2);
     if (f32_to_f16(x) != hb && bad++ < 10) ADD_FAILURE() << hex(bits_of(x)) << " -> " << hex(f32_to_f16(x))
@@ -260,7 +268,7 @@ TEST(ScalarInvariants, F16MatchesCompilerFloat16) {
   }
   for (std::uint32_t c = 0; c < 65536; ++c) {
     const std::uint16_t hb = static_cast<std::uint16_t>(c);
-    _Float16 h;
+    CompilerHalf h;
     std::memcpy(&h, &hb, 2);
     const float want = static_cast<float>(h);
     if (std::isnan(want)) continue;

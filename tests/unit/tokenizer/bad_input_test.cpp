@@ -95,6 +95,18 @@ TEST(TokenizerBadInput, MissingFileAndBadConfig) {
   std::ofstream(dir / "tokenizer_config.json") << R"({"add_bos_token": true, "bos_token": "a"})";
   const Tokenizer t = Tokenizer::load(dir);
   EXPECT_EQ(t.encode("ab", true), (std::vector<std::int32_t>{0, 2}));
+  EXPECT_EQ(t.bos_id(), 0);
+  // add_bos_token false: named, not added.
+  std::ofstream(dir / "tokenizer_config.json") << R"({"add_bos_token": false, "bos_token": {"content": "a"}, "eos_token": "b"})";
+  const Tokenizer f = Tokenizer::load(dir);
+  EXPECT_EQ(f.encode("ab", true), (std::vector<std::int32_t>{2}));
+  EXPECT_EQ(f.bos_id(), 0);
+  EXPECT_EQ(f.eos_id(), 1);
+  // A named token the vocabulary lacks is ignored unless it is to be added.
+  std::ofstream(dir / "tokenizer_config.json") << R"({"bos_token": "<zzz>"})";
+  EXPECT_FALSE(Tokenizer::load(dir).bos_id());
+  std::ofstream(dir / "tokenizer_config.json") << R"({"add_bos_token": true})";
+  expect_error([&] { Tokenizer::load(dir); }, {"tokenizer_config.json", "bos_token"});
   fs::remove_all(dir);
 }
 

@@ -93,7 +93,7 @@ namespace {
 TEST(TokenizerFixtureLong, ChunkedEncodeEqualsHalves) {
   std::string text;
   for (int i = 0; text.size() < 400000; ++i) {
-    text += "Line " + std::to_string(i) + ": the model's weight, quantized to 4 bits — café 你好 😀  \n";
+    text += "Line " + std::to_string(i) + ": the model's weight, quantized to 4 bits — café 你好 😀 end.\n";
     if (i % 7 == 0) text += "\tindented {code} = [1, 2];\n\n";
   }
   const std::size_t cut = text.find("\nLine 3000:") + 1;

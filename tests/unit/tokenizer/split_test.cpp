@@ -84,7 +84,8 @@ namespace {
 
 std::string long_mixed_text() {
   const char* parts[] = {"Hello world", "\n", "  x = [1, 22, 333]", "\n\n", "don't", " café", "\r\n", "你好",
-                         "\t\tindent", "\n ", "!!\n", "1234567", "   ", "\nEnd.", "\n\u3000wide", "😀"};
+                         "\t\tindent", "\n ", "!!\n", "1234567", "   ", "\nEnd.", "\n\u3000wide", "😀",
+                         "x\ny", " .\n#", "a  \nb"};
   std::string s;
   for (unsigned i = 0; s.size() < 300000; ++i) s += parts[(i * 7 + i / 5) % std::size(parts)];
   return s;

@@ -1,0 +1,126 @@
+// `qlab logits` and `qlab ppl`, run as the real binary on the fixtures transformers saved:
+// logits written match transformers', the perplexity printed matches the fixture, and bad input
+// gets exit 1 (error) or 2 (usage) with a one-line message.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RtResult {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string rt_slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class RuntimeCli : public ::testing::Test {
+ protected:
+  fs::path dir;
+  fs::path models = fs::path(QLAB_SOURCE_DIR) / "tests" / "fixtures" / "models";
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("qlab-rt-cli-" + std::to_string(::getpid()) + "-" +
+                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  RtResult qlab(const std::string& args) {
+    const std::string cmd = std::string("'") + QLAB_BINARY + "' " + args + " --threads 2 < /dev/null > '" +
+                            (dir / "stdout").string() + "' 2> '" + (dir / "stderr").string() + "'";
+    const int status = std::system(cmd.c_str());
+    RtResult r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = rt_slurp(dir / "stdout");
+    r.err = rt_slurp(dir / "stderr");
+    return r;
+  }
+  std::string model(const std::string& name) const { return "'" + (models / name).string() + "'"; }
+};
+
+std::vector<float> floats(const std::string& bytes) {
+  std::vector<float> v(bytes.size() / 4);
+  std::memcpy(v.data(), bytes.data(), v.size() * 4);
+  return v;
+}
+
+TEST_F(RuntimeCli, LogitsMatchTransformers) {
+  const auto out = dir / "logits.bin";
+  const auto r = qlab("logits " + model("qwen2") + " --tokens " + model("qwen2/tokens.txt") + " --out '" +
+                      out.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto got = floats(rt_slurp(out));
+  const auto want = floats(rt_slurp(models / "qwen2" / "logits.bin"));
+  ASSERT_EQ(got.size(), want.size());
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    diff = std::max(diff, static_cast<double>(std::fabs(got[i] - want[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(want[i])));
+  }
+  EXPECT_LE(diff / scale, 1e-4);
+}
+
+TEST_F(RuntimeCli, PplMatchesFixture) {
+  std::ifstream in(models / "llama" / "ppl.json");
+  const auto want = nlohmann::json::parse(in);
+  const auto r = qlab("ppl " + model("llama") + " --tokens " + model("llama/ppl_tokens.txt") + " --ctx 64 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_NEAR(j["ppl"].get<double>(), want["ppl"].get<double>(), 1e-4 * want["ppl"].get<double>());
+  EXPECT_EQ(j["scored_tokens"].get<int>(), want["n_scored"].get<int>());
+  EXPECT_GT(j["tokens_per_s"].get<double>(), 0.0);
+}
+
+TEST_F(RuntimeCli, PplKldReportsStatistics) {
+  const auto r = qlab("ppl " + model("llama") + " --tokens " + model("llama/ppl_tokens.txt") +
+                      " --ctx 64 --quant int4-g32 --kld --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["kld"]["mean"].get<double>(), 0.0);
+  EXPECT_LE(j["kld"]["quantiles"]["median"].get<double>(), j["kld"]["quantiles"]["max"].get<double>());
+  EXPECT_GE(j["same_top"]["fraction"].get<double>(), 0.0);
+  EXPECT_LE(j["same_top"]["fraction"].get<double>(), 1.0);
+}
+
+TEST_F(RuntimeCli, BadInputIsAOneLineError) {
+  auto r = qlab("ppl " + model("llama") + " --tokens " + model("llama/ppl_tokens.txt") + " --ctx 128");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("needs at least 2 x 128"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+
+  std::ofstream(dir / "bad.txt") << "1 2 999\n";
+  r = qlab("logits " + model("llama") + " --tokens '" + (dir / "bad.txt").string() + "' --out '" +
+           (dir / "x.bin").string() + "'");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("out of range"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "x.bin"));
+
+  r = qlab("ppl " + model("llama") + " --tokens " + model("llama/ppl_tokens.txt") + " --kld");
+  EXPECT_EQ(r.code, 2) << r.err;
+  r = qlab("ppl " + model("llama") + " --tokens " + model("llama/ppl_tokens.txt") + " --quant no-such-format");
+  EXPECT_EQ(r.code, 2) << r.err;
+  r = qlab("generate " + model("llama") + " --prompt hi");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("tokenizer.json"), std::string::npos) << r.err;
+}
+
+}  // namespace
