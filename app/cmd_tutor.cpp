@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "app/cli.h"
+#include "app/model_arg.h"
 #include "engine/core/error.h"
 #include "engine/sysinfo/sysinfo.h"
 #include "labs/content.h"
@@ -30,13 +31,6 @@ std::vector<std::string> machine_lines() {
   if (s.unified_memory) lines.push_back("Memory is unified: CPU and GPU share one pool.");
   for (const auto& n : s.notes) lines.push_back("Note: " + n);
   return lines;
-}
-
-std::filesystem::path builtin_model_dir() {
-  // The same place `qlab ppl builtin` looks: QLAB_ASSETS_DIR overrides the source tree's assets/.
-  const char* env = std::getenv("QLAB_ASSETS_DIR");
-  std::filesystem::path assets = env && *env ? std::filesystem::path(env) : std::filesystem::path(QLAB_SOURCE_DIR) / "assets";
-  return assets / "builtin";
 }
 
 int run_tutor(const Args& a) {

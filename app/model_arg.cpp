@@ -14,12 +14,16 @@
 
 namespace qlab::app {
 
+std::filesystem::path builtin_model_dir() {
+  const char* env = std::getenv("QLAB_ASSETS_DIR");
+  const std::filesystem::path assets = env && *env ? std::filesystem::path(env)
+                                                   : std::filesystem::path(QLAB_SOURCE_DIR) / "assets";
+  return assets / "builtin";
+}
+
 std::filesystem::path resolve_model_arg(const std::string& arg) {
   if (arg == "builtin") {
-    const char* env = std::getenv("QLAB_ASSETS_DIR");
-    const std::filesystem::path assets = env && *env ? std::filesystem::path(env)
-                                                     : std::filesystem::path(QLAB_SOURCE_DIR) / "assets";
-    const auto dir = assets / "builtin";
+    const auto dir = builtin_model_dir();
     if (!std::filesystem::exists(dir / "config.json"))
       fail("the built-in model is not installed: {} has no config.json (pass an HF model folder instead)", dir.string());
     return dir;

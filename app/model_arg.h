@@ -9,6 +9,9 @@
 
 namespace qlab::app {
 
+// Where the built-in model lives: assets/builtin (QLAB_ASSETS_DIR overrides the assets folder).
+std::filesystem::path builtin_model_dir();
+
 // An HF model folder, or "builtin": assets/builtin (QLAB_ASSETS_DIR overrides the assets folder).
 // Error when the folder is missing, saying where it looked.
 std::filesystem::path resolve_model_arg(const std::string& arg);

@@ -71,10 +71,13 @@ void cast_into(Precision p, CastRole role, const float* x, float* out, std::size
   }
   const bool grad = role == CastRole::Gradient;
   float scale = 1.0f, max_finite = 0.0f;
+  // "Saturated" = past the rounding boundary, where a non-saturating cast would give inf/NaN
+  // (e4m3: above 464, the tie between 448 and 480; e5m2: 61440 and above); values between the
+  // max and that boundary round to the max either way.
   if (p == Precision::BF16) {
     max_finite = 3.3895313892515355e38f;
   } else {
-    max_finite = grad ? 57344.0f : 448.0f;
+    max_finite = grad ? 61439.996f : 464.0f;
     if (p == Precision::FP8 && meta) scale = meta->scale;
   }
   std::mutex mu;

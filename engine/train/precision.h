@@ -4,7 +4,8 @@
 // weights and optimizer state stay float32.
 //   Precision      fp32 | bf16 | fp8 (TransformerEngine delayed scaling) | fp8-noscale
 //   CastRole       weight / activation (forward, E4M3 in fp8) and gradient (backward, E5M2)
-//   CastCounts     values cast, values that saturated (|x·scale| above the format's max, clamped),
+//   CastCounts     values cast, values that saturated (|x·scale| past the rounding boundary above
+//                  the format's max, where only the clamp keeps them finite),
 //                  values flushed to zero (x != 0 but the cast gives 0)
 //   ScaleMeta      one FP8 tensor's delayed-scaling state: amax history and the scale in use
 //   DelayedScaling the recipe's options: history length, margin, amax from "max" or "most_recent"

@@ -13,7 +13,7 @@ namespace {
 TEST(Cast, E4M3WithoutScalingSaturatesAbove448AndFlushesBelowHalfTheSmallestSubnormal) {
   // 2^-10 is the tie between 0 and the smallest subnormal 2^-9: ties to even -> 0 (flushed);
   // 600 -> 448 (saturated); 1.0625 -> 1.0 (rounded, neither).
-  std::vector<float> x{600.0f, -1000.0f, 0.0009765625f, 0.0001f, 1.0625f, 0.0f, 448.0f};
+  std::vector<float> x{600.0f, -1000.0f, 0.0009765625f, 0.0001f, 1.0625f, 0.0f, 460.0f};
   std::vector<float> out(x.size());
   CastStats st{};
   cast_into(Precision::FP8NoScale, CastRole::Activation, x.data(), out.data(), x.size(), nullptr, st);
@@ -25,13 +25,13 @@ TEST(Cast, E4M3WithoutScalingSaturatesAbove448AndFlushesBelowHalfTheSmallestSubn
   EXPECT_EQ(out[6], 448.0f);
   const auto& c = st[static_cast<int>(CastRole::Activation)];
   EXPECT_EQ(c.total, 7u);
-  EXPECT_EQ(c.saturated, 2u);
-  EXPECT_EQ(c.flushed, 2u);  // the exact zero input is not counted as flushed
+  EXPECT_EQ(c.saturated, 2u);  // 460 rounds to 448 without clamping: not saturated
+  EXPECT_EQ(c.flushed, 2u);    // the exact zero input is not counted as flushed
 }
 
 TEST(Cast, GradientsGoToE5M2WithItsRange) {
   // e5m2: max 57344, smallest subnormal 2^-16; 2^-17 is the tie -> 0.
-  std::vector<float> x{60000.0f, 0.00000762939453125f, 0.0000152587890625f, 0.1f};
+  std::vector<float> x{61440.0f, 0.00000762939453125f, 0.0000152587890625f, 0.1f, 60000.0f};
   CastStats st{};
   std::vector<float> out(x.size());
   cast_into(Precision::FP8NoScale, CastRole::Gradient, x.data(), out.data(), x.size(), nullptr, st);
@@ -39,6 +39,7 @@ TEST(Cast, GradientsGoToE5M2WithItsRange) {
   EXPECT_EQ(out[1], 0.0f);
   EXPECT_EQ(out[2], 0.0000152587890625f);
   EXPECT_EQ(out[3], 0.09375f);  // number-formats.md §6: 0.1 -> 0x2E = 0.09375
+  EXPECT_EQ(out[4], 57344.0f);  // below 61440: rounds to the max, not counted as saturated
   const auto& c = st[static_cast<int>(CastRole::Gradient)];
   EXPECT_EQ(c.saturated, 1u);
   EXPECT_EQ(c.flushed, 1u);

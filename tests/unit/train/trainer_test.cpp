@@ -86,7 +86,9 @@ TEST(Trainer, NonFiniteLossStopsWithoutTouchingTheWeightsAndSaves) {
   ASSERT_EQ(s.history.size(), 1u);
   EXPECT_FALSE(s.history[0].finite);
   for (std::size_t i = 0; i < before.size(); ++i)
-    if (!std::isnan(before[i])) ASSERT_EQ(s.model.values[i], before[i]);
+    if (!std::isnan(before[i])) {
+      ASSERT_EQ(s.model.values[i], before[i]);
+    }
 }
 
 TEST(Trainer, SavedCheckpointRunsInTheRuntimeWithTheSameLogits) {
@@ -129,14 +131,16 @@ TEST(Trainer, Fp8ScalingKeepsTheGradientsThatTheUnscaledCastFlushes) {
     const auto& last = s.history.back().casts[static_cast<int>(CastRole::Gradient)];
     (p == Precision::FP8 ? scaled : unscaled) = last;
   }
-  EXPECT_GT(unscaled.flushed_fraction(), 0.3);
-  EXPECT_LT(scaled.flushed_fraction(), 0.05);
+  EXPECT_GT(unscaled.flushed_fraction(), 0.1);
+  EXPECT_LT(scaled.flushed_fraction(), 0.02) << "unscaled " << unscaled.flushed_fraction();
   EXPECT_GT(unscaled.flushed_fraction(), 5 * scaled.flushed_fraction());
 }
 
 TEST(Trainer, ShortRunLearnsBeyondAUnigramModel) {
   Fixture f;
-  f.opt.steps = 150;
+  f.opt.steps = 500;
+  f.opt.schedule.lr = 1e-2;
+  f.opt.schedule.min_lr = 1e-3;
   TrainState s = f.fresh();
   run_training(s, f.opt, f.corpus.train_tokens, {});
   CastContext ctx;
