@@ -11,40 +11,20 @@
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "tests/cli/qlab_run.h"
 #include <nlohmann/json.hpp>
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = qlab::testing::QlabRun;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs `qlab ARGS < stdin_text`, capturing stdout, stderr and the exit status.
+// Runs `qlab ARGS < stdin_text` in a scratch folder that is removed afterwards.
 Result run_qlab(const std::string& args, const std::string& stdin_text = "") {
-  const fs::path dir = fs::temp_directory_path() /
-                       ("qlab-formats-cli-" + std::to_string(::getpid()) + "-" +
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  fs::create_directories(dir);
-  {
-    std::ofstream(dir / "in") << stdin_text;
-  }
-  const std::string cmd = std::string("'") + QLAB_BINARY + "' " + args + " < '" + (dir / "in").string() + "' > '" +
-                          (dir / "out").string() + "' 2> '" + (dir / "err").string() + "'";
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(dir / "out");
-  r.err = slurp(dir / "err");
+  const fs::path dir = qlab::testing::scratch_dir("qlab-formats-cli");
+  Result r = qlab::testing::run_qlab(dir, args, stdin_text);
   fs::remove_all(dir);
   return r;
 }

@@ -10,23 +10,16 @@
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "tests/cli/qlab_run.h"
 #include <nlohmann/json.hpp>
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct IoResult {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string io_slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using IoResult = qlab::testing::QlabRun;
+using qlab::testing::slurp;
 
 class IoCli : public ::testing::Test {
  protected:
@@ -40,16 +33,7 @@ class IoCli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir); }
 
-  IoResult qlab(const std::string& args) {
-    const std::string cmd = std::string("'") + QLAB_BINARY + "' " + args + " < /dev/null > '" +
-                            (dir / "stdout").string() + "' 2> '" + (dir / "stderr").string() + "'";
-    const int status = std::system(cmd.c_str());
-    IoResult r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = io_slurp(dir / "stdout");
-    r.err = io_slurp(dir / "stderr");
-    return r;
-  }
+  IoResult qlab(const std::string& args) { return qlab::testing::run_qlab(dir, args); }
   std::string at(const std::string& leaf) const { return "'" + (dir / leaf).string() + "'"; }
 };
 
@@ -138,7 +122,7 @@ TEST_F(IoCli, InfoBadInput) {
   fs::create_directories(dir / "cut");
   const fs::path src = fs::path(QLAB_SOURCE_DIR) / "tests/fixtures/models/llama";
   fs::copy_file(src / "config.json", dir / "cut" / "config.json");
-  std::string weights = io_slurp(src / "model.safetensors");
+  std::string weights = slurp(src / "model.safetensors");
   std::ofstream(dir / "cut" / "model.safetensors", std::ios::binary) << weights.substr(0, weights.size() / 2);
   expect_one_line_error(qlab("info " + at("cut")), 1, "model.safetensors: tensor '");
   expect_one_line_error(qlab("info"), 2, "expected 1 argument");
@@ -161,7 +145,7 @@ TEST_F(IoCli, SynthBadInput) {
   fs::create_directories(dir / "full");
   std::ofstream(dir / "full" / "keep.txt") << "mine";
   expect_one_line_error(qlab("synth-model --out " + at("full") + " --preset tiny"), 1, "not an empty folder");
-  EXPECT_EQ(io_slurp(dir / "full" / "keep.txt"), "mine");
+  EXPECT_EQ(slurp(dir / "full" / "keep.txt"), "mine");
 }
 
 }  // namespace

@@ -13,36 +13,19 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "tests/cli/qlab_run.h"
 #include <nlohmann/json.hpp>
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using Result = qlab::testing::QlabRun;
+using qlab::testing::run_qlab;
+using qlab::testing::slurp;
 
-fs::path work_dir() {
-  fs::path d = fs::temp_directory_path() / ("qlab-qt-cli-" + std::to_string(::getpid()) + "-" +
-                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  fs::create_directories(d);
-  return d;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Result run_qlab(const fs::path& dir, const std::string& args) {
-  const std::string cmd = "cd '" + dir.string() + "' && '" + QLAB_BINARY + "' " + args + " > out 2> err";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir / "out"), slurp(dir / "err")};
-}
+fs::path work_dir() { return qlab::testing::scratch_dir("qlab-qt-cli"); }
 
 void write_floats(const fs::path& p, const std::vector<float>& v) {
   std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));

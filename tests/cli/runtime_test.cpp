@@ -14,23 +14,16 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "tests/cli/qlab_run.h"
 #include <nlohmann/json.hpp>
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct RtResult {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string rt_slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using RtResult = qlab::testing::QlabRun;
+using qlab::testing::slurp;
 
 class RuntimeCli : public ::testing::Test {
  protected:
@@ -44,16 +37,7 @@ class RuntimeCli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir); }
 
-  RtResult qlab(const std::string& args) {
-    const std::string cmd = std::string("'") + QLAB_BINARY + "' " + args + " --threads 2 < /dev/null > '" +
-                            (dir / "stdout").string() + "' 2> '" + (dir / "stderr").string() + "'";
-    const int status = std::system(cmd.c_str());
-    RtResult r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = rt_slurp(dir / "stdout");
-    r.err = rt_slurp(dir / "stderr");
-    return r;
-  }
+  RtResult qlab(const std::string& args) { return qlab::testing::run_qlab(dir, args + " --threads 2"); }
   std::string model(const std::string& name) const {
     std::string s(1, '\'');  // appended piecewise: GCC 12 warns falsely (-Wrestrict) on "'" + str
     s += (models / name).string();
@@ -73,8 +57,8 @@ TEST_F(RuntimeCli, LogitsMatchTransformers) {
   const auto r = qlab("logits " + model("qwen2") + " --tokens " + model("qwen2/tokens.txt") + " --out '" +
                       out.string() + "'");
   ASSERT_EQ(r.code, 0) << r.err;
-  const auto got = floats(rt_slurp(out));
-  const auto want = floats(rt_slurp(models / "qwen2" / "logits.bin"));
+  const auto got = floats(slurp(out));
+  const auto want = floats(slurp(models / "qwen2" / "logits.bin"));
   ASSERT_EQ(got.size(), want.size());
   double diff = 0, scale = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {
