@@ -78,6 +78,12 @@ void forward(const Model& m, KVCache& cache, std::span<const std::int32_t> token
   const std::int64_t pos0 = cache.size();
   if (pos0 + T > cache.capacity())
     fail("context full: {} tokens do not fit after {} cached ones (capacity {})", T, pos0, cache.capacity());
+  // Sliding-window attention (Mistral v0.1, Qwen2 with use_sliding_window) is not applied. Inside the
+  // window it equals full causal attention; past it the logits would silently differ, so refuse.
+  if (c.sliding_window > 0 && pos0 + T > c.sliding_window)
+    fail("this model attends over a sliding window of {} tokens, which the runtime does not apply; "
+         "use a context of at most {} tokens",
+         c.sliding_window, c.sliding_window);
   for (std::int64_t t = 0; t < T; ++t) {
     const std::int32_t id = tokens[static_cast<std::size_t>(t)];
     if (id < 0 || id >= c.vocab_size)
