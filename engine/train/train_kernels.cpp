@@ -1,7 +1,5 @@
 #include "engine/train/train_kernels.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -23,7 +21,7 @@ void matmul_nt(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, c
   parallel_for(
       static_cast<std::size_t>(M),
       [&](std::size_t b, std::size_t e) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, I(static_cast<std::int64_t>(e - b)), I(N), I(K), 1.0f,
+        tensor::sgemm(false, true, I(static_cast<std::int64_t>(e - b)), I(N), I(K), 1.0f,
                     A + b * K, I(K), B, I(K), 0.0f, C + b * N, I(N));
       },
       grain_rows(N * K / 64));
@@ -35,7 +33,7 @@ void matmul_nn(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, c
   parallel_for(
       static_cast<std::size_t>(M),
       [&](std::size_t b, std::size_t e) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, I(static_cast<std::int64_t>(e - b)), I(N), I(K),
+        tensor::sgemm(false, false, I(static_cast<std::int64_t>(e - b)), I(N), I(K),
                     1.0f, A + b * K, I(K), B, I(N), accumulate ? 1.0f : 0.0f, C + b * N, I(N));
       },
       grain_rows(N * K / 64));
@@ -47,7 +45,7 @@ void matmul_tn_acc(std::int64_t M, std::int64_t N, std::int64_t K, const float* 
   parallel_for(
       static_cast<std::size_t>(N),
       [&](std::size_t b, std::size_t e) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, I(static_cast<std::int64_t>(e - b)), I(K), I(M), 1.0f,
+        tensor::sgemm(true, false, I(static_cast<std::int64_t>(e - b)), I(K), I(M), 1.0f,
                     A + b, I(N), B, I(K), 1.0f, C + b * K, I(K));
       },
       grain_rows(M * K / 64));
@@ -151,7 +149,7 @@ void attention_forward(const AttnShape& s, const float* q, const float* k, const
       const float* kh = k + b * T * kw + kvh * hd;
       const float* vh = v + b * T * kw + kvh * hd;
       float* p = P + (b * s.n_head + h) * T * T;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, I(T), I(T), I(hd), scale, qh, I(qw), kh, I(kw), 0.0f, p,
+      tensor::sgemm(false, true, I(T), I(T), I(hd), scale, qh, I(qw), kh, I(kw), 0.0f, p,
                   I(T));
       for (std::int64_t t = 0; t < T; ++t) {
         float* row = p + t * T;
@@ -166,7 +164,7 @@ void attention_forward(const AttnShape& s, const float* q, const float* k, const
         for (std::int64_t u = 0; u <= t; ++u) row[u] *= inv;
         for (std::int64_t u = t + 1; u < T; ++u) row[u] = 0;
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, I(T), I(hd), I(T), 1.0f, p, I(T), vh, I(kw), 0.0f,
+      tensor::sgemm(false, false, I(T), I(hd), I(T), 1.0f, p, I(T), vh, I(kw), 0.0f,
                   out + b * T * qw + h * hd, I(qw));
     }
   });
@@ -194,9 +192,9 @@ void attention_backward(const AttnShape& s, const float* q, const float* k, cons
         const float* doh = dout + b * T * qw + h * hd;
         const float* qh = q + b * T * qw + h * hd;
         // dP = dO V^T ; dV += P^T dO
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, I(T), I(T), I(hd), 1.0f, doh, I(qw), vh, I(kw), 0.0f,
+        tensor::sgemm(false, true, I(T), I(T), I(hd), 1.0f, doh, I(qw), vh, I(kw), 0.0f,
                     ds.data(), I(T));
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, I(T), I(hd), I(T), 1.0f, p, I(T), doh, I(qw), 1.0f, dvh,
+        tensor::sgemm(true, false, I(T), I(hd), I(T), 1.0f, p, I(T), doh, I(qw), 1.0f, dvh,
                     I(kw));
         // Softmax backward: dS = P * (dP - sum(P * dP)) * scale (zero above the diagonal, where P is 0).
         for (std::int64_t t = 0; t < T; ++t) {
@@ -208,9 +206,9 @@ void attention_backward(const AttnShape& s, const float* q, const float* k, cons
           for (std::int64_t u = t + 1; u < T; ++u) dr[u] = 0;
         }
         // dQ = dS K ; dK += dS^T Q
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, I(T), I(hd), I(T), 1.0f, ds.data(), I(T), kh, I(kw),
+        tensor::sgemm(false, false, I(T), I(hd), I(T), 1.0f, ds.data(), I(T), kh, I(kw),
                     0.0f, dq + b * T * qw + h * hd, I(qw));
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, I(T), I(hd), I(T), 1.0f, ds.data(), I(T), qh, I(qw), 1.0f,
+        tensor::sgemm(true, false, I(T), I(hd), I(T), 1.0f, ds.data(), I(T), qh, I(qw), 1.0f,
                     dkh, I(kw));
       }
     }
