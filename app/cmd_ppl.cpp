@@ -1,8 +1,12 @@
-// `qlab ppl MODEL (--text FILE | --tokens FILE) [--ctx N] [--quant F] [--quant-all] [--kld] [--sliding S]`:
+// `qlab ppl MODEL [--text FILE | --tokens FILE] [--ctx N] [--quant F] [--quant-all] [--kld] [--sliding S]`:
 // perplexity the llama.cpp way (or the sliding-window way), optionally of a fake-quantized copy of
 // the model and its KL-divergence from the original.
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
 
 #include "app/cli.h"
 #include "app/model_arg.h"
@@ -10,6 +14,7 @@
 #include "engine/core/error.h"
 #include "engine/eval/fake_quant.h"
 #include "engine/eval/perplexity.h"
+#include "engine/io/model_config.h"
 #include "engine/io/tokenizer.h"
 
 namespace qlab::app {
@@ -31,9 +36,24 @@ std::string protocol_text(const eval::PplOptions& o) {
 
 int run(const Args& a) {
   const auto dir = resolve_model_arg(a.positional().at(0));
-  if (a.has("text") == a.has("tokens")) throw UsageError("give exactly one of --text FILE and --tokens FILE");
+  if (a.has("text") && a.has("tokens")) throw UsageError("give one of --text FILE and --tokens FILE, not both");
+  // A model folder that ships its own held-out text (the built-in model does) is scored on it by default.
+  std::filesystem::path text_path;
+  if (a.has("text")) {
+    text_path = a.require("text");
+  } else if (!a.has("tokens")) {
+    if (!std::filesystem::exists(dir / "eval.txt"))
+      throw UsageError(fmt::format("give --text FILE or --tokens FILE ({} has no held-out eval.txt of its own)",
+                                   dir.string()));
+    text_path = dir / "eval.txt";
+  }
   eval::PplOptions opt;
-  opt.n_ctx = a.get_int("ctx", 512, 4, 1 << 20);
+  // Default context: 512 as llama.cpp, or the model's trained context when that is shorter.
+  const int trained_ctx = io::load_model_config(dir).max_position_embeddings;
+  opt.n_ctx = a.get_int("ctx", trained_ctx > 0 ? std::min(512, trained_ctx) : 512, 4, 1 << 20);
+  if (trained_ctx > 0 && opt.n_ctx > trained_ctx)
+    fmt::print(stderr, "warning: --ctx {} is longer than the {} tokens {} was trained on; perplexity past it is "
+                       "not meaningful\n", opt.n_ctx, trained_ctx, dir.string());
   opt.stride = a.get_int("sliding", 0, 1, 1 << 20);
   opt.max_chunks = a.get_int("chunks", 0, 1, 1LL << 40);
   if (a.has("kld") && !a.has("quant"))
@@ -54,9 +74,9 @@ int run(const Args& a) {
   std::optional<std::int32_t> bos;
   std::optional<io::Tokenizer> tok;
   if (std::filesystem::exists(dir / "tokenizer.json")) tok.emplace(io::Tokenizer::load(dir));
-  if (a.has("text")) {
+  if (!text_path.empty()) {
     if (!tok) fail("{} has no tokenizer.json: use --tokens FILE with token ids instead of --text", dir.string());
-    const std::string text = read_file(a.require("text"));
+    const std::string text = read_file(text_path);
     // Like llama.cpp: the whole file tokenized once, BOS first when the tokenizer adds one.
     tokens = tok->encode(text, true);
     if (tok->bos_id() && !tokens.empty() && tokens.front() == *tok->bos_id()) bos = tok->bos_id();
@@ -168,10 +188,11 @@ int run(const Args& a) {
 
 const Registrar reg{Command{
     "ppl", "perplexity (llama.cpp protocol or sliding window), optionally fake-quantized, with KL-divergence",
-    "MODEL (--text FILE | --tokens FILE) [--ctx N] [--quant F] [--quant-all] [--kld] [--sliding STRIDE]",
-    {{"text", "FILE", "UTF-8 text, tokenized once with the model's tokenizer (BOS first if it adds one)"},
+    "MODEL [--text FILE | --tokens FILE] [--ctx N] [--quant F] [--quant-all] [--kld] [--sliding STRIDE]",
+    {{"text", "FILE", "UTF-8 text, tokenized once with the model's tokenizer (BOS first if it adds one); "
+              "default: the model folder's eval.txt (the built-in model's held-out text)"},
      {"tokens", "FILE", "token ids, whitespace-separated, used as given"},
-     {"ctx", "N", "context per chunk / window (default 512)"},
+     {"ctx", "N", "context per chunk / window (default 512, or the model's trained context if shorter)"},
      {"quant", "F", "fake-quantize every linear weight to block format F (see qlab formats list)"},
      {"quant-all", "", "with --quant: quantize the embeddings and lm_head too"},
      {"kld", "", "with --quant: KL-divergence of the quantized model from the original"},

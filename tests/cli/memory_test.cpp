@@ -64,7 +64,9 @@ TEST(CliMemory, JsonKeysAndTheModulesNumbers) {
       EXPECT_NEAR(e["weight_bytes"].get<double>() / 1e9, 42.71, 0.01);
       EXPECT_TRUE(e["fits"].get<bool>());  // < 64 GB
     }
-    if (e["format"] == "bf16") EXPECT_FALSE(e["fits"].get<bool>());
+    if (e["format"] == "bf16") {
+      EXPECT_FALSE(e["fits"].get<bool>());
+    }
   }
 }
 

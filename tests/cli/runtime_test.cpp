@@ -79,6 +79,26 @@ TEST_F(RuntimeCli, PplMatchesFixture) {
   EXPECT_GT(j["tokens_per_s"].get<double>(), 0.0);
 }
 
+// `qlab ppl builtin` with no text scores the model's own held-out eval.txt at its trained context.
+TEST_F(RuntimeCli, PplBuiltinDefaultsToHeldOutTextAndTrainedContext) {
+  const fs::path builtin = fs::path(QLAB_SOURCE_DIR) / "assets" / "builtin";
+  std::ifstream cfg_in(builtin / "config.json");
+  const int trained_ctx = nlohmann::json::parse(cfg_in)["max_position_embeddings"].get<int>();
+  const auto implicit = qlab("ppl builtin --chunks 2 --json");
+  ASSERT_EQ(implicit.code, 0) << implicit.err;
+  const auto explicit_text = qlab("ppl builtin --text '" + (builtin / "eval.txt").string() + "' --ctx " +
+                                  std::to_string(trained_ctx) + " --chunks 2 --json");
+  ASSERT_EQ(explicit_text.code, 0) << explicit_text.err;
+  const auto a = nlohmann::json::parse(implicit.out), b = nlohmann::json::parse(explicit_text.out);
+  EXPECT_EQ(a["ctx"].get<int>(), std::min(512, trained_ctx));
+  EXPECT_EQ(a["tokens"], b["tokens"]);
+  EXPECT_EQ(a["ppl"], b["ppl"]);
+  // A folder without eval.txt still needs --text or --tokens: a usage error, exit 2.
+  const auto none = qlab("ppl " + model("llama"));
+  EXPECT_EQ(none.code, 2);
+  EXPECT_NE(none.err.find("eval.txt"), std::string::npos) << none.err;
+}
+
 TEST_F(RuntimeCli, PplKldReportsStatistics) {
   const auto r = qlab("ppl " + model("llama") + " --tokens " + model("llama/ppl_tokens.txt") +
                       " --ctx 64 --quant int4-g32 --kld --json");
