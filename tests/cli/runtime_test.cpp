@@ -99,6 +99,36 @@ TEST_F(RuntimeCli, PplBuiltinDefaultsToHeldOutTextAndTrainedContext) {
   EXPECT_NE(none.err.find("eval.txt"), std::string::npos) << none.err;
 }
 
+// Greedy generation through the KV cache agrees with one full forward pass of `qlab logits` over the
+// prompt and the generated ids: each generated id is the argmax of the row before it.
+TEST_F(RuntimeCli, GreedyGenerateAgreesWithLogitsOnBuiltin) {
+  const auto g = qlab("generate builtin --prompt 'Anna has a red' -n 12 --temp 0 --json");
+  ASSERT_EQ(g.code, 0) << g.err;
+  const auto j = nlohmann::json::parse(g.out);
+  std::vector<int> ids = j["prompt_ids"].get<std::vector<int>>();
+  const auto generated = j["ids"].get<std::vector<int>>();
+  ASSERT_EQ(generated.size(), 12u);
+  const std::size_t n_prompt = ids.size();
+  ids.insert(ids.end(), generated.begin(), generated.end());
+  std::ofstream(dir / "ids.txt") << [&] {
+    std::string s;
+    for (int id : ids) s += std::to_string(id) + " ";
+    return s;
+  }();
+  const auto l = qlab("logits builtin --tokens '" + (dir / "ids.txt").string() + "' --out '" +
+                      (dir / "logits.bin").string() + "'");
+  ASSERT_EQ(l.code, 0) << l.err;
+  const auto logits = floats(slurp(dir / "logits.bin"));
+  ASSERT_EQ(logits.size() % ids.size(), 0u);
+  const std::size_t V = logits.size() / ids.size();
+  for (std::size_t t = n_prompt; t < ids.size(); ++t) {
+    const float* row = logits.data() + (t - 1) * V;
+    const auto best = static_cast<int>(std::max_element(row, row + V) - row);
+    EXPECT_EQ(best, ids[t]) << "generated token " << t - n_prompt;
+  }
+  EXPECT_FALSE(j["text"].get<std::string>().empty());
+}
+
 TEST_F(RuntimeCli, PplKldReportsStatistics) {
   const auto r = qlab("ppl " + model("llama") + " --tokens " + model("llama/ppl_tokens.txt") +
                       " --ctx 64 --quant int4-g32 --kld --json");
