@@ -111,24 +111,34 @@ StepResult compare_job(const JobContext& ctx, Progress& progress, std::stop_toke
   bars.title = "SQNR on the model tensor";
   bars.unit = "dB";
   std::size_t done = 0;
+  std::vector<std::string> padded;
   for (const auto& n : names) {
     check_cancel(stop);
     F::BlockFormatSpec s = spec(n);
+    // Rows that do not fill whole blocks (192 columns in 128-wide groups) are zero-padded, as a
+    // checkpoint would have to be; the padding's bytes count against the real weights.
+    const std::int64_t pcols = F::padded_cols(s, w.cols);
+    if (pcols != w.cols) padded.push_back(fmt::format("{} ({} columns padded to {})", n, w.cols, pcols));
     std::vector<std::string> row = {n};
     for (std::size_t k = 0; k < tensors.size(); ++k) {
       const auto& x = tensors[k].second;
       try {
-        F::QuantizedTensor q = F::quantize(s, x, w.rows, w.cols);
-        std::vector<float> y(x.size());
-        F::dequantize(q, y);
+        const std::vector<float> xp = pcols == w.cols ? x : F::pad_columns(x, w.rows, w.cols, pcols);
+        F::QuantizedTensor q = F::quantize(s, xp, w.rows, pcols);
+        std::vector<float> yp(xp.size()), y(x.size());
+        F::dequantize(q, yp);
+        for (std::int64_t r = 0; r < w.rows; ++r)
+          std::copy_n(yp.begin() + r * pcols, w.cols, y.begin() + r * w.cols);
         F::ErrorMetrics m = F::error_metrics(x, y, 1);
+        const double bpw = q.bits_per_weight() * static_cast<double>(pcols) / static_cast<double>(w.cols);
         if (k == 0) {
-          row.push_back(fmt::format("{:.3f}", q.bits_per_weight()));
+          row.push_back(fmt::format("{:.3f}", bpw));
           row.push_back(fmt_db(m.sqnr_db));
           row.push_back(fmt::format("{:.4f}", m.rel_frobenius));
           bars.labels.push_back(n);
           bars.values.push_back(std::isfinite(m.sqnr_db) ? m.sqnr_db : 0.0);
-          r.record[n] = {{"bits_per_weight", q.bits_per_weight()}, {"sqnr_db", m.sqnr_db}, {"rel_error", m.rel_frobenius}};
+          r.record[n] = {{"bits_per_weight", bpw}, {"sqnr_db", m.sqnr_db}, {"rel_error", m.rel_frobenius}};
+          if (pcols != w.cols) r.record[n]["padded_cols"] = pcols;
         } else {
           row.push_back(fmt_db(m.sqnr_db));
         }
@@ -136,7 +146,10 @@ StepResult compare_job(const JobContext& ctx, Progress& progress, std::stop_toke
         // e.g. a width not divisible by the block size: say so in the table
         if (k == 0) row.insert(row.end(), {"-", "-", "-"});
         else row.push_back("-");
-        r.blocks.push_back(Text{fmt::format("{}: {}", n, e.what())});
+        std::string msg = fmt::format("{}: {}", n, e.what());
+        if (k == 0 || r.blocks.empty() || !std::holds_alternative<Text>(r.blocks.back()) ||
+            std::get<Text>(r.blocks.back()).body != msg)
+          r.blocks.push_back(Text{std::move(msg)});  // once, when both tensors fail the same way
       }
       progress.report(static_cast<double>(++done) / static_cast<double>(names.size() * tensors.size()), n);
     }
@@ -144,6 +157,13 @@ StepResult compare_job(const JobContext& ctx, Progress& progress, std::stop_toke
   }
   r.blocks.insert(r.blocks.begin(), Block(std::move(bars)));
   r.blocks.insert(r.blocks.begin(), Block(std::move(t)));
+  if (!padded.empty()) {
+    std::string list;
+    for (const auto& p : padded) list += (list.empty() ? "" : ", ") + p;
+    r.blocks.push_back(Text{fmt::format("Zero-padded to whole blocks: {}. Bits per weight count the padding's bytes "
+                                        "against the real weights; the error is measured on the real weights only.",
+                                        list)});
+  }
   r.record["tensor"] = w.name;
   return r;
 }
@@ -213,11 +233,14 @@ StepResult perplexity_job(const JobContext& ctx, Progress& progress, std::stop_t
   progress.report(0.0, "loading the model");
   model::Model base = model::Model::load(ctx.model.dir);
   io::Tokenizer tok = io::Tokenizer::load(ctx.model.dir);
-  std::vector<std::int32_t> ids = tok.encode(read_file(ctx.model.dir / "eval.txt"), false);
+  // The protocol of `qlab ppl MODEL --text eval.txt`, so the learner can reproduce the numbers there:
+  // the whole file tokenized once, BOS first when the tokenizer adds one, and that BOS on the first
+  // position of every chunk.
+  std::vector<std::int32_t> ids = tok.encode(read_file(ctx.model.dir / "eval.txt"), true);
   eval::PplOptions opt;
   opt.n_ctx = std::min<std::int64_t>(512, std::max(16, base.config().max_position_embeddings));
   opt.max_chunks = 16;
-  if (base.config().bos_token_id >= 0) opt.bos = base.config().bos_token_id;
+  if (tok.bos_id() && !ids.empty() && ids.front() == *tok.bos_id()) opt.bos = tok.bos_id();
   SubProgress p1(progress, 0.05, 0.5, "original weights");
   eval::PplResult before = eval::perplexity(base, ids, opt, p1, stop);
   check_cancel(stop);
@@ -237,6 +260,10 @@ StepResult perplexity_job(const JobContext& ctx, Progress& progress, std::stop_t
   r.blocks.push_back(std::move(t));
   r.blocks.push_back(Text{fmt::format("{} linear weight matrices ({:.0f} weights) went through NVFP4 and back; embeddings and "
                                       "the output head stayed as stored.", st.matrices, st.weights)});
+  r.blocks.push_back(Text{fmt::format("The same numbers from the command line: qlab ppl {} --text {} --ctx {} --chunks {} "
+                                      "(add --quant nvfp4 for the second row).",
+                                      ctx.model.builtin ? std::string("builtin") : ctx.model.dir.string(),
+                                      (ctx.model.dir / "eval.txt").string(), opt.n_ctx, opt.max_chunks)});
   r.record = {{"ppl_before", before.nll.ppl()}, {"ppl_after", after.nll.ppl()}, {"n_ctx", opt.n_ctx},
               {"chunks", before.chunks}, {"matrices", st.matrices}};
   return r;

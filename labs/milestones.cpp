@@ -63,8 +63,8 @@ std::string export_markdown(const ProgressFile& pf, const Content& c) {
       any = true;
       const StepText* st = lt ? lt->step(s.id) : nullptr;
       out += fmt::format("### Lab {}: {}\n\n", lab.number, st ? st->title : s.id);
-      out += fmt::format("Run {} on the {} model.\n\n```json\n", r->value("when", std::string("?")),
-                         r->value("model", std::string("?")));
+      out += fmt::format("Run {} on the {} model.\n\n```json\n", result_text(*r, "when"),
+                         result_text(*r, "model"));
       nlohmann::json shown = *r;
       shown.erase("when");
       shown.erase("model");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -134,14 +135,17 @@ json ProgressFile::read_disk_locked() {
   try {
     j = json::parse(text);
     why = check_schema(j);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
     why = fmt::format("not valid JSON ({})", e.what());
   }
   if (why.empty()) {
-    int schema = j["schema"].get<int>();
-    if (schema > kSchema && !read_only_) {
+    // compared without narrowing: a schema of 2^32 + 1 must not read as 1
+    const json& schema = j["schema"];
+    const bool newer = schema.is_number_unsigned() ? schema.get<std::uint64_t>() > kSchema
+                                                   : schema.get<std::int64_t>() > kSchema;
+    if (newer && !read_only_) {
       notices_.push_back(fmt::format("{} was written by a newer qlab (schema {}; this one knows {}); "
-                                     "it is shown but not changed.", path_.string(), schema, kSchema));
+                                     "it is shown but not changed.", path_.string(), schema.dump(), kSchema));
       read_only_ = true;
     }
     if (!j.contains("milestones")) j["milestones"] = json::object();
@@ -194,7 +198,9 @@ void ProgressFile::apply(json& j, const Op& op) const {
       break;
     }
   }
-  j["schema"] = std::max(kSchema, j.value("schema", kSchema));
+  // an older or missing schema becomes ours; a newer one stays (such a file is never written)
+  const json& sc = j["schema"];
+  if (!sc.is_number_integer() || (!sc.is_number_unsigned() && sc.get<std::int64_t>() < kSchema)) j["schema"] = kSchema;
   j["app_version"] = QLAB_VERSION;
 }
 
@@ -260,7 +266,12 @@ const json* ProgressFile::result(const std::string& step_id) const {
   auto r = data_.find("results");
   if (r == data_.end()) return nullptr;
   auto it = r->find(step_id);
-  return it == r->end() ? nullptr : &*it;
+  return it == r->end() || !it->is_object() ? nullptr : &*it;
+}
+
+std::string result_text(const json& record, const char* key) {
+  auto it = record.find(key);
+  return it != record.end() && it->is_string() ? it->get<std::string>() : std::string("?");
 }
 
 std::vector<std::string> ProgressFile::take_notices() {

@@ -55,6 +55,7 @@ class ProgressFile {
   bool read_only() const { return read_only_; }
   const nlohmann::json& data() const { return data_; }
   std::optional<MilestoneState> milestone(const std::string& id) const;
+  // The step's recorded result; nullptr when none (or when what is there is not an object).
   const nlohmann::json* result(const std::string& step_id) const;
 
   // Messages for the learner (file moved aside, file not writable, ...); taking them clears them.
@@ -79,6 +80,10 @@ class ProgressFile {
   std::vector<std::string> notices_;
   bool read_only_ = false;
 };
+
+// A text field of a recorded result ("when", "model"): "?" when absent or not a string (a file
+// edited by hand may hold anything there).
+std::string result_text(const nlohmann::json& record, const char* key);
 
 // Current time as "YYYY-MM-DDTHH:MM:SSZ".
 std::string utc_now_iso();

@@ -121,7 +121,7 @@ void App::render_lab(Grid& g) {
       }
     } else if (const nlohmann::json* rec = env_.progress->result(step->id)) {
       add_text(fmt::format("Last run {} on the {} model. Press {} to run it again and draw the results.",
-                           rec->value("when", std::string("?")), rec->value("model", std::string("?")),
+                           labs::result_text(*rec, "when"), labs::result_text(*rec, "model"),
                            key_label(Action::Run, LabScreen)), Style::Dim);
     } else if (step->job) {
       add_text(fmt::format("Press {} (or Enter) to run this step.", key_label(Action::Run, LabScreen)), Style::Dim);

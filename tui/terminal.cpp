@@ -1,8 +1,10 @@
 #include "tui/terminal.h"
 
+#include <fcntl.h>
 #include <langinfo.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -15,14 +17,47 @@
 
 #define NCURSES_WIDECHAR 1
 #include <ncursesw/curses.h>
+#include <ncursesw/term.h>  // tigetnum
 
 namespace qlab::tui {
 
 namespace {
 
+// Signals wake the input wait through a self-pipe. A signal may be handled on any thread that does
+// not block it (the BLAS library starts its threads before main), and even on the UI thread it can
+// land between two waits; without the pipe the wait would sleep on, and a resize would be drawn, or
+// a hang-up acted on, only when its timeout ran out.
 std::atomic<int> g_signal{0};
+std::atomic<bool> g_winch{false};
+int g_wake_write = -1;
+struct sigaction g_curses_winch {};  // curses' own SIGWINCH action (it turns the signal into KEY_RESIZE)
 
-extern "C" void on_signal(int sig) { g_signal.store(sig); }
+void wake() {
+  const int saved = errno;
+  const char b = 1;
+  if (g_wake_write >= 0) (void)!::write(g_wake_write, &b, 1);  // full pipe: a wake-up is already pending
+  errno = saved;
+}
+
+extern "C" void on_signal(int sig) {
+  g_signal.store(sig);
+  wake();
+}
+
+extern "C" void on_winch(int sig) {
+  if (g_curses_winch.sa_flags & SA_SIGINFO) {
+    if (g_curses_winch.sa_sigaction) g_curses_winch.sa_sigaction(sig, nullptr, nullptr);
+  } else if (g_curses_winch.sa_handler != SIG_DFL && g_curses_winch.sa_handler != SIG_IGN) {
+    g_curses_winch.sa_handler(sig);
+  }
+  g_winch.store(true);
+  wake();
+}
+
+bool curses_handles_winch() {
+  return (g_curses_winch.sa_flags & SA_SIGINFO) ? g_curses_winch.sa_sigaction != nullptr
+                                                : g_curses_winch.sa_handler != SIG_DFL && g_curses_winch.sa_handler != SIG_IGN;
+}
 
 int map_key(wint_t ch, int kind) {
   if (kind == KEY_CODE_YES) {
@@ -61,10 +96,13 @@ struct ColorMap {
 
 ColorMap setup_colors(TerminalInfo& info) {
   ColorMap m;
-  info.colors = has_colors() ? COLORS : 0;
+  // COLORS is set by start_color(); without it, ask the terminal description directly
+  const int described = tigetnum(const_cast<char*>("colors"));
+  info.colors = has_colors() && described > 0 ? described : 0;
   if (info.color && has_colors()) {
     start_color();
     use_default_colors();
+    info.colors = COLORS;
     // Text stays on the terminal's own foreground/background; colour adds emphasis, never meaning.
     init_pair(1, COLOR_CYAN, -1);    // title, heading
     init_pair(2, COLOR_GREEN, -1);   // good
@@ -135,7 +173,13 @@ TerminalInfo probe_terminal(const TerminalOptions& opt) {
 }
 
 int run_terminal(AppEnv env, const TerminalOptions& opt) {
-  // curses' own SIGWINCH handler is kept (it produces KEY_RESIZE); the others end the session cleanly.
+  int wake_pipe[2];
+  if (::pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+    std::fprintf(stderr, "qlab: cannot start: pipe: %s\n", std::strerror(errno));
+    return 1;
+  }
+  g_wake_write = wake_pipe[1];
+  // These end the session cleanly. Installed before the screen starts, so curses leaves them to us.
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
@@ -149,9 +193,19 @@ int run_terminal(AppEnv env, const TerminalOptions& opt) {
                  "qlab: cannot start the screen for TERM=%s. Try TERM=xterm-256color, or install the "
                  "ncurses-term package for this terminal's description.\n",
                  env.terminal.term.empty() ? "(unset)" : env.terminal.term.c_str());
+    g_wake_write = -1;
+    ::close(wake_pipe[0]);
+    ::close(wake_pipe[1]);
     return 1;
   }
   set_term(scr);
+  // curses has installed its SIGWINCH handler by now: wrap it, so a resize also wakes the wait.
+  struct sigaction winch {}, curses_winch {};
+  winch.sa_handler = on_winch;
+  sigemptyset(&winch.sa_mask);
+  sigaction(SIGWINCH, nullptr, &curses_winch);
+  g_curses_winch = curses_winch;
+  sigaction(SIGWINCH, &winch, nullptr);
   cbreak();
   noecho();
   nonl();
@@ -183,16 +237,27 @@ int run_terminal(AppEnv env, const TerminalOptions& opt) {
         exit_code = 128 + sig;
         break;
       }
-      // Wait for input: 100 ms while a job runs (progress repaint), otherwise 1 s (signal checks only).
-      struct pollfd pfd {0, POLLIN, 0};
-      int pr = ::poll(&pfd, 1, app.job_running() ? 100 : 1000);
+      // Wait for input or a signal: 100 ms while a job runs (progress repaint), otherwise 1 s (the
+      // hardware probe's answer is picked up by tick()).
+      struct pollfd pfd[2] = {{0, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
+      int pr = ::poll(pfd, 2, app.job_running() ? 100 : 1000);
       if (pr < 0 && errno != EINTR) {
         gone = true;
         break;
       }
-      if (pr > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) && !(pfd.revents & POLLIN)) {
+      if (pr > 0 && (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL)) && !(pfd[0].revents & POLLIN)) {
         gone = true;
         break;
+      }
+      if (pr > 0 && (pfd[1].revents & POLLIN)) {
+        char drain[64];
+        while (::read(wake_pipe[0], drain, sizeof drain) > 0) {
+        }
+      }
+      if (g_winch.exchange(false) && !curses_handles_winch()) {
+        // a curses without its own handler: tell it the new size (it queues KEY_RESIZE)
+        struct winsize ws {};
+        if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) resizeterm(ws.ws_row, ws.ws_col);
       }
       bool changed = app.tick();
       wint_t ch;
@@ -216,7 +281,7 @@ int run_terminal(AppEnv env, const TerminalOptions& opt) {
       }
       if (gone) break;
       // input was readable but nothing could be read: the other end hung up
-      if (pr > 0 && n == 0 && (pfd.revents & POLLIN) && !isatty(0)) {
+      if (pr > 0 && n == 0 && (pfd[0].revents & POLLIN) && !isatty(0)) {
         gone = true;
         break;
       }
@@ -229,8 +294,12 @@ int run_terminal(AppEnv env, const TerminalOptions& opt) {
     app.shutdown();  // cancels the job, saves progress
     (void)gone;
   }
+  sigaction(SIGWINCH, &curses_winch, nullptr);
   restore_terminal();
   delscreen(scr);
+  g_wake_write = -1;
+  ::close(wake_pipe[0]);
+  ::close(wake_pipe[1]);
   return exit_code;
 }
 

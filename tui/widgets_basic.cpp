@@ -23,7 +23,10 @@ void draw_box(Grid& g, Rect r, const Glyphs& gl, const std::string& title, Style
   g.set(r.x, r.y + r.h - 1, gl.bl, frame);
   g.set(r.x + r.w - 1, r.y + r.h - 1, gl.br, frame);
   if (!title.empty() && r.w > 6) {
-    std::string t = " " + truncate(title, r.w - 6, gl.ellipsis) + " ";
+    // built by appending: GCC 12 warns (-Wrestrict, a false positive) on " " + std::string&&
+    std::string t(1, ' ');
+    t += truncate(title, r.w - 6, gl.ellipsis);
+    t += ' ';
     g.put(r.x + 2, r.y, t, Style::Title);
   }
 }

@@ -119,6 +119,45 @@ TEST_F(ProgressFileTest, NewerSchemaIsReadButNeverWritten) {
   EXPECT_EQ(read_file(path_), text);
 }
 
+TEST_F(ProgressFileTest, SchemaTooBigForAnIntStillCountsAsNewer) {
+  fs::create_directories(path_.parent_path());
+  std::string text = R"({"schema": 4294967297, "milestones": {}})";  // 2^32 + 1: 1 if narrowed to 32 bits
+  write_file_atomic(path_, text);
+  ProgressFile pf(path_);
+  pf.load();
+  EXPECT_TRUE(pf.read_only());
+  pf.set_milestone("m1", true, "ticked");
+  EXPECT_THROW(pf.save(), Error);
+  EXPECT_EQ(read_file(path_), text);
+}
+
+TEST_F(ProgressFileTest, NumberOutOfRangeIsACorruptFileNotACrash) {
+  fs::create_directories(path_.parent_path());
+  write_file_atomic(path_, R"({"schema": 1, "results": {"lab01.bits": {"x": 1e400}}})");
+  ProgressFile pf(path_);
+  pf.load();
+  auto notices = pf.take_notices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_NE(notices[0].find("not valid JSON"), std::string::npos) << notices[0];
+  EXPECT_FALSE(fs::exists(path_));  // moved aside
+}
+
+TEST_F(ProgressFileTest, HandEditedResultsOfTheWrongShapeAreSkippedNotFatal) {
+  fs::create_directories(path_.parent_path());
+  write_file_atomic(path_, R"({"schema": 1, "results": {"lab01.bits": 3,
+                               "lab01.properties": {"when": 5, "model": null, "x": 1}}})");
+  ProgressFile pf(path_);
+  pf.load();
+  EXPECT_TRUE(pf.take_notices().empty());
+  EXPECT_EQ(pf.result("lab01.bits"), nullptr);  // a number is not a recorded result
+  ASSERT_NE(pf.result("lab01.properties"), nullptr);
+  EXPECT_EQ(result_text(*pf.result("lab01.properties"), "when"), "?");
+  EXPECT_EQ(result_text(*pf.result("lab01.properties"), "model"), "?");
+  std::string md = export_markdown(pf, content());
+  EXPECT_NE(md.find("Run ? on the ? model."), std::string::npos) << md;
+  EXPECT_NE(md.find("\"x\": 1"), std::string::npos) << md;
+}
+
 TEST_F(ProgressFileTest, ResetClearsEverything) {
   ProgressFile pf(path_);
   pf.load();
