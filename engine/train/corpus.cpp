@@ -9,17 +9,17 @@ Corpus make_corpus(const CorpusSpec& spec, Progress& progress) {
   Corpus c;
   progress.report(0.0, "generating text");
   // Distinct seeds per split: held-out text shares the world, never a document.
-  c.train_text = generate_corpus(spec.seed, spec.train_bytes, kEndOfText);
-  c.eval_text = generate_corpus(spec.seed + 1, spec.eval_bytes, kEndOfText);
-  c.calib_text = generate_corpus(spec.seed + 2, spec.calib_bytes, kEndOfText);
-  c.mc = generate_mc(spec.seed + 3, spec.mc_items);
+  c.train_text = generate_corpus(spec.seed, spec.train_bytes, kEndOfText, spec.text);
+  c.eval_text = generate_corpus(spec.seed + 1, spec.eval_bytes, kEndOfText, spec.text);
+  c.calib_text = generate_corpus(spec.seed + 2, spec.calib_bytes, kEndOfText, spec.text);
+  c.mc = generate_mc(spec.seed + 3, spec.mc_items, spec.text);
 
   progress.report(0.2, "training the tokenizer");
   BpeTrainOptions bo;
   bo.vocab_size = spec.vocab_size;
   bo.special_tokens = {kEndOfText};
   // The BPE sees text without the separators (special tokens are never merged across).
-  std::string bpe_text = generate_corpus(spec.seed, std::min(spec.bpe_bytes, spec.train_bytes), "\n");
+  std::string bpe_text = generate_corpus(spec.seed, std::min(spec.bpe_bytes, spec.train_bytes), "\n", spec.text);
   c.tokenizer_json = tokenizer_json(train_byte_bpe(bpe_text, bo));
 
   progress.report(0.4, "tokenizing");

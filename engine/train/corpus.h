@@ -24,6 +24,7 @@ struct CorpusSpec {
   std::size_t bpe_bytes = 1'000'000;  // the first bytes of the training text the BPE learns from
   int mc_items = 200;
   int vocab_size = 768;
+  TextOptions text;  // the mix of documents (every split and the multiple-choice set)
 };
 
 struct Corpus {

@@ -240,6 +240,36 @@ Story facts_story(WorldRng& r) {
   return s;
 }
 
+// Two-digit sums and differences in digits. The questions ask for ones the text does not state,
+// so answering them is arithmetic, not copying.
+Story sums_story(WorldRng& r) {
+  auto draw = [&r] {
+    const bool plus = r.below(2) == 0;
+    int x = 10 + static_cast<int>(r.below(90)), y = 10 + static_cast<int>(r.below(90));
+    if (!plus && y > x) std::swap(x, y);
+    return std::array<int, 3>{x, plus ? 1 : 0, y};
+  };
+  auto text_of = [](const std::array<int, 3>& e) { return fmt::format("{} {} {}", e[0], e[1] ? "plus" : "minus", e[2]); };
+  auto value_of = [](const std::array<int, 3>& e) { return e[1] ? e[0] + e[2] : e[0] - e[2]; };
+  Story s;
+  const int k = 3 + static_cast<int>(r.below(4));
+  for (int i = 0; i < k; ++i) {
+    const auto e = draw();
+    s.text += fmt::format("{} is {}. ", text_of(e), value_of(e));
+  }
+  s.text.pop_back();  // trailing space
+  for (int i = 0; i < 2; ++i) {
+    const auto e = draw();
+    const int v = value_of(e);
+    // Wrong answers a careless sum gives: off by ten first (a dropped carry), then near misses.
+    Question q{fmt::format("What is {}?", text_of(e)), std::to_string(v), {}};
+    for (int d : {10, -10, 1, -1, 2, -2, 9, -9, 11, -11, 20, -20})
+      if (v + d >= 0) q.wrong.push_back(std::to_string(v + d));
+    s.questions.push_back(q);
+  }
+  return s;
+}
+
 Story any_story(WorldRng& r) {
   switch (r.below(4)) {
     case 0:
@@ -247,6 +277,12 @@ Story any_story(WorldRng& r) {
     case 2: return count_story(r);
     default: return facts_story(r);
   }
+}
+
+// The sums kind is drawn only when asked for, so text without it is the same as before it existed.
+Story story_for(WorldRng& r, const TextOptions& opt) {
+  if (opt.sums_fraction > 0 && r.uniform() < opt.sums_fraction) return sums_story(r);
+  return any_story(r);
 }
 
 // Four choices: the answer and three wrong ones, the first wrong one (mentioned in the story)
@@ -277,7 +313,7 @@ std::string mc_prompt(const McItem& item) {
 }
 
 std::string generate_document(WorldRng& rng, const TextOptions& opt) {
-  Story s = any_story(rng);
+  Story s = story_for(rng, opt);
   std::string doc = s.text;
   double u = rng.uniform();
   if (u < opt.quiz_fraction) {
@@ -305,12 +341,12 @@ std::string generate_corpus(std::uint64_t seed, std::size_t bytes, const std::st
   return out;
 }
 
-std::vector<McItem> generate_mc(std::uint64_t seed, int count) {
+std::vector<McItem> generate_mc(std::uint64_t seed, int count, const TextOptions& opt) {
   WorldRng rng(seed);
   std::vector<McItem> items;
   items.reserve(static_cast<std::size_t>(count));
   for (int i = 0; i < count; ++i) {
-    Story s = any_story(rng);
+    Story s = story_for(rng, opt);
     const Question& q = s.questions[rng.below(static_cast<std::uint32_t>(s.questions.size()))];
     items.push_back(make_item(rng, s, q));
   }

@@ -3,7 +3,8 @@
 //   WorldRng            splitmix64: the same numbers on every compiler and platform (std::
 //                       distributions are implementation-defined, so they are not used)
 //   generate_document   one short story or a run of plain statements, optionally followed by
-//                       question/answer lines about it
+//                       question/answer lines about it; with `sums_fraction`, also runs of
+//                       two-digit sums and differences
 //   generate_corpus     documents joined by a separator until a byte budget is reached
 //   McItem / generate_mc  multiple-choice items in the MMLU CSV layout (question, A, B, C, D, answer)
 //   mc_csv              the items as CSV text (RFC 4180 quoting), no header row, as MMLU ships them
@@ -39,6 +40,10 @@ struct McItem {
 struct TextOptions {
   double quiz_fraction = 0.4;   // share of documents followed by a lettered quiz (MMLU layout)
   double qa_fraction = 0.4;     // share followed by "Question: ... Answer: ..." lines
+  // Share of documents that are two-digit sums and differences written in digits ("37 plus 48 is
+  // 85."): arithmetic a small model learns only in part, harder than the story templates.
+  // 0 keeps the text exactly as it is without the option.
+  double sums_fraction = 0.0;
 };
 
 std::string generate_document(WorldRng& rng, const TextOptions& opt = {});
@@ -47,7 +52,7 @@ std::string generate_document(WorldRng& rng, const TextOptions& opt = {});
 std::string generate_corpus(std::uint64_t seed, std::size_t bytes, const std::string& separator = "\n\n",
                             const TextOptions& opt = {});
 
-std::vector<McItem> generate_mc(std::uint64_t seed, int count);
+std::vector<McItem> generate_mc(std::uint64_t seed, int count, const TextOptions& opt = {});
 std::string mc_csv(const std::vector<McItem>& items);
 // "question\nA. a\nB. b\nC. c\nD. d\nAnswer:" — the answer is then " A" .. " D".
 std::string mc_prompt(const McItem& item);

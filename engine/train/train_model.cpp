@@ -40,7 +40,7 @@ io::ModelConfig llama(int vocab, int hidden, int inter, int layers, int heads, i
 
 }  // namespace
 
-io::ModelConfig builtin_config(int vocab_size) { return llama(vocab_size, 192, 512, 4, 6, 2, 128); }
+io::ModelConfig builtin_config(int vocab_size) { return llama(vocab_size, 64, 256, 4, 2, 1, 128); }
 io::ModelConfig tiny_config(int vocab_size) { return llama(vocab_size, 16, 24, 2, 4, 2, 16); }
 
 TrainModel TrainModel::create(const io::ModelConfig& c) {

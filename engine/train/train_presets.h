@@ -1,6 +1,6 @@
 #pragma once
 // Named training setups: the text, the model shape and the optimisation settings together.
-//   builtin   the built-in model in assets/builtin (vocab 768, hidden 192, 4 layers, context 128)
+//   builtin   the built-in model in assets/builtin (vocab 768, hidden 64, 4 layers, context 128)
 //   small     a quick model (hidden 64, 2 layers, context 64): `qlab train`'s default and lab 3's
 //   tiny      a few thousand parameters for tests
 #include <string>

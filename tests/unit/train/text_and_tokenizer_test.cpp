@@ -2,6 +2,7 @@
 // multiple-choice CSV.
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -40,6 +41,36 @@ TEST(TextWorld, McItemsHaveFourDistinctChoicesAndTheAnswerAmongThem) {
     EXPECT_NE(it.question.find("\nQuestion: "), std::string::npos);
   }
   for (int n : letters) EXPECT_GT(n, 40);  // answers spread over A..D
+}
+
+// "37 plus 48 is 85." statements in digits: every one states the right result, two-digit sums
+// appear only when asked for, and the questions about them have the sum as the keyed answer.
+TEST(TextWorld, SumsDocumentsAreRightAndOnlyWhereAskedFor) {
+  const std::regex stmt(R"((\d+) (plus|minus) (\d+) is (\d+)\.)");
+  auto check = [&](const std::string& text) {
+    int two_digit_sums = 0;
+    for (std::sregex_iterator it(text.begin(), text.end(), stmt), end; it != end; ++it) {
+      const int a = std::stoi((*it)[1]), b = std::stoi((*it)[3]), c = std::stoi((*it)[4]);
+      EXPECT_EQ(c, (*it)[2] == "plus" ? a + b : a - b) << it->str();
+      if ((*it)[2] == "plus" && a >= 10 && b >= 10) ++two_digit_sums;
+    }
+    return two_digit_sums;
+  };
+  TextOptions with;
+  with.sums_fraction = 0.4;
+  EXPECT_EQ(check(generate_corpus(5, 40000)), 0);
+  EXPECT_GT(check(generate_corpus(5, 40000, "\n\n", with)), 100);
+
+  const std::regex q(R"(Question: What is (\d+) (plus|minus) (\d+)\?)");
+  int asked = 0;
+  for (const auto& it : generate_mc(9, 300, with)) {
+    std::smatch m;
+    if (!std::regex_search(it.question, m, q)) continue;
+    ++asked;
+    const int a = std::stoi(m[1]), b = std::stoi(m[3]);
+    EXPECT_EQ(it.choices[it.answer], std::to_string(m[2] == "plus" ? a + b : a - b)) << it.question;
+  }
+  EXPECT_GT(asked, 50);
 }
 
 TEST(TextWorld, McCsvQuotesFieldsPerRfc4180) {
