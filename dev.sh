@@ -12,11 +12,16 @@ cd "$(dirname "$0")"
 JOBS=${JOBS:-$(nproc)}
 PACKAGES=(build-essential cmake pkg-config libncurses-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
           libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev liblapack-dev tmux python3)
-FUZZ_PACKAGES=(clang)
+FUZZ_PACKAGES=(clang libclang-rt-dev)  # libFuzzer and the sanitizer runtimes are only a Recommends of clang
 ARM64_PACKAGES=(g++-aarch64-linux-gnu qemu-user libfmt-dev:arm64 nlohmann-json3-dev libgtest-dev:arm64
                 libgmock-dev:arm64 libopenblas-dev:arm64)
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else echo "dev.sh: installing packages needs root: run it as root, or install sudo" >&2; exit 1
+  fi
+}
 
 install_missing() {
   local missing=()
@@ -29,16 +34,38 @@ install_missing() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-build() {  # build DIR [cmake args...]
+add_arm64_architecture() {
+  dpkg --print-foreign-architectures | grep -qx arm64 || as_root dpkg --add-architecture arm64
+  # Ubuntu serves arm64 from a separate mirror (ports): without this, apt-get update fails on the arm64
+  # indexes the stock (24.04, deb822) sources do not have.
+  . /etc/os-release
+  [ "$ID" = ubuntu ] || return 0
+  local stock=/etc/apt/sources.list.d/ubuntu.sources ports=/etc/apt/sources.list.d/ubuntu-ports-arm64.sources
+  [ -f "$ports" ] && return 0
+  [ -f "$stock" ] || { echo "arm64 on Ubuntu needs the deb822 sources of 24.04 ($stock)" >&2; exit 1; }
+  grep -q '^Architectures:' "$stock" ||
+    as_root sed -i "/^Types:/a Architectures: $(dpkg --print-architecture)" "$stock"
+  printf '%s\n' 'Types: deb' 'URIs: http://ports.ubuntu.com/ubuntu-ports/' \
+    "Suites: $VERSION_CODENAME $VERSION_CODENAME-updates $VERSION_CODENAME-security" \
+    'Components: main universe' 'Architectures: arm64' \
+    'Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg' | as_root tee "$ports" >/dev/null
+}
+
+configure() {  # configure DIR [cmake args...]
   local dir=$1; shift
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
-  cmake --build "$dir" -j "$JOBS"
+}
+
+build() {  # build DIR [cmake args...]: every target
+  configure "$@"
+  cmake --build "$1" -j "$JOBS"
 }
 
 case "${1:-start}" in
   start)
     install_missing "${PACKAGES[@]}"
-    build build
+    configure build
+    cmake --build build -j "$JOBS" --target qlab  # the tutor only: tests and benchmarks wait for `test`
     shift || true
     exec ./build/app/qlab "$@"
     ;;
@@ -58,15 +85,16 @@ case "${1:-start}" in
       ctest --test-dir build-asan --output-on-failure -j "$JOBS"
     ;;
   arm64)
-    if ! dpkg --print-foreign-architectures | grep -q arm64; then as_root dpkg --add-architecture arm64; fi
+    add_arm64_architecture
     install_missing "${PACKAGES[@]}" "${ARM64_PACKAGES[@]}"
     build build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DQLAB_ENGINE_ONLY=ON -DQLAB_BUILD_BENCH=OFF
     ctest --test-dir build-arm64 --output-on-failure -j "$JOBS"
     ;;
   fuzz)
     install_missing "${PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
+    # not engine-only: the progress-file target needs the labs library
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQLAB_FUZZ=ON \
-      -DQLAB_ENGINE_ONLY=ON -DQLAB_BUILD_BENCH=OFF >/dev/null
+      -DQLAB_BUILD_BENCH=OFF >/dev/null
     targets=()
     for src in tests/fuzz/*_fuzz.cpp; do n=$(basename "$src" _fuzz.cpp); targets+=("$n"); done
     cmake --build build-fuzz -j "$JOBS" --target "${targets[@]/#/fuzz_}"

@@ -34,7 +34,15 @@ struct GroupParams {
 }
 
 // Scale, zero point and clamp range from the group's range (xmin <= 0 <= xmax for asym) or amax (sym).
-GroupParams params_from_range(const BlockFormatSpec& spec, float xmin, float xmax, float amax) {
+// nearbyint for v >= 0 (or -0.0, kept) in the default rounding mode: below 2^23, adding 2^23 leaves
+// the integer part rounded to nearest even; from 2^23 up every float is an integer. (std::nearbyint
+// is a library call on baseline x86-64, and this runs once per group; the reference path keeps it.)
+inline float round_nonnegative(float v) {
+  return v > 0.0f && v < 8388608.0f ? (v + 8388608.0f) - 8388608.0f : v;
+}
+
+GroupParams params_from_range(const BlockFormatSpec& spec, float xmin, float xmax, float amax,
+                              KernelPath path) {
   const int bits = spec.bits;
   const float maxq = static_cast<float>((1 << bits) - 1);
   float scale32;
@@ -59,7 +67,9 @@ GroupParams params_from_range(const BlockFormatSpec& spec, float xmin, float xma
     p.lo = -half;
     p.hi = half - 1.0f;
   } else {
-    p.zero = p.scale == 0.0f ? 0.0f : std::clamp(std::nearbyint(-xmin / p.scale), 0.0f, maxq);
+    const float z = -xmin / p.scale;
+    p.zero = p.scale == 0.0f ? 0.0f
+                             : std::clamp(path == KernelPath::Reference ? std::nearbyint(z) : round_nonnegative(z), 0.0f, maxq);
     p.lo = -p.zero;
     p.hi = maxq - p.zero;
   }
@@ -67,14 +77,14 @@ GroupParams params_from_range(const BlockFormatSpec& spec, float xmin, float xma
   return p;
 }
 
-GroupParams group_params(const BlockFormatSpec& spec, const float* w, std::int64_t n) {
+GroupParams group_params(const BlockFormatSpec& spec, const float* w, std::int64_t n, KernelPath path) {
   float xmin = 0.0f, xmax = 0.0f, amax = 0.0f;
   for (std::int64_t i = 0; i < n; ++i) {
     xmin = w[i] < xmin ? w[i] : xmin;
     xmax = w[i] > xmax ? w[i] : xmax;
     amax = std::max(amax, std::fabs(w[i]));
   }
-  return params_from_range(spec, xmin, xmax, amax);
+  return params_from_range(spec, xmin, xmax, amax, path);
 }
 
 // int4 with groups of a multiple of 16, on four-lane vectors: one pass for the range (and the
@@ -99,7 +109,7 @@ bool quantize_group4_simd(const BlockFormatSpec& spec, const float* w, std::int6
   if (!bits_finite(amax)) return false;
   float xmin = std::min(std::min(mn[0], mn[1]), std::min(mn[2], mn[3]));
   float xmax = std::max(std::max(mx[0], mx[1]), std::max(mx[2], mx[3]));
-  p = params_from_range(spec, xmin, xmax, bits_f32(amax));
+  p = params_from_range(spec, xmin, xmax, bits_f32(amax), KernelPath::Fast);
   if (p.overflow) return true;
   const float sc = p.scale == 0.0f ? 1.0f : p.scale;
   const f4 s = {sc, sc, sc, sc}, lo = {p.lo, p.lo, p.lo, p.lo}, hi = {p.hi, p.hi, p.hi, p.hi};
@@ -119,6 +129,92 @@ bool quantize_group4_simd(const BlockFormatSpec& spec, const float* w, std::int6
     pack_pairs16(codes, out + c / 2);
   }
   return true;
+}
+
+// Groups of a multiple of 32, eight lanes wide, a row at a time in three sweeps: every group's
+// range (plain contiguous loads), every group's parameters (scalar, independent of each other),
+// then the codes (32 elements in pair order -> 16 bytes). The sweeps keep the range -> scale ->
+// codes chain of one group from stalling the next; the row is still in cache for the last one.
+// A row's groups, structure of arrays: ranges in, then parameters out (params_from_range's fields).
+struct RowGroups {
+  std::vector<float> xmin, xmax, amax, scale, zero, lo, hi;
+  std::vector<std::uint16_t> scale16;
+  explicit RowGroups(std::size_t n) : xmin(n), xmax(n), amax(n), scale(n), zero(n), lo(n), hi(n), scale16(n) {}
+};
+
+// Returns false if the row holds a NaN or an infinity.
+QLAB_SIMD_KERNEL
+bool group_ranges8(const float* row, std::int64_t g, std::int64_t groups, RowGroups& out) {
+  using namespace simd;
+  i8v all = {};
+  for (std::int64_t k = 0; k < groups; ++k) {
+    const float* w = row + k * g;
+    f8 mn = {}, mx = {};
+    i8v am = {};
+    for (std::int64_t c = 0; c < g; c += 8) {
+      f8 v;
+      load8(w + c, v);
+      mn = v < mn ? v : mn;
+      mx = v > mx ? v : mx;
+      am = max8(am, abs_bits8(v));
+    }
+    all = max8(all, am);
+    // lanes hold values <= 0 (mn) and >= 0 (mx), so any order of reduction gives the same floats
+    f8 a = __builtin_shufflevector(mn, mn, 4, 5, 6, 7, 0, 1, 2, 3), b = __builtin_shufflevector(mx, mx, 4, 5, 6, 7, 0, 1, 2, 3);
+    mn = a < mn ? a : mn;
+    mx = b > mx ? b : mx;
+    a = __builtin_shufflevector(mn, mn, 2, 3, 0, 1, 2, 3, 0, 1);
+    b = __builtin_shufflevector(mx, mx, 2, 3, 0, 1, 2, 3, 0, 1);
+    mn = a < mn ? a : mn;
+    mx = b > mx ? b : mx;
+    const auto i = static_cast<std::size_t>(k);
+    out.xmin[i] = mn[1] < mn[0] ? mn[1] : mn[0];
+    out.xmax[i] = mx[1] > mx[0] ? mx[1] : mx[0];
+    out.amax[i] = bits_f32(hmax8(am));
+  }
+  return bits_finite(hmax8(all));
+}
+
+// params_from_range (fast path) for all of a row's groups, in a loop of its own so the scalar
+// chains of neighbouring groups overlap. Throws for a group whose float16 scale overflows.
+void group_params_row(const BlockFormatSpec& spec, std::int64_t row, std::int64_t groups, RowGroups& rg) {
+  for (std::int64_t k = 0; k < groups; ++k) {
+    const auto i = static_cast<std::size_t>(k);
+    const GroupParams p = params_from_range(spec, rg.xmin[i], rg.xmax[i], rg.amax[i], KernelPath::Fast);
+    if (p.overflow) fail_overflow(spec, p, row, k);
+    rg.scale16[i] = p.scale16;
+    rg.scale[i] = p.scale;
+    rg.zero[i] = p.zero;
+    rg.lo[i] = p.lo;
+    rg.hi[i] = p.hi;
+  }
+}
+
+QLAB_SIMD_KERNEL
+void group_codes8(const float* row, std::int64_t g, std::int64_t groups, const RowGroups& rg, std::uint8_t* out) {
+  using namespace simd;
+  for (std::int64_t k = 0; k < groups; ++k) {
+    const auto i = static_cast<std::size_t>(k);
+    const float* w = row + k * g;
+    const f8 s = splat8(rg.scale[i] == 0.0f ? 1.0f : rg.scale[i]), lo = splat8(rg.lo[i]), hi = splat8(rg.hi[i]);
+    // t + M (M = 1.5 * 2^23) rounds t in [-16, 16] to an integer, nearest even, and its bits are
+    // bits(M) + that integer: one subtraction then gives the code, zero point included.
+    const f8 magic = splat8(12582912.0f);
+    const std::int32_t offset = 0x4B400000 - static_cast<std::int32_t>(rg.zero[i]);
+    const i8v off = {offset, offset, offset, offset, offset, offset, offset, offset};
+    for (std::int64_t c = 0; c < g; c += 32) {
+      f8 v[4];
+      load_pairs32(w + c, v);
+      i8v codes[4];
+      for (int j = 0; j < 4; ++j) {
+        f8 t = v[j] / s;
+        t = t < lo ? lo : t;
+        t = t > hi ? hi : t;
+        codes[j] = (i8v)(t + magic) - off;
+      }
+      pack_pairs32(codes, out + (k * g + c) / 2);
+    }
+  }
 }
 
 // RNE of a float already clamped to a small range: adding and removing 1.5 * 2^23 leaves the
@@ -160,10 +256,24 @@ void quantize_int_group(const BlockFormatSpec& spec, std::span<const float> x, Q
   q.scales.assign(static_cast<std::size_t>(rows * groups * 2), 0);
   if (!spec.symmetric) q.zeros.assign(static_cast<std::size_t>(rows * zero_row_bytes), 0);
   const bool simd4 = path == KernelPath::Fast && spec.bits == 4 && g % 16 == 0;
+  const bool simd8 = simd4 && g % 32 == 0;
   for_rows(rows, cols, path, [&](std::int64_t r0, std::int64_t r1) {
-    std::vector<std::uint8_t> codes(static_cast<std::size_t>(cols)), zeros(static_cast<std::size_t>(groups));
+    std::vector<std::uint8_t> codes(simd4 ? 0 : static_cast<std::size_t>(cols)), zeros(static_cast<std::size_t>(groups));
+    RowGroups rg(simd8 ? static_cast<std::size_t>(groups) : 0);
     for (std::int64_t r = r0; r < r1; ++r) {
       const float* row = x.data() + r * cols;
+      if (simd8) {
+        if (!group_ranges8(row, g, groups, rg)) fail_non_finite(spec.name, x, r, cols);
+        group_params_row(spec, r, groups, rg);
+        for (std::int64_t k = 0; k < groups; ++k) {
+          const auto i = static_cast<std::size_t>(k);
+          store_u16(q.scales.data() + (r * groups + k) * 2, rg.scale16[i]);
+          zeros[i] = static_cast<std::uint8_t>(rg.zero[i]);
+        }
+        group_codes8(row, g, groups, rg, q.data.data() + r * row_bytes);
+        if (!spec.symmetric) pack_bits(zeros.data(), groups, spec.bits, q.zeros.data() + r * zero_row_bytes);
+        continue;
+      }
       if (simd4) {
         for (std::int64_t k = 0; k < groups; ++k) {
           GroupParams p;
@@ -178,7 +288,7 @@ void quantize_int_group(const BlockFormatSpec& spec, std::span<const float> x, Q
       }
       if (!bits_finite(amax_bits(row, cols))) fail_non_finite(spec.name, x, r, cols);
       for (std::int64_t k = 0; k < groups; ++k) {
-        GroupParams p = group_params(spec, row + k * g, g);
+        GroupParams p = group_params(spec, row + k * g, g, path);
         if (p.overflow) fail_overflow(spec, p, r, k);
         if (path == KernelPath::Reference)
           quantize_group_reference(row + k * g, g, p, codes.data() + k * g);

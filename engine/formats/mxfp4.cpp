@@ -32,33 +32,23 @@ inline std::uint32_t scale_code_fast(std::uint32_t amax_bits) {
   return e >= 2 ? e - 2 : 0;
 }
 
-// Fast path, one row. Multiplying by 2^-X gives the same float as dividing by 2^X: both are the
-// exact quotient rounded once, and 2^-X (X in [-127, 125]) is a normal float. Returns false if the
-// row holds a NaN or an infinity (the check rides on the block amax).
 QLAB_SIMD_KERNEL
 bool quantize_row_fast(const float* row, std::int64_t cols, std::uint8_t* out, std::uint8_t* scales) {
   using namespace simd;
-  std::uint32_t row_max = 0;
+  i8v row_max = {0, 0, 0, 0, 0, 0, 0, 0};
   for (std::int64_t b = 0; b < cols / kBlock; ++b) {
-    const float* w = row + b * kBlock;
-    f4 lo[4], hi[4];
-    load_pairs16(w, lo);
-    load_pairs16(w + 16, hi);
-    const std::uint32_t ab = std::max(amax_bits16(lo), amax_bits16(hi));
-    row_max = std::max(row_max, ab);
-    const std::uint32_t c = scale_code_fast(ab);
+    f8 w[4];
+    load_pairs32(row + b * kBlock, w);
+    const i8v m = max8(max8(abs_bits8(w[0]), abs_bits8(w[1])), max8(abs_bits8(w[2]), abs_bits8(w[3])));
+    row_max = max8(row_max, m);
+    const std::uint32_t c = scale_code_fast(hmax8(m));
     scales[b] = static_cast<std::uint8_t>(c);
-    const float inv = bits_f32((254u - c) << 23);
-    const f4 iv = {inv, inv, inv, inv};
-    i4 cl[4], ch[4];
-    for (int j = 0; j < 4; ++j) {
-      cl[j] = e2m1_code4(abs4(lo[j]) * iv) | ((lo[j] < 0.0f) & 8);
-      ch[j] = e2m1_code4(abs4(hi[j]) * iv) | ((hi[j] < 0.0f) & 8);
-    }
-    pack_pairs16(cl, out + b * kBlock / 2);
-    pack_pairs16(ch, out + b * kBlock / 2 + 8);
+    const f8 inv = splat8(bits_f32((254u - c) << 23));
+    i8v codes[4];
+    for (int j = 0; j < 4; ++j) codes[j] = e2m1_mag8((f8)abs_bits8(w[j]) * inv) | ((w[j] < 0.0f) & 8);
+    pack_pairs32(codes, out + b * kBlock / 2);
   }
-  return bits_finite(row_max);
+  return bits_finite(hmax8(row_max));
 }
 
 }  // namespace

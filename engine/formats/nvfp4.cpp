@@ -5,6 +5,7 @@
 //   w^ = (E2M1(code) * float(s_b)) * s2     (that order: the first product is exact)
 // Two nibbles per byte, even element low. A tensor of zeros keeps s2 = 0, scales 1.0 and codes 0.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "engine/formats/block_kernels.h"
@@ -17,7 +18,8 @@ namespace {
 
 constexpr std::int64_t kBlock = 16;
 
-// Per-block scale from the block amax (shared by both paths: one call per 16 elements).
+// Per-block scale from the block amax (the reference path; scale_codes_rows is the same arithmetic
+// as a loop the compiler vectorizes).
 struct BlockScale {
   std::uint8_t code;
   float e;  // effective scale float(s_b) * s2
@@ -63,51 +65,138 @@ void quantize_rows_reference(const float* x, std::int64_t r0, std::int64_t r1, s
   }
 }
 
-// The same arithmetic on four-lane vectors: amax as integer bits, one division per element (kept:
-// a reciprocal multiply would move values across E2M1 boundaries), E2M1 by seven compares, sign
-// from the input, codes packed without leaving the vector registers.
+// ---- fast path ----------------------------------------------------------------------------------
+// No division per element. For one effective scale e, the reference code of |w| is
+// E2M1(fl(|w| / e)), a non-decreasing function of |w| (a correctly rounded quotient and a
+// round-to-nearest-even grid are both monotone), so each magnitude code k = 1..7 starts at one
+// float T_k: code(|w|) = #{k : |w| >= T_k}. T_k is found once per scale code by searching the
+// float bit patterns with the reference arithmetic itself (the predicate IS the reference), so the
+// compares reproduce every rounding, tie and saturation of the division path bit for bit. e only
+// takes the values float(E4M3 code) * s2 of the scale codes that occur (127 at most), so the
+// table costs a few hundred divisions per tensor instead of one per element.
+// Passes: block amax and tensor amax (reads x), block scales and the table (small), codes (reads
+// x again; the tensor amax must be known before any code).
+
+// Thresholds of one scale: lanes hold T_k - 1 (as float bits), each repeated over four lanes so a
+// 16-byte load gives a half-vector of it.
+struct ScaleThresholds {
+  alignas(16) std::int32_t above[7][4];
+};
+
+constexpr float kE2M1Boundaries[7] = {0.25f, 0.75f, 1.25f, 1.75f, 2.5f, 3.5f, 5.0f};
+
+// First |w| (as float bits) whose reference code is >= k, for e > 0; 0x7F800000 (never, for a
+// finite |w|) where there is none.
+std::uint32_t first_bits_of_code(float e, int k) {
+  auto reaches = [&](std::uint32_t u) { return (f32_to_e2m1_sat(bits_f32(u) / e) & 7) >= k; };
+  std::uint32_t lo = 0, hi = 0x7F800000u;  // invariant: !reaches(lo), reaches(hi) (or none at all)
+  if (!reaches(hi)) return hi;
+  // Start from a bracket around the rounded boundary; fall back to the whole range.
+  const double guess = static_cast<double>(kE2M1Boundaries[k - 1]) * static_cast<double>(e);
+  const std::uint32_t c = f32_bits(static_cast<float>(guess));
+  if (c < 0x7F800000u) {
+    const std::uint32_t l = c > 8 ? c - 8 : 0, h = c + 8 < 0x7F800000u ? c + 8 : 0x7F800000u;
+    if (!reaches(l) && reaches(h)) lo = l, hi = h;
+  }
+  while (hi - lo > 1) {
+    const std::uint32_t mid = lo + (hi - lo) / 2;
+    (reaches(mid) ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+// Thresholds of the scale codes marked in `used` (a 128-bit set); the rest stay unset.
+std::vector<ScaleThresholds> threshold_table(float s2, const std::uint64_t used[2]) {
+  std::vector<ScaleThresholds> t(128);
+  for (int code = 0; code < 128; ++code) {
+    if (!((used[code >> 6] >> (code & 63)) & 1)) continue;
+    const float e = e4m3_to_f32(static_cast<std::uint8_t>(code)) * s2;
+    for (int k = 1; k <= 7; ++k) {
+      // e == 0 (s2 underflowed): the reference codes every element as a magnitude 0
+      const std::uint32_t first = e > 0.0f ? first_bits_of_code(e, k) : 0x7F800000u;
+      for (auto& lane : t[static_cast<std::size_t>(code)].above[k - 1]) lane = static_cast<std::int32_t>(first - 1);
+    }
+  }
+  return t;
+}
+
+// block_scale() for every block of rows [r0, r1), as a loop the compiler vectorizes; marks the
+// codes that occur in used[2].
+QLAB_SIMD_KERNEL
+void scale_codes_rows(const float* block_amax, std::int64_t r0, std::int64_t r1, std::int64_t nb, float s2,
+                      std::uint8_t* scales, std::uint64_t used[2]) {
+  const float d = 6.0f * s2;
+  const std::int64_t b0 = r0 * nb, b1 = r1 * nb;
+  for (std::int64_t b = b0; b < b1; ++b) {
+    const std::uint32_t p = f32_bits(block_amax[b] / d);
+    const bool zero_or_nan = p == 0 || p > 0x7F800000u;  // p >= 0: amax >= 0, d > 0 or 0 / 0
+    scales[b] = f32_to_e4m3_sat(bits_f32(select(zero_or_nan, 0x3F800000u, p)));
+  }
+  std::uint64_t u[2] = {0, 0};
+  for (std::int64_t b = b0; b < b1; ++b) u[(scales[b] >> 6) & 1] |= std::uint64_t{1} << (scales[b] & 63);
+  used[0] = u[0];
+  used[1] = u[1];
+}
+
 // Block amax of one row into amax[cols / 16]; returns the row's max |x| as bits (NaN / inf largest).
 QLAB_SIMD_KERNEL
 std::uint32_t block_amax_row(const float* row, std::int64_t cols, float* amax) {
   using namespace simd;
-  std::uint32_t m = 0;
+  i8v m = {0, 0, 0, 0, 0, 0, 0, 0};
   for (std::int64_t b = 0; b < cols / kBlock; ++b) {
-    f4 w[4];
-    load_pairs16(row + b * kBlock, w);
-    const std::uint32_t a = amax_bits16(w);
-    m = a > m ? a : m;
-    amax[b] = bits_f32(a);
+    f8 lo, hi;
+    load8(row + b * kBlock, lo);
+    load8(row + b * kBlock + 8, hi);
+    const i8v a = max8(abs_bits8(lo), abs_bits8(hi));
+    m = max8(m, a);
+    amax[b] = bits_f32(hmax8(a));
   }
-  return m;
+  return hmax8(m);
 }
 
-// Codes of rows [r0, r1) given every block's amax (from the tensor-amax pass, so each row is
-// read once more): block scales first, so the scalar scale arithmetic of neighbouring blocks
-// overlaps, then the codes.
+// Codes of rows [r0, r1) given every block's scale code: two blocks at a time on eight lanes,
+// each half with its own thresholds.
 QLAB_SIMD_KERNEL
-void quantize_rows_fast(const float* x, std::int64_t r0, std::int64_t r1, std::int64_t cols, float s2,
-                        const float* block_amax, std::uint8_t* data, std::uint8_t* scales) {
+void quantize_rows_fast(const float* x, std::int64_t r0, std::int64_t r1, std::int64_t cols,
+                        const ScaleThresholds* table, std::uint8_t* data, const std::uint8_t* scales) {
   using namespace simd;
+  using i4x = std::int32_t __attribute__((vector_size(16)));
   const std::int64_t nb = cols / kBlock;
-  std::vector<float> e(static_cast<std::size_t>(nb));
   for (std::int64_t r = r0; r < r1; ++r) {
     const float* row = x + r * cols;
+    const std::uint8_t* sc = scales + r * nb;
     std::uint8_t* out = data + r * cols / 2;
-    for (std::int64_t b = 0; b < nb; ++b) {
-      BlockScale s = block_scale(block_amax[r * nb + b], s2);
-      scales[r * nb + b] = s.code;
-      e[static_cast<std::size_t>(b)] = s.e;
+    std::int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      const ScaleThresholds& ta = table[sc[b] & 0x7F];
+      const ScaleThresholds& tb = table[sc[b + 1] & 0x7F];
+      i8v above[7];
+      for (int k = 0; k < 7; ++k) {
+        i4x ha, hb;
+        std::memcpy(&ha, ta.above[k], 16);
+        std::memcpy(&hb, tb.above[k], 16);
+        above[k] = __builtin_shufflevector(ha, hb, 0, 1, 2, 3, 4, 5, 6, 7);
+      }
+      f8 w[4];
+      load_pairs32(row + b * kBlock, w);
+      i8v c[4];
+      for (int j = 0; j < 4; ++j) c[j] = e2m1_code8_from(abs_bits8(w[j]), above) | ((w[j] < 0.0f) & 8);
+      pack_pairs32(c, out + b * kBlock / 2);
     }
-    for (std::int64_t b = 0; b < nb; ++b) {
+    if (b < nb) {  // an odd block count: the last block on four lanes
+      const ScaleThresholds& t = table[sc[b] & 0x7F];
       f4 w[4];
       load_pairs16(row + b * kBlock, w);
-      const float eb = e[static_cast<std::size_t>(b)];
       i4 c[4];
-      if (eb == 0.0f) {  // only for a degenerate tensor (s2 == 0)
-        for (auto& v : c) v = i4{0, 0, 0, 0};
-      } else {
-        const f4 ev = {eb, eb, eb, eb};
-        for (int j = 0; j < 4; ++j) c[j] = e2m1_code4(abs4(w[j]) / ev) | ((w[j] < 0.0f) & 8);
+      for (int j = 0; j < 4; ++j) {
+        const i4 a = abs_bits(w[j]);
+        i4 n = {0, 0, 0, 0};
+        for (int k = 0; k < 7; ++k) {
+          i4 th;
+          std::memcpy(&th, t.above[k], 16);
+          n += a > th;
+        }
+        c[j] = -n | ((w[j] < 0.0f) & 8);
       }
       pack_pairs16(c, out + b * kBlock / 2);
     }
@@ -126,6 +215,7 @@ void quantize_nvfp4(std::span<const float> x, QuantizedTensor& q, KernelPath pat
     quantize_rows_reference(x.data(), 0, rows, cols, s2, q.data.data(), q.scales.data());
     return;
   }
+  // Pass 1: every block's amax and the tensor amax (with the finite check); pass 2: the codes.
   std::vector<float> block_amax(static_cast<std::size_t>(rows * nb));
   std::vector<std::uint32_t> row_max(static_cast<std::size_t>(rows));
   for_rows(rows, cols, path, [&](std::int64_t r0, std::int64_t r1) {
@@ -136,8 +226,18 @@ void quantize_nvfp4(std::span<const float> x, QuantizedTensor& q, KernelPath pat
   });
   const float s2 = bits_f32(*std::max_element(row_max.begin(), row_max.end())) / 2688.0f;
   q.tensor_scales = {s2};
+  // Pass 2: the block scales, and the thresholds of the scale codes that occur; pass 3: the codes.
+  std::atomic<std::uint64_t> used[2] = {0, 0};
+  for_rows(rows, nb, path, [&](std::int64_t r0, std::int64_t r1) {
+    std::uint64_t u[2];
+    scale_codes_rows(block_amax.data(), r0, r1, nb, s2, q.scales.data(), u);
+    used[0].fetch_or(u[0], std::memory_order_relaxed);
+    used[1].fetch_or(u[1], std::memory_order_relaxed);
+  });
+  const std::uint64_t used_codes[2] = {used[0].load(), used[1].load()};
+  const std::vector<ScaleThresholds> table = threshold_table(s2, used_codes);
   for_rows(rows, cols, path, [&](std::int64_t r0, std::int64_t r1) {
-    quantize_rows_fast(x.data(), r0, r1, cols, s2, block_amax.data(), q.data.data(), q.scales.data());
+    quantize_rows_fast(x.data(), r0, r1, cols, table.data(), q.data.data(), q.scales.data());
   });
 }
 

@@ -20,120 +20,190 @@ KVCache::KVCache(const io::ModelConfig& c, std::int64_t capacity) : capacity_(ca
 
 namespace {
 
-// body(t) for every token t, spread over the pool (elementwise work is small per token but adds up
-// to a serial tail next to multi-threaded matrix products).
+// body(t) for every token t, spread over the pool when the tokens' total work (`width` element
+// operations each) is worth splitting (elementwise work is small per token but adds up to a serial
+// tail next to multi-threaded matrix products).
 template <typename F>
-void per_token(std::int64_t T, F&& body) {
-  parallel_for(static_cast<std::size_t>(T), [&](std::size_t b, std::size_t e) {
-    for (std::size_t t = b; t < e; ++t) body(static_cast<std::int64_t>(t));
-  });
+void per_token(std::int64_t T, std::int64_t width, F&& body) {
+  parallel_for(
+      static_cast<std::size_t>(T),
+      [&](std::size_t b, std::size_t e) {
+        for (std::size_t t = b; t < e; ++t) body(static_cast<std::int64_t>(t));
+      },
+      grain_for_work(static_cast<double>(width)));
 }
 
-void add_bias(float* y, const std::vector<float>& b, std::int64_t T) {
-  if (b.empty()) return;
-  const auto n = static_cast<std::int64_t>(b.size());
-  per_token(T, [&](std::int64_t t) { tensor::add(y + t * n, b.data(), n); });
-}
-
-// Causal grouped-query attention of T new queries (positions pos0 ..) over the cached keys.
-// Work items are (head, block of queries): scores = q k^T / sqrt(hd) via GEMM over only the keys the
-// block can see, masked softmax, then P v via GEMM. Blocks keep the causal triangle from costing a
-// full square.
-void attention(const io::ModelConfig& c, const float* q, const float* kc, const float* vc, std::int64_t T,
-               std::int64_t pos0, float* out) {
+// Causal grouped-query attention of T new queries per sequence (sequence b's at positions
+// caches[b]->size() ..) over that sequence's cached keys. q and out are [B * T, n_heads * hd].
+// Work items are (sequence, head, block of queries): scores = q k^T / sqrt(hd) via one GEMM (the
+// scale as its alpha) over only the keys the block can see, masked softmax, then P v via GEMM.
+// Blocks keep the causal triangle from costing a full square.
+void attention(const io::ModelConfig& c, std::span<KVCache* const> caches, int layer, const float* q, std::int64_t T,
+               float* out) {
   const std::int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads;
-  const std::int64_t group = nh / nkv;
+  const std::int64_t group = nh / nkv, B = static_cast<std::int64_t>(caches.size());
   constexpr std::int64_t kBlock = 64;
   const std::int64_t n_blocks = (T + kBlock - 1) / kBlock;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  parallel_for(static_cast<std::size_t>(nh * n_blocks), [&](std::size_t ib, std::size_t ie) {
-    thread_local std::vector<float> S;
-    for (auto item = static_cast<std::int64_t>(ib); item < static_cast<std::int64_t>(ie); ++item) {
-      const std::int64_t h = item / n_blocks, t0 = (item % n_blocks) * kBlock;
-      const std::int64_t nt = std::min(kBlock, T - t0), L = pos0 + t0 + nt, g = h / group;
-      S.resize(static_cast<std::size_t>(nt * L));
-      const float* qh = q + t0 * nh * hd + h * hd;
-      tensor::sgemm_nt(nt, L, hd, qh, nh * hd, kc + g * hd, nkv * hd, S.data(), L);
-      for (std::int64_t t = 0; t < nt; ++t) {
-        float* row = S.data() + t * L;
-        const std::int64_t visible = pos0 + t0 + t + 1;
-        for (std::int64_t j = 0; j < visible; ++j) row[j] *= scale;
-        tensor::softmax(row, visible);
-        std::fill(row + visible, row + L, 0.0f);
-      }
-      tensor::sgemm_nn(nt, hd, L, S.data(), L, vc + g * hd, nkv * hd, out + t0 * nh * hd + h * hd, nh * hd);
-    }
-  });
+  // Multiply-adds of one item on average: two products of nt x L x hd (L grows block by block).
+  const double item_work = 2.0 * static_cast<double>(hd) * static_cast<double>(T) *
+                           (static_cast<double>(caches[0]->size()) + static_cast<double>(T + kBlock) / 2) /
+                           static_cast<double>(n_blocks);
+  parallel_for(
+      static_cast<std::size_t>(B * nh * n_blocks),
+      [&](std::size_t ib, std::size_t ie) {
+        thread_local std::vector<float> S;
+        for (auto item = static_cast<std::int64_t>(ib); item < static_cast<std::int64_t>(ie); ++item) {
+          const std::int64_t b = item / (nh * n_blocks), h = item / n_blocks % nh, t0 = item % n_blocks * kBlock;
+          KVCache& cache = *caches[static_cast<std::size_t>(b)];
+          const std::int64_t pos0 = cache.size();
+          const std::int64_t nt = std::min(kBlock, T - t0), L = pos0 + t0 + nt, g = h / group;
+          const float* kc = cache.k(layer);
+          const float* vc = cache.v(layer);
+          S.resize(static_cast<std::size_t>(nt * L));
+          const float* qh = q + (b * T + t0) * nh * hd + h * hd;
+          tensor::sgemm(false, true, nt, L, hd, scale, qh, nh * hd, kc + g * hd, nkv * hd, 0.0f, S.data(), L);
+          for (std::int64_t t = 0; t < nt; ++t) {
+            float* row = S.data() + t * L;
+            const std::int64_t visible = pos0 + t0 + t + 1;
+            tensor::softmax(row, visible);
+            std::fill(row + visible, row + L, 0.0f);
+          }
+          tensor::sgemm_nn(nt, hd, L, S.data(), L, vc + g * hd, nkv * hd, out + (b * T + t0) * nh * hd + h * hd,
+                           nh * hd);
+        }
+      },
+      grain_for_work(item_work));
+}
+
+// Buffers of one forward pass, kept per thread between calls: a prompt's activations are megabytes,
+// and fresh allocations that size come from the OS as untouched pages on every call.
+struct Workspace {
+  std::vector<float> x, h, q, k, v, att, gate, up, cs, sn;
+  std::vector<std::int64_t> pos;  // position of each row
+};
+
+std::vector<float>& sized(std::vector<float>& v, std::int64_t n) {
+  v.resize(static_cast<std::size_t>(n));
+  return v;
+}
+
+void check_batch(const io::ModelConfig& c, std::span<KVCache* const> caches, std::span<const std::int32_t> tokens,
+                 std::int64_t T, std::int64_t n_logits) {
+  if (n_logits < 0 || n_logits > T) fail("forward: asked for {} logit rows of {} tokens", n_logits, T);
+  for (KVCache* cache : caches) {
+    const std::int64_t pos0 = cache->size();
+    if (pos0 + T > cache->capacity())
+      fail("context full: {} tokens do not fit after {} cached ones (capacity {})", T, pos0, cache->capacity());
+    // Sliding-window attention (Mistral v0.1, Qwen2 with use_sliding_window) is not applied. Inside
+    // the window it equals full causal attention; past it the logits would silently differ, so refuse.
+    if (c.sliding_window > 0 && pos0 + T > c.sliding_window)
+      fail("this model attends over a sliding window of {} tokens, which the runtime does not apply; "
+           "use a context of at most {} tokens",
+           c.sliding_window, c.sliding_window);
+  }
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const std::int32_t id = tokens[i];
+    if (id < 0 || id >= c.vocab_size)
+      fail("token id {} at position {} is out of range for the model's vocabulary of {}", id,
+           static_cast<std::int64_t>(i) % T, c.vocab_size);
+  }
 }
 
 }  // namespace
 
-void forward(const Model& m, KVCache& cache, std::span<const std::int32_t> tokens, std::int64_t n_logits,
-             float* logits) {
+void forward_batch(const Model& m, std::span<KVCache* const> caches, std::span<const std::int32_t> tokens,
+                   std::int64_t n_logits, float* logits) {
   const io::ModelConfig& c = m.config();
   const Weights& w = m.weights();
-  const auto T = static_cast<std::int64_t>(tokens.size());
-  if (T == 0) return;
-  if (n_logits < 0 || n_logits > T) fail("forward: asked for {} logit rows of {} tokens", n_logits, T);
-  const std::int64_t pos0 = cache.size();
-  if (pos0 + T > cache.capacity())
-    fail("context full: {} tokens do not fit after {} cached ones (capacity {})", T, pos0, cache.capacity());
-  // Sliding-window attention (Mistral v0.1, Qwen2 with use_sliding_window) is not applied. Inside the
-  // window it equals full causal attention; past it the logits would silently differ, so refuse.
-  if (c.sliding_window > 0 && pos0 + T > c.sliding_window)
-    fail("this model attends over a sliding window of {} tokens, which the runtime does not apply; "
-         "use a context of at most {} tokens",
-         c.sliding_window, c.sliding_window);
-  for (std::int64_t t = 0; t < T; ++t) {
-    const std::int32_t id = tokens[static_cast<std::size_t>(t)];
-    if (id < 0 || id >= c.vocab_size)
-      fail("token id {} at position {} is out of range for the model's vocabulary of {}", id, t, c.vocab_size);
-  }
+  const auto B = static_cast<std::int64_t>(caches.size());
+  if (B == 0 || tokens.empty()) return;
+  if (static_cast<std::int64_t>(tokens.size()) % B != 0)
+    fail("forward: {} tokens do not split into {} sequences of equal length", tokens.size(), B);
+  const std::int64_t T = static_cast<std::int64_t>(tokens.size()) / B, R = B * T;  // R rows in all
+  check_batch(c, caches, tokens, T, n_logits);
   tensor::ensure_blas_single_threaded();
 
   const std::int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
-  const std::int64_t q_dim = c.num_attention_heads * hd, kv_dim = c.num_key_value_heads * hd;
+  const int nh = c.num_attention_heads, nkv = c.num_key_value_heads;
+  const std::int64_t q_dim = nh * hd, kv_dim = nkv * hd, half = hd / 2;
   const auto eps = static_cast<float>(c.rms_norm_eps);
-  std::vector<float> x(static_cast<std::size_t>(T * H)), h(x.size()), q(static_cast<std::size_t>(T * q_dim)),
-      att(q.size()), gate(static_cast<std::size_t>(T * I)), up(gate.size());
+  thread_local Workspace ws;
+  float* x = sized(ws.x, R * H).data();
+  float* h = sized(ws.h, R * H).data();
+  float* q = sized(ws.q, R * q_dim).data();
+  float* att = sized(ws.att, R * q_dim).data();
+  float* gate = sized(ws.gate, R * I).data();
+  float* up = sized(ws.up, R * I).data();
+  // One sequence writes its new keys and values straight into its cache rows; several go through
+  // one product into staging rows first and are copied to their caches after RoPE.
+  float* ks = B > 1 ? sized(ws.k, R * kv_dim).data() : nullptr;
+  float* vs = B > 1 ? sized(ws.v, R * kv_dim).data() : nullptr;
+  // RoPE angles of each distinct position, computed once for all layers: rows r of sequences that
+  // start at the same position share table row r % T. (Lambdas below use these pointers, never `ws`
+  // itself: inside a pool worker the name `ws` would be that worker's own, empty workspace.)
+  bool same_start = true;
+  for (KVCache* cache : caches) same_start = same_start && cache->size() == caches[0]->size();
+  const std::int64_t n_pos = same_start ? T : R;
+  ws.pos.resize(static_cast<std::size_t>(n_pos));
+  std::int64_t* pos = ws.pos.data();
+  for (std::int64_t r = 0; r < n_pos; ++r) pos[r] = caches[static_cast<std::size_t>(r / T)]->size() + r % T;
+  float* cs = sized(ws.cs, n_pos * half).data();
+  float* sn = sized(ws.sn, n_pos * half).data();
+  per_token(n_pos, 8 * half, [&](std::int64_t r) { m.rope().cos_sin(pos[r], cs + r * half, sn + r * half); });
+  auto angles = [&](std::int64_t r) { return (same_start ? r % T : r) * half; };
 
-  per_token(T, [&](std::int64_t t) { w.embed.rows_to_f32(tokens[static_cast<std::size_t>(t)], 1, x.data() + t * H); });
+  per_token(R, H, [&](std::int64_t r) { w.embed.rows_to_f32(tokens[static_cast<std::size_t>(r)], 1, x + r * H); });
 
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& lw = w.layers[static_cast<std::size_t>(l)];
-    float* kc = cache.k(l);
-    float* vc = cache.v(l);
-    per_token(T, [&](std::int64_t t) { tensor::rmsnorm(&x[t * H], lw.attn_norm.data(), eps, H, &h[t * H]); });
-    // New keys and values go straight into their cache rows.
-    matmul(h.data(), T, lw.wq, q.data());
-    matmul(h.data(), T, lw.wk, kc + pos0 * kv_dim);
-    matmul(h.data(), T, lw.wv, vc + pos0 * kv_dim);
-    add_bias(q.data(), lw.bq, T);
-    add_bias(kc + pos0 * kv_dim, lw.bk, T);
-    add_bias(vc + pos0 * kv_dim, lw.bv, T);
-    per_token(T, [&](std::int64_t t) {
-      m.rope().apply(&q[t * q_dim], c.num_attention_heads, pos0 + t);
-      m.rope().apply(kc + (pos0 + t) * kv_dim, c.num_key_value_heads, pos0 + t);
+    float* kn = B > 1 ? ks : caches[0]->k(l) + caches[0]->size() * kv_dim;  // the new rows' keys
+    float* vn = B > 1 ? vs : caches[0]->v(l) + caches[0]->size() * kv_dim;
+    per_token(R, H, [&](std::int64_t r) { tensor::rmsnorm(x + r * H, lw.attn_norm.data(), eps, H, h + r * H); });
+    matmul(h, R, lw.wq, q);
+    matmul(h, R, lw.wk, kn);
+    matmul(h, R, lw.wv, vn);
+    per_token(R, 2 * (q_dim + 2 * kv_dim), [&](std::int64_t r) {
+      if (!lw.bq.empty()) tensor::add(q + r * q_dim, lw.bq.data(), q_dim);
+      if (!lw.bk.empty()) tensor::add(kn + r * kv_dim, lw.bk.data(), kv_dim);
+      if (!lw.bv.empty()) tensor::add(vn + r * kv_dim, lw.bv.data(), kv_dim);
+      m.rope().rotate(q + r * q_dim, nh, cs + angles(r), sn + angles(r));
+      m.rope().rotate(kn + r * kv_dim, nkv, cs + angles(r), sn + angles(r));
     });
-    attention(c, q.data(), kc, vc, T, pos0, att.data());
-    matmul(att.data(), T, lw.wo, h.data());
-    per_token(T, [&](std::int64_t t) {
-      tensor::add(&x[t * H], &h[t * H], H);
-      tensor::rmsnorm(&x[t * H], lw.mlp_norm.data(), eps, H, &h[t * H]);
+    if (B > 1) {
+      for (std::int64_t b = 0; b < B; ++b) {
+        const std::int64_t at = caches[b]->size() * kv_dim;
+        std::copy_n(ks + b * T * kv_dim, T * kv_dim, caches[b]->k(l) + at);
+        std::copy_n(vs + b * T * kv_dim, T * kv_dim, caches[b]->v(l) + at);
+      }
+    }
+    attention(c, caches, l, q, T, att);
+    matmul(att, R, lw.wo, h);
+    per_token(R, 2 * H, [&](std::int64_t r) {
+      tensor::add(x + r * H, h + r * H, H);
+      tensor::rmsnorm(x + r * H, lw.mlp_norm.data(), eps, H, h + r * H);
     });
-    matmul(h.data(), T, lw.w_gate, gate.data());
-    matmul(h.data(), T, lw.w_up, up.data());
-    per_token(T, [&](std::int64_t t) { tensor::silu_mul(&gate[t * I], &up[t * I], I); });
-    matmul(gate.data(), T, lw.w_down, h.data());
-    per_token(T, [&](std::int64_t t) { tensor::add(&x[t * H], &h[t * H], H); });
+    matmul(h, R, lw.w_gate, gate);
+    matmul(h, R, lw.w_up, up);
+    per_token(R, 4 * I, [&](std::int64_t r) { tensor::silu_mul(gate + r * I, up + r * I, I); });
+    matmul(gate, R, lw.w_down, h);
+    per_token(R, H, [&](std::int64_t r) { tensor::add(x + r * H, h + r * H, H); });
   }
-  cache.advance(T);
+  for (KVCache* cache : caches) cache->advance(T);
 
   if (n_logits == 0) return;
+  // The last n_logits rows of each sequence, in sequence order.
   const std::int64_t first = T - n_logits;
-  for (std::int64_t t = first; t < T; ++t)
-    tensor::rmsnorm(&x[t * H], w.final_norm.data(), eps, H, &h[(t - first) * H]);
-  matmul(h.data(), n_logits, w.lm_head, logits);
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t t = first; t < T; ++t)
+      tensor::rmsnorm(x + (b * T + t) * H, w.final_norm.data(), eps, H, h + (b * n_logits + t - first) * H);
+  matmul(h, B * n_logits, w.lm_head, logits);
+}
+
+void forward(const Model& m, KVCache& cache, std::span<const std::int32_t> tokens, std::int64_t n_logits,
+             float* logits) {
+  KVCache* one = &cache;
+  forward_batch(m, std::span<KVCache* const>(&one, 1), tokens, n_logits, logits);
 }
 
 std::vector<float> forward_all(const Model& m, std::span<const std::int32_t> tokens) {

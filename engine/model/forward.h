@@ -2,8 +2,9 @@
 // The forward pass, read top to bottom in forward.cpp:
 //   embed -> per layer [RMSNorm -> q,k,v (+bias) -> RoPE -> cache k,v -> causal GQA attention -> o
 //   -> residual -> RMSNorm -> SwiGLU MLP -> residual] -> final RMSNorm -> lm_head
-// A batch of tokens goes through every Linear as one matrix product (BLAS GEMM); a single token
-// (decoding) as matrix-vector products. The KV cache makes decoding one token cost one token.
+// A batch of tokens (of one sequence or several) goes through every Linear as one matrix product
+// (BLAS GEMM); a single token (decoding) as matrix-vector products. The KV cache makes decoding one
+// token cost one token.
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -32,6 +33,13 @@ class KVCache {
 // (n_logits may be 0). Error on a token id outside the vocabulary or a full cache.
 void forward(const Model& m, KVCache& cache, std::span<const std::int32_t> tokens, std::int64_t n_logits,
              float* logits);
+
+// B independent sequences of equal length T in one pass (tokens holds sequence b at [b*T, (b+1)*T),
+// B = caches.size()): every Linear is one matrix product over all B*T rows, attention stays within a
+// sequence, and sequence b's keys and values go to caches[b]. Writes the logits of the last n_logits
+// tokens of each sequence, sequence by sequence, to logits[B * n_logits * vocab]. Same errors as forward.
+void forward_batch(const Model& m, std::span<KVCache* const> caches, std::span<const std::int32_t> tokens,
+                   std::int64_t n_logits, float* logits);
 
 // Convenience: logits of every token of a fresh sequence, [n * vocab].
 std::vector<float> forward_all(const Model& m, std::span<const std::int32_t> tokens);

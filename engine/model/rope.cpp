@@ -46,25 +46,34 @@ std::vector<float> rope_inv_freq(const io::RopeConfig& rope, int head_dim) {
 
 Rope::Rope(const io::RopeConfig& rope, int head_dim) : head_dim_(head_dim), inv_freq_(rope_inv_freq(rope, head_dim)) {}
 
-void Rope::apply(float* x, int n_heads, std::int64_t pos) const {
+void Rope::cos_sin(std::int64_t pos, float* cs, float* sn) const {
   const int half = head_dim_ / 2;
-  thread_local std::vector<float> cs, sn;
-  cs.resize(static_cast<std::size_t>(half));
-  sn.resize(static_cast<std::size_t>(half));
   for (int i = 0; i < half; ++i) {
     // The angle is one float32 product, as in transformers; cos/sin of it in double then rounded.
     const float ang = static_cast<float>(pos) * inv_freq_[static_cast<std::size_t>(i)];
-    cs[static_cast<std::size_t>(i)] = static_cast<float>(std::cos(static_cast<double>(ang)));
-    sn[static_cast<std::size_t>(i)] = static_cast<float>(std::sin(static_cast<double>(ang)));
+    cs[i] = static_cast<float>(std::cos(static_cast<double>(ang)));
+    sn[i] = static_cast<float>(std::sin(static_cast<double>(ang)));
   }
+}
+
+void Rope::rotate(float* x, int n_heads, const float* cs, const float* sn) const {
+  const int half = head_dim_ / 2;
   for (int h = 0; h < n_heads; ++h) {
     float* v = x + static_cast<std::ptrdiff_t>(h) * head_dim_;
     for (int i = 0; i < half; ++i) {
       const float a = v[i], b = v[i + half];
-      v[i] = a * cs[static_cast<std::size_t>(i)] - b * sn[static_cast<std::size_t>(i)];
-      v[i + half] = b * cs[static_cast<std::size_t>(i)] + a * sn[static_cast<std::size_t>(i)];
+      v[i] = a * cs[i] - b * sn[i];
+      v[i + half] = b * cs[i] + a * sn[i];
     }
   }
+}
+
+void Rope::apply(float* x, int n_heads, std::int64_t pos) const {
+  thread_local std::vector<float> cs, sn;
+  cs.resize(static_cast<std::size_t>(head_dim_ / 2));
+  sn.resize(cs.size());
+  cos_sin(pos, cs.data(), sn.data());
+  rotate(x, n_heads, cs.data(), sn.data());
 }
 
 }  // namespace qlab::model

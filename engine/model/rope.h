@@ -20,6 +20,10 @@ class Rope {
   Rope(const io::RopeConfig& rope, int head_dim);
   // Rotates n_heads heads of head_dim values (contiguous) at position pos, in place.
   void apply(float* x, int n_heads, std::int64_t pos) const;
+  // The same in two steps, so one position's angles serve many rows (every layer, q and k):
+  // cos_sin fills cs[head_dim/2], sn[head_dim/2]; rotate applies them.
+  void cos_sin(std::int64_t pos, float* cs, float* sn) const;
+  void rotate(float* x, int n_heads, const float* cs, const float* sn) const;
   int head_dim() const { return head_dim_; }
 
  private:

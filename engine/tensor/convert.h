@@ -32,7 +32,11 @@ inline float f16_bits_to_f32(std::uint16_t h) {
   const std::uint32_t two_w = w + w;
   const float normalized = bits_to_f32((two_w >> 4) + (0xE0u << 23)) * 0x1p-112f;
   const float denormalized = bits_to_f32((two_w >> 17) | (126u << 23)) - 0.5f;
-  const std::uint32_t bits = two_w < (1u << 27) ? f32_to_bits(denormalized) : f32_to_bits(normalized);
+  // Select with a mask from a signed compare (exponent field zero): SSE2 has no unsigned compare,
+  // and a conditional stops the loops that call this from vectorizing there.
+  const bool subnormal = static_cast<std::int32_t>(h & 0x7FFFu) < 0x400;
+  const auto sub = static_cast<std::uint32_t>(-static_cast<std::int32_t>(subnormal));
+  const std::uint32_t bits = (f32_to_bits(denormalized) & sub) | (f32_to_bits(normalized) & ~sub);
   return bits_to_f32(sign | bits);
 }
 

@@ -11,6 +11,7 @@
 #include "engine/core/threads.h"
 #include "engine/tensor/blas.h"
 #include "engine/tensor/convert.h"
+#include "engine/tensor/gemv_half.h"
 
 namespace qlab::tensor {
 
@@ -121,10 +122,19 @@ void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   const std::int64_t N = W.rows, K = W.cols;
   const std::int64_t half_slab = std::max<std::int64_t>(16, kSlabBytes / (4 * std::max<std::int64_t>(K, 1)));
   const auto threads = static_cast<std::int64_t>(thread_count());
-  const auto grain = static_cast<std::size_t>(std::max<std::int64_t>(16, (N + threads - 1) / threads));
+  // One band per thread, but no band so small that handing it over costs more than computing it.
+  const auto grain = std::max({static_cast<std::size_t>(16), static_cast<std::size_t>((N + threads - 1) / threads),
+                               grain_for_work(static_cast<double>(M) * static_cast<double>(K))});
   parallel_for(
       static_cast<std::size_t>(N),
       [&](std::size_t b, std::size_t e) {
+        if (M == 1 && W.type != ElemType::F32) {  // one token: widen on the fly, one pass over the weights
+          const auto* w = static_cast<const std::uint16_t*>(W.data) + static_cast<std::int64_t>(b) * K;
+          const auto n = static_cast<std::int64_t>(e - b);
+          if (W.type == ElemType::BF16) gemv_bf16(w, n, K, X, Y + b);
+          else gemv_f16(w, n, K, X, Y + b);
+          return;
+        }
         thread_local std::vector<float> buf;
         const std::int64_t slab = W.type == ElemType::F32 ? static_cast<std::int64_t>(e - b) : half_slab;
         for (std::int64_t r0 = static_cast<std::int64_t>(b); r0 < static_cast<std::int64_t>(e); r0 += slab) {

@@ -5,6 +5,8 @@
 //   matmul       Y[M, rows] = X[M, cols] * W^T, threaded over output rows
 // Half-precision weights stay half precision in memory and are widened a slab of rows at a time
 // inside each worker, so a bf16 model never doubles in RAM; float32 weights are used in place.
+// A single row of X (decoding) against half-precision weights widens them on the fly instead
+// (gemv_half.h): one pass over the stored bytes.
 #include <cstdint>
 #include <memory>
 #include <vector>

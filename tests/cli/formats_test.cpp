@@ -167,15 +167,15 @@ TEST(FormatsListCli, JsonProperties) {
   EXPECT_EQ(find("e2m1")["finite_count"], 15);
   EXPECT_EQ(find("e8m0")["max_finite"], 1.7014118346046923e38);
   EXPECT_EQ(find("nf4")["bits"], 4);
-  // block formats: bits per weight from real bytes of a 16 x 256 tensor
-  // nvfp4: 2048 B codes + 256 B e4m3 scales + 4 B fp32 tensor scale = 2308 B over 4096 weights
-  EXPECT_EQ(find("nvfp4", "block")["bits_per_weight"], 8.0 * 2308 / 4096);
-  // mxfp4: 2048 B codes + 128 B e8m0 scales
+  // block formats: bits per weight from real bytes of a 16 x 4096 tensor (65536 weights)
+  // nvfp4: 32768 B codes + 4096 B e4m3 scales + 4 B fp32 tensor scale
+  EXPECT_EQ(find("nvfp4", "block")["bits_per_weight"], 8.0 * (32768 + 4096 + 4) / 65536);
+  // mxfp4: 32768 B codes + 2048 B e8m0 scales
   EXPECT_EQ(find("mxfp4", "block")["bits_per_weight"], 4.25);
-  // nf4: 2048 B codes + 64 blocks x 4 B float32 absmax
+  // nf4: 32768 B codes + 1024 blocks x 4 B float32 absmax
   EXPECT_EQ(find("nf4", "block")["bits_per_weight"], 4.5);
-  // int4-g128: 2048 B codes + 16 rows x 2 groups x (2 B f16 scale) + 16 rows x 1 B packed zero points
-  EXPECT_EQ(find("int4-g128", "block")["bits_per_weight"], 8.0 * (2048 + 64 + 16) / 4096);
+  // int4-g128: per row 2048 B codes + 32 groups x 2 B f16 scale + 32 x 4-bit packed zero points (16 B)
+  EXPECT_EQ(find("int4-g128", "block")["bits_per_weight"], 8.0 * 16 * (2048 + 64 + 16) / 65536);
 }
 
 TEST(FormatsListCli, TextTable) {
@@ -196,7 +196,7 @@ TEST(FormatsListCli, TextTable) {
     }
     if (words.size() > 2 && words[0] == "nvfp4") {
       nvfp4 = true;
-      EXPECT_EQ(words[1], "4.508");
+      EXPECT_EQ(words[1], "4.5");  // 4.50049: the tensor scale's 4 bytes vanish at four digits
     }
   }
   EXPECT_TRUE(e4m3) << r.out;

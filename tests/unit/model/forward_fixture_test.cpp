@@ -86,6 +86,68 @@ TEST(Forward, LongPromptEqualsStepwiseDecode) {
   EXPECT_LE(qlab::testing::max_row_rel_error(step, full, V), 1e-5);
 }
 
+// Several sequences in one batch give each sequence's logits of a pass on its own, including sequences
+// whose caches already hold different numbers of tokens (the rows share every matrix product but
+// not attention or positions). Enough rows (1120) that the per-row steps (RoPE, SwiGLU) are split
+// among the pool's threads.
+TEST(Forward, BatchOfSequencesEqualsEachAlone) {
+  const Model m = Model::load(fixture("models/llama"));
+  const auto all = qlab::testing::read_ids(fixture("models/llama/ppl_tokens.txt"));
+  const auto V = static_cast<std::size_t>(m.vocab_size());
+  constexpr std::size_t kSeqs = 16, kLen = 70, kLogits = 5;
+  ASSERT_GE(all.size(), 7 * (kSeqs - 1) + kSeqs + kLen);
+  // Sequence s starts with s tokens already cached, then kLen new ones.
+  std::vector<std::vector<std::int32_t>> seqs;
+  for (std::size_t s = 0; s < kSeqs; ++s) {
+    const auto from = all.begin() + static_cast<std::ptrdiff_t>(s * 7);
+    seqs.emplace_back(from, from + static_cast<std::ptrdiff_t>(s + kLen));
+  }
+  std::vector<KVCache> caches;
+  std::vector<KVCache*> ptrs;
+  std::vector<std::int32_t> batch;
+  std::vector<float> scratch(V * kSeqs);
+  for (std::size_t s = 0; s < kSeqs; ++s) caches.emplace_back(m.config(), static_cast<std::int64_t>(s + kLen));
+  for (std::size_t s = 0; s < kSeqs; ++s) {
+    ptrs.push_back(&caches[s]);
+    if (s > 0) forward(m, caches[s], std::span(seqs[s]).first(s), 1, scratch.data());
+    batch.insert(batch.end(), seqs[s].begin() + static_cast<std::ptrdiff_t>(s), seqs[s].end());
+  }
+  std::vector<float> got(kSeqs * kLogits * V);
+  forward_batch(m, ptrs, batch, kLogits, got.data());
+  for (std::size_t s = 0; s < kSeqs; ++s) {
+    EXPECT_EQ(caches[s].size(), static_cast<std::int64_t>(s + kLen));
+    const auto alone = forward_all(m, seqs[s]);
+    const std::vector<float> want(alone.end() - static_cast<std::ptrdiff_t>(kLogits * V), alone.end());
+    const std::vector<float> mine(got.begin() + static_cast<std::ptrdiff_t>(s * kLogits * V),
+                                  got.begin() + static_cast<std::ptrdiff_t>((s + 1) * kLogits * V));
+    EXPECT_LE(qlab::testing::max_row_rel_error(mine, want, V), 1e-5) << "sequence " << s;
+  }
+}
+
+// Sequences that all start at the same position (the common case: fresh caches) share their RoPE
+// angles; each still gets the logits of a pass on its own.
+TEST(Forward, BatchOfFreshSequencesEqualsEachAlone) {
+  const Model m = Model::load(fixture("models/llama"));
+  const auto all = qlab::testing::read_ids(fixture("models/llama/ppl_tokens.txt"));
+  const auto V = static_cast<std::size_t>(m.vocab_size());
+  constexpr std::size_t kSeqs = 3, kLen = 66;
+  ASSERT_GE(all.size(), kSeqs * kLen);
+  std::vector<KVCache> caches;
+  std::vector<KVCache*> ptrs;
+  for (std::size_t s = 0; s < kSeqs; ++s) caches.emplace_back(m.config(), static_cast<std::int64_t>(kLen));
+  for (auto& c : caches) ptrs.push_back(&c);
+  const std::vector<std::int32_t> batch(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(kSeqs * kLen));
+  std::vector<float> got(kSeqs * kLen * V);
+  forward_batch(m, ptrs, batch, static_cast<std::int64_t>(kLen), got.data());
+  for (std::size_t s = 0; s < kSeqs; ++s) {
+    const auto from = batch.begin() + static_cast<std::ptrdiff_t>(s * kLen);
+    const auto alone = forward_all(m, std::vector<std::int32_t>(from, from + static_cast<std::ptrdiff_t>(kLen)));
+    const std::vector<float> mine(got.begin() + static_cast<std::ptrdiff_t>(s * kLen * V),
+                                  got.begin() + static_cast<std::ptrdiff_t>((s + 1) * kLen * V));
+    EXPECT_LE(qlab::testing::max_row_rel_error(mine, alone, V), 1e-5) << "sequence " << s;
+  }
+}
+
 TEST(Forward, TokenOutOfRangeIsAClearError) {
   const Model m = Model::load(fixture("models/llama"));
   KVCache cache(m.config(), 8);

@@ -38,6 +38,25 @@ TEST(Kernels, SoftmaxByHand) {
   EXPECT_NEAR(y[1], 1 / (1 + std::exp(-1.0)), 1e-6);
 }
 
+// The vectorizable exp against libm's in double, over the whole range where a softmax or SiLU needs it,
+// and its edges: 0 below -87 (true values there are below the smallest normal float), inf above
+// float's largest exp argument, NaN kept.
+TEST(Kernels, ExpFastWithinTwoUlpOfDoubleExp) {
+  double worst = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.0137f) {
+    const double want = std::exp(static_cast<double>(x));
+    const double ulp = std::nextafter(static_cast<float>(want), INFINITY) - static_cast<float>(want);
+    worst = std::max(worst, std::fabs(tensor::exp_fast(x) - want) / ulp);
+  }
+  EXPECT_LE(worst, 2.0);
+  EXPECT_EQ(tensor::exp_fast(0.0f), 1.0f);
+  EXPECT_EQ(tensor::exp_fast(-100.0f), 0.0f);
+  EXPECT_EQ(tensor::exp_fast(-INFINITY), 0.0f);
+  EXPECT_EQ(tensor::exp_fast(89.0f), INFINITY);
+  EXPECT_TRUE(std::isnan(tensor::exp_fast(NAN)));
+  std::printf("exp_fast: worst error %.2f ulp\n", worst);
+}
+
 TEST(Kernels, SiluMulByHand) {
   // silu(0) = 0, silu(1) = 1 / (1 + e^-1), silu(-2) = -2 / (1 + e^2)
   float g[3] = {0, 1, -2};
