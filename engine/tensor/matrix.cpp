@@ -26,8 +26,12 @@ constexpr std::int64_t kSlabBytes = 4 * 1024 * 1024;
 // Scratch for widening half-precision weights before one all-threads BLAS call: bounded so a
 // 128k-row lm_head does not need a float32 copy of itself.
 constexpr std::int64_t kBatchedSlabBytes = 64 * 1024 * 1024;
-// From this many rows of X on, a product is compute-bound and goes to BLAS in one call.
+// From this many rows of X on, a product is compute-bound and goes to BLAS in one call...
 constexpr std::int64_t kBatchedMinRows = 16;
+// ...if it is also big enough to repay BLAS's own threads (multiply-adds). Below this the pool's
+// threads split it into bands instead: BLAS threads that keep spinning after a small call would
+// fight the pool's workers for the cores through the elementwise work that follows.
+constexpr double kBatchedMinWork = 128.0 * 1024 * 1024;
 
 }  // namespace
 
@@ -159,7 +163,8 @@ void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
 
 void matmul(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   ensure_blas_single_threaded();
-  if (M >= kBatchedMinRows && thread_count() > 1) {
+  const double work = static_cast<double>(M) * static_cast<double>(W.rows) * static_cast<double>(W.cols);
+  if (M >= kBatchedMinRows && thread_count() > 1 && work >= kBatchedMinWork) {
     matmul_batched(X, M, W, Y);
   } else {
     matmul_banded(X, M, W, Y);
