@@ -139,7 +139,7 @@ TEST(MemoryModel, FormatsOrderAsTheirBits) {
 }
 
 TEST(MemoryModel, SchemesAndErrors) {
-  const auto& l8 = builtin_model("llama-3.1-8b");
+  const auto l8 = builtin_model("llama-3.1-8b");
   EXPECT_EQ(default_schemes(l8).size(), 7u);
   EXPECT_EQ(default_schemes(builtin_model("gpt-oss-20b")).size(), 8u);  // plus "released"
   EXPECT_EQ(scheme_from_name("int4-g64", l8).linear_format, "int4-g64");
