@@ -110,6 +110,10 @@ void check_batch(const io::ModelConfig& c, std::span<KVCache* const> caches, std
   }
 }
 
+// Multiply-adds of a sequence's widest product (tokens x intermediate x hidden) below which a
+// batch of sequences is run one sequence per thread rather than each product split across threads.
+constexpr double kSequenceParallelMaxWork = 16.0 * 1024 * 1024;
+
 }  // namespace
 
 void forward_batch(const Model& m, std::span<KVCache* const> caches, std::span<const std::int32_t> tokens,
@@ -122,6 +126,24 @@ void forward_batch(const Model& m, std::span<KVCache* const> caches, std::span<c
     fail("forward: {} tokens do not split into {} sequences of equal length", tokens.size(), B);
   const std::int64_t T = static_cast<std::int64_t>(tokens.size()) / B, R = B * T;  // R rows in all
   check_batch(c, caches, tokens, T, n_logits);
+  // A small model's products are too small to share among many threads: each would get a few
+  // microseconds of work between two synchronisations. Several such sequences run side by side
+  // instead, each whole pass on one thread (the pool runs the nested calls inline).
+  const double sequence_product = static_cast<double>(T) * static_cast<double>(c.intermediate_size) *
+                                  static_cast<double>(c.hidden_size);
+  if (B > 1 && thread_count() > 1 && sequence_product < kSequenceParallelMaxWork) {
+    const std::int64_t V = c.vocab_size;
+    parallel_for(
+        static_cast<std::size_t>(B),
+        [&](std::size_t b0, std::size_t b1) {
+          for (auto b = static_cast<std::int64_t>(b0); b < static_cast<std::int64_t>(b1); ++b)
+            forward_batch(m, caches.subspan(static_cast<std::size_t>(b), 1),
+                          tokens.subspan(static_cast<std::size_t>(b * T), static_cast<std::size_t>(T)), n_logits,
+                          logits + b * n_logits * V);
+        },
+        1);
+    return;
+  }
   tensor::ensure_blas_single_threaded();
 
   const std::int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
