@@ -115,7 +115,7 @@ StepResult compare_job(const JobContext& ctx, Progress& progress, std::stop_toke
   for (const auto& n : names) {
     check_cancel(stop);
     F::BlockFormatSpec s = spec(n);
-    // Rows that do not fill whole blocks (192 columns in 128-wide groups) are zero-padded, as a
+    // Rows that do not fill whole blocks (a narrow model's rows in 128-wide groups) are zero-padded, as a
     // checkpoint would have to be; the padding's bytes count against the real weights.
     const std::int64_t pcols = F::padded_cols(s, w.cols);
     if (pcols != w.cols) padded.push_back(fmt::format("{} ({} columns padded to {})", n, w.cols, pcols));

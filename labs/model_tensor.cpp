@@ -16,9 +16,16 @@ WeightSample load_weight_sample(const ModelRef& model, std::int64_t max_elements
                                    "run qlab --model DIR with a Hugging Face model folder", model.dir.string()));
   io::TensorStore store = io::TensorStore::open(model.dir);
   const io::TensorRef* pick = nullptr;
+  // The first layer's q_proj is the usual example. A small model's rows can be too narrow for
+  // group-wise formats (the built-in model's are 64 wide: a 128-group would be half padding), so
+  // below two 128-wide groups the layer's widest projection is taken instead.
+  constexpr std::int64_t kWideEnough = 256;
   for (const char* want : {"model.layers.0.self_attn.q_proj.weight", "model.layers.0.mlp.down_proj.weight",
-                           "model.layers.0.mlp.up_proj.weight"})
-    if ((pick = store.find(want))) break;
+                           "model.layers.0.mlp.up_proj.weight"}) {
+    const io::TensorRef* t = store.find(want);
+    if (!t || t->shape.size() != 2) continue;
+    if (!pick || (pick->shape[1] < kWideEnough && t->shape[1] > pick->shape[1])) pick = t;
+  }
   if (!pick)
     for (const auto& n : store.names()) {
       const io::TensorRef& t = store.at(n);

@@ -108,6 +108,10 @@ TEST_F(BuiltinModel, Lab2CompareGivesNvfp4FourAndAHalfBitsPerWeight) {
   const double n = static_cast<double>(t.shape[0] * t.shape[1]);
   EXPECT_NEAR(r.record["nvfp4"]["bits_per_weight"].get<double>(), 4.5 + 32.0 / n, 1e-9);
   EXPECT_NEAR(r.record["mxfp4"]["bits_per_weight"].get<double>(), 4.25, 1e-9);  // one 8-bit scale per 32
+  // Rows wide enough for whole 128-groups, so no padding: 4-bit codes plus a 16-bit scale and a 4-bit
+  // zero point per 128 weights.
+  EXPECT_GE(t.shape[1], 256);
+  EXPECT_NEAR(r.record["int4-g128"]["bits_per_weight"].get<double>(), 4.0 + 20.0 / 128, 1e-9);
   // A trained tensor is not far from a bell curve: 4-bit formats land in the 3-to-5-bit uniform band.
   for (const char* f : {"nvfp4", "mxfp4", "nf4", "int4-g128"}) {
     const double s = r.record[f]["sqnr_db"].get<double>();
