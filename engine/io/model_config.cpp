@@ -324,4 +324,20 @@ json model_config_to_json(const ModelConfig& c, ConfigStyle style) {
   return j;
 }
 
+ModelConfig llama_config(int layers, int hidden, int heads, int kv_heads, int intermediate, int vocab) {
+  ModelConfig c;
+  c.architecture = "LlamaForCausalLM";
+  c.model_type = "llama";
+  c.num_hidden_layers = layers;
+  c.hidden_size = hidden;
+  c.num_attention_heads = heads;
+  c.num_key_value_heads = kv_heads;
+  c.head_dim = hidden / heads;
+  c.intermediate_size = intermediate;
+  c.vocab_size = vocab;
+  c.rms_norm_eps = 1e-5;
+  c.rope.theta = 10000.0;
+  return c;
+}
+
 }  // namespace qlab::io

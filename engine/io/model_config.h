@@ -43,6 +43,10 @@ struct ModelConfig {
   long long parameter_count() const;  // from the shapes this config implies
 };
 
+// A LlamaForCausalLM config of this shape (head_dim = hidden / heads, RMSNorm eps 1e-5, RoPE theta
+// 10000); callers set the context, special tokens, dtype and tying their model needs.
+ModelConfig llama_config(int layers, int hidden, int heads, int kv_heads, int intermediate, int vocab);
+
 inline constexpr const char* kSupportedArchitectures = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM";
 
 // Parses and validates; Error naming the file and the field on anything missing or absurd,

@@ -28,18 +28,8 @@ namespace fs = std::filesystem;
 namespace {
 
 ModelConfig llama_shape(int layers, int hidden, int heads, int kv_heads, int intermediate, int vocab) {
-  ModelConfig c;
-  c.architecture = "LlamaForCausalLM";
-  c.model_type = "llama";
-  c.num_hidden_layers = layers;
-  c.hidden_size = hidden;
-  c.num_attention_heads = heads;
-  c.num_key_value_heads = kv_heads;
-  c.head_dim = hidden / heads;
-  c.intermediate_size = intermediate;
-  c.vocab_size = vocab;
+  ModelConfig c = llama_config(layers, hidden, heads, kv_heads, intermediate, vocab);
   c.max_position_embeddings = 2048;
-  c.rms_norm_eps = 1e-5;
   c.bos_token_id = 1;
   c.eos_token_id = 2;
   c.eos_token_ids = {2};

@@ -17,19 +17,8 @@ namespace qlab::train {
 namespace {
 
 io::ModelConfig llama(int vocab, int hidden, int inter, int layers, int heads, int kv_heads, int ctx) {
-  io::ModelConfig c;
-  c.architecture = "LlamaForCausalLM";
-  c.model_type = "llama";
-  c.vocab_size = vocab;
-  c.hidden_size = hidden;
-  c.intermediate_size = inter;
-  c.num_hidden_layers = layers;
-  c.num_attention_heads = heads;
-  c.num_key_value_heads = kv_heads;
-  c.head_dim = hidden / heads;
+  io::ModelConfig c = io::llama_config(layers, hidden, heads, kv_heads, inter, vocab);
   c.max_position_embeddings = ctx;
-  c.rms_norm_eps = 1e-5;
-  c.rope.theta = 10000.0;
   c.tie_word_embeddings = true;
   c.bos_token_id = 0;
   c.eos_token_id = 0;
