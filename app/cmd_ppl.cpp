@@ -14,7 +14,6 @@
 #include "engine/core/error.h"
 #include "engine/eval/fake_quant.h"
 #include "engine/eval/perplexity.h"
-#include "engine/io/model_config.h"
 #include "engine/io/tokenizer.h"
 
 namespace qlab::app {
@@ -48,12 +47,6 @@ int run(const Args& a) {
     text_path = dir / "eval.txt";
   }
   eval::PplOptions opt;
-  // Default context: 512 as llama.cpp, or the model's trained context when that is shorter.
-  const int trained_ctx = io::load_model_config(dir).max_position_embeddings;
-  opt.n_ctx = a.get_int("ctx", trained_ctx > 0 ? std::min(512, trained_ctx) : 512, 4, 1 << 20);
-  if (trained_ctx > 0 && opt.n_ctx > trained_ctx)
-    fmt::print(stderr, "warning: --ctx {} is longer than the {} tokens {} was trained on; perplexity past it is "
-                       "not meaningful\n", opt.n_ctx, trained_ctx, dir.string());
   opt.stride = a.get_int("sliding", 0, 1, 1 << 20);
   opt.max_chunks = a.get_int("chunks", 0, 1, 1LL << 40);
   if (a.has("kld") && !a.has("quant"))
@@ -70,6 +63,12 @@ int run(const Args& a) {
   }
 
   const model::Model base = model::Model::load(dir);
+  // Default context: 512 as llama.cpp, or the model's trained context when that is shorter.
+  const int trained_ctx = base.config().max_position_embeddings;
+  opt.n_ctx = a.get_int("ctx", trained_ctx > 0 ? std::min(512, trained_ctx) : 512, 4, 1 << 20);
+  if (trained_ctx > 0 && opt.n_ctx > trained_ctx)
+    fmt::print(stderr, "warning: --ctx {} is longer than the {} tokens {} was trained on; perplexity past it is "
+                       "not meaningful\n", opt.n_ctx, trained_ctx, dir.string());
   std::vector<std::int32_t> tokens;
   std::optional<std::int32_t> bos;
   std::optional<io::Tokenizer> tok;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "engine/tensor/convert.h"
 #include "engine/tensor/vector_clones.h"
 
 namespace qlab::tensor {
@@ -14,16 +15,6 @@ namespace {
 // reorder a single running sum, so one accumulator would run at one add per add-latency.
 constexpr int kLanes = 16;
 
-inline float from_bits(std::uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-inline std::uint32_t to_bits(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
 
 // Cody-Waite reduction x = n ln2 + r (|r| <= ln2/2, ln2 split so n ln2 is exact), then Cephes'
 // degree-7 expansion of e^r, then 2^n put into the exponent field. Rounding to n uses the
@@ -33,7 +24,7 @@ inline float exp_impl(float x) {
   constexpr float kShift = 0x1.8p23f;
   const float t = xc * 1.44269504088896341f + kShift;
   const float n = t - kShift;
-  const auto ni = static_cast<std::int32_t>(to_bits(t) - to_bits(kShift));  // n as an integer
+  const auto ni = static_cast<std::int32_t>(f32_to_bits(t) - f32_to_bits(kShift));  // n as an integer
   float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -43,7 +34,7 @@ inline float exp_impl(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const float scaled = p * from_bits(static_cast<std::uint32_t>(ni + 127) << 23);
+  const float scaled = p * bits_to_f32(static_cast<std::uint32_t>(ni + 127) << 23);
   // Outside the clamped range: 0 below (true values there are under 1.7e-38), inf above.
   const float out = x < -87.0f ? 0.0f : (x > 88.72283f ? std::numeric_limits<float>::infinity() : scaled);
   return x != x ? x : out;

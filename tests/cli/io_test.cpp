@@ -24,17 +24,11 @@ using qlab::testing::slurp;
 class IoCli : public ::testing::Test {
  protected:
   fs::path dir;
-  void SetUp() override {
-    dir = fs::temp_directory_path() /
-          ("qlab-io-cli-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
+  void SetUp() override { dir = qlab::testing::scratch_dir("qlab-io-cli"); }
   void TearDown() override { fs::remove_all(dir); }
 
   IoResult qlab(const std::string& args) { return qlab::testing::run_qlab(dir, args); }
-  std::string at(const std::string& leaf) const { return "'" + (dir / leaf).string() + "'"; }
+  std::string at(const std::string& leaf) const { return qlab::testing::quoted(dir / leaf); }
 };
 
 // An error is one line on stderr that names what is wrong.

@@ -26,6 +26,15 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
+// A path in single quotes for a shell command line (appended piecewise: GCC 12 warns falsely,
+// -Wrestrict, on "'" + str).
+inline std::string quoted(const std::filesystem::path& p) {
+  std::string s(1, '\'');
+  s += p.string();
+  s += '\'';
+  return s;
+}
+
 // An empty folder named for the running test (prefix-pid-test), created fresh.
 inline std::filesystem::path scratch_dir(const std::string& prefix) {
   auto d = std::filesystem::temp_directory_path() /

@@ -29,21 +29,11 @@ class RuntimeCli : public ::testing::Test {
  protected:
   fs::path dir;
   fs::path models = fs::path(QLAB_SOURCE_DIR) / "tests" / "fixtures" / "models";
-  void SetUp() override {
-    dir = fs::temp_directory_path() / ("qlab-rt-cli-" + std::to_string(::getpid()) + "-" +
-                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
+  void SetUp() override { dir = qlab::testing::scratch_dir("qlab-rt-cli"); }
   void TearDown() override { fs::remove_all(dir); }
 
   RtResult qlab(const std::string& args) { return qlab::testing::run_qlab(dir, args + " --threads 2"); }
-  std::string model(const std::string& name) const {
-    std::string s(1, '\'');  // appended piecewise: GCC 12 warns falsely (-Wrestrict) on "'" + str
-    s += (models / name).string();
-    s += '\'';
-    return s;
-  }
+  std::string model(const std::string& name) const { return qlab::testing::quoted(models / name); }
 };
 
 std::vector<float> floats(const std::string& bytes) {
