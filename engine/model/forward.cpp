@@ -5,6 +5,7 @@
 
 #include "engine/core/error.h"
 #include "engine/core/threads.h"
+#include "engine/model/attention.h"
 #include "engine/tensor/blas.h"
 #include "engine/tensor/ops.h"
 
@@ -12,10 +13,12 @@ namespace qlab::model {
 
 using tensor::matmul;
 
-KVCache::KVCache(const io::ModelConfig& c, std::int64_t capacity) : capacity_(capacity) {
-  const auto per_layer = static_cast<std::size_t>(capacity * c.num_key_value_heads * c.head_dim);
-  k_.assign(static_cast<std::size_t>(c.num_hidden_layers), std::vector<float>(per_layer));
-  v_.assign(static_cast<std::size_t>(c.num_hidden_layers), std::vector<float>(per_layer));
+KVCache::KVCache(const io::ModelConfig& c, std::int64_t capacity)
+    : capacity_(capacity), key_stride_((capacity + 15) / 16 * 16) {
+  const auto kv_dim = static_cast<std::size_t>(c.num_key_value_heads * c.head_dim);
+  const auto layers = static_cast<std::size_t>(c.num_hidden_layers);
+  k_.assign(layers, std::vector<float>(kv_dim * static_cast<std::size_t>(key_stride_)));
+  v_.assign(layers, std::vector<float>(kv_dim * static_cast<std::size_t>(capacity)));
 }
 
 namespace {
@@ -35,9 +38,8 @@ void per_token(std::int64_t T, std::int64_t width, F&& body) {
 
 // Causal grouped-query attention of T new queries per sequence (sequence b's at positions
 // caches[b]->size() ..) over that sequence's cached keys. q and out are [B * T, n_heads * hd].
-// Work items are (sequence, head, block of queries): scores = q k^T / sqrt(hd) via one GEMM (the
-// scale as its alpha) over only the keys the block can see, masked softmax, then P v via GEMM.
-// Blocks keep the causal triangle from costing a full square.
+// Work items are (sequence, head, block of queries), each over only the keys the block can see:
+// blocks keep the causal triangle from costing a full square.
 void attention(const io::ModelConfig& c, std::span<KVCache* const> caches, int layer, const float* q, std::int64_t T,
                float* out) {
   const std::int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads;
@@ -52,25 +54,25 @@ void attention(const io::ModelConfig& c, std::span<KVCache* const> caches, int l
   parallel_for(
       static_cast<std::size_t>(B * nh * n_blocks),
       [&](std::size_t ib, std::size_t ie) {
-        thread_local std::vector<float> S;
         for (auto item = static_cast<std::int64_t>(ib); item < static_cast<std::int64_t>(ie); ++item) {
           const std::int64_t b = item / (nh * n_blocks), h = item / n_blocks % nh, t0 = item % n_blocks * kBlock;
           KVCache& cache = *caches[static_cast<std::size_t>(b)];
-          const std::int64_t pos0 = cache.size();
-          const std::int64_t nt = std::min(kBlock, T - t0), L = pos0 + t0 + nt, g = h / group;
-          const float* kc = cache.k(layer);
-          const float* vc = cache.v(layer);
-          S.resize(static_cast<std::size_t>(nt * L));
-          const float* qh = q + (b * T + t0) * nh * hd + h * hd;
-          tensor::sgemm(false, true, nt, L, hd, scale, qh, nh * hd, kc + g * hd, nkv * hd, 0.0f, S.data(), L);
-          for (std::int64_t t = 0; t < nt; ++t) {
-            float* row = S.data() + t * L;
-            const std::int64_t visible = pos0 + t0 + t + 1;
-            tensor::softmax(row, visible);
-            std::fill(row + visible, row + L, 0.0f);
-          }
-          tensor::sgemm_nn(nt, hd, L, S.data(), L, vc + g * hd, nkv * hd, out + (b * T + t0) * nh * hd + h * hd,
-                           nh * hd);
+          const std::int64_t g = h / group;
+          AttentionBlock a;
+          a.q = q + (b * T + t0) * nh * hd + h * hd;
+          a.q_stride = nh * hd;
+          a.kt = cache.k(layer) + g * hd * cache.key_stride();
+          a.kt_stride = cache.key_stride();
+          a.v = cache.v(layer) + g * hd;
+          a.v_stride = nkv * hd;
+          a.out = out + (b * T + t0) * nh * hd + h * hd;
+          a.out_stride = nh * hd;
+          a.nt = std::min(kBlock, T - t0);
+          a.first_visible = cache.size() + t0;
+          a.L = a.first_visible + a.nt;
+          a.head_dim = hd;
+          a.scale = scale;
+          attend_block(a);
         }
       },
       grain_for_work(item_work));
@@ -157,9 +159,9 @@ void forward_batch(const Model& m, std::span<KVCache* const> caches, std::span<c
   float* att = sized(ws.att, R * q_dim).data();
   float* gate = sized(ws.gate, R * I).data();
   float* up = sized(ws.up, R * I).data();
-  // One sequence writes its new keys and values straight into its cache rows; several go through
-  // one product into staging rows first and are copied to their caches after RoPE.
-  float* ks = B > 1 ? sized(ws.k, R * kv_dim).data() : nullptr;
+  // New keys go through staging rows (RoPE, then into the cache's transposed layout). One sequence
+  // writes its new values straight into its cache rows; several go through staging rows first.
+  float* ks = sized(ws.k, R * kv_dim).data();
   float* vs = B > 1 ? sized(ws.v, R * kv_dim).data() : nullptr;
   // RoPE angles of each distinct position, computed once for all layers: rows r of sequences that
   // start at the same position share table row r % T. (Lambdas below use these pointers, never `ws`
@@ -179,7 +181,7 @@ void forward_batch(const Model& m, std::span<KVCache* const> caches, std::span<c
 
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const LayerWeights& lw = w.layers[static_cast<std::size_t>(l)];
-    float* kn = B > 1 ? ks : caches[0]->k(l) + caches[0]->size() * kv_dim;  // the new rows' keys
+    float* kn = ks;  // the new rows' keys and values
     float* vn = B > 1 ? vs : caches[0]->v(l) + caches[0]->size() * kv_dim;
     per_token(R, H, [&](std::int64_t r) { tensor::rmsnorm(x + r * H, lw.attn_norm.data(), eps, H, h + r * H); });
     matmul(h, R, lw.wq, q);
@@ -192,12 +194,14 @@ void forward_batch(const Model& m, std::span<KVCache* const> caches, std::span<c
       m.rope().rotate(q + r * q_dim, nh, cs + angles(r), sn + angles(r));
       m.rope().rotate(kn + r * kv_dim, nkv, cs + angles(r), sn + angles(r));
     });
-    if (B > 1) {
-      for (std::int64_t b = 0; b < B; ++b) {
-        const std::int64_t at = caches[b]->size() * kv_dim;
-        std::copy_n(ks + b * T * kv_dim, T * kv_dim, caches[b]->k(l) + at);
-        std::copy_n(vs + b * T * kv_dim, T * kv_dim, caches[b]->v(l) + at);
-      }
+    for (std::int64_t b = 0; b < B; ++b) {
+      KVCache& cache = *caches[static_cast<std::size_t>(b)];
+      const std::int64_t at = cache.size(), ldk = cache.key_stride();
+      float* kt = cache.k(l);
+      const float* kb = ks + b * T * kv_dim;
+      for (std::int64_t e = 0; e < kv_dim; ++e)
+        for (std::int64_t t = 0; t < T; ++t) kt[e * ldk + at + t] = kb[t * kv_dim + e];
+      if (B > 1) std::copy_n(vs + b * T * kv_dim, T * kv_dim, cache.v(l) + at * kv_dim);
     }
     attention(c, caches, l, q, T, att);
     matmul(att, R, lw.wo, h);

@@ -19,12 +19,15 @@ class KVCache {
   void clear() { size_ = 0; }
   std::int64_t size() const { return size_; }          // tokens cached so far = next position
   std::int64_t capacity() const { return capacity_; }
-  float* k(int layer) { return k_[static_cast<std::size_t>(layer)].data(); }  // [capacity, n_kv*hd]
+  // Keys transposed, [n_kv*hd, key_stride()]: element e of every cached key in one row, so attention
+  // reads 16 keys' element e as one vector. Values as rows, [capacity, n_kv*hd].
+  float* k(int layer) { return k_[static_cast<std::size_t>(layer)].data(); }
   float* v(int layer) { return v_[static_cast<std::size_t>(layer)].data(); }
+  std::int64_t key_stride() const { return key_stride_; }  // capacity rounded up to 16 (zeros past it)
   void advance(std::int64_t n) { size_ += n; }
 
  private:
-  std::int64_t capacity_ = 0, size_ = 0;
+  std::int64_t capacity_ = 0, key_stride_ = 0, size_ = 0;
   std::vector<std::vector<float>> k_, v_;
 };
 

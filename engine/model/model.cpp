@@ -89,7 +89,8 @@ Model Model::load(const std::filesystem::path& dir) {
     lw.attn_norm = L.vec(p + "input_layernorm.weight", H);
     lw.mlp_norm = L.vec(p + "post_attention_layernorm.weight", H);
   }
-  m.rope_ = Rope(c.rope, c.head_dim);
+  // Angles of the first positions up to the trained context, at most 4096 of them (2 MB at head_dim 128).
+  m.rope_ = Rope(c.rope, c.head_dim, std::min<std::int64_t>(c.max_position_embeddings, 4096));
   return m;
 }
 

@@ -1,5 +1,6 @@
 #include "engine/model/rope.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -44,9 +45,25 @@ std::vector<float> rope_inv_freq(const io::RopeConfig& rope, int head_dim) {
   fail("unsupported rope type '{}' (supported: default, linear, llama3)", rope.type);
 }
 
-Rope::Rope(const io::RopeConfig& rope, int head_dim) : head_dim_(head_dim), inv_freq_(rope_inv_freq(rope, head_dim)) {}
+Rope::Rope(const io::RopeConfig& rope, int head_dim, std::int64_t table_positions)
+    : head_dim_(head_dim), inv_freq_(rope_inv_freq(rope, head_dim)) {
+  const std::int64_t half = head_dim / 2;
+  table_.resize(static_cast<std::size_t>(std::max<std::int64_t>(table_positions, 0) * head_dim));
+  for (std::int64_t p = 0; p < table_positions; ++p)
+    compute(p, table_.data() + p * head_dim, table_.data() + p * head_dim + half);
+}
 
 void Rope::cos_sin(std::int64_t pos, float* cs, float* sn) const {
+  const std::int64_t half = head_dim_ / 2;
+  if (pos >= 0 && (pos + 1) * head_dim_ <= static_cast<std::int64_t>(table_.size())) {
+    std::copy_n(table_.data() + pos * head_dim_, half, cs);
+    std::copy_n(table_.data() + pos * head_dim_ + half, half, sn);
+    return;
+  }
+  compute(pos, cs, sn);
+}
+
+void Rope::compute(std::int64_t pos, float* cs, float* sn) const {
   const int half = head_dim_ / 2;
   for (int i = 0; i < half; ++i) {
     // The angle is one float32 product, as in transformers; cos/sin of it in double then rounded.

@@ -17,7 +17,9 @@ std::vector<float> rope_inv_freq(const io::RopeConfig& rope, int head_dim);
 class Rope {
  public:
   Rope() = default;
-  Rope(const io::RopeConfig& rope, int head_dim);
+  // table_positions: positions [0, n) whose angles are computed once here (a forward pass then
+  // copies them instead of calling cos and sin per position and pass).
+  Rope(const io::RopeConfig& rope, int head_dim, std::int64_t table_positions = 0);
   // Rotates n_heads heads of head_dim values (contiguous) at position pos, in place.
   void apply(float* x, int n_heads, std::int64_t pos) const;
   // The same in two steps, so one position's angles serve many rows (every layer, q and k):
@@ -27,8 +29,10 @@ class Rope {
   int head_dim() const { return head_dim_; }
 
  private:
+  void compute(std::int64_t pos, float* cs, float* sn) const;
   int head_dim_ = 0;
   std::vector<float> inv_freq_;
+  std::vector<float> table_;  // per position: head_dim/2 cosines then head_dim/2 sines
 };
 
 }  // namespace qlab::model

@@ -1,6 +1,7 @@
 #include "engine/tensor/ops.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -14,18 +15,24 @@ namespace {
 // Reductions keep this many independent partial sums: without -ffast-math a compiler may not
 // reorder a single running sum, so one accumulator would run at one add per add-latency.
 constexpr int kLanes = 16;
+// Float partial sums of at most this many values each go into a double total.
+constexpr std::int64_t kFlush = 1024;
+
+// kLanes floats as one value (GCC/Clang vector extension): one AVX-512 register, two AVX2 ones,
+// four SSE2 or NEON ones. Only for loops the vectorizer leaves scalar; plain loops are preferred.
+using lanes16 = float __attribute__((vector_size(kLanes * sizeof(float))));
 
 
 // Cody-Waite reduction x = n ln2 + r (|r| <= ln2/2, ln2 split so n ln2 is exact), then Cephes'
 // degree-7 expansion of e^r, then 2^n put into the exponent field. Rounding to n uses the
-// 1.5 * 2^23 trick, so every step is plain arithmetic and bit operations.
-inline float exp_impl(float x) {
-  const float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);  // n stays within [-126, 127]
+// 1.5 * 2^23 trick, so every step is plain arithmetic and bit operations. For x in [-87, 88], where
+// n stays within [-126, 127]; a NaN gives NaN.
+inline float exp_core(float x) {
   constexpr float kShift = 0x1.8p23f;
-  const float t = xc * 1.44269504088896341f + kShift;
+  const float t = x * 1.44269504088896341f + kShift;
   const float n = t - kShift;
   const auto ni = static_cast<std::int32_t>(f32_to_bits(t) - f32_to_bits(kShift));  // n as an integer
-  float r = xc - n * 0.693359375f;
+  float r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -34,10 +41,39 @@ inline float exp_impl(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const float scaled = p * bits_to_f32(static_cast<std::uint32_t>(ni + 127) << 23);
-  // Outside the clamped range: 0 below (true values there are under 1.7e-38), inf above.
+  return p * bits_to_f32(static_cast<std::uint32_t>(ni + 127) << 23);
+}
+
+// Any x: clamped into exp_core's range, then 0 below -87 (true values there are under 1.7e-38),
+// inf above 88.72, NaN kept.
+inline float exp_impl(float x) {
+  const float scaled = exp_core(x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x));
   const float out = x < -87.0f ? 0.0f : (x > 88.72283f ? std::numeric_limits<float>::infinity() : scaled);
   return x != x ? x : out;
+}
+
+// Horizontal max and sum of kLanes values as trees (depth 4, not a chain of 15 dependent operations:
+// rows of a short context pay these once per row).
+inline float tree_max(lanes16 v) {
+  float a[kLanes];
+  std::memcpy(a, &v, sizeof a);
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) a[j] = a[j + w] > a[j] ? a[j + w] : a[j];
+  return a[0];
+}
+inline float tree_sum(const float* in) {
+  float a[kLanes];
+  std::copy_n(in, kLanes, a);
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) a[j] += a[j + w];
+  return a[0];
+}
+
+// exp_impl for x <= 0 (a softmax's x - max): no overflow to handle, and a NaN stays NaN through
+// the arithmetic, so only the underflow select remains.
+inline float exp_nonpositive(float x) {
+  const float scaled = exp_core(x < -87.0f ? -87.0f : x);
+  return x < -87.0f ? 0.0f : scaled;
 }
 
 }  // namespace
@@ -46,46 +82,80 @@ float exp_fast(float x) { return exp_impl(x); }
 
 QLAB_VECTOR_CLONES
 void rmsnorm(const float* x, const float* w, float eps, std::int64_t n, float* out) {
-  double acc[kLanes] = {};
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] += static_cast<double>(x[i + j]) * x[i + j];
-  for (int j = 0; i < n; ++i, ++j) acc[j] += static_cast<double>(x[i]) * x[i];
+  // Float partial sums added into a double every kFlush values (rows can be 8k wide): a double per
+  // value halves the vector width, and a hidden row of 64 is mostly per-row overhead anyway.
   double ss = 0.0;
-  for (double a : acc) ss += a;
+  std::int64_t i = 0;
+  while (i + kLanes <= n) {
+    float acc[kLanes] = {};
+    const std::int64_t end = std::min(n - n % kLanes, i + kFlush);
+    for (; i < end; i += kLanes)
+      for (int j = 0; j < kLanes; ++j) acc[j] += x[i + j] * x[i + j];
+    ss += tree_sum(acc);
+  }
+  for (; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
   const auto inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
   for (i = 0; i < n; ++i) out[i] = w[i] * (x[i] * inv);
 }
 
 QLAB_VECTOR_CLONES
-void softmax(float* x, std::int64_t n) {
-  float mx[kLanes];
-  for (float& m : mx) m = x[0];
-  std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) mx[j] = x[i + j] > mx[j] ? x[i + j] : mx[j];
-  for (int j = 0; i < n; ++i, ++j) mx[j] = x[i] > mx[j] ? x[i] : mx[j];
-  float m = mx[0];
-  for (float v : mx) m = v > m ? v : m;
-  double acc[kLanes] = {};
-  for (i = 0; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      x[i + j] = exp_impl(x[i + j] - m);
-      acc[j] += x[i + j];
-    }
-  for (int j = 0; i < n; ++i, ++j) {
-    x[i] = exp_impl(x[i] - m);
-    acc[j] += x[i];
+float softmax_exp(float* x, std::int64_t n) {
+  // A row's last n % kLanes values go through a copy padded with -inf (whose exp is 0), so they take
+  // the vector path too: attention rows are short, and a scalar tail of up to 15 exps costs as much
+  // as the rest of a 64-wide row.
+  const std::int64_t full = n - n % kLanes, rem = n - full;
+  float tail[kLanes];
+  if (rem > 0) {
+    std::fill_n(tail, kLanes, -std::numeric_limits<float>::infinity());
+    for (std::int64_t j = 0; j < rem; ++j) tail[j] = x[full + j];
   }
+  // The max as a vector-extension loop: a compiler does not vectorize a float max reduction without
+  // -ffast-math, even with the lanes spelled out, and a scalar max costs as much as the exps.
+  lanes16 mx, v;
+  std::memcpy(&mx, rem > 0 ? tail : x, sizeof mx);
+  for (std::int64_t i = 0; i < full; i += kLanes) {
+    std::memcpy(&v, x + i, sizeof v);
+    mx = v > mx ? v : mx;
+  }
+  const float m = tree_max(mx);
+  // Partial sums in float lanes, added into a double every kFlush values: as accurate as a double
+  // sum for rows of any width, without widening every value.
   double sum = 0.0;
-  for (double a : acc) sum += a;
-  const auto inv = static_cast<float>(1.0 / sum);
-  for (i = 0; i < n; ++i) x[i] *= inv;
+  for (std::int64_t i0 = 0; i0 < full; i0 += kFlush) {
+    float acc[kLanes] = {};
+    const std::int64_t end = std::min(full, i0 + kFlush);
+    for (std::int64_t i = i0; i < end; i += kLanes)
+      for (int j = 0; j < kLanes; ++j) {
+        x[i + j] = exp_nonpositive(x[i + j] - m);
+        acc[j] += x[i + j];
+      }
+    sum += tree_sum(acc);
+  }
+  if (rem > 0) {
+    for (int j = 0; j < kLanes; ++j) tail[j] = exp_nonpositive(tail[j] - m);
+    sum += tree_sum(tail);
+    for (std::int64_t j = 0; j < rem; ++j) x[full + j] = tail[j];
+  }
+  return static_cast<float>(1.0 / sum);
 }
 
 QLAB_VECTOR_CLONES
+void scale(float* x, float s, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+void softmax(float* x, std::int64_t n) { scale(x, softmax_exp(x, n), n); }
+
+QLAB_VECTOR_CLONES
 void silu_mul(float* g, const float* u, std::int64_t n) {
-  for (std::int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + exp_impl(-g[i])) * u[i];
+  for (std::int64_t i = 0; i < n; ++i) {
+    // Clamps instead of exp_impl's selects: below -87, silu(g) is under 2e-36 in magnitude, so g is
+    // raised to -87; above 87, e^-g is under 2e-38 and 1 + e^-g rounds to 1 either way. Each is one
+    // max or min that keeps a NaN.
+    const float x = g[i] < -87.0f ? -87.0f : g[i];
+    const float a = -x < -87.0f ? -87.0f : -x;
+    g[i] = x / (1.0f + exp_core(a)) * u[i];
+  }
 }
 
 QLAB_VECTOR_CLONES

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numbers>
 #include <random>
+#include <vector>
 
 #include "engine/core/threads.h"
 #include "engine/model/rope.h"
@@ -65,6 +66,81 @@ TEST(Kernels, SiluMulByHand) {
   EXPECT_NEAR(g[0], 0, 1e-7);
   EXPECT_NEAR(g[1], 2 / (1 + std::exp(-1.0)), 1e-6);
   EXPECT_NEAR(g[2], 3 * -2 / (1 + std::exp(2.0)), 1e-6);
+}
+
+// SiLU times up against double precision, over the range activations take and past the clamps:
+// within 3 ulp where the result is a normal float, and the limits at +-inf, NaN kept.
+TEST(Kernels, SiluMulAgainstDouble) {
+  std::vector<float> g, u;
+  for (float x = -100.0f; x <= 100.0f; x += 0.00731f) {
+    g.push_back(x);
+    u.push_back(1.0f + 0.25f * std::sin(x));
+  }
+  std::vector<float> out = g;
+  tensor::silu_mul(out.data(), u.data(), static_cast<std::int64_t>(out.size()));
+  double worst = 0;
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    const double want = g[i] / (1 + std::exp(-static_cast<double>(g[i]))) * u[i];
+    if (std::fabs(want) < 1e-30) {
+      EXPECT_LT(std::fabs(out[i]), 1e-30) << g[i];
+      continue;
+    }
+    const auto wf = static_cast<float>(std::fabs(want));
+    worst = std::max(worst, std::fabs(out[i] - want) / (std::nextafter(wf, INFINITY) - wf));
+  }
+  EXPECT_LE(worst, 3.0);
+  float edge[4] = {INFINITY, -INFINITY, NAN, -1e30f};
+  const float ones[4] = {1, 1, 1, 1};
+  tensor::silu_mul(edge, ones, 4);
+  EXPECT_EQ(edge[0], INFINITY);
+  EXPECT_LE(std::fabs(edge[1]), 1e-30f);
+  EXPECT_TRUE(std::isnan(edge[2]));
+  EXPECT_LE(std::fabs(edge[3]), 1e-30f);
+  std::printf("silu_mul: worst error %.2f ulp\n", worst);
+}
+
+// softmax_exp against a double-precision softmax for every row length around the 16-value vector
+// width and some long ones, with masked (-inf) entries and a wide spread of scores.
+TEST(Kernels, SoftmaxExpMatchesDoubleForAllTailLengths) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> d(0.0f, 6.0f);
+  std::vector<std::int64_t> lengths;
+  for (std::int64_t n = 1; n <= 70; ++n) lengths.push_back(n);
+  for (std::int64_t n : {255, 256, 1000, 3001, 9000}) lengths.push_back(n);
+  for (std::int64_t n : lengths) {
+    std::vector<float> x(static_cast<std::size_t>(n) + 3, 7.0f);  // 3 guard values past the row
+    const auto un = static_cast<std::size_t>(n);
+    for (std::size_t i = 0; i < un; ++i) x[i] = i % 7 == 3 ? -INFINITY : d(rng);
+    x[0] = d(rng);  // at least one finite score
+    float mx = -INFINITY;
+    for (std::size_t i = 0; i < un; ++i) mx = std::max(mx, x[i]);
+    // x - max is rounded to float first, as any float softmax does (at -40 that alone is 2e-6 of e^x).
+    std::vector<double> want(un);
+    double sum = 0;
+    for (std::size_t i = 0; i < un; ++i) sum += want[i] = std::exp(static_cast<double>(x[i] - mx));
+    const float inv = tensor::softmax_exp(x.data(), n);
+    for (std::size_t i = 0; i < un; ++i) {
+      const double got = static_cast<double>(x[i]) * inv, p = want[i] / sum;
+      ASSERT_NEAR(got, p, 1e-6 * p + 1e-37) << "n " << n << " i " << i;
+    }
+    for (std::size_t i = un; i < x.size(); ++i) ASSERT_EQ(x[i], 7.0f) << "wrote past the row, n " << n;
+  }
+}
+
+// The precomputed angle table gives exactly the angles computed on the fly, inside it and past it.
+TEST(Kernels, RopeTableEqualsComputedAngles) {
+  io::RopeConfig rc;
+  rc.theta = 10000;
+  const model::Rope plain(rc, 64), tabled(rc, 64, 100);
+  float a[32], b[32], c[32], d[32];
+  for (std::int64_t pos : {0, 1, 50, 99, 100, 101, 5000}) {
+    plain.cos_sin(pos, a, b);
+    tabled.cos_sin(pos, c, d);
+    for (int i = 0; i < 32; ++i) {
+      ASSERT_EQ(a[i], c[i]) << pos;
+      ASSERT_EQ(b[i], d[i]) << pos;
+    }
+  }
 }
 
 TEST(Kernels, RopeRotatesHalvesByHand) {

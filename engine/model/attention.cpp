@@ -1,0 +1,130 @@
+#include "engine/model/attention.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "engine/tensor/blas.h"
+#include "engine/tensor/ops.h"
+#include "engine/tensor/vector_clones.h"
+
+namespace qlab::model {
+
+namespace {
+
+constexpr std::int64_t kLanes = 16;  // keys per score tile, values per output tile
+constexpr int kRows = 4;             // queries per tile
+
+// kLanes floats as one value (GCC/Clang vector extension): one AVX-512 register, two AVX2 ones,
+// four SSE2 or NEON ones. Four rows of accumulators plus a load fit every one of those register files.
+using lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
+
+std::int64_t round_up(std::int64_t n, std::int64_t m) { return (n + m - 1) / m * m; }
+
+// Number of keys query t of the block sees.
+std::int64_t visible(const AttentionBlock& a, std::int64_t t) { return a.first_visible + t + 1; }
+
+// Scores of R queries (rows r0 ..) against keys [0, n_keys) (a multiple of kLanes) from the
+// transposed keys: each tile is R x kLanes dot products, one broadcast query element times one row
+// of kt at a time.
+template <int R>
+[[gnu::always_inline]] inline void score_rows(const AttentionBlock& a, std::int64_t r0, std::int64_t n_keys, float* S,
+                                               std::int64_t lds) {
+  const float* q[R];
+  for (int r = 0; r < R; ++r) q[r] = a.q + (r0 + r) * a.q_stride;
+  for (std::int64_t j0 = 0; j0 < n_keys; j0 += kLanes) {
+    lanes acc[R] = {};
+    for (std::int64_t d = 0; d < a.head_dim; ++d) {
+      lanes k;
+      std::memcpy(&k, a.kt + d * a.kt_stride + j0, sizeof k);
+      for (int r = 0; r < R; ++r) acc[r] += q[r][d] * k;
+    }
+    for (int r = 0; r < R; ++r) {
+      const lanes s = acc[r] * a.scale;
+      std::memcpy(S + (r0 + r) * lds + j0, &s, sizeof s);
+    }
+  }
+}
+
+// out rows r0 .. = (P V) scaled by inv_sum, over keys [0, n_keys): each tile is R x kLanes outputs,
+// one broadcast probability times one value row slice at a time.
+template <int R>
+[[gnu::always_inline]] inline void weigh_rows(const AttentionBlock& a, std::int64_t r0, const float* S,
+                                               std::int64_t lds, std::int64_t n_keys, const float* inv_sum) {
+  const float* p[R];
+  for (int r = 0; r < R; ++r) p[r] = S + (r0 + r) * lds;
+  for (std::int64_t d0 = 0; d0 < a.head_dim; d0 += kLanes) {
+    lanes acc[R] = {};
+    for (std::int64_t j = 0; j < n_keys; ++j) {
+      lanes v;
+      std::memcpy(&v, a.v + j * a.v_stride + d0, sizeof v);
+      for (int r = 0; r < R; ++r) acc[r] += p[r][j] * v;
+    }
+    for (int r = 0; r < R; ++r) {
+      const lanes o = acc[r] * inv_sum[r0 + r];
+      std::memcpy(a.out + (r0 + r) * a.out_stride + d0, &o, sizeof o);
+    }
+  }
+}
+
+// Softmax of row t in place over the keys it sees; entries from there to `upto` become 0 (they are
+// read by the P V step of the row's tile, whose last query sees further). Returns 1 / sum.
+// The row is padded with -inf to a whole vector first, so the softmax has no ragged tail.
+float softmax_row(const AttentionBlock& a, std::int64_t t, float* row, std::int64_t upto) {
+  const std::int64_t n = visible(a, t), padded = round_up(n, kLanes);
+  std::fill(row + n, row + padded, -std::numeric_limits<float>::infinity());
+  const float inv = tensor::softmax_exp(row, padded);
+  if (upto > padded) std::fill(row + padded, row + upto, 0.0f);
+  return inv;
+}
+
+template <int R>
+[[gnu::always_inline]] inline void attend_rows(const AttentionBlock& a, std::int64_t r0, float* S, std::int64_t lds,
+                                                float* inv_sum) {
+  const std::int64_t n_keys = visible(a, r0 + R - 1);  // the tile's last query sees the most
+  score_rows<R>(a, r0, round_up(n_keys, kLanes), S, lds);
+  for (int r = 0; r < R; ++r) inv_sum[r0 + r] = softmax_row(a, r0 + r, S + (r0 + r) * lds, n_keys);
+  weigh_rows<R>(a, r0, S, lds, n_keys, inv_sum);
+}
+
+}  // namespace
+
+void attend_block_gemm(const AttentionBlock& a) {
+  thread_local std::vector<float> S, inv_sum;
+  const std::int64_t lds = round_up(a.L, kLanes);
+  S.resize(static_cast<std::size_t>(a.nt * lds));
+  inv_sum.resize(static_cast<std::size_t>(a.nt));
+  tensor::sgemm(false, false, a.nt, a.L, a.head_dim, a.scale, a.q, a.q_stride, a.kt, a.kt_stride, 0.0f, S.data(), lds);
+  for (std::int64_t t = 0; t < a.nt; ++t)
+    inv_sum[static_cast<std::size_t>(t)] = softmax_row(a, t, S.data() + t * lds, a.L);
+  tensor::sgemm_nn(a.nt, a.head_dim, a.L, S.data(), lds, a.v, a.v_stride, a.out, a.out_stride);
+  for (std::int64_t t = 0; t < a.nt; ++t)
+    tensor::scale(a.out + t * a.out_stride, inv_sum[static_cast<std::size_t>(t)], a.head_dim);
+}
+
+QLAB_VECTOR_CLONES
+void attend_block_tiles(const AttentionBlock& a) {
+  thread_local std::vector<float> S, inv_sum;
+  const std::int64_t lds = round_up(a.L, kLanes);
+  S.resize(static_cast<std::size_t>(a.nt * lds));
+  inv_sum.resize(static_cast<std::size_t>(a.nt));
+  std::int64_t r0 = 0;
+  for (; r0 + kRows <= a.nt; r0 += kRows) attend_rows<kRows>(a, r0, S.data(), lds, inv_sum.data());
+  switch (a.nt - r0) {
+    case 3: attend_rows<3>(a, r0, S.data(), lds, inv_sum.data()); break;
+    case 2: attend_rows<2>(a, r0, S.data(), lds, inv_sum.data()); break;
+    case 1: attend_rows<1>(a, r0, S.data(), lds, inv_sum.data()); break;
+    default: break;
+  }
+}
+
+void attend_block(const AttentionBlock& a) {
+  if (a.head_dim % kLanes == 0) {
+    attend_block_tiles(a);
+  } else {
+    attend_block_gemm(a);
+  }
+}
+
+}  // namespace qlab::model
