@@ -2,10 +2,13 @@
 // all threads, beside the single-precision GEMM rate of the same BLAS measured in the same run
 // (reported as achieved GFLOP/s / BLAS GFLOP/s). The 1-thread figures come from a child process
 // (`--threads 1`), because the worker pool is sized once per process.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <span>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -25,25 +28,40 @@ using clock_type = std::chrono::steady_clock;
 
 double since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
-// GFLOP/s of C[M,N] = A[M,K] B[N,K]^T, one BLAS call using `threads` threads, best of several runs.
-double blas_gflops(std::int64_t M, std::int64_t N, std::int64_t K, int threads) {
-  std::vector<float> A(static_cast<std::size_t>(M * K)), B(static_cast<std::size_t>(N * K)),
-      C(static_cast<std::size_t>(M * N));
-  std::mt19937 rng(1);
-  std::uniform_real_distribution<float> d(-1, 1);
-  for (auto& x : A) x = d(rng);
-  for (auto& x : B) x = d(rng);
-  tensor::set_blas_threads(threads);
-  tensor::sgemm_nt(M, N, K, A.data(), K, B.data(), K, C.data(), N);  // warm-up
-  double best = 1e30;
-  for (int rep = 0; rep < 5; ++rep) {
-    const auto t0 = clock_type::now();
-    tensor::sgemm_nt(M, N, K, A.data(), K, B.data(), K, C.data(), N);
-    best = std::min(best, since(t0));
+// Timing method. A prompt pass of a small model takes a few milliseconds and one reference GEMM a
+// fraction of one, so two separate best-of-few measurements see different machine conditions (clock
+// ramp, neighbours) and their ratio swings by tens of percent between runs. Instead both are timed
+// in interleaved rounds: each round runs prompt passes for kRoundSeconds, then reference GEMMs for
+// kRoundSeconds, and the best time of each over all rounds is kept.
+constexpr double kRoundSeconds = 0.1;
+constexpr int kRounds = 8;
+// A model whose pass is longer than a round still gets one pass per round; it stops early once this
+// much time has gone and it has kMinPasses passes, so a large model does not take minutes.
+constexpr double kMaxSeconds = 3.0;
+constexpr int kMinPasses = 3;
+
+// The BLAS reference: C[M,N] = A[M,K] B[N,K]^T with random operands, one call per time_one().
+class GemmProbe {
+ public:
+  GemmProbe(std::int64_t M, std::int64_t N, std::int64_t K)
+      : M_(M), N_(N), K_(K), A_(static_cast<std::size_t>(M * K)), B_(static_cast<std::size_t>(N * K)),
+        C_(static_cast<std::size_t>(M * N)) {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> d(-1, 1);
+    for (auto& x : A_) x = d(rng);
+    for (auto& x : B_) x = d(rng);
   }
-  tensor::set_blas_threads(1);  // the engine's own setting
-  return 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) / best / 1e9;
-}
+  double time_one() {
+    const auto t0 = clock_type::now();
+    tensor::sgemm_nt(M_, N_, K_, A_.data(), K_, B_.data(), K_, C_.data(), N_);
+    return since(t0);
+  }
+  double flops() const { return 2.0 * static_cast<double>(M_) * static_cast<double>(N_) * static_cast<double>(K_); }
+
+ private:
+  std::int64_t M_, N_, K_;
+  std::vector<float> A_, B_, C_;
+};
 
 // Multiply-adds of one forward pass over T tokens starting at position pos0 (linear layers, causal
 // attention as computed usefully, and one lm_head row).
@@ -64,6 +82,61 @@ std::int64_t model_context(const io::ModelConfig& c) {
   return n;
 }
 
+// One batched prompt pass over n_seq sequences of seq_len tokens per time_one(), from empty caches.
+class PromptProbe {
+ public:
+  PromptProbe(const model::Model& m, std::span<const std::int32_t> prompt, std::int64_t n_seq, std::int64_t seq_len)
+      : m_(m), prompt_(prompt), logits_(static_cast<std::size_t>(n_seq * m.config().vocab_size)) {
+    for (std::int64_t s = 0; s < n_seq; ++s) caches_.emplace_back(m.config(), seq_len);
+    for (auto& k : caches_) cache_ptrs_.push_back(&k);
+  }
+  double time_one() {
+    for (auto& k : caches_) k.clear();  // every pass is a fresh prompt, not a continuation
+    const auto t0 = clock_type::now();
+    model::forward_batch(m_, cache_ptrs_, prompt_, 1, logits_.data());
+    return since(t0);
+  }
+
+ private:
+  const model::Model& m_;
+  std::span<const std::int32_t> prompt_;
+  std::vector<float> logits_;
+  std::vector<model::KVCache> caches_;
+  std::vector<model::KVCache*> cache_ptrs_;
+};
+
+struct Interleaved {
+  double prompt_s = 1e30, gemm_s = 1e30;  // best single pass / call
+  int passes = 0, calls = 0;
+};
+
+// Calls time_one() for about `seconds` (at least once), keeping the best time in `best`; returns the count.
+template <class Probe>
+int best_for(Probe& probe, double seconds, double& best) {
+  int n = 0;
+  const auto t0 = clock_type::now();
+  do {
+    best = std::min(best, probe.time_one());
+    ++n;
+  } while (since(t0) < seconds);
+  return n;
+}
+
+// Interleaved rounds (see kRoundSeconds). The first pass faults the mapped weights in and the first
+// GEMM warms BLAS up; both are slower and lose to the minimum, so they need no separate warm-up.
+Interleaved time_interleaved(PromptProbe& prompt, GemmProbe& gemm, int threads) {
+  Interleaved r;
+  const auto t0 = clock_type::now();
+  for (int round = 0; round < kRounds; ++round) {
+    if (since(t0) > kMaxSeconds && r.passes >= kMinPasses) break;
+    r.passes += best_for(prompt, kRoundSeconds, r.prompt_s);
+    tensor::set_blas_threads(threads);  // the reference runs at the thread count being measured
+    r.calls += best_for(gemm, kRoundSeconds, r.gemm_s);
+    tensor::set_blas_threads(1);  // the engine's own setting
+  }
+  return r;
+}
+
 nlohmann::json measure(const model::Model& m, std::int64_t n_prompt, int n_decode) {
   const auto& c = m.config();
   // A prompt longer than the model's context is run as several equal sequences that fit it, all in one
@@ -76,26 +149,26 @@ nlohmann::json measure(const model::Model& m, std::int64_t n_prompt, int n_decod
   std::uniform_int_distribution<std::int32_t> tok(0, c.vocab_size - 1);
   std::vector<std::int32_t> prompt(static_cast<std::size_t>(n_prompt));
   for (auto& t : prompt) t = tok(rng);
-  std::vector<float> logits(static_cast<std::size_t>(n_seq * c.vocab_size));
 
-  // Prompt processing: best of three passes (the first also faults the mapped weights in).
-  std::vector<model::KVCache> caches;
-  std::vector<model::KVCache*> cache_ptrs;
-  for (std::int64_t s = 0; s < n_seq; ++s) caches.emplace_back(c, seq_len);
-  for (auto& k : caches) cache_ptrs.push_back(&k);
-  double prompt_s = 1e30;
-  for (int rep = 0; rep < 3; ++rep) {
-    for (auto& k : caches) k.clear();
-    const auto t0 = clock_type::now();
-    model::forward_batch(m, cache_ptrs, prompt, 1, logits.data());
-    prompt_s = std::min(prompt_s, since(t0));
-  }
+  // Prompt processing against the BLAS reference: the widest GEMM of a layer (up/gate projection) at
+  // the prompt's token count, the shape every such product of the prompt pass has.
+  const int threads = thread_count();
+  Interleaved timed;
+  double gemm_flops = 0;
+  {
+    PromptProbe prompt_probe(m, prompt, n_seq, seq_len);
+    GemmProbe gemm(n_prompt, c.intermediate_size, c.hidden_size);
+    timed = time_interleaved(prompt_probe, gemm, threads);
+    gemm_flops = gemm.flops();
+  }  // frees the caches and operands before decode
+  const double prompt_s = timed.prompt_s;
   const double prompt_gflops = static_cast<double>(n_seq) * forward_flops(c, seq_len, 0) / prompt_s / 1e9;
-  caches.clear();
+  const double blas = gemm_flops / timed.gemm_s / 1e9;
 
   // Decode: one token at a time after a short context.
   const std::int64_t ctx = std::min<std::int64_t>(seq_len, 64);
   model::KVCache cache(c, ctx + n_decode + 1);
+  std::vector<float> logits(static_cast<std::size_t>(c.vocab_size));  // one row per call
   model::forward(m, cache, std::span(prompt).first(static_cast<std::size_t>(ctx)), 1, logits.data());
   double decode_flops = 0;
   const auto t0 = clock_type::now();
@@ -106,10 +179,6 @@ nlohmann::json measure(const model::Model& m, std::int64_t n_prompt, int n_decod
   }
   const double decode_s = since(t0);
 
-  // The BLAS reference: the widest GEMM of a layer (up/gate projection) at the prompt's token count,
-  // the shape every such product of the prompt pass has.
-  const int threads = thread_count();
-  const double blas = blas_gflops(n_prompt, c.intermediate_size, c.hidden_size, threads);
   return {{"threads", threads},
           {"prompt_tokens", n_prompt},
           {"prompt_sequences", n_seq},
@@ -117,6 +186,8 @@ nlohmann::json measure(const model::Model& m, std::int64_t n_prompt, int n_decod
           {"prompt_gflops", prompt_gflops},
           {"blas_gflops", blas},
           {"prompt_fraction_of_blas", prompt_gflops / blas},
+          {"prompt_passes", timed.passes},
+          {"blas_calls", timed.calls},
           {"decode_context", ctx},
           {"decode_tokens", n_decode},
           {"decode_tokens_per_s", n_decode / decode_s},
@@ -128,9 +199,12 @@ nlohmann::json run_child(const std::string& model_arg, std::int64_t n_prompt, in
   std::error_code ec;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) fail("bench: cannot find the qlab executable to run the {}-thread measurement", threads);
-  const std::string full =
-      fmt::format("'{}' bench forward '{}' --single --json --threads {} --prompt {} --decode {}", self.string(),
-                  model_arg, threads, n_prompt, n_decode);
+  // OPENBLAS_NUM_THREADS caps the BLAS's own worker pool at the count measured: otherwise OpenBLAS
+  // starts one worker per core at load, and in the 1-thread child those idle workers spin
+  // (sched_yield) beside the measurement. set_blas_threads(n) still works up to that cap.
+  const std::string full = fmt::format(
+      "OPENBLAS_NUM_THREADS={} '{}' bench forward '{}' --single --json --threads {} --prompt {} --decode {}", threads,
+      self.string(), model_arg, threads, n_prompt, n_decode);
   std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(full.c_str(), "r"), ::pclose);
   if (!p) fail("bench: cannot start {}", full);
   std::string out;
@@ -169,8 +243,14 @@ int run(const Args& a) {
                                      first["prompt_tokens"].get<std::int64_t>() / n_seq)
                        : std::string(),
              n_decode, first["decode_context"].get<std::int64_t>());
-  fmt::print("BLAS reference: one SGEMM of shape {} (M x N x K) through the same BLAS, same threads\n\n",
+  fmt::print("BLAS reference: one SGEMM of shape {} (M x N x K) through the same BLAS, same threads\n",
              rows.front()["blas_shape"].get<std::string>());
+  std::string counts_line;
+  for (const auto& r : rows)
+    counts_line += fmt::format("{}{} passes / {} BLAS calls ({} thread{})", counts_line.empty() ? "" : ", ",
+                               r["prompt_passes"].get<int>(), r["blas_calls"].get<int>(), r["threads"].get<int>(),
+                               r["threads"].get<int>() == 1 ? "" : "s");
+  fmt::print("timing: best of {}, interleaved\n\n", counts_line);
   fmt::print("{:>7}  {:>14}  {:>28}  {:>12}  {:>14}\n", "threads", "prompt tok/s", "achieved / BLAS GFLOP/s",
              "decode tok/s", "decode GFLOP/s");
   for (const auto& r : rows)
@@ -187,6 +267,9 @@ const Registrar reg{Command{"bench forward", "runtime speed: prompt and decode t
                              {"decode", "N", "tokens decoded one at a time (default 16)"},
                              {"single", "", "measure at --threads only, in this process (JSON)"}},
                             "Runs itself once with --threads 1 and once with all threads.\n"
+                            "Prompt passes and reference SGEMMs are timed in interleaved rounds (about 0.1 s of\n"
+                            "each per round, 8 rounds; fewer for a slow model) and the best of each is kept, so the\n"
+                            "achieved / BLAS ratio compares the two under the same machine conditions.\n"
                             "Prompt GFLOP/s counts 2 FLOPs per multiply-add of the linear layers (q, k, v, o, gate,\n"
                             "up, down), of causal attention (q k^T and P v over the keys each query sees) and of one\n"
                             "lm_head row per sequence (only the last token's logits are computed); norms, RoPE,\n"
