@@ -20,6 +20,17 @@ constexpr int kRows = 4;             // queries per tile
 // four SSE2 or NEON ones. Four rows of accumulators plus a load fit every one of those register files.
 using lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
 
+// True where one vector register holds all kLanes floats (x86 with AVX-512): QLAB_VECTOR_CLONES
+// then runs the AVX-512 build of the kernels.
+bool wide_vectors() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool wide = __builtin_cpu_supports("avx512f");
+  return wide;
+#else
+  return false;
+#endif
+}
+
 std::int64_t round_up(std::int64_t n, std::int64_t m) { return (n + m - 1) / m * m; }
 
 // Number of keys query t of the block sees.
@@ -110,6 +121,11 @@ void attend_block_tiles(const AttentionBlock& a) {
   S.resize(static_cast<std::size_t>(a.nt * lds));
   inv_sum.resize(static_cast<std::size_t>(a.nt));
   std::int64_t r0 = 0;
+  // Each row of a tile is one chain of dependent multiply-adds. Four chains of four NEON or two AVX2
+  // registers keep those units' pipelines full; an AVX-512 chain is one register, and two FMA units
+  // of 4-cycle latency need eight, so there a tile is eight rows.
+  if (wide_vectors())
+    for (; r0 + 2 * kRows <= a.nt; r0 += 2 * kRows) attend_rows<2 * kRows>(a, r0, S.data(), lds, inv_sum.data());
   for (; r0 + kRows <= a.nt; r0 += kRows) attend_rows<kRows>(a, r0, S.data(), lds, inv_sum.data());
   switch (a.nt - r0) {
     case 3: attend_rows<3>(a, r0, S.data(), lds, inv_sum.data()); break;
