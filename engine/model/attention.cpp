@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/tensor/blas.h"
+#include "engine/tensor/lanes.h"
 #include "engine/tensor/ops.h"
 #include "engine/tensor/vector_clones.h"
 
@@ -13,12 +14,12 @@ namespace qlab::model {
 
 namespace {
 
-constexpr std::int64_t kLanes = 16;  // keys per score tile, values per output tile
-constexpr int kRows = 4;             // queries per tile
+using tensor::ilanes;
+using tensor::lanes;
 
-// kLanes floats as one value (GCC/Clang vector extension): one AVX-512 register, two AVX2 ones,
-// four SSE2 or NEON ones. Four rows of accumulators plus a load fit every one of those register files.
-using lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
+constexpr std::int64_t kLanes = tensor::kLaneCount;  // keys per score tile, values per output tile
+constexpr int kRows = 4;                             // queries per tile (four rows of accumulators plus
+                                                     // a load fit every register file lanes maps to)
 
 // True where one vector register holds all kLanes floats (x86 with AVX-512): QLAB_VECTOR_CLONES
 // then runs the AVX-512 build of the kernels.
@@ -38,12 +39,19 @@ std::int64_t visible(const AttentionBlock& a, std::int64_t t) { return a.first_v
 
 // Scores of R queries (rows r0 ..) against keys [0, n_keys) (a multiple of kLanes) from the
 // transposed keys: each tile is R x kLanes dot products, one broadcast query element times one row
-// of kt at a time.
+// of kt at a time. Keys a row does not see are stored as -inf; each row's max goes to mx[r].
 template <int R>
 [[gnu::always_inline]] inline void score_rows(const AttentionBlock& a, std::int64_t r0, std::int64_t n_keys, float* S,
-                                               std::int64_t lds) {
+                                               std::int64_t lds, float* mx) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const ilanes lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const lanes none = lanes{} - kInf;
   const float* q[R];
-  for (int r = 0; r < R; ++r) q[r] = a.q + (r0 + r) * a.q_stride;
+  lanes top[R];
+  for (int r = 0; r < R; ++r) {
+    q[r] = a.q + (r0 + r) * a.q_stride;
+    top[r] = none;
+  }
   for (std::int64_t j0 = 0; j0 < n_keys; j0 += kLanes) {
     lanes acc[R] = {};
     for (std::int64_t d = 0; d < a.head_dim; ++d) {
@@ -52,10 +60,33 @@ template <int R>
       for (int r = 0; r < R; ++r) acc[r] += q[r][d] * k;
     }
     for (int r = 0; r < R; ++r) {
-      const lanes s = acc[r] * a.scale;
+      lanes s = acc[r] * a.scale;
+      const std::int64_t seen = visible(a, r0 + r) - j0;  // keys of this tile row r sees, if < kLanes
+      if (seen < kLanes) s = lane < static_cast<std::int32_t>(seen) ? s : none;
+      top[r] = s > top[r] ? s : top[r];
       std::memcpy(S + (r0 + r) * lds + j0, &s, sizeof s);
     }
   }
+  for (int r = 0; r < R; ++r) mx[r] = tensor::tree_max(top[r]);
+}
+
+// Row r's scores become e^(s - mx[r]) in place (-inf becomes 0); returns 1 / their sum. exp as in
+// the ops kernels, on whole vectors: the row is in cache right after its tile was scored.
+[[gnu::always_inline]] inline float exp_row(float* row, std::int64_t n_keys, float mx) {
+  const lanes floor = lanes{} - 87.0f, zero = {};
+  lanes sum = {};
+  for (std::int64_t j0 = 0; j0 < n_keys; j0 += kLanes) {
+    lanes x;
+    std::memcpy(&x, row + j0, sizeof x);
+    x -= mx;
+    const ilanes under = x < floor;
+    lanes e = under ? floor : x;
+    tensor::exp_core_in_place<lanes, ilanes>(e);
+    e = under ? zero : e;
+    sum += e;
+    std::memcpy(row + j0, &e, sizeof e);
+  }
+  return 1.0f / tensor::tree_sum(sum);
 }
 
 // out rows r0 .. = (P V) scaled by inv_sum, over keys [0, n_keys): each tile is R x kLanes outputs,
@@ -93,9 +124,11 @@ float softmax_row(const AttentionBlock& a, std::int64_t t, float* row, std::int6
 template <int R>
 [[gnu::always_inline]] inline void attend_rows(const AttentionBlock& a, std::int64_t r0, float* S, std::int64_t lds,
                                                 float* inv_sum) {
-  const std::int64_t n_keys = visible(a, r0 + R - 1);  // the tile's last query sees the most
-  score_rows<R>(a, r0, round_up(n_keys, kLanes), S, lds);
-  for (int r = 0; r < R; ++r) inv_sum[r0 + r] = softmax_row(a, r0 + r, S + (r0 + r) * lds, n_keys);
+  // The tile's last query sees the most keys; the others' extra keys score -inf, so weigh zero.
+  const std::int64_t n_keys = visible(a, r0 + R - 1), n_tiles = round_up(n_keys, kLanes);
+  float mx[R];
+  score_rows<R>(a, r0, n_tiles, S, lds, mx);
+  for (int r = 0; r < R; ++r) inv_sum[r0 + r] = exp_row(S + (r0 + r) * lds, n_tiles, mx[r]);
   weigh_rows<R>(a, r0, S, lds, n_keys, inv_sum);
 }
 

@@ -1,11 +1,11 @@
 #include "engine/tensor/ops.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
-#include "engine/tensor/convert.h"
+#include "engine/tensor/lanes.h"
 #include "engine/tensor/vector_clones.h"
 
 namespace qlab::tensor {
@@ -14,35 +14,9 @@ namespace {
 
 // Reductions keep this many independent partial sums: without -ffast-math a compiler may not
 // reorder a single running sum, so one accumulator would run at one add per add-latency.
-constexpr int kLanes = 16;
+constexpr int kLanes = kLaneCount;
 // Float partial sums of at most this many values each go into a double total.
 constexpr std::int64_t kFlush = 1024;
-
-// kLanes floats as one value (GCC/Clang vector extension): one AVX-512 register, two AVX2 ones,
-// four SSE2 or NEON ones. Only for loops the vectorizer leaves scalar; plain loops are preferred.
-using lanes16 = float __attribute__((vector_size(kLanes * sizeof(float))));
-
-
-// Cody-Waite reduction x = n ln2 + r (|r| <= ln2/2, ln2 split so n ln2 is exact), then Cephes'
-// degree-7 expansion of e^r, then 2^n put into the exponent field. Rounding to n uses the
-// 1.5 * 2^23 trick, so every step is plain arithmetic and bit operations. For x in [-87, 88], where
-// n stays within [-126, 127]; a NaN gives NaN.
-inline float exp_core(float x) {
-  constexpr float kShift = 0x1.8p23f;
-  const float t = x * 1.44269504088896341f + kShift;
-  const float n = t - kShift;
-  const auto ni = static_cast<std::int32_t>(f32_to_bits(t) - f32_to_bits(kShift));  // n as an integer
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  return p * bits_to_f32(static_cast<std::uint32_t>(ni + 127) << 23);
-}
 
 // Any x: clamped into exp_core's range, then 0 below -87 (true values there are under 1.7e-38),
 // inf above 88.72, NaN kept.
@@ -50,23 +24,6 @@ inline float exp_impl(float x) {
   const float scaled = exp_core(x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x));
   const float out = x < -87.0f ? 0.0f : (x > 88.72283f ? std::numeric_limits<float>::infinity() : scaled);
   return x != x ? x : out;
-}
-
-// Horizontal max and sum of kLanes values as trees (depth 4, not a chain of 15 dependent operations:
-// rows of a short context pay these once per row).
-inline float tree_max(lanes16 v) {
-  float a[kLanes];
-  std::memcpy(a, &v, sizeof a);
-  for (int w = kLanes / 2; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) a[j] = a[j + w] > a[j] ? a[j + w] : a[j];
-  return a[0];
-}
-inline float tree_sum(const float* in) {
-  float a[kLanes];
-  std::copy_n(in, kLanes, a);
-  for (int w = kLanes / 2; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) a[j] += a[j + w];
-  return a[0];
 }
 
 // exp_impl for x <= 0 (a softmax's x - max): no overflow to handle, and a NaN stays NaN through
@@ -111,7 +68,7 @@ float softmax_exp(float* x, std::int64_t n) {
   }
   // The max as a vector-extension loop: a compiler does not vectorize a float max reduction without
   // -ffast-math, even with the lanes spelled out, and a scalar max costs as much as the exps.
-  lanes16 mx, v;
+  lanes mx, v;
   std::memcpy(&mx, rem > 0 ? tail : x, sizeof mx);
   for (std::int64_t i = 0; i < full; i += kLanes) {
     std::memcpy(&v, x + i, sizeof v);
