@@ -40,4 +40,10 @@ GlyphSet pick_glyph_set(std::string_view codeset, std::string_view term, std::st
   return GlyphSet::Unicode;
 }
 
+bool names_utf8(std::string_view locale_name) {
+  std::string lower(locale_name);
+  for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return lower.find("utf-8") != std::string::npos || lower.find("utf8") != std::string::npos;
+}
+
 }  // namespace qlab::tui

@@ -31,4 +31,7 @@ const Glyphs& glyphs(GlyphSet s);
 // The set for a locale codeset ("UTF-8"), a TERM value, and the user's override ("", "ascii", "unicode").
 GlyphSet pick_glyph_set(std::string_view codeset, std::string_view term, std::string_view force);
 
+// Whether a locale name asks for UTF-8 ("en_US.UTF-8", "de_DE.utf8", "C.UTF-8"), case aside.
+bool names_utf8(std::string_view locale_name);
+
 }  // namespace qlab::tui

@@ -19,9 +19,19 @@
 #include <ncursesw/curses.h>
 #include <ncursesw/term.h>  // tigetnum
 
+#include "tui/glyphs.h"
+
 namespace qlab::tui {
 
 namespace {
+
+// The locale name the environment asks for the character type: LC_ALL, else LC_CTYPE, else LANG
+// (the first that is set and not empty, as setlocale reads them).
+std::string requested_ctype_locale() {
+  for (const char* var : {"LC_ALL", "LC_CTYPE", "LANG"})
+    if (const char* v = std::getenv(var); v && v[0] != '\0') return v;
+  return "";
+}
 
 // Signals wake the input wait through a self-pipe. A signal may be handled on any thread that does
 // not block it (the BLAS library starts its threads before main), and even on the UI thread it can
@@ -157,6 +167,14 @@ TerminalInfo probe_terminal(const TerminalOptions& opt) {
   TerminalInfo t;
   const char* loc = std::setlocale(LC_ALL, "");
   t.locale = loc ? loc : "C (the environment's locale is not installed)";
+  // Over ssh the client's LANG (say en_US.UTF-8) often names a locale the server never generated.
+  // The terminal still speaks UTF-8, so keep UTF-8 characters through C.UTF-8 (built into glibc
+  // 2.35+, packaged in Debian's libc-bin) rather than falling back to ASCII drawing.
+  if (!loc) {
+    const std::string asked = requested_ctype_locale();
+    if (names_utf8(asked) && (std::setlocale(LC_CTYPE, "C.UTF-8") || std::setlocale(LC_CTYPE, "C.utf8")))
+      t.locale = "C.UTF-8 (" + asked + " is not installed here)";
+  }
   t.codeset = nl_langinfo(CODESET);
   if (const char* e = std::getenv("TERM")) t.term = e;
   if (const char* e = std::getenv("LINES")) t.lines_env = e;

@@ -257,6 +257,22 @@ TEST_F(TutorE2E, PlainLocaleAndVt100GetAsciiAndNoColor) {
   EXPECT_EQ(t.exit_status(), "0");
 }
 
+// An ssh client's UTF-8 locale that the machine does not have (a made-up one here) still gets
+// UTF-8 drawing, through C.UTF-8, and the diagnostics say so.
+TEST_F(TutorE2E, MissingUtf8LocaleFallsBackToCUtf8) {
+  Tmux t(dir_, 100, 30, env("xterm-256color", "xx_XX.UTF-8"), "");
+  ASSERT_TRUE(t.ok()) << t.error();
+  ASSERT_TRUE(t.wait_for("Milestones")) << t.capture();
+  EXPECT_NE(t.capture().find("\u2500"), std::string::npos) << "no box drawing: " << t.capture();
+  t.keys("d");
+  ASSERT_TRUE(t.wait_for("Characters: unicode")) << t.capture();
+  EXPECT_TRUE(t.wait_for("xx_XX.UTF-8 is not installed here")) << t.capture();
+  t.keys("Escape");
+  t.keys("q");
+  ASSERT_TRUE(t.wait_dead()) << t.capture();
+  EXPECT_EQ(t.exit_status(), "0");
+}
+
 TEST_F(TutorE2E, HangupEndsCleanlyWithProgressSaved) {
   Tmux t(dir_, 80, 24, env("tmux-256color", "C.UTF-8"), "");
   ASSERT_TRUE(t.ok()) << t.error();

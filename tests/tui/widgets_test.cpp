@@ -146,5 +146,16 @@ TEST(Glyphs, PickedFromLocaleAndTerm) {
   EXPECT_EQ(pick_glyph_set("UTF-8", "xterm", "ascii"), GlyphSet::Ascii);
 }
 
+TEST(Glyphs, LocaleNamesThatAskForUtf8) {
+  EXPECT_TRUE(names_utf8("en_US.UTF-8"));
+  EXPECT_TRUE(names_utf8("de_DE.utf8"));
+  EXPECT_TRUE(names_utf8("C.UTF-8"));
+  EXPECT_TRUE(names_utf8("sr_RS.UTF-8@latin"));
+  EXPECT_FALSE(names_utf8("C"));
+  EXPECT_FALSE(names_utf8("POSIX"));
+  EXPECT_FALSE(names_utf8("en_US.ISO-8859-1"));
+  EXPECT_FALSE(names_utf8(""));
+}
+
 }  // namespace
 }  // namespace qlab::tui
