@@ -9,6 +9,7 @@
 #include "engine/core/error.h"
 #include "engine/core/threads.h"
 #include "engine/model/forward.h"
+#include "engine/tensor/ops.h"
 #include "engine/model/sampling.h"
 
 namespace qlab::eval {
@@ -46,11 +47,8 @@ Quantiles quantiles(std::vector<double> v) {
 }
 
 double token_nll(std::span<const float> logits, std::int32_t target) {
-  float mx = logits[0];
-  for (float x : logits) mx = std::max(mx, x);
-  double sum = 0.0;
-  for (float x : logits) sum += std::exp(static_cast<double>(x - mx));
-  return -(static_cast<double>(logits[static_cast<std::size_t>(target)] - mx) - std::log(sum));
+  return tensor::log_sum_exp(logits.data(), static_cast<std::int64_t>(logits.size())) -
+         static_cast<double>(logits[static_cast<std::size_t>(target)]);
 }
 
 namespace {
@@ -232,8 +230,9 @@ KldResult kl_divergence(const model::Model& base, const model::Model& test, std:
         for (std::size_t i = 0; i < lpb.size(); ++i) k += std::exp(lpb[i]) * (lpb[i] - lpt[i]);
         Row& o = rows[j];
         o.kld = std::max(k, 0.0);  // exact KL is >= 0; rounding can leave -1e-17
-        o.nll_b = -lpb[target];
-        o.nll_t = -lpt[target];
+        // The same NLL as perplexity() computes, so a KLD run's PPL equals a plain run's.
+        o.nll_b = token_nll(rb, static_cast<std::int32_t>(target));
+        o.nll_t = token_nll(rt, static_cast<std::int32_t>(target));
         o.dp = std::exp(lpt[target]) - std::exp(lpb[target]);
         o.same = model::argmax(rb) == model::argmax(rt);
       }

@@ -64,7 +64,8 @@ struct KldResult {
   std::vector<double> nll_base, nll_test;
 };
 
-// NLL of `target` under a logit row: log-sum-exp in double after max subtraction.
+// NLL of `target` under a logit row: log-sum-exp after max subtraction (float exp within 1 ulp, the
+// sum in double).
 double token_nll(std::span<const float> logits, std::int32_t target);
 
 PplResult perplexity(const model::Model& m, std::span<const std::int32_t> tokens, const PplOptions& opt,

@@ -55,45 +55,68 @@ void rmsnorm(const float* x, const float* w, float eps, std::int64_t n, float* o
   for (i = 0; i < n; ++i) out[i] = w[i] * (x[i] * inv);
 }
 
-QLAB_VECTOR_CLONES
-float softmax_exp(float* x, std::int64_t n) {
-  // A row's last n % kLanes values go through a copy padded with -inf (whose exp is 0), so they take
-  // the vector path too: attention rows are short, and a scalar tail of up to 15 exps costs as much
-  // as the rest of a 64-wide row.
-  const std::int64_t full = n - n % kLanes, rem = n - full;
-  float tail[kLanes];
-  if (rem > 0) {
-    std::fill_n(tail, kLanes, -std::numeric_limits<float>::infinity());
-    for (std::int64_t j = 0; j < rem; ++j) tail[j] = x[full + j];
+// The two passes of a softmax over x[0, n). A row's last n % kLanes values go through a copy padded
+// with -inf (whose exp is 0), so they take the vector path too: attention rows are short, and a
+// scalar tail of up to 15 exps costs as much as the rest of a 64-wide row.
+struct RowTail {
+  std::int64_t full = 0, rem = 0;
+  float v[kLanes];
+  RowTail(const float* x, std::int64_t n) : full(n - n % kLanes), rem(n - full) {
+    std::fill_n(v, kLanes, -std::numeric_limits<float>::infinity());
+    for (std::int64_t j = 0; j < rem; ++j) v[j] = x[full + j];
   }
-  // The max as a vector-extension loop: a compiler does not vectorize a float max reduction without
-  // -ffast-math, even with the lanes spelled out, and a scalar max costs as much as the exps.
+};
+
+// The max as a vector-extension loop: a compiler does not vectorize a float max reduction without
+// -ffast-math, even with the lanes spelled out, and a scalar max costs as much as the exps.
+inline float row_max(const float* x, const RowTail& tail) {
   lanes mx, v;
-  std::memcpy(&mx, rem > 0 ? tail : x, sizeof mx);
-  for (std::int64_t i = 0; i < full; i += kLanes) {
+  std::memcpy(&mx, tail.rem > 0 ? tail.v : x, sizeof mx);
+  for (std::int64_t i = 0; i < tail.full; i += kLanes) {
     std::memcpy(&v, x + i, sizeof v);
     mx = v > mx ? v : mx;
   }
-  const float m = tree_max(mx);
-  // Partial sums in float lanes, added into a double every kFlush values: as accurate as a double
-  // sum for rows of any width, without widening every value.
+  return tree_max(mx);
+}
+
+// Sum of e^(x - m), each term also stored to out when out is not null. Partial sums in float lanes,
+// added into a double every kFlush values: as accurate as a double sum for rows of any width,
+// without widening every value.
+inline double sum_exp(const float* x, RowTail& tail, float m, float* out) {
   double sum = 0.0;
-  for (std::int64_t i0 = 0; i0 < full; i0 += kFlush) {
+  for (std::int64_t i0 = 0; i0 < tail.full; i0 += kFlush) {
     float acc[kLanes] = {};
-    const std::int64_t end = std::min(full, i0 + kFlush);
-    for (std::int64_t i = i0; i < end; i += kLanes)
+    const std::int64_t end = std::min(tail.full, i0 + kFlush);
+    for (std::int64_t i = i0; i < end; i += kLanes) {
+      float e[kLanes];
       for (int j = 0; j < kLanes; ++j) {
-        x[i + j] = exp_nonpositive(x[i + j] - m);
-        acc[j] += x[i + j];
+        e[j] = exp_nonpositive(x[i + j] - m);
+        acc[j] += e[j];
       }
+      if (out) std::copy_n(e, kLanes, out + i);
+    }
     sum += tree_sum(acc);
   }
-  if (rem > 0) {
-    for (int j = 0; j < kLanes; ++j) tail[j] = exp_nonpositive(tail[j] - m);
-    sum += tree_sum(tail);
-    for (std::int64_t j = 0; j < rem; ++j) x[full + j] = tail[j];
+  if (tail.rem > 0) {
+    for (float& t : tail.v) t = exp_nonpositive(t - m);
+    sum += tree_sum(tail.v);
+    if (out) std::copy_n(tail.v, tail.rem, out + tail.full);
   }
-  return static_cast<float>(1.0 / sum);
+  return sum;
+}
+
+QLAB_VECTOR_CLONES
+float softmax_exp(float* x, std::int64_t n) {
+  RowTail tail(x, n);
+  const float m = row_max(x, tail);
+  return static_cast<float>(1.0 / sum_exp(x, tail, m, x));
+}
+
+QLAB_VECTOR_CLONES
+double log_sum_exp(const float* x, std::int64_t n) {
+  RowTail tail(x, n);
+  const float m = row_max(x, tail);
+  return static_cast<double>(m) + std::log(sum_exp(x, tail, m, nullptr));
 }
 
 QLAB_VECTOR_CLONES

@@ -8,6 +8,7 @@
 //   softmax      in place over the first n entries, max-subtracted
 //   softmax_exp  softmax without the last step: x = e^(x - max x), returns 1 / sum (so a caller can
 //                scale a smaller product instead of the row: attention scales P v, not P)
+//   log_sum_exp  log(sum e^x) over n values, max-subtracted (a token's NLL is this minus its logit)
 //   scale        x *= s
 //   silu_mul     g = silu(g) * u                        (SwiGLU's gate times up)
 //   add          y += x
@@ -19,6 +20,7 @@ float exp_fast(float x);
 void rmsnorm(const float* x, const float* w, float eps, std::int64_t n, float* out);
 void softmax(float* x, std::int64_t n);
 float softmax_exp(float* x, std::int64_t n);
+double log_sum_exp(const float* x, std::int64_t n);
 void scale(float* x, float s, std::int64_t n);
 void silu_mul(float* g, const float* u, std::int64_t n);
 void add(float* y, const float* x, std::int64_t n);
