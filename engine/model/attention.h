@@ -3,10 +3,12 @@
 // side by side (same inputs, same result up to float summation order):
 //   AttentionBlock        the operands: nt query rows, L cached key/value rows, causal offset
 //   attend_block_gemm     scores q K^T, softmax, P V through BLAS (any head_dim; the reference)
-//   attend_block_tiles    register tiles of 4 queries x 16 keys, only the causal part computed
-//                         (head_dim a multiple of 16, as every Llama-family model's is). A small
-//                         model's heads make BLAS calls of a few thousand multiply-adds, where
-//                         packing and masking cost more than the arithmetic.
+//   attend_block_tiles    register tiles of 4 queries (8 with AVX-512) x 16 keys over the transposed
+//                         keys, scores masked and exponentiated while the tile is in cache, P V
+//                         over only the keys each tile sees (head_dim a multiple of 16, as every
+//                         Llama-family model's is). A small model's heads make BLAS calls of a few
+//                         thousand multiply-adds, where packing and masking cost more than the
+//                         arithmetic.
 //   attend_block          the tiled path where it applies, else the GEMM path
 #include <cstdint>
 
@@ -16,7 +18,7 @@ struct AttentionBlock {
   const float* q = nullptr;  // nt rows of head_dim, q_stride apart
   std::int64_t q_stride = 0;
   const float* kt = nullptr;  // the keys transposed: head_dim rows of kt_stride (>= L rounded up to
-  std::int64_t kt_stride = 0;  // 16; finite values past L), key j's element d at kt[d * kt_stride + j]
+  std::int64_t kt_stride = 0;  // 16, readable past L), key j's element d at kt[d * kt_stride + j]
   const float* v = nullptr;    // L rows of head_dim, v_stride apart
   std::int64_t v_stride = 0;
   float* out = nullptr;  // nt rows of head_dim, out_stride apart
