@@ -92,16 +92,52 @@ std::vector<Window> plan(std::int64_t n_tokens, const PplOptions& opt) {
   return w;
 }
 
-// Runs one window; fills logits with the rows score_from ... score_from + n_scored - 1.
-void run_window(const model::Model& m, model::KVCache& cache, std::span<const std::int32_t> tokens, const Window& w,
-                const PplOptions& opt, std::vector<float>& logits) {
-  std::vector<std::int32_t> ids(tokens.begin() + w.begin, tokens.begin() + w.begin + w.len);
-  if (w.bos) ids[0] = *opt.bos;
-  cache.clear();
-  const std::int64_t n_rows = w.len - w.score_from;  // rows score_from ... len - 1
-  logits.resize(static_cast<std::size_t>(n_rows * m.vocab_size()));
-  model::forward(m, cache, ids, n_rows, logits.data());
-}
+// Runs windows through the model a batch at a time: a small model's windows go several to one
+// forward_batch call (one per thread), each as it would run alone.
+class WindowRunner {
+ public:
+  WindowRunner(const model::Model& m, const PplOptions& opt) : opt_(opt) {
+    // Logits of a batch stay under kMaxLogitBytes whatever the vocabulary.
+    constexpr double kMaxLogitBytes = 256.0 * 1024 * 1024;
+    const double window_bytes = 4.0 * static_cast<double>(opt.n_ctx) * m.vocab_size();
+    const auto by_memory = static_cast<std::int64_t>(std::max(1.0, kMaxLogitBytes / window_bytes));
+    max_batch_ = std::clamp<std::int64_t>(model::sequences_per_batch(m, opt.n_ctx), 1, by_memory);
+    for (std::int64_t b = 0; b < max_batch_; ++b) caches_.emplace_back(m.config(), opt.n_ctx);
+  }
+
+  // Number of windows from windows[i] on that run together: same length and first scored row.
+  std::size_t batch_at(const std::vector<Window>& windows, std::size_t i) const {
+    auto same_shape = [&](const Window& w) { return w.len == windows[i].len && w.score_from == windows[i].score_from; };
+    std::size_t n = 1;
+    while (i + n < windows.size() && static_cast<std::int64_t>(n) < max_batch_ && same_shape(windows[i + n])) ++n;
+    return n;
+  }
+
+  // Runs the batch; fills logits with each window's rows score_from .. len - 1, window after window.
+  void run(const model::Model& m, std::span<const std::int32_t> tokens, std::span<const Window> batch,
+           std::vector<float>& logits) {
+    const std::int64_t len = batch[0].len, n_rows = len - batch[0].score_from;
+    ids_.clear();
+    for (const Window& w : batch) {
+      const std::size_t at = ids_.size();
+      ids_.insert(ids_.end(), tokens.begin() + w.begin, tokens.begin() + w.begin + len);
+      if (w.bos) ids_[at] = *opt_.bos;
+    }
+    std::vector<model::KVCache*> caches;
+    for (std::size_t b = 0; b < batch.size(); ++b) {
+      caches_[b].clear();
+      caches.push_back(&caches_[b]);
+    }
+    logits.resize(batch.size() * static_cast<std::size_t>(n_rows * m.vocab_size()));
+    model::forward_batch(m, caches, ids_, n_rows, logits.data());
+  }
+
+ private:
+  const PplOptions& opt_;
+  std::int64_t max_batch_ = 1;
+  std::vector<model::KVCache> caches_;
+  std::vector<std::int32_t> ids_;
+};
 
 std::span<const float> row(const std::vector<float>& logits, std::int64_t r, int vocab) {
   return {logits.data() + r * vocab, static_cast<std::size_t>(vocab)};
@@ -125,26 +161,34 @@ PplResult perplexity(const model::Model& m, std::span<const std::int32_t> tokens
   const std::vector<Window> windows = plan(static_cast<std::int64_t>(tokens.size()), opt);
   const auto t0 = std::chrono::steady_clock::now();
   const int V = m.vocab_size();
-  model::KVCache cache(m.config(), opt.n_ctx);
+  WindowRunner runner(m, opt);
   PplResult r;
   std::vector<float> logits;
   std::vector<double> nll;
-  for (const Window& w : windows) {
+  for (std::size_t i = 0; i < windows.size();) {
     check_cancel(stop);
-    run_window(m, cache, tokens, w, opt, logits);
-    nll.assign(static_cast<std::size_t>(w.n_scored), 0.0);
-    parallel_for(static_cast<std::size_t>(w.n_scored), [&](std::size_t b, std::size_t e) {
+    const std::span<const Window> batch(windows.data() + i, runner.batch_at(windows, i));
+    runner.run(m, tokens, batch, logits);
+    const std::int64_t n_rows = batch[0].len - batch[0].score_from, n_scored = batch[0].n_scored;
+    nll.assign(batch.size() * static_cast<std::size_t>(n_scored), 0.0);
+    parallel_for(nll.size(), [&](std::size_t b, std::size_t e) {
       for (std::size_t j = b; j < e; ++j) {
-        const auto target = tokens[static_cast<std::size_t>(w.begin + w.score_from + 1) + j];
-        nll[j] = token_nll(row(logits, static_cast<std::int64_t>(j), V), target);
+        const auto k = static_cast<std::int64_t>(j) / n_scored, t = static_cast<std::int64_t>(j) % n_scored;
+        const Window& w = batch[static_cast<std::size_t>(k)];
+        const auto target = tokens[static_cast<std::size_t>(w.begin + w.score_from + 1 + t)];
+        nll[j] = token_nll(row(logits, k * n_rows + t, V), target);
       }
     });
-    for (double x : nll) r.nll.add(x);
-    r.tokens_evaluated += w.len;
-    ++r.chunks;
-    r.running_ppl.push_back(r.nll.ppl());
-    progress.report(static_cast<double>(r.chunks) / static_cast<double>(windows.size()),
-                    fmt::format("chunk {}/{}", r.chunks, windows.size()));
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      for (std::int64_t t = 0; t < n_scored; ++t)
+        r.nll.add(nll[k * static_cast<std::size_t>(n_scored) + static_cast<std::size_t>(t)]);
+      r.tokens_evaluated += batch[k].len;
+      ++r.chunks;
+      r.running_ppl.push_back(r.nll.ppl());
+      progress.report(static_cast<double>(r.chunks) / static_cast<double>(windows.size()),
+                      fmt::format("chunk {}/{}", r.chunks, windows.size()));
+    }
+    i += batch.size();
   }
   r.seconds = seconds_since(t0);
   return r;
@@ -195,7 +239,7 @@ KldResult kl_divergence(const model::Model& base, const model::Model& test, std:
   const std::vector<Window> windows = plan(static_cast<std::int64_t>(tokens.size()), opt);
   const auto t0 = std::chrono::steady_clock::now();
   const int V = base.vocab_size();
-  model::KVCache cache(base.config(), opt.n_ctx);
+  WindowRunner runner(base, opt);
   KldResult r;
   std::vector<float> lb, lt;
   struct Row {
@@ -203,12 +247,14 @@ KldResult kl_divergence(const model::Model& base, const model::Model& test, std:
     bool same;
   };
   std::vector<Row> rows;
-  for (const Window& w : windows) {
+  for (std::size_t i = 0; i < windows.size();) {
     check_cancel(stop);
-    run_window(base, cache, tokens, w, opt, lb);
-    run_window(test, cache, tokens, w, opt, lt);
-    rows.assign(static_cast<std::size_t>(w.n_scored), Row{});
-    parallel_for(static_cast<std::size_t>(w.n_scored), [&](std::size_t b, std::size_t e) {
+    const std::span<const Window> batch(windows.data() + i, runner.batch_at(windows, i));
+    runner.run(base, tokens, batch, lb);
+    runner.run(test, tokens, batch, lt);
+    const std::int64_t n_rows = batch[0].len - batch[0].score_from, n_scored = batch[0].n_scored;
+    rows.assign(batch.size() * static_cast<std::size_t>(n_scored), Row{});
+    parallel_for(rows.size(), [&](std::size_t b, std::size_t e) {
       std::vector<double> lpb(static_cast<std::size_t>(V)), lpt(static_cast<std::size_t>(V));
       auto log_softmax = [&](std::span<const float> x, std::vector<double>& out) {
         float mx = x[0];
@@ -222,14 +268,16 @@ KldResult kl_divergence(const model::Model& base, const model::Model& test, std:
         for (double& v : out) v -= ls;
       };
       for (std::size_t j = b; j < e; ++j) {
-        const auto target = static_cast<std::size_t>(tokens[static_cast<std::size_t>(w.begin + w.score_from + 1) + j]);
-        auto rb = row(lb, static_cast<std::int64_t>(j), V), rt = row(lt, static_cast<std::int64_t>(j), V);
+        const auto k = static_cast<std::int64_t>(j) / n_scored, t = static_cast<std::int64_t>(j) % n_scored;
+        const Window& w = batch[static_cast<std::size_t>(k)];
+        const auto target = static_cast<std::size_t>(tokens[static_cast<std::size_t>(w.begin + w.score_from + 1 + t)]);
+        auto rb = row(lb, k * n_rows + t, V), rt = row(lt, k * n_rows + t, V);
         log_softmax(rb, lpb);
         log_softmax(rt, lpt);
-        double k = 0;
-        for (std::size_t i = 0; i < lpb.size(); ++i) k += std::exp(lpb[i]) * (lpb[i] - lpt[i]);
+        double kl = 0;
+        for (std::size_t i = 0; i < lpb.size(); ++i) kl += std::exp(lpb[i]) * (lpb[i] - lpt[i]);
         Row& o = rows[j];
-        o.kld = std::max(k, 0.0);  // exact KL is >= 0; rounding can leave -1e-17
+        o.kld = std::max(kl, 0.0);  // exact KL is >= 0; rounding can leave -1e-17
         // The same NLL as perplexity() computes, so a KLD run's PPL equals a plain run's.
         o.nll_b = token_nll(rb, static_cast<std::int32_t>(target));
         o.nll_t = token_nll(rt, static_cast<std::int32_t>(target));
@@ -237,23 +285,27 @@ KldResult kl_divergence(const model::Model& base, const model::Model& test, std:
         o.same = model::argmax(rb) == model::argmax(rt);
       }
     });
-    for (const Row& o : rows) {
-      r.kld.push_back(o.kld);
-      r.delta_p.push_back(o.dp);
-      r.nll_base.push_back(o.nll_b);
-      r.nll_test.push_back(o.nll_t);
-      r.base.nll.add(o.nll_b);
-      r.test.nll.add(o.nll_t);
-      r.same_top += o.same ? 1 : 0;
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      for (std::int64_t t = 0; t < n_scored; ++t) {
+        const Row& o = rows[k * static_cast<std::size_t>(n_scored) + static_cast<std::size_t>(t)];
+        r.kld.push_back(o.kld);
+        r.delta_p.push_back(o.dp);
+        r.nll_base.push_back(o.nll_b);
+        r.nll_test.push_back(o.nll_t);
+        r.base.nll.add(o.nll_b);
+        r.test.nll.add(o.nll_t);
+        r.same_top += o.same ? 1 : 0;
+      }
+      r.base.tokens_evaluated += batch[k].len;
+      r.test.tokens_evaluated += batch[k].len;
+      ++r.base.chunks;
+      ++r.test.chunks;
+      r.base.running_ppl.push_back(r.base.nll.ppl());
+      r.test.running_ppl.push_back(r.test.nll.ppl());
+      progress.report(static_cast<double>(r.base.chunks) / static_cast<double>(windows.size()),
+                      fmt::format("chunk {}/{}", r.base.chunks, windows.size()));
     }
-    r.base.tokens_evaluated += w.len;
-    r.test.tokens_evaluated += w.len;
-    ++r.base.chunks;
-    ++r.test.chunks;
-    r.base.running_ppl.push_back(r.base.nll.ppl());
-    r.test.running_ppl.push_back(r.test.nll.ppl());
-    progress.report(static_cast<double>(r.base.chunks) / static_cast<double>(windows.size()),
-                    fmt::format("chunk {}/{}", r.base.chunks, windows.size()));
+    i += batch.size();
   }
   r.base.seconds = r.test.seconds = seconds_since(t0);
   return r;

@@ -116,7 +116,17 @@ void check_batch(const io::ModelConfig& c, std::span<KVCache* const> caches, std
 // batch of sequences is run one sequence per thread rather than each product split across threads.
 constexpr double kSequenceParallelMaxWork = 16.0 * 1024 * 1024;
 
+bool runs_sequence_parallel(const io::ModelConfig& c, std::int64_t T) {
+  const double sequence_product = static_cast<double>(T) * static_cast<double>(c.intermediate_size) *
+                                  static_cast<double>(c.hidden_size);
+  return thread_count() > 1 && sequence_product < kSequenceParallelMaxWork;
+}
+
 }  // namespace
+
+std::int64_t sequences_per_batch(const Model& m, std::int64_t T) {
+  return runs_sequence_parallel(m.config(), T) ? thread_count() : 1;
+}
 
 void forward_batch(const Model& m, std::span<KVCache* const> caches, std::span<const std::int32_t> tokens,
                    std::int64_t n_logits, float* logits) {
@@ -131,9 +141,7 @@ void forward_batch(const Model& m, std::span<KVCache* const> caches, std::span<c
   // A small model's products are too small to share among many threads: each would get a few
   // microseconds of work between two synchronisations. Several such sequences run side by side
   // instead, each whole pass on one thread (the pool runs the nested calls inline).
-  const double sequence_product = static_cast<double>(T) * static_cast<double>(c.intermediate_size) *
-                                  static_cast<double>(c.hidden_size);
-  if (B > 1 && thread_count() > 1 && sequence_product < kSequenceParallelMaxWork) {
+  if (B > 1 && runs_sequence_parallel(c, T)) {
     const std::int64_t V = c.vocab_size;
     parallel_for(
         static_cast<std::size_t>(B),

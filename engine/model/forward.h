@@ -44,6 +44,11 @@ void forward(const Model& m, KVCache& cache, std::span<const std::int32_t> token
 void forward_batch(const Model& m, std::span<KVCache* const> caches, std::span<const std::int32_t> tokens,
                    std::int64_t n_logits, float* logits);
 
+// How many independent sequences of T tokens are worth one forward_batch call: the thread count
+// where such sequences run one per thread (a small model's products are too small to share), else 1
+// (each product already uses every thread, and more sequences only take more memory).
+std::int64_t sequences_per_batch(const Model& m, std::int64_t T);
+
 // Convenience: logits of every token of a fresh sequence, [n * vocab].
 std::vector<float> forward_all(const Model& m, std::span<const std::int32_t> tokens);
 

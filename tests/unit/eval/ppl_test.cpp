@@ -7,6 +7,7 @@
 
 #include "../model/fixture_util.h"
 #include "engine/core/error.h"
+#include "engine/core/threads.h"
 #include "engine/eval/perplexity.h"
 #include "engine/model/forward.h"
 
@@ -107,6 +108,47 @@ TEST(Perplexity, SlidingWindowCoversEveryTokenOnce) {
     only.add(token_nll(std::span(logits.data() + (ctx.size() - 1) * V, V), tokens[96]));
   }
   EXPECT_NEAR(got_sum - only.sum, want_sum, 1e-4 * want_sum);
+}
+
+// With several threads a small model's windows run several to one forward_batch call. The batched
+// result must still match transformers' per-chunk values, and in sliding mode (whose first and last
+// windows have other shapes than the rest) equal each window run alone through forward_all.
+TEST(Perplexity, BatchedWindowsMatchFixtureAndEachWindowAlone) {
+  set_thread_count(4);
+  ASSERT_EQ(model::sequences_per_batch(model::Model::load(fixture("models/llama")), 64), 4);
+  const auto want = ppl_fixture();
+  const auto m = model::Model::load(fixture("models/llama"));
+  const auto tokens = qlab::testing::read_ids(fixture("models/llama/ppl_tokens.txt"));
+  PplOptions opt;
+  opt.n_ctx = want["n_ctx"].get<std::int64_t>();
+  opt.bos = want["bos_id"].get<std::int32_t>();
+  expect_matches(perplexity(m, tokens, opt), want);
+
+  PplOptions slide;
+  slide.n_ctx = 64;
+  slide.stride = 24;
+  const auto got = perplexity(m, tokens, slide);
+  // The same windows by hand: [begin, begin + 64) every 24 tokens, each scoring what the last did not.
+  const auto V = static_cast<std::size_t>(m.vocab_size());
+  NllStats alone;
+  std::vector<double> running;
+  std::int64_t prev_end = 0;
+  const auto n = static_cast<std::int64_t>(tokens.size());
+  for (std::int64_t begin = 0; begin < n; begin += 24) {
+    const std::int64_t end = std::min<std::int64_t>(begin + 64, n);
+    const std::vector<std::int32_t> ctx(tokens.begin() + begin, tokens.begin() + end);
+    const auto logits = model::forward_all(m, ctx);
+    for (std::int64_t t = std::max<std::int64_t>(prev_end - begin, 1); t < end - begin; ++t)
+      alone.add(token_nll(std::span(logits.data() + static_cast<std::size_t>(t - 1) * V, V),
+                          tokens[static_cast<std::size_t>(begin + t)]));
+    running.push_back(alone.ppl());
+    prev_end = end;
+    if (end == n) break;
+  }
+  ASSERT_EQ(got.nll.count, alone.count);
+  EXPECT_NEAR(got.nll.sum, alone.sum, 1e-6 * alone.sum);
+  ASSERT_EQ(got.running_ppl.size(), running.size());
+  for (std::size_t i = 0; i < running.size(); ++i) EXPECT_NEAR(got.running_ppl[i], running[i], 1e-6 * running[i]) << i;
 }
 
 TEST(Perplexity, ContextLongerThanTextIsAClearError) {
