@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -39,6 +40,8 @@ constexpr int kRounds = 8;
 // much time has gone and it has kMinPasses passes, so a large model does not take minutes.
 constexpr double kMaxSeconds = 3.0;
 constexpr int kMinPasses = 3;
+// OpenBLAS's default worker spin after a call: 2^28 cycles, about 0.1 s at 2.5 GHz.
+constexpr std::chrono::milliseconds kBlasSpin{150};
 
 // The BLAS reference: C[M,N] = A[M,K] B[N,K]^T with random operands, one call per time_one().
 class GemmProbe {
@@ -133,6 +136,9 @@ Interleaved time_interleaved(PromptProbe& prompt, GemmProbe& gemm, int threads) 
     tensor::set_blas_threads(threads);  // the reference runs at the thread count being measured
     r.calls += best_for(gemm, kRoundSeconds, r.gemm_s);
     tensor::set_blas_threads(1);  // the engine's own setting
+    // After a multi-threaded call OpenBLAS's workers spin (sched_yield) for about 2^28 cycles before
+    // they sleep: let them, so the next round's prompt passes do not share the cores with them.
+    if (threads > 1) std::this_thread::sleep_for(kBlasSpin);
   }
   return r;
 }

@@ -170,10 +170,15 @@ TerminalInfo probe_terminal(const TerminalOptions& opt) {
   // Over ssh the client's LANG (say en_US.UTF-8) often names a locale the server never generated.
   // The terminal still speaks UTF-8, so keep UTF-8 characters through C.UTF-8 (built into glibc
   // 2.35+, packaged in Debian's libc-bin) rather than falling back to ASCII drawing.
+  // LC_ALL fails when any category's locale is missing; the character type alone may still be fine.
   if (!loc) {
-    const std::string asked = requested_ctype_locale();
-    if (names_utf8(asked) && (std::setlocale(LC_CTYPE, "C.UTF-8") || std::setlocale(LC_CTYPE, "C.utf8")))
-      t.locale = "C.UTF-8 (" + asked + " is not installed here)";
+    if (const char* ctype = std::setlocale(LC_CTYPE, "")) {
+      t.locale = std::string(ctype) + " (for characters; other categories' locales are not installed)";
+    } else {
+      const std::string asked = requested_ctype_locale();
+      if (names_utf8(asked) && (std::setlocale(LC_CTYPE, "C.UTF-8") || std::setlocale(LC_CTYPE, "C.utf8")))
+        t.locale = "C.UTF-8 (" + asked + " is not installed here)";
+    }
   }
   t.codeset = nl_langinfo(CODESET);
   if (const char* e = std::getenv("TERM")) t.term = e;

@@ -235,6 +235,14 @@ KldResult kl_divergence(const model::Model& base, const model::Model& test, std:
                         const PplOptions& opt, Progress& progress, std::stop_token stop) {
   if (base.vocab_size() != test.vocab_size())
     fail("KL-divergence needs the same vocabulary: {} vs {}", base.vocab_size(), test.vocab_size());
+  // Both run through the same KV caches, sized from the base model.
+  const io::ModelConfig &cb = base.config(), &ct = test.config();
+  if (cb.num_hidden_layers != ct.num_hidden_layers || cb.num_key_value_heads != ct.num_key_value_heads ||
+      cb.head_dim != ct.head_dim)
+    fail("KL-divergence compares variants of one model: the test model has {} layers, {} KV heads of {}, the base "
+         "{}, {} of {}",
+         ct.num_hidden_layers, ct.num_key_value_heads, ct.head_dim, cb.num_hidden_layers, cb.num_key_value_heads,
+         cb.head_dim);
   check_ids(tokens, base.vocab_size());
   const std::vector<Window> windows = plan(static_cast<std::int64_t>(tokens.size()), opt);
   const auto t0 = std::chrono::steady_clock::now();

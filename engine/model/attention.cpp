@@ -18,17 +18,17 @@ using tensor::ilanes;
 using tensor::lanes;
 
 constexpr std::int64_t kLanes = tensor::kLaneCount;  // keys per score tile, values per output tile
-constexpr int kRows = 4;                             // queries per tile (four rows of accumulators plus
-                                                     // a load fit every register file lanes maps to)
 
-// True where one vector register holds all kLanes floats (x86 with AVX-512): QLAB_VECTOR_CLONES
-// then runs the AVX-512 build of the kernels.
-bool wide_vectors() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool wide = __builtin_cpu_supports("avx512f");
-  return wide;
+// Query rows per tile. Each row is one chain of dependent multiply-adds, and a unit of 4-cycle FMA
+// latency needs several chains in flight: four rows of lanes are 16 NEON or 8 AVX2 registers, enough
+// for those units; a row of lanes is one AVX-512 register, and two AVX-512 FMA units need eight.
+// The AVX-512 build of the kernels runs where the CPU has all of x86-64-v4 (QLAB_VECTOR_CLONES).
+int tile_rows() {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  static const int rows = __builtin_cpu_supports("x86-64-v4") ? 8 : 4;
+  return rows;
 #else
-  return false;
+  return 4;
 #endif
 }
 
@@ -73,20 +73,27 @@ template <int R>
 // Row r's scores become e^(s - mx[r]) in place (-inf becomes 0); returns 1 / their sum. exp as in
 // the ops kernels, on whole vectors: the row is in cache right after its tile was scored.
 [[gnu::always_inline]] inline float exp_row(float* row, std::int64_t n_keys, float mx) {
+  // Float lanes of at most 64 terms each, totalled in double: a long context's row of thousands of
+  // keys keeps a double-accurate sum.
+  constexpr std::int64_t kFlush = 64 * kLanes;
   const lanes floor = lanes{} - 87.0f, zero = {};
-  lanes sum = {};
-  for (std::int64_t j0 = 0; j0 < n_keys; j0 += kLanes) {
-    lanes x;
-    std::memcpy(&x, row + j0, sizeof x);
-    x -= mx;
-    const ilanes under = x < floor;
-    lanes e = under ? floor : x;
-    tensor::exp_core_in_place<lanes, ilanes>(e);
-    e = under ? zero : e;
-    sum += e;
-    std::memcpy(row + j0, &e, sizeof e);
+  double total = 0.0;
+  for (std::int64_t i0 = 0; i0 < n_keys; i0 += kFlush) {
+    lanes sum = {};
+    for (std::int64_t j0 = i0; j0 < std::min(n_keys, i0 + kFlush); j0 += kLanes) {
+      lanes x;
+      std::memcpy(&x, row + j0, sizeof x);
+      x -= mx;
+      const ilanes under = x < floor;
+      lanes e = under ? floor : x;
+      tensor::exp_core_in_place<lanes, tensor::ulanes>(e);
+      e = under ? zero : e;
+      sum += e;
+      std::memcpy(row + j0, &e, sizeof e);
+    }
+    total += tensor::tree_sum(sum);
   }
-  return 1.0f / tensor::tree_sum(sum);
+  return static_cast<float>(1.0 / total);
 }
 
 // out rows r0 .. = (P V) scaled by inv_sum, over keys [0, n_keys): each tile is R x kLanes outputs,
@@ -110,8 +117,8 @@ template <int R>
   }
 }
 
-// Softmax of row t in place over the keys it sees; entries from there to `upto` become 0 (they are
-// read by the P V step of the row's tile, whose last query sees further). Returns 1 / sum.
+// Softmax of row t in place over the keys it sees; entries from there to `upto` become 0 (the P V
+// product reads them). Returns 1 / sum.
 // The row is padded with -inf to a whole vector first, so the softmax has no ragged tail.
 float softmax_row(const AttentionBlock& a, std::int64_t t, float* row, std::int64_t upto) {
   const std::int64_t n = visible(a, t), padded = round_up(n, kLanes);
@@ -148,18 +155,15 @@ void attend_block_gemm(const AttentionBlock& a) {
 }
 
 QLAB_VECTOR_CLONES
-void attend_block_tiles(const AttentionBlock& a) {
+void attend_block_tiles(const AttentionBlock& a, int rows_per_tile) {
   thread_local std::vector<float> S, inv_sum;
   const std::int64_t lds = round_up(a.L, kLanes);
   S.resize(static_cast<std::size_t>(a.nt * lds));
   inv_sum.resize(static_cast<std::size_t>(a.nt));
   std::int64_t r0 = 0;
-  // Each row of a tile is one chain of dependent multiply-adds. Four chains of four NEON or two AVX2
-  // registers keep those units' pipelines full; an AVX-512 chain is one register, and two FMA units
-  // of 4-cycle latency need eight, so there a tile is eight rows.
-  if (wide_vectors())
-    for (; r0 + 2 * kRows <= a.nt; r0 += 2 * kRows) attend_rows<2 * kRows>(a, r0, S.data(), lds, inv_sum.data());
-  for (; r0 + kRows <= a.nt; r0 += kRows) attend_rows<kRows>(a, r0, S.data(), lds, inv_sum.data());
+  if ((rows_per_tile > 0 ? rows_per_tile : tile_rows()) == 8)
+    for (; r0 + 8 <= a.nt; r0 += 8) attend_rows<8>(a, r0, S.data(), lds, inv_sum.data());
+  for (; r0 + 4 <= a.nt; r0 += 4) attend_rows<4>(a, r0, S.data(), lds, inv_sum.data());
   switch (a.nt - r0) {
     case 3: attend_rows<3>(a, r0, S.data(), lds, inv_sum.data()); break;
     case 2: attend_rows<2>(a, r0, S.data(), lds, inv_sum.data()); break;

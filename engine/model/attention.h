@@ -3,7 +3,7 @@
 // side by side (same inputs, same result up to float summation order):
 //   AttentionBlock        the operands: nt query rows, L cached key/value rows, causal offset
 //   attend_block_gemm     scores q K^T, softmax, P V through BLAS (any head_dim; the reference)
-//   attend_block_tiles    register tiles of 4 queries (8 with AVX-512) x 16 keys over the transposed
+//   attend_block_tiles    register tiles of 4 queries (8 on x86-64-v4) x 16 keys over the transposed
 //                         keys, scores masked and exponentiated while the tile is in cache, P V
 //                         over only the keys each tile sees (head_dim a multiple of 16, as every
 //                         Llama-family model's is). A small model's heads make BLAS calls of a few
@@ -29,7 +29,8 @@ struct AttentionBlock {
 };
 
 void attend_block_gemm(const AttentionBlock& a);
-void attend_block_tiles(const AttentionBlock& a);
+// rows_per_tile: 4 or 8; 0 picks by the CPU (8 where the AVX-512 build runs). Results are the same.
+void attend_block_tiles(const AttentionBlock& a, int rows_per_tile = 0);
 void attend_block(const AttentionBlock& a);
 
 }  // namespace qlab::model

@@ -33,28 +33,6 @@ inline float exp_nonpositive(float x) {
   return x < -87.0f ? 0.0f : scaled;
 }
 
-}  // namespace
-
-float exp_fast(float x) { return exp_impl(x); }
-
-QLAB_VECTOR_CLONES
-void rmsnorm(const float* x, const float* w, float eps, std::int64_t n, float* out) {
-  // Float partial sums added into a double every kFlush values (rows can be 8k wide): a double per
-  // value halves the vector width, and a hidden row of 64 is mostly per-row overhead anyway.
-  double ss = 0.0;
-  std::int64_t i = 0;
-  while (i + kLanes <= n) {
-    float acc[kLanes] = {};
-    const std::int64_t end = std::min(n - n % kLanes, i + kFlush);
-    for (; i < end; i += kLanes)
-      for (int j = 0; j < kLanes; ++j) acc[j] += x[i + j] * x[i + j];
-    ss += tree_sum(acc);
-  }
-  for (; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
-  const auto inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
-  for (i = 0; i < n; ++i) out[i] = w[i] * (x[i] * inv);
-}
-
 // The two passes of a softmax over x[0, n). A row's last n % kLanes values go through a copy padded
 // with -inf (whose exp is 0), so they take the vector path too: attention rows are short, and a
 // scalar tail of up to 15 exps costs as much as the rest of a 64-wide row.
@@ -79,9 +57,9 @@ inline float row_max(const float* x, const RowTail& tail) {
   return tree_max(mx);
 }
 
-// Sum of e^(x - m), each term also stored to out when out is not null. Partial sums in float lanes,
-// added into a double every kFlush values: as accurate as a double sum for rows of any width,
-// without widening every value.
+// Sum of e^(x - m), each term also stored to out when out is not null. Partial sums in float lanes
+// of at most kFlush / kLanes terms each, totalled in double: rows of any width stay within a few
+// float roundings of the exact sum, without widening every value.
 inline double sum_exp(const float* x, RowTail& tail, float m, float* out) {
   double sum = 0.0;
   for (std::int64_t i0 = 0; i0 < tail.full; i0 += kFlush) {
@@ -105,8 +83,31 @@ inline double sum_exp(const float* x, RowTail& tail, float m, float* out) {
   return sum;
 }
 
+}  // namespace
+
+float exp_fast(float x) { return exp_impl(x); }
+
+QLAB_VECTOR_CLONES
+void rmsnorm(const float* x, const float* w, float eps, std::int64_t n, float* out) {
+  // Float partial sums added into a double every kFlush values (rows can be 8k wide): a double per
+  // value halves the vector width, and a hidden row of 64 is mostly per-row overhead anyway.
+  double ss = 0.0;
+  std::int64_t i = 0;
+  while (i + kLanes <= n) {
+    float acc[kLanes] = {};
+    const std::int64_t end = std::min(n - n % kLanes, i + kFlush);
+    for (; i < end; i += kLanes)
+      for (int j = 0; j < kLanes; ++j) acc[j] += x[i + j] * x[i + j];
+    ss += tree_sum(acc);
+  }
+  for (; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const auto inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+  for (i = 0; i < n; ++i) out[i] = w[i] * (x[i] * inv);
+}
+
 QLAB_VECTOR_CLONES
 float softmax_exp(float* x, std::int64_t n) {
+  if (n <= 0) return 0.0f;
   RowTail tail(x, n);
   const float m = row_max(x, tail);
   return static_cast<float>(1.0 / sum_exp(x, tail, m, x));
@@ -114,6 +115,7 @@ float softmax_exp(float* x, std::int64_t n) {
 
 QLAB_VECTOR_CLONES
 double log_sum_exp(const float* x, std::int64_t n) {
+  if (n <= 0) return -std::numeric_limits<double>::infinity();
   RowTail tail(x, n);
   const float m = row_max(x, tail);
   return static_cast<double>(m) + std::log(sum_exp(x, tail, m, nullptr));

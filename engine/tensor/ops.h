@@ -8,7 +8,8 @@
 //   softmax      in place over the first n entries, max-subtracted
 //   softmax_exp  softmax without the last step: x = e^(x - max x), returns 1 / sum (so a caller can
 //                scale a smaller product instead of the row: attention scales P v, not P)
-//   log_sum_exp  log(sum e^x) over n values, max-subtracted (a token's NLL is this minus its logit)
+//   log_sum_exp  log(sum e^x) over n values, max-subtracted (a token's NLL is this minus its logit);
+//                -inf for n = 0
 //   scale        x *= s
 //   silu_mul     g = silu(g) * u                        (SwiGLU's gate times up)
 //   add          y += x

@@ -74,6 +74,23 @@ TEST(Kld, ModelAgainstItselfIsZero) {
 
 // Coarser formats lose more: KLD(int8) < KLD(int4) < KLD(int2), and the quantized side's PPL is the
 // perplexity of the quantized model run alone.
+// Same vocabulary, other shape (the Mistral fixture's heads are 32 wide, the Llama one's 16): the
+// two cannot share KV caches, and comparing them is not what KL-divergence mode is for.
+TEST(Kld, ModelsOfAnotherShapeAreAClearError) {
+  const auto base = model::Model::load(fixture("models/llama"));
+  const auto other = model::Model::load(fixture("models/mistral"));
+  ASSERT_EQ(base.vocab_size(), other.vocab_size());
+  const auto tokens = qlab::testing::read_ids(fixture("models/llama/ppl_tokens.txt"));
+  PplOptions opt;
+  opt.n_ctx = 64;
+  try {
+    kl_divergence(base, other, tokens, opt);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("variants of one model"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Kld, GrowsAsTheFormatCoarsens) {
   const auto base = model::Model::load(fixture("models/llama"));
   const auto tokens = qlab::testing::read_ids(fixture("models/llama/ppl_tokens.txt"));
