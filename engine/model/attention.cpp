@@ -18,6 +18,7 @@ using tensor::ilanes;
 using tensor::lanes;
 
 constexpr std::int64_t kLanes = tensor::kLaneCount;  // keys per score tile, values per output tile
+static_assert(kLanes == kKeyTile);
 
 // Query rows per tile. Each row is one chain of dependent multiply-adds, and a unit of 4-cycle FMA
 // latency needs several chains in flight: four rows of lanes are 16 NEON or 8 AVX2 registers, enough

@@ -14,11 +14,15 @@
 
 namespace qlab::model {
 
+// Keys per score tile: a transposed key row (and so the KV cache's key stride) is padded to a
+// multiple of this, so a tile never reads past it.
+inline constexpr std::int64_t kKeyTile = 16;
+
 struct AttentionBlock {
   const float* q = nullptr;  // nt rows of head_dim, q_stride apart
   std::int64_t q_stride = 0;
   const float* kt = nullptr;  // the keys transposed: head_dim rows of kt_stride (>= L rounded up to
-  std::int64_t kt_stride = 0;  // 16, readable past L), key j's element d at kt[d * kt_stride + j]
+  std::int64_t kt_stride = 0;  // kKeyTile, readable past L), key j's element d at kt[d * kt_stride + j]
   const float* v = nullptr;    // L rows of head_dim, v_stride apart
   std::int64_t v_stride = 0;
   float* out = nullptr;  // nt rows of head_dim, out_stride apart

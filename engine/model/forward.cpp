@@ -14,7 +14,7 @@ namespace qlab::model {
 using tensor::matmul;
 
 KVCache::KVCache(const io::ModelConfig& c, std::int64_t capacity)
-    : capacity_(capacity), key_stride_((capacity + 15) / 16 * 16) {
+    : capacity_(capacity), key_stride_((capacity + kKeyTile - 1) / kKeyTile * kKeyTile) {
   const auto kv_dim = static_cast<std::size_t>(c.num_key_value_heads * c.head_dim);
   const auto layers = static_cast<std::size_t>(c.num_hidden_layers);
   k_.assign(layers, std::vector<float>(kv_dim * static_cast<std::size_t>(key_stride_)));

@@ -23,7 +23,7 @@ class KVCache {
   // reads 16 keys' element e as one vector. Values as rows, [capacity, n_kv*hd].
   float* k(int layer) { return k_[static_cast<std::size_t>(layer)].data(); }
   float* v(int layer) { return v_[static_cast<std::size_t>(layer)].data(); }
-  std::int64_t key_stride() const { return key_stride_; }  // capacity rounded up to 16 (zeros past it)
+  std::int64_t key_stride() const { return key_stride_; }  // capacity rounded up to kKeyTile (zeros past it)
   void advance(std::int64_t n) { size_ += n; }
 
  private:
