@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 
 JOBS=${JOBS:-$(nproc)}
 PACKAGES=(build-essential cmake pkg-config libncurses-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
-          libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev liblapack-dev tmux python3)
+          libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev liblapack-dev tmux python3 ccache)
 FUZZ_PACKAGES=(clang libclang-rt-dev)  # libFuzzer and the sanitizer runtimes are only a Recommends of clang
 ARM64_PACKAGES=(g++-aarch64-linux-gnu qemu-user libfmt-dev:arm64 nlohmann-json3-dev libgtest-dev:arm64
                 libgmock-dev:arm64 libopenblas-dev:arm64)
@@ -51,9 +51,13 @@ add_arm64_architecture() {
     'Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg' | as_root tee "$ports" >/dev/null
 }
 
+# ccache, when installed, makes every later build of unchanged sources (another build folder, a fresh
+# clone of the same tree) a cache hit.
+launcher() { command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache; true; }
+
 configure() {  # configure DIR [cmake args...]
   local dir=$1; shift
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release $(launcher) "$@" >/dev/null
 }
 
 build() {  # build DIR [cmake args...]: every target
@@ -93,7 +97,7 @@ case "${1:-start}" in
   fuzz)
     install_missing "${PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
     # not engine-only: the progress-file target needs the labs library
-    CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQLAB_FUZZ=ON \
+    CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQLAB_FUZZ=ON $(launcher) \
       -DQLAB_BUILD_BENCH=OFF >/dev/null
     targets=()
     for src in tests/fuzz/*_fuzz.cpp; do n=$(basename "$src" _fuzz.cpp); targets+=("$n"); done
