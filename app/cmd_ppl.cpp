@@ -13,6 +13,7 @@
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
 #include "engine/eval/fake_quant.h"
+#include "engine/formats/format_lookup.h"
 #include "engine/eval/perplexity.h"
 #include "engine/io/tokenizer.h"
 
@@ -54,11 +55,10 @@ int run(const Args& a) {
   if (a.has("quant-all") && !a.has("quant")) throw UsageError("--quant-all needs --quant F");
   std::optional<formats::BlockFormatSpec> spec;
   if (a.has("quant")) {
-    spec = formats::block_format_from_name(a.require("quant"));
-    if (!spec) {
-      std::string names;
-      for (const auto& f : formats::all_block_formats()) names += (names.empty() ? "" : " ") + f.name;
-      throw UsageError(fmt::format("unknown block format '{}' (known: {})", a.require("quant"), names));
+    try {
+      spec = formats::block_format(a.require("quant"));
+    } catch (const formats::UnknownFormat& e) {
+      throw UsageError(e.what());
     }
   }
 

@@ -14,6 +14,7 @@
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
 #include "engine/formats/block.h"
+#include "engine/formats/format_lookup.h"
 #include "engine/formats/metrics.h"
 #include "engine/formats/scalar.h"
 
@@ -77,12 +78,11 @@ std::vector<float> read_tensor(const std::string& path, std::int64_t rows, std::
 }
 
 BlockFormatSpec format_arg(const std::string& name) {
-  if (auto s = formats::block_format_from_name(name)) return *s;
-  if (formats::scalar_format_from_name(name))
-    throw UsageError(fmt::format("'{}' is a scalar format; quantize-tensor takes a block format such as "
-                                 "fp8-tensor, int8-ch, nvfp4 (see qlab formats list)",
-                                 name));
-  throw UsageError(fmt::format("unknown block format '{}'; qlab formats list names them all", name));
+  try {
+    return formats::block_format(name);
+  } catch (const formats::UnknownFormat& e) {
+    throw UsageError(e.what());
+  }
 }
 
 // JSON has no infinity: an exact round trip reports its SQNR as null.
