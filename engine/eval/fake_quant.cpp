@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <vector>
 
+#include "engine/tensor/quantize_matrix.h"
+
 namespace qlab::eval {
 
 FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSpec& spec, bool include_embeddings,
-                                   Progress& progress, bool release_originals) {
+                                   Progress& progress, bool release_originals, bool keep_packed) {
   model::Weights& w = m.mutable_weights();
   std::vector<tensor::Matrix*> targets;
   for (auto& l : w.layers)
@@ -23,20 +25,11 @@ FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSp
   // one float32 copy in flight beyond the ones already replaced.
   for (std::size_t i = 0; i < targets.size(); ++i) {
     tensor::Matrix& t = *targets[i];
-    std::vector<float> v = t.to_f32();
-    const std::int64_t pc = formats::padded_cols(spec, t.cols);
-    if (pc == t.cols) {
-      formats::fake_quantize(spec, v, t.rows, t.cols);
-    } else {
-      // Rows that do not fill whole blocks are zero-padded, as a checkpoint writer would pad them.
-      std::vector<float> padded = formats::pad_columns(v, t.rows, t.cols, pc);
-      formats::fake_quantize(spec, padded, t.rows, pc);
-      for (std::int64_t r = 0; r < t.rows; ++r)
-        std::copy_n(padded.begin() + r * pc, t.cols, v.begin() + r * t.cols);
-    }
-    st.weights += static_cast<double>(v.size());
+    tensor::Matrix q = tensor::quantize_matrix(t, spec, keep_packed ? tensor::QuantizedStorage::Packed
+                                                                    : tensor::QuantizedStorage::F32);
+    st.weights += static_cast<double>(t.rows) * static_cast<double>(t.cols);
     if (release_originals) t.release_mapped_pages();
-    t = tensor::Matrix::owned_f32(std::move(v), t.rows, t.cols);
+    t = std::move(q);
     ++st.matrices;
     progress.report(static_cast<double>(i + 1) / static_cast<double>(targets.size()),
                     fmt::format("quantizing {}/{}", i + 1, targets.size()));

@@ -2,7 +2,9 @@
 // Round-to-nearest "fake quantization" of a model: every Linear weight (q, k, v, o, gate, up, down)
 // is quantized to a block format and immediately dequantized back to float32, so the runtime
 // computes with exactly the values a checkpoint in that format would hold. Embeddings and lm_head
-// stay as stored unless include_embeddings. Replaced weights become owned float32 copies.
+// stay as stored unless include_embeddings. Replaced weights become owned float32 copies, or with
+// keep_packed the quantized bytes themselves (tensor::quantize_matrix): the same logits, at the
+// format's size in memory.
 #include "engine/core/progress.h"
 #include "engine/formats/block.h"
 #include "engine/model/model.h"
@@ -18,6 +20,7 @@ struct FakeQuantStats {
 // done (peak memory = the float32 copies, not copies + original). Harmless when another Model still
 // reads them (they are paged back in from the file), but then it saves nothing.
 FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSpec& spec, bool include_embeddings,
-                                   Progress& progress = Progress::none(), bool release_originals = false);
+                                   Progress& progress = Progress::none(), bool release_originals = false,
+                                   bool keep_packed = false);
 
 }  // namespace qlab::eval
