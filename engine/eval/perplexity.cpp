@@ -8,6 +8,7 @@
 
 #include "engine/core/error.h"
 #include "engine/core/threads.h"
+#include "engine/model/backend.h"
 #include "engine/model/forward.h"
 #include "engine/tensor/ops.h"
 #include "engine/model/sampling.h"
@@ -113,6 +114,9 @@ class WindowRunner {
     return n;
   }
 
+  // The backend the windows run on (that of the KV caches).
+  model::Backend& backend() { return caches_.front().backend(); }
+
   // Runs the batch; fills logits with each window's rows score_from .. len - 1, window after window.
   void run(const model::Model& m, std::span<const std::int32_t> tokens, std::span<const Window> batch,
            std::vector<float>& logits) {
@@ -171,14 +175,13 @@ PplResult perplexity(const model::Model& m, std::span<const std::int32_t> tokens
     runner.run(m, tokens, batch, logits);
     const std::int64_t n_rows = batch[0].len - batch[0].score_from, n_scored = batch[0].n_scored;
     nll.assign(batch.size() * static_cast<std::size_t>(n_scored), 0.0);
-    parallel_for(nll.size(), [&](std::size_t b, std::size_t e) {
-      for (std::size_t j = b; j < e; ++j) {
-        const auto k = static_cast<std::int64_t>(j) / n_scored, t = static_cast<std::int64_t>(j) % n_scored;
-        const Window& w = batch[static_cast<std::size_t>(k)];
-        const auto target = tokens[static_cast<std::size_t>(w.begin + w.score_from + 1 + t)];
-        nll[j] = token_nll(row(logits, k * n_rows + t, V), target);
-      }
-    });
+    // Each window's scored rows through the backend's NLL (token_nll's arithmetic).
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      const Window& w = batch[k];
+      const std::int32_t* targets = tokens.data() + w.begin + w.score_from + 1;
+      runner.backend().nll(logits.data() + static_cast<std::int64_t>(k) * n_rows * V, n_scored, V, targets,
+                           nll.data() + k * static_cast<std::size_t>(n_scored));
+    }
     for (std::size_t k = 0; k < batch.size(); ++k) {
       for (std::int64_t t = 0; t < n_scored; ++t)
         r.nll.add(nll[k * static_cast<std::size_t>(n_scored) + static_cast<std::size_t>(t)]);
