@@ -1,7 +1,8 @@
 // `qlab bench forward MODEL`: prompt-processing and decode speed of the runtime at 1 thread and at
 // all threads, beside the single-precision GEMM rate of the same BLAS measured in the same run
-// (reported as achieved GFLOP/s / BLAS GFLOP/s). The 1-thread figures come from a child process
-// (`--threads 1`), because the worker pool is sized once per process.
+// (reported as achieved GFLOP/s / BLAS GFLOP/s). Each thread count is measured in a child process
+// (`--threads N`): OpenBLAS sizes its own worker pool when it loads (OPENBLAS_NUM_THREADS), and a
+// fresh process starts every measurement from the same state.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

@@ -289,12 +289,13 @@ void quantize_int_group(const BlockFormatSpec& spec, std::span<const float> x, Q
         continue;
       }
       if (!bits_finite(amax_bits(row, cols))) fail_non_finite(spec.name, x, r, cols);
+      const bool reference = path == KernelPath::Reference;
       for (std::int64_t k = 0; k < groups; ++k) {
-        const bool reference = path == KernelPath::Reference;
         const GroupParams p = params_of_values(spec.bits, spec.symmetric, row + k * g, g, !reference);
         if (p.overflow) fail_overflow(spec, p, r, k);
         if (reference) {
-          for (std::int64_t i = 0; i < g; ++i) codes[static_cast<std::size_t>(k * g + i)] = int_group_encode(row[k * g + i], p);
+          for (std::int64_t i = 0; i < g; ++i)
+            codes[static_cast<std::size_t>(k * g + i)] = int_group_encode(row[k * g + i], p);
         } else {
           quantize_group_fast(row + k * g, g, p, codes.data() + k * g);
         }
@@ -316,8 +317,8 @@ static StorageSizes int_group_sizes(const BlockFormatSpec& spec, std::int64_t ro
   return s;
 }
 
-static void dequantize_int_group_rows(const BlockFormatSpec& spec, const QuantizedView& q, std::int64_t r0, std::int64_t n,
-                               float* out, KernelPath) {
+static void dequantize_int_group_rows(const BlockFormatSpec& spec, const QuantizedView& q, std::int64_t r0,
+                                      std::int64_t n, float* out, KernelPath) {
   const std::int64_t cols = q.cols;
   const std::int64_t g = spec.block_size > 0 ? spec.block_size : cols;
   const std::int64_t groups = cols / g;

@@ -32,7 +32,8 @@ struct LinearInputView {
 };
 
 // Called on the thread that runs the pass, layer by layer, in the order above, once per Linear input
-// per layer. It may not change the activations.
+// per layer. It may not change the activations, and may not run a pass itself (a pass's buffers are
+// reused per thread): collect what it needs, and compute with it after the pass.
 using LayerHook = std::function<void(const LinearInputView&)>;
 
 // Decoder layer `layer` over the rows of pass p: p.x (the residual stream) in, p.x out; the new
