@@ -125,11 +125,14 @@ Imatrix read_dat(std::span<const std::byte> bytes, const std::string& label) {
 
 }  // namespace
 
+Imatrix parse_imatrix(std::span<const std::byte> bytes, const std::string& label) {
+  if (bytes.size() >= 4 && std::memcmp(bytes.data(), "GGUF", 4) == 0) return read_gguf(bytes, label);
+  return read_dat(bytes, label);
+}
+
 Imatrix read_imatrix(const std::filesystem::path& path) {
   const MappedFile file(path);
-  const auto b = file.bytes();
-  if (b.size() >= 4 && std::memcmp(b.data(), "GGUF", 4) == 0) return read_gguf(b, path.string());
-  return read_dat(b, path.string());
+  return parse_imatrix(file.bytes(), path.string());
 }
 
 void write_imatrix(const std::filesystem::path& path, const Imatrix& m) {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,8 @@ struct Imatrix {
 };
 
 Imatrix read_imatrix(const std::filesystem::path& path);
+// The same over bytes the caller holds; `label` names them in errors.
+Imatrix parse_imatrix(std::span<const std::byte> bytes, const std::string& label);
 void write_imatrix(const std::filesystem::path& path, const Imatrix& m);
 
 // Per-column weights for every entry, as llama-quantize computes them.
