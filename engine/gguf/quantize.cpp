@@ -239,8 +239,9 @@ std::vector<std::byte> quantize_tensor(GgmlType t, const float* src, std::int64_
   const std::uint64_t bytes = checked_bytes(t, rows, cols, name);
   const std::uint64_t rb = bytes / static_cast<std::uint64_t>(rows > 0 ? rows : 1);
   std::vector<std::byte> out(static_cast<std::size_t>(bytes));
-  // Rows in parallel; a chunk of rows is worth a thread at about a quarter-million values.
-  const std::size_t grain = grain_for_work(static_cast<double>(cols));
+  // Rows in parallel. The k-quant searches cost on the order of a hundred operations per value
+  // (the legacy types far fewer); 50 per value keeps chunks worth a thread for every type.
+  const std::size_t grain = grain_for_work(50.0 * static_cast<double>(cols));
   parallel_for(static_cast<std::size_t>(rows), [&](std::size_t begin, std::size_t end) {
     const auto b = static_cast<std::int64_t>(begin), n = static_cast<std::int64_t>(end - begin);
     quantize_rows(t, src + b * cols, n, cols, imatrix, std::span<std::byte>(out).subspan(begin * rb, (end - begin) * rb), name);
