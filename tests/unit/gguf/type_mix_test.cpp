@@ -69,7 +69,7 @@ TEST(TypeMix, MatchesLlamaQuantize) {
     }
     const auto plans = plan_types(tensors, facts, o);
     for (std::size_t i = 0; i < tensors.size(); ++i) {
-      const auto want = static_cast<GgmlType>(c["types"][tensors[i].name].get<std::uint32_t>());
+      const auto want = static_cast<GgmlType>(c["types"][i].get<std::uint32_t>());
       EXPECT_EQ(type_name(plans[i].type), type_name(want)) << tensors[i].name;
       EXPECT_EQ(plans[i].convert, want != GgmlType::F32) << tensors[i].name;
     }
