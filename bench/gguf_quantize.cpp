@@ -6,6 +6,7 @@
 //   QLAB_BENCH_GGUF=FILE                also write the tensor as an F32 GGUF (tensor "blk.0.ffn_up.weight"
 //                                       of a one-layer llama) so llama-quantize can be timed on
 //                                       the same values: llama-quantize --pure FILE out.gguf Q4_K_M 1
+//   QLAB_BENCH_IMATRIX=FILE             also write the importance matrix as an imatrix GGUF for it
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "engine/gguf/gguf_writer.h"
+#include "engine/gguf/imatrix_file.h"
 #include "engine/gguf/quantize.h"
 
 namespace {
@@ -62,6 +64,14 @@ const std::vector<float>& imatrix() {
     std::normal_distribution<float> d(0.0f, 1.5f);
     std::vector<float> v(static_cast<std::size_t>(kCols));
     for (auto& e : v) e = std::exp(d(rng));
+    if (const char* path = std::getenv("QLAB_BENCH_IMATRIX")) {
+      Imatrix m;
+      m.datasets = {"bench"};
+      m.chunk_count = 1;
+      m.chunk_size = 1;
+      m.entries["blk.0.ffn_up.weight"] = ImatrixEntry{kCols, v, {1.0f}};
+      write_imatrix(path, m);
+    }
     return v;
   }();
   return w;
