@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "app/calibrated_quant.h"
 #include "app/cli.h"
 #include "app/model_arg.h"
 #include "engine/core/atomic_file.h"
@@ -53,6 +54,7 @@ int run(const Args& a) {
   if (a.has("kld") && !a.has("quant"))
     throw UsageError("--kld compares a quantized model with the original: add --quant F");
   if (a.has("quant-all") && !a.has("quant")) throw UsageError("--quant-all needs --quant F");
+  const std::string method = quant_method(a);
   std::optional<formats::BlockFormatSpec> spec;
   if (a.has("quant")) {
     try {
@@ -99,7 +101,9 @@ int run(const Args& a) {
   if (!json) fmt::print("{} tokens; protocol: {}\n", tokens.size(), protocol_text(opt));
 
   model::Model test = base;  // shares every weight until fake quantization replaces some
-  if (spec) {
+  if (spec && method != "rtn") {
+    quantize_calibrated(a, method, dir, test, *spec, progress, j, json);
+  } else if (spec) {
     // Without --kld the original weights are not read again: let their pages go as each is replaced.
     const auto st = eval::fake_quantize_model(test, *spec, a.has("quant-all"), progress, !a.has("kld"));
     j["quant"] = {{"format", spec->name}, {"matrices", st.matrices}, {"weights", st.weights},
@@ -185,9 +189,10 @@ int run(const Args& a) {
   return 0;
 }
 
-const Registrar reg{Command{
+const Registrar reg{with_calibration_options(Command{
     "ppl", "perplexity (llama.cpp protocol or sliding window), optionally fake-quantized, with KL-divergence",
-    "MODEL [--text FILE | --tokens FILE] [--ctx N] [--quant F] [--quant-all] [--kld] [--sliding STRIDE]",
+    "MODEL [--text FILE | --tokens FILE] [--ctx N] [--quant F [--method rtn|gptq|awq]] [--quant-all] [--kld] "
+    "[--sliding STRIDE]",
     {{"text", "FILE", "UTF-8 text, tokenized once with the model's tokenizer (BOS first if it adds one); "
               "default: the model folder's eval.txt (the built-in model's held-out text)"},
      {"tokens", "FILE", "token ids, whitespace-separated, used as given"},
@@ -201,7 +206,7 @@ const Registrar reg{Command{
     "Default protocol (llama.cpp perplexity): the stream is cut into chunks of --ctx tokens; with a BOS "
     "token the first token of each chunk is replaced by it; only the second half of each chunk is "
     "scored. The +/- is llama.cpp's standard error. Reports tokens/s.",
-    1, 1, run}};
+    1, 1, run})};
 
 }  // namespace
 }  // namespace qlab::app
