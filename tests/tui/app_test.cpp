@@ -148,8 +148,18 @@ TEST_F(AppTest, TickByHandTogglesAndSaves) {
   EXPECT_TRUE(reread.milestone("m1")->done);
   EXPECT_EQ(reread.milestone("m1")->how, "ticked");
   EXPECT_NE(screen().find("[x] Data type precis"), std::string::npos);
+  // Unticking asks first (item 14): any key but y keeps the tick.
   keys({'x'});
+  EXPECT_EQ(app_->screen_name(), "confirm-untick");
+  EXPECT_NE(screen().find("Untick"), std::string::npos) << screen();
+  keys({'n'});
+  EXPECT_EQ(app_->screen_name(), "home");
+  EXPECT_NE(screen().find("[x] Data type precis"), std::string::npos);
+  keys({'x', 'y'});
   EXPECT_NE(screen().find("[ ] Data type precis"), std::string::npos);
+  labs::ProgressFile after(dir_ / "progress.json");
+  after.load();
+  EXPECT_FALSE(after.milestone("m1")->done);
 }
 
 TEST_F(AppTest, TooSmallSaysSoAndStillQuits) {
