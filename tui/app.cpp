@@ -12,12 +12,6 @@
 
 namespace qlab::tui {
 
-namespace {
-// Esc cancels a job that has run for less than this at once; a longer one asks first (a stray Esc
-// from a split escape sequence over a slow link must not throw away minutes of work).
-constexpr double kAskBeforeCancelS = 3.0;
-}  // namespace
-
 App::App(AppEnv env)
     : env_(std::move(env)), c_(*env_.content), gl_(&glyphs(env_.glyph_set)) {
   // The study path and the last lab come back from the progress file.
@@ -241,7 +235,7 @@ void App::confirmed(Confirm what) {
 void App::request_cancel() {
   const JobSnapshot snap = runner_.snapshot();
   if (!snap.running || snap.cancel_requested) return;
-  if (snap.elapsed_s < kAskBeforeCancelS) runner_.cancel();
+  if (snap.elapsed_s < env_.ask_before_cancel_s) runner_.cancel();
   else ask(Confirm::CancelJob, snap.job_id);
 }
 
@@ -358,6 +352,7 @@ void App::start_step(const std::string& step_id, const std::string& input) {
     lab_focus_ = 1;
     detail_scroll_ = 0;
     scroll_to_results_ = true;  // the live results (a loss curve) in view, not the words above them
+    follow_results_ = true;
   }
 }
 
@@ -374,7 +369,7 @@ void App::job_finished(FinishedJob f) {
       save_progress();
       status_msg_ = fmt::format("{}: done in {}", job_title(f.job_id), format_duration(f.elapsed_s));
       const nlohmann::json* rec = env_.progress->result(f.job_id);
-      if (const auto dir = out_dir(f.job_id); !dir.empty()) {
+      if (const auto dir = out_dir(f.job_id); !dir.empty() && !f.result.blocks.empty()) {
         try {
           labs::save_result(dir, f.job_id, f.result, env_.model, rec ? labs::result_text(*rec, "when") : labs::utc_now_iso());
         } catch (const std::exception& e) {

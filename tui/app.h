@@ -49,6 +49,9 @@ struct AppEnv {
   std::filesystem::path runs_dir;
   std::filesystem::path builtin_dir;  // the built-in model's folder (default texts for other models)
   std::string where_jobs_run;         // "on the CPU, 16 threads": the home screen says it
+  // Esc cancels a job younger than this at once; an older one asks first (a stray Esc from a split
+  // escape sequence over a slow link must not throw away minutes of work).
+  double ask_before_cancel_s = 3.0;
 };
 
 class App {
@@ -151,6 +154,9 @@ class App {
   std::size_t path_idx_ = 1;
   int lab_idx_ = 0, step_sel_ = 0, lab_focus_ = 0, detail_scroll_ = 0, detail_max_scroll_ = 0;
   bool show_hint_ = false, scroll_to_results_ = false;
+  // While the selected step's job runs, the pane follows its live results (a loss curve arriving
+  // below the words) until the learner scrolls it by hand.
+  bool follow_results_ = false;
   std::map<std::string, labs::StepResult> results_;
   std::string status_msg_;
   int overlay_scroll_ = 0, overlay_max_scroll_ = 0, gloss_sel_ = 0;

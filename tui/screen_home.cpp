@@ -46,7 +46,7 @@ void App::render_home(Grid& g) {
                                 ? fmt::format("on the CPU, {} thread{}", thread_count(), thread_count() == 1 ? "" : "s")
                                 : env_.where_jobs_run;
   g.put_clipped(Rect{1, 1, w_ - 2, 1}, 1,
-                "Model: " + env_.model.display + " · jobs run " + where + " (no GPU backend in this build)",
+                "Model: " + env_.model.display + " · jobs run " + where + " (no GPU use in this build)",
                 Style::Normal, gl_->ellipsis);
   // The machine line may take two rows (row 3 is otherwise a spacer).
   auto mlines = wrap_text("Machine: " + (env_.machine.empty() ? std::string("?") : env_.machine.front()), w_ - 2);

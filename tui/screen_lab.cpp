@@ -14,6 +14,9 @@ void App::lab_key(Action a) {
   auto steps = visible_steps(current_lab());
   const int n = static_cast<int>(steps.size());
   const int page = std::max(1, h_ - 8);
+  if (a == Action::Up || a == Action::Down || a == Action::PageUp || a == Action::PageDown || a == Action::Top ||
+      a == Action::Bottom)
+    follow_results_ = false;
   auto select = [&](int i) {
     int ns = std::clamp(i, 0, std::max(0, n - 1));
     if (ns != step_sel_) {
@@ -177,6 +180,7 @@ void App::render_lab(Grid& g) {
     y += bh + 1;
   }
   detail_max_scroll_ = std::max(0, total - di.h);
+  if (follow_results_ && snap.running && step && snap.job_id == step->id) scroll_to_results_ = true;
   if (scroll_to_results_) {
     detail_scroll_ = results_start;
     scroll_to_results_ = false;
