@@ -1,6 +1,8 @@
 // Widgets drawn into the cell grid, compared with the expected text.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "tui/widgets.h"
 
 namespace qlab::tui {
@@ -120,6 +122,46 @@ TEST(Widgets, HistogramScalesToTheTallestBin) {
             "    ####\n"
             "::::########\n"
             "-1      0      1\n");
+}
+
+// Item 7: in the ASCII and Linux-console sets a nearly empty bin was drawn as a full block, as tall as
+// the base of the peak; it must get the smallest mark the set has.
+TEST(Widgets, HistogramNearlyEmptyBinsStaySmallInEveryGlyphSet) {
+  labs::Histogram h;
+  h.title = "tails";
+  h.lo = -1;
+  h.hi = 1;
+  h.counts = {1, 1000, 1};
+  for (GlyphSet set : {GlyphSet::Ascii, GlyphSet::Linux, GlyphSet::Unicode}) {
+    const Glyphs& gl = glyphs(set);
+    Grid wide(16, 5);  // 3 plot rows, five columns per bin
+    draw_histogram(wide, wide.area(), h, gl);
+    const int bottom = 3;
+    // the tail bins: one cell, not the full block, and nothing above it
+    const int cols = 15, x0 = (16 - cols) / 2, per = cols / 3;
+    const char32_t tail = wide.at(x0, bottom).ch, peak_base = wide.at(x0 + per, bottom).ch;
+    EXPECT_NE(tail, U' ') << gl.name << ": a non-empty bin never looks empty";
+    EXPECT_NE(tail, gl.vbar[8]) << gl.name;
+    EXPECT_EQ(peak_base, gl.vbar[8]) << gl.name;
+    EXPECT_EQ(wide.at(x0, bottom - 1).ch, U' ') << gl.name;
+  }
+}
+
+// Item 8: an exact result (infinite SQNR) is written out, not drawn as an empty "0 dB" bar.
+TEST(Widgets, BarChartWritesAnExactValueOut) {
+  labs::BarChart c;
+  c.title = "SQNR";
+  c.unit = "dB";
+  c.labels = {"f32", "f16", "int4"};
+  c.values = {std::numeric_limits<double>::infinity(), 155.0, 20.0};
+  Grid g(40, 4);
+  draw_bar_chart(g, g.area(), c, ascii);
+  EXPECT_NE(g.row_text(1).find("exact (no error)"), std::string::npos) << g.to_text();
+  EXPECT_EQ(g.row_text(1).find("dB"), std::string::npos) << g.to_text();  // not "0 dB"
+  EXPECT_EQ(g.to_text().find("inf"), std::string::npos) << g.to_text();
+  // the finite bars scale to the largest finite value
+  EXPECT_NE(g.row_text(2).find("#"), std::string::npos);
+  EXPECT_NE(g.row_text(2).find("155 dB"), std::string::npos) << g.to_text();
 }
 
 TEST(Widgets, NumberLineMarksEachValue) {
