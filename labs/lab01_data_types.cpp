@@ -155,8 +155,12 @@ StepResult synthetic_job(const JobContext& ctx, Progress& progress, std::stop_to
   StepResult r;
   const auto n = static_cast<std::size_t>(ctx.param_int("values"));
   std::vector<std::pair<std::string, std::vector<float>>> tensors;
-  for (SyntheticKind k : {SyntheticKind::Gaussian, SyntheticKind::Laplace, SyntheticKind::GaussianOutliers})
+  for (SyntheticKind k : {SyntheticKind::Gaussian, SyntheticKind::Laplace, SyntheticKind::GaussianOutliers}) {
     tensors.emplace_back(synthetic_name(k), synthetic_tensor(k, n));
+    double ss = 0;
+    for (float v : tensors.back().second) ss += static_cast<double>(v) * v;
+    r.record["rms"][synthetic_name(k)] = std::sqrt(ss / static_cast<double>(n));  // about 0.02 by design
+  }
   tensor_report(r, tensors, progress, stop);
   return r;
 }
