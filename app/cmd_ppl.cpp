@@ -187,7 +187,8 @@ int run(const Args& a) {
 
 const Registrar reg{Command{
     "ppl", "perplexity (llama.cpp protocol or sliding window), optionally fake-quantized, with KL-divergence",
-    "MODEL [--text FILE | --tokens FILE] [--ctx N] [--quant F] [--quant-all] [--kld] [--sliding STRIDE]",
+    "MODEL [--text FILE | --tokens FILE] [--ctx N] [--chunks N] [--quant F] [--quant-all] [--kld] [--sliding STRIDE] "
+    "[--no-bos]",
     {{"text", "FILE", "UTF-8 text, tokenized once with the model's tokenizer (BOS first if it adds one); "
               "default: the model folder's eval.txt (the built-in model's held-out text)"},
      {"tokens", "FILE", "token ids, whitespace-separated, used as given"},

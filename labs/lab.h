@@ -58,7 +58,7 @@ struct Step {
   JobFn job;            // empty: a reading step with nothing to run (the learner marks it read)
   bool asks_input = false;   // the tutor asks for a line of text first (JobContext::input)
   bool counts_for_milestone = true;
-  std::vector<Param> params;  // settings the learner can change on screen
+  std::vector<Param> params{};  // settings the learner can change on screen
   bool resumable = false;     // keeps a checkpoint in JobContext::out_dir and continues from it
 
   const Param* param(const std::string& id) const;

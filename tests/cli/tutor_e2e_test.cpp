@@ -396,9 +396,19 @@ TEST(TutorCli, ProgressShowExportReset) {
   EXPECT_NE(show.out.find("[x] NVFP4 quantization of a model"), std::string::npos) << show.out;
   ShellRun js = sh(q + "show --json --progress " + file.string());
   EXPECT_EQ(nlohmann::json::parse(js.out)["milestones"]["m2"]["how"], "ticked");
+  // export: readable Markdown tables, no raw JSON; --json: the same as data
   ShellRun ex = sh(q + "export --progress " + file.string());
-  EXPECT_NE(ex.out.find("- [x] NVFP4 quantization of a model (the showcase) (ticked by hand 2026-01-02T03:04:05Z)"), std::string::npos) << ex.out;
-  EXPECT_NE(ex.out.find("\"input\": \"0.1\""), std::string::npos) << ex.out;
+  EXPECT_NE(ex.out.find("| 2 | NVFP4 quantization of a model (the showcase) | yes | ticked by hand | 2026-01-02T03:04:05Z |"),
+            std::string::npos)
+      << ex.out;
+  EXPECT_NE(ex.out.find("| input | 0.1 |"), std::string::npos) << ex.out;
+  EXPECT_EQ(ex.out.find("```"), std::string::npos) << ex.out;
+  EXPECT_EQ(ex.out.find("\"input\""), std::string::npos) << ex.out;
+  ShellRun exj = sh(q + "export --json --progress " + file.string());
+  const nlohmann::json ej = nlohmann::json::parse(exj.out);
+  EXPECT_EQ(ej["results"]["lab01.bits"]["input"], "0.1");
+  EXPECT_EQ(ej["milestones"][1]["how"], "ticked");
+  EXPECT_FALSE(ej.contains("markdown"));
   ShellRun no = sh(q + "reset --progress " + file.string() + " < /dev/null");
   EXPECT_EQ(no.status, 2) << no.out;  // not at a terminal and no --yes
   ShellRun yes = sh(q + "reset --yes --progress " + file.string());

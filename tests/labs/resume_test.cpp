@@ -95,8 +95,11 @@ TEST_F(Resume, ChangedSettingsStartOver) {
   StepResult other = run_step(step, ctx(true, {{"chunks", "6"}}), Progress::none(), {});
   ASSERT_EQ(other.outcome, Outcome::Done) << other.message;
   EXPECT_EQ(other.record["chunks"], 6);
-  for (const auto& b : other.blocks)
-    if (auto t = std::get_if<Text>(&b)) EXPECT_EQ(t->body.find("Continued"), std::string::npos) << t->body;
+  for (const auto& b : other.blocks) {
+    if (auto t = std::get_if<Text>(&b)) {
+      EXPECT_EQ(t->body.find("Continued"), std::string::npos) << t->body;
+    }
+  }
 }
 
 TEST_F(Resume, TrainingKeepsEachFinishedRunAndContinuesWithTheNext) {
