@@ -34,13 +34,6 @@ std::vector<std::string> machine_lines() {
 }
 
 int run_tutor(const Args& a) {
-  if (!::isatty(STDOUT_FILENO) || !::isatty(STDIN_FILENO)) {
-    std::fprintf(stderr,
-                 "qlab: the tutor draws on a terminal, and standard %s is not one.\n"
-                 "Run qlab in a terminal, or use a command for scripts: qlab --help\n",
-                 ::isatty(STDOUT_FILENO) ? "input" : "output");
-    return 2;
-  }
   if (a.has("ascii") && a.has("unicode")) throw UsageError("--ascii and --unicode exclude each other");
 
   labs::ModelRef model;
@@ -50,7 +43,7 @@ int run_tutor(const Args& a) {
     try {
       dir = resolve_model_arg(*arg);
     } catch (const Error& e) {
-      fail("--model {}", e.what());
+      fail("--model: {}", e.what());
     }
     std::error_code ec;
     if (!std::filesystem::exists(dir / "config.json", ec))
@@ -62,6 +55,14 @@ int run_tutor(const Args& a) {
     model.display = "built-in";
     model.dir = builtin_model_dir();
     model.builtin = true;
+  }
+  // The arguments are checked first, so a wrong --model says so even where there is no terminal.
+  if (!::isatty(STDOUT_FILENO) || !::isatty(STDIN_FILENO)) {
+    std::fprintf(stderr,
+                 "qlab: the tutor draws on a terminal, and standard %s is not one.\n"
+                 "Run qlab in a terminal, or use a command for scripts: qlab --help\n",
+                 ::isatty(STDOUT_FILENO) ? "input" : "output");
+    return 2;
   }
 
   std::filesystem::path ppath = a.has("progress") ? std::filesystem::path(a.require("progress"))

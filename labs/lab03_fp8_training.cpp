@@ -42,7 +42,8 @@ std::vector<Block> loss_charts(const std::vector<Series>& series) {
   d.title = "Loss minus the fp32 run's loss at the same step (0 = no difference)";
   d.x_label = "step";
   d.y_label = "loss difference";
-  for (std::size_t k = 1; k < series.size(); ++k) {
+  // fp32 itself is the zero line: every run keeps its marker from the first chart
+  for (std::size_t k = 0; k < series.size(); ++k) {
     Series s{series[k].name, {}, {}};
     for (std::size_t i = 0; i < series[k].x.size() && i < ref.x.size(); ++i) {
       s.x.push_back(series[k].x[i]);
@@ -50,7 +51,7 @@ std::vector<Block> loss_charts(const std::vector<Series>& series) {
     }
     if (!s.x.empty()) d.series.push_back(std::move(s));
   }
-  if (!d.series.empty()) out.push_back(std::move(d));
+  if (d.series.size() > 1) out.push_back(std::move(d));
   return out;
 }
 

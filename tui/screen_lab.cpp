@@ -86,6 +86,7 @@ void App::render_lab(Grid& g) {
     if (snap.running && snap.job_id == s->id) note = "running";
     else if (auto it = results_.find(s->id); it != results_.end() && it->second.outcome == labs::Outcome::NotAvailable) note = "n/a";
     else if (!s->job) note = "read";
+    else if (s->resumable && checkpoint(s->id)) note = "stopped";  // an earlier run to continue
     items.push_back({st ? st->title : s->id, labs::step_done(*env_.progress, s->id), note});
   }
   Rect si = both ? sbox.inset(1) : Rect{};
