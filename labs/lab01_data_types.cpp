@@ -221,7 +221,8 @@ std::string grouped_bits(const F::ScalarProperties& p, std::uint32_t code) {
 // a double's range (1e400) and 0 below it; a double past a float's range (1e40) becomes +-inf as a
 // float. Both are said in a note.
 struct Typed {
-  float x = 0;
+  double v = 0;  // the value typed, as a double reads it
+  float x = 0;   // as a float: what the formats are given
   std::string note;
 };
 
@@ -232,6 +233,7 @@ Typed parse_typed(const std::string& in) {
   if (in.empty() || end != in.c_str() + in.size())
     fail("'{}' is not a number (try 0.1, 3.14159, 448, 1e-5, -0, inf or nan)", in);
   Typed t;
+  t.v = v;
   t.x = static_cast<float>(v);
   const bool spelled_inf = in.find("inf") != std::string::npos || in.find("INF") != std::string::npos ||
                            in.find("Inf") != std::string::npos;
@@ -257,6 +259,7 @@ StepResult bits_job(const JobContext& ctx, Progress& progress, std::stop_token) 
   Table t;
   t.title = fmt::format("{} in every format (finite values saturate at the format's largest; round to nearest even)", in);
   t.header = {"format", "bits", "hex", "stored value", "error"};
+  t.right_align = {false, false, false, true, true};
   for (ScalarFormat f : F::all_scalar_formats()) {
     const auto& p = F::properties(f);
     if (std::isnan(x) && !p.has_nan) {
@@ -271,11 +274,14 @@ StepResult bits_job(const JobContext& ctx, Progress& progress, std::stop_token) 
     const bool inf_kept = std::isinf(x) && p.has_inf;
     const std::uint32_t code = F::encode(f, x, inf_kept ? F::Saturation::NoSaturate : F::Saturation::Saturate);
     const float back = F::decode(f, code);
-    std::string stored = signed_num(back);
+    // enough digits to show the format's own rounding (0.1 in f32 is 0.100000001)
+    const int digits = std::max(6, static_cast<int>(std::ceil(p.mantissa_bits * 0.30103)) + 2);
+    std::string stored = back == 0 || !std::isfinite(back) ? signed_num(back) : fmt::format("{:.{}g}", back, digits);
     if (std::isnan(back) && !std::isnan(x)) stored = "NaN (no such value in this format)";
     else if (std::isinf(x) && !p.has_inf) stored += " (no infinity: its largest)";
     else if (x == 0 && std::signbit(x) && !(back == 0 && std::signbit(back)) && !std::isnan(back)) stored += " (no -0)";
-    std::string err = std::isfinite(back) && std::isfinite(x) ? num(static_cast<double>(back) - static_cast<double>(x)) : "-";
+    // against the number as typed, so FP32's own rounding shows too
+    std::string err = std::isfinite(back) && std::isfinite(typed.v) ? num(static_cast<double>(back) - typed.v) : "-";
     t.rows.push_back({p.name, grouped_bits(p, code), fmt::format("0x{:0{}x}", code, (p.bits + 3) / 4), stored, err});
   }
   r.record["input"] = in;

@@ -238,11 +238,14 @@ StepResult lab02_perplexity_job(const JobContext& ctx, Progress& progress, std::
   r.blocks.push_back(Text{fmt::format("{} linear weight matrices ({:.0f} weights) went through {} and back; embeddings "
                                       "and the output head stayed as stored.",
                                       fq.matrices, fq.weights, fmt_name)});
-  r.blocks.push_back(Text{fmt::format("The same numbers from the command line: qlab ppl {} --text {} --quant {} --kld{}",
-                                      ctx.model.builtin ? std::string("builtin") : ctx.model.display, text.path.string(),
-                                      fmt_name, su.chunks < static_cast<std::int64_t>(su.tokens.size()) / n_ctx
-                                                    ? fmt::format(" --chunks {}", su.chunks)
-                                                    : std::string())});
+  // (the model folder's own eval.txt is what qlab ppl scores by default)
+  const bool own_text = text.path == ctx.model.dir / "eval.txt";
+  r.blocks.push_back(Text{fmt::format("The same numbers from the command line: qlab ppl {}{} --quant {} --kld{}",
+                                      ctx.model.builtin ? std::string("builtin") : ctx.model.display,
+                                      own_text ? std::string() : " --text " + text.path.string(), fmt_name,
+                                      su.chunks < static_cast<std::int64_t>(su.tokens.size()) / n_ctx
+                                          ? fmt::format(" --chunks {}", su.chunks)
+                                          : std::string())});
   if (text.generated && !ctx.model.builtin)
     r.blocks.push_back(Text{"This text was written by qlab's generator for the built-in model; choose a text like "
                             "your own use in the step's settings (s) for figures that mean something for this model."});

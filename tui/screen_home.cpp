@@ -125,6 +125,11 @@ void App::render_home(Grid& g) {
   auto lines = wrap_text(about, w_ - 2);
   // (the row above the status line is the running job's or the last message's)
   for (std::size_t i = 0; i < lines.size() && y + 1 < h_ - 2; ++i) g.put(1, ++y, lines[i], Style::Normal, w_ - 2);
+  // The module's introduction and its corrections live behind a key the status line may not fit.
+  if (y + 2 < h_ - 2)
+    g.put(1, y + 2, fmt::format("{}: the module's introduction, and where it is wrong or dated.",
+                                key_label(Action::Module, Home)),
+          Style::Dim, w_ - 2);
 }
 
 }  // namespace qlab::tui

@@ -154,7 +154,7 @@ void App::render_lab(Grid& g) {
                    ? "Marked as read."
                    : fmt::format("A step to read. Enter marks it read (it counts toward the steps done)."),
                Style::Dim);
-    } else if (const labs::SavedResult* saved = saved_result(step->id)) {
+    } else if (const labs::SavedResult* saved = labs::step_done(*env_.progress, step->id) ? saved_result(step->id) : nullptr) {
       // a finished step reopened after a restart: the numbers it drew then
       add_text(fmt::format("Saved result of the run of {} on the {} model. {} runs it again.", saved->when,
                            saved->model, key_label(Action::Run, LabScreen)),

@@ -120,6 +120,8 @@ void App::render_diagnostics(Grid& g) {
   lines.push_back("");
   lines.push_back("Progress file: " + env_.progress->path().string() + (env_.progress->read_only() ? " (read-only)" : ""));
   lines.push_back("Model: " + env_.model.display + (env_.model.builtin ? "" : " (" + env_.model.dir.string() + ")"));
+  if (!env_.runs_dir.empty())
+    lines.push_back("Step files (saved results, checkpoints): " + (env_.runs_dir / labs::model_key(env_.model)).string());
   lines.push_back("");
   for (const auto& m : env_.machine) lines.push_back(m);
   std::vector<std::string> wrapped;

@@ -199,6 +199,16 @@ TEST(Lab01, Ue4m3BitsAreGroupedAsExponentAndMantissa) {
   EXPECT_EQ((*row_of(*t, "f32"))[1], "0 01111111 00000000000000000000000");
 }
 
+// FP32 itself rounds 0.1: its row shows the stored value to enough digits and the error against the
+// number as typed (0.1f = 13421773 / 2^27 = 0.100000001490116...).
+TEST(Lab01, BitsShowFp32sOwnRounding) {
+  StepResult r = run("lab01.bits", "0.1");
+  const Table* t = first_block<Table>(r);
+  EXPECT_EQ((*row_of(*t, "f32"))[3], "0.100000001");
+  EXPECT_EQ((*row_of(*t, "f32"))[4], "1.49e-09");
+  EXPECT_EQ((*row_of(*t, "f16"))[3], "0.0999756");  // 1638 / 2^14
+}
+
 TEST(Lab01, CancelBeforeStartIsReportedAsCancelled) {
   const Step* s = find_lab("lab01")->find("lab01.synthetic");
   std::stop_source src;
