@@ -48,7 +48,6 @@ struct AppEnv {
   // Empty: nothing is kept beyond the progress file.
   std::filesystem::path runs_dir;
   std::filesystem::path builtin_dir;  // the built-in model's folder (default texts for other models)
-  std::string where_jobs_run;         // "on the CPU, 16 threads": the home screen says it
   // Esc cancels a job younger than this at once; an older one asks first (a stray Esc from a split
   // escape sequence over a slow link must not throw away minutes of work).
   double ask_before_cancel_s = 3.0;
@@ -125,7 +124,6 @@ class App {
   const labs::Lab& current_lab() const;
   std::vector<const labs::Step*> visible_steps(const labs::Lab& lab) const;
   const labs::StudyPath* path() const;
-  std::vector<std::string> detail_lines_header(int width) const;
   void ascii_fallback(Grid& g) const;
   bool too_small() const { return w_ < kMinWidth || h_ < kMinHeight; }
   void too_small_key(int k);

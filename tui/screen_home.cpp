@@ -42,9 +42,7 @@ void App::render_home(Grid& g) {
   const labs::StudyPath* p = path();
   render_title(g, "qlab · " + c_.module_title, p ? "path: " + p->name : "");
   // Where the work happens: a detected GPU's FP4 support is no promise that the labs use it.
-  const std::string where = env_.where_jobs_run.empty()
-                                ? fmt::format("on the CPU, {} thread{}", thread_count(), thread_count() == 1 ? "" : "s")
-                                : env_.where_jobs_run;
+  const std::string where = fmt::format("on the CPU, {} thread{}", thread_count(), thread_count() == 1 ? "" : "s");
   g.put_clipped(Rect{1, 1, w_ - 2, 1}, 1,
                 "Model: " + env_.model.display + " · jobs run " + where + " (no GPU use in this build)",
                 Style::Normal, gl_->ellipsis);
