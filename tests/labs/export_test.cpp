@@ -14,8 +14,8 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(Export, RecordsBecomeTablesNotJson) {
-  char tmpl[] = "/tmp/qlab-export-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string tmpl = (std::filesystem::temp_directory_path() / "qlab-export-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
   const fs::path dir = tmpl;
   ProgressFile pf(dir / "p.json");
   pf.load();

@@ -40,8 +40,8 @@ class StopWhen final : public Progress {
 class Resume : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/qlab-resume-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string tmpl = (std::filesystem::temp_directory_path() / "qlab-resume-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
   }
   void TearDown() override { fs::remove_all(dir_); }

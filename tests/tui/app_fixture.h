@@ -21,8 +21,8 @@ namespace fs = std::filesystem;
 class AppTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/qlab-app-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    std::string tmpl = (std::filesystem::temp_directory_path() / "qlab-app-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
     progress_ = std::make_unique<labs::ProgressFile>(dir_ / "progress.json");
     progress_->load();
