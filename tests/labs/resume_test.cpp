@@ -127,6 +127,14 @@ TEST_F(Resume, TrainingKeepsEachFinishedRunAndContinuesWithTheNext) {
   ASSERT_EQ(resumed.outcome, Outcome::Done) << resumed.message;
   EXPECT_EQ(runs_started.load(), 0) << "the fp32 run was kept, not run again";
   EXPECT_EQ(resumed.record["runs"].size(), 4u);
+  // item 12: the four curves lie on top of each other; a second chart shows each minus fp32's
+  int charts = 0;
+  for (const auto& b : resumed.blocks)
+    if (auto c = std::get_if<LineChart>(&b)) {
+      ++charts;
+      EXPECT_EQ(c->series.size(), 4u) << c->title;
+    }
+  EXPECT_EQ(charts, 2);
   EXPECT_FALSE(read_checkpoint(dir_ / "out"));
 
   StepResult unbroken = run_step(step, ctx(false, short_runs), Progress::none(), {});
