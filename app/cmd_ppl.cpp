@@ -191,8 +191,8 @@ int run(const Args& a) {
 
 const Registrar reg{with_calibration_options(Command{
     "ppl", "perplexity (llama.cpp protocol or sliding window), optionally fake-quantized, with KL-divergence",
-    "MODEL [--text FILE | --tokens FILE] [--ctx N] [--quant F [--method rtn|gptq|awq]] [--quant-all] [--kld] "
-    "[--sliding STRIDE]",
+    "MODEL [--text FILE | --tokens FILE] [--ctx N] [--chunks N] [--quant F [--method rtn|gptq|awq]] [--quant-all] "
+    "[--kld] [--sliding STRIDE] [--no-bos]",
     {{"text", "FILE", "UTF-8 text, tokenized once with the model's tokenizer (BOS first if it adds one); "
               "default: the model folder's eval.txt (the built-in model's held-out text)"},
      {"tokens", "FILE", "token ids, whitespace-separated, used as given"},
