@@ -10,8 +10,11 @@
 //   shared memory   Q^T [hd][68] (a row's 4 queries as one 16-byte read), the key tile K^T [hd][65]
 //                   then (same buffer) the value tile V [64][hd], P^T [64][65]; odd strides keep the
 //                   transposing writes off a single bank
-// When the tiles alone leave the GPU idle (decoding: B x kv_heads blocks), the key range is split
-// across blocks; each writes its (m, l, unnormalised output) and a combine kernel merges them.
+// The key range is split across blocks when the tiles alone would leave the GPU idle (decoding: B x
+// kv_heads blocks) or unbalanced (a causal prompt's last tiles see all keys, its first almost none):
+// each block writes its (m, l, unnormalised output) and a combine kernel merges them. Heavy tiles
+// are scheduled first, and a warp whose rows are all past the sequence (decoding fills 4 of a tile's
+// 64 rows) only helps load the tiles.
 // Other head sizes take the generic kernel: one warp per (row, head), keys one at a time.
 #include <cuda_runtime.h>
 
@@ -51,7 +54,7 @@ __global__ void __launch_bounds__(256) attention_tiled(AttentionArgs a, TileGeom
   float* kv = qs + HD * kQStride;          // K^T [HD][kKStride] or V [kBC][HD]
   float* ps = kv + (HD * kKStride > kBC * HD ? HD * kKStride : kBC * HD);  // P^T [kBC][kPStride]
 
-  const int qt = blockIdx.x, g = blockIdx.y % geo.kv_heads, b = blockIdx.y / geo.kv_heads, split = blockIdx.z;
+  const int qt = static_cast<int>(gridDim.x - 1 - blockIdx.x), g = blockIdx.y % geo.kv_heads, b = blockIdx.y / geo.kv_heads, split = blockIdx.z;
   const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
   const int group = geo.group, T = a.T, q_dim = a.nh * HD, kv_dim = a.nkv * HD;
   const std::int64_t pos0 = a.pos0[b];
@@ -82,6 +85,9 @@ __global__ void __launch_bounds__(256) attention_tiled(AttentionArgs a, TileGeom
     l[r] = 0.0f;
     for (int c = 0; c < OC; ++c) o[r][c] = 0.0f;
   }
+  // The warp's 8 rows (two ty of 4): any of them inside the sequence?
+  const int warp_first_t = (first_pair + (ty & ~1) * 4) / group;
+  const bool warp_active = warp_first_t < T;
   const float* kbase = a.k[b] + g * HD;
   const float* vbase = a.v[b] + g * HD;
 
@@ -96,6 +102,7 @@ __global__ void __launch_bounds__(256) attention_tiled(AttentionArgs a, TileGeom
     float sc[4][4];
     for (int r = 0; r < 4; ++r)
       for (int c = 0; c < 4; ++c) sc[r][c] = 0.0f;
+    if (warp_active) {
 #pragma unroll 4
     for (int d = 0; d < HD; ++d) {
       const float4 qv = *reinterpret_cast<const float4*>(qs + d * kQStride + ty * 4);
@@ -127,13 +134,14 @@ __global__ void __launch_bounds__(256) attention_tiled(AttentionArgs a, TileGeom
       m[r] = m_new;
       for (int c = 0; c < OC; ++c) o[r][c] *= corr;
     }
+    }  // warp_active
     __syncthreads();  // scores done with K^T; P^T complete
     for (int e = tid; e < kBC * HD; e += 256) {
       const int j = e / HD, d = e % HD;
       kv[j * HD + d] = j0 + j < n_keys ? vbase[(j0 + j) * kv_dim + d] : 0.0f;
     }
     __syncthreads();
-    const int jn = static_cast<int>(n_keys - j0 < kBC ? n_keys - j0 : kBC);
+    const int jn = warp_active ? static_cast<int>(n_keys - j0 < kBC ? n_keys - j0 : kBC) : 0;
     for (int j = 0; j < jn; ++j) {
       float pr[4];
       for (int r = 0; r < 4; ++r) pr[r] = ps[j * kPStride + ty * 4 + r];
@@ -230,9 +238,10 @@ Plan plan(const AttentionArgs& a, int sm_count) {
   const std::int64_t max_keys = a.max_pos0 + a.T;
   const int key_tiles = static_cast<int>((max_keys + kBC - 1) / kBC);
   const std::int64_t blocks = static_cast<std::int64_t>(p.geo.q_tiles) * a.nkv * a.B;
-  // Split the keys only when the tiles fill less than two waves and there are keys to share.
-  if (blocks < 2 * sm_count && key_tiles > 1) {
-    const int want = static_cast<int>((2 * sm_count + blocks - 1) / blocks);
+  // Split the keys when the tiles fill less than eight blocks per multiprocessor (two resident, four
+  // waves) and there are keys to share: decoding's few tiles, and a prompt's unequal ones.
+  if (blocks < 8 * sm_count && key_tiles > 1) {
+    const int want = static_cast<int>((8 * sm_count + blocks - 1) / blocks);
     p.splits = std::min(want, key_tiles);
     p.tiles_per_split = (key_tiles + p.splits - 1) / p.splits;
     p.splits = (key_tiles + p.tiles_per_split - 1) / p.tiles_per_split;

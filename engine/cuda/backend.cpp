@@ -83,6 +83,12 @@ class DeviceState {
   Scratch acts{"the pass's activations"}, tables{"the pass's position tables"}, ids{"the token ids"},
       slab{"a slab of widened weights"}, x16{"bf16 activations"}, attn{"the attention workspace"},
       logits{"the logits"}, reduce{"per-token results"};
+  // Matrix-vector products waiting to go out together (they share x): see CudaBackend::matmul.
+  kernels::GemvBatch pending;
+  WeightType pending_type = WeightType::F32;
+  const float* pending_x = nullptr;
+  std::int64_t pending_K = 0;
+  int pending_M = 0;
   // Host copies of what begin_pass uploads (kept until the next pass: the copies read them).
   std::vector<float> cs, sn;
   std::vector<const float*> ptrs;
@@ -101,6 +107,7 @@ class CudaBackend final : public model::Backend {
 
   // ---- memory ------------------------------------------------------------------------------------
   std::unique_ptr<model::KVStorage> new_kv_storage(const io::ModelConfig& c, int layers, std::int64_t capacity) override {
+    flush();
     auto s = std::make_unique<CudaKV>();
     s->capacity = capacity;
     s->kv_dim = static_cast<std::int64_t>(c.num_key_value_heads) * c.head_dim;
@@ -111,6 +118,7 @@ class CudaBackend final : public model::Backend {
   }
 
   Pass& begin_pass(const model::Model& m, std::span<KVCache* const> caches, std::int64_t T) override {
+    flush();
     const io::ModelConfig& c = m.config();
     const std::int64_t B = static_cast<std::int64_t>(caches.size()), R = B * T;
     const std::int64_t H = c.hidden_size, I = c.intermediate_size, half = c.head_dim / 2;
@@ -185,25 +193,32 @@ class CudaBackend final : public model::Backend {
 
   bool host_memory() const override { return false; }
   void upload(const float* host, std::int64_t n, float* dst) override {
+    flush();
     check(cudaMemcpyAsync(dst, host, static_cast<std::size_t>(n) * 4, cudaMemcpyHostToDevice, st_.ctx.stream()),
           "copying to the GPU");
   }
   void download(const float* src, std::int64_t n, float* host) override {
+    flush();
     check(cudaMemcpyAsync(host, src, static_cast<std::size_t>(n) * 4, cudaMemcpyDeviceToHost, st_.ctx.stream()),
           "copying from the GPU");
     st_.ctx.sync("copying from the GPU");
   }
   std::shared_ptr<float> alloc(std::int64_t n) override {
+    flush();
     auto b = std::make_shared<Buffer>();
     const auto bytes = static_cast<std::size_t>(n) * 4;
     while (!Buffer::try_make(bytes, "a logits buffer", *b))
       if (!st_.weights.evict_for(bytes)) *b = Buffer(bytes, "a logits buffer");
     return std::shared_ptr<float>(b, b->as<float>());
   }
-  float* logits_buffer(std::int64_t n) override { return st_.logits.get<float>(n, st_.weights); }
+  float* logits_buffer(std::int64_t n) override {
+    flush();
+    return st_.logits.get<float>(n, st_.weights);
+  }
 
   // ---- operations ----------------------------------------------------------------------------------
   void embed(const tensor::Matrix& table, std::span<const std::int32_t> tokens, float* x) override {
+    flush();
     st_.weights.begin_op();
     const DeviceWeight w = st_.weights.get(table);
     auto* ids = st_.ids.get<std::int32_t>(static_cast<std::int64_t>(tokens.size()), st_.weights);
@@ -214,22 +229,45 @@ class CudaBackend final : public model::Backend {
 
   void rmsnorm(const float* x, std::span<const float> w, float eps, std::int64_t rows, std::int64_t n,
                float* out) override {
+    flush();
     kernels::rmsnorm(x, st_.weights.vec(w), eps, rows, n, out, st_.ctx.stream());
   }
 
+  // Decoding's products of one input (q, k, v; gate, up) are held back and go out as one launch
+  // when the next operation of any other kind comes (every other entry point flushes first); their
+  // weights stay protected from eviction meanwhile (the weight cache's operation starts at the first).
   void matmul(const float* x, std::int64_t rows, const tensor::Matrix& wm, float* y) override {
     if (rows <= 0) return;
-    st_.weights.begin_op();
-    const DeviceWeight w = st_.weights.get(wm);
+    const bool small = rows <= kernels::kGemvMaxRows;
+    DeviceState& st = st_;
+    if (!(small && st.pending.count > 0 && st.pending_x == x && st.pending_M == rows &&
+          st.pending.count < kernels::kGemvMaxParts))
+      flush();
+    if (st.pending.count == 0) st.weights.begin_op();
+    const DeviceWeight w = st.weights.get(wm);
     const std::int64_t N = w.rows, K = w.cols;
     cudaStream_t s = st_.ctx.stream();
     const std::int64_t slab = std::max<std::int64_t>(1, kSlabBytes / (4 * std::max<std::int64_t>(K, 1)));
-    if (rows <= kernels::kGemvMaxRows) {
+    if (small) {
       const int M = static_cast<int>(rows);
       if (w.type != WeightType::Packed) {
-        kernels::gemv(w, 0, N, x, M, y, N, s);
+        if (st.pending.count > 0 && (st.pending_type != w.type || st.pending_K != K)) flush();
+        kernels::GemvBatch& b = st.pending;
+        if (b.count == 0) {
+          st.pending_x = x;
+          st.pending_M = M;
+          st.pending_K = K;
+          st.pending_type = w.type;
+          b.start[0] = 0;
+        }
+        b.w[b.count] = w.data;
+        b.y[b.count] = y;
+        b.ldy[b.count] = N;
+        b.start[b.count + 1] = b.start[b.count] + N;
+        ++b.count;
         return;
       }
+      flush();
       float* buf = st_.slab.get<float>(std::min(slab, N) * K, st_.weights);
       for (std::int64_t r0 = 0; r0 < N; r0 += slab) {
         const std::int64_t n = std::min(slab, N - r0);
@@ -273,6 +311,7 @@ class CudaBackend final : public model::Backend {
   }
 
   model::NewKV new_kv(Pass& p, int layer) override {
+    flush();
     auto& cp = static_cast<CudaPass&>(p);
     if (p.B > 1) return {cp.k_stage, cp.v_stage};
     // One sequence: straight into its cache rows (RoPE then rotates the keys in place).
@@ -282,6 +321,7 @@ class CudaBackend final : public model::Backend {
   }
 
   void bias_rope(Pass& p, const model::LayerWeights& lw, model::NewKV nkv) override {
+    flush();
     const io::ModelConfig& c = p.model->config();
     const auto& cp = static_cast<const CudaPass&>(p);
     kernels::RopeArgs a;
@@ -303,6 +343,7 @@ class CudaBackend final : public model::Backend {
   }
 
   void store_kv(Pass& p, int layer, model::NewKV nkv) override {
+    flush();
     if (p.B == 1) return;  // written in place (new_kv)
     cudaStream_t s = st_.ctx.stream();
     for (std::int64_t b = 0; b < p.B; ++b) {
@@ -319,6 +360,7 @@ class CudaBackend final : public model::Backend {
   }
 
   void attention(Pass& p, int layer) override {
+    flush();
     const io::ModelConfig& c = p.model->config();
     const auto& cp = static_cast<const CudaPass&>(p);
     kernels::AttentionArgs a;
@@ -342,19 +384,23 @@ class CudaBackend final : public model::Backend {
 
   void residual_rmsnorm(float* x, const float* h, std::span<const float> w, float eps, std::int64_t rows,
                         std::int64_t n, float* out) override {
+    flush();
     kernels::residual_rmsnorm(x, h, st_.weights.vec(w), eps, rows, n, out, st_.ctx.stream());
   }
 
   void swiglu(float* gate, const float* up, std::int64_t rows, std::int64_t n) override {
+    flush();
     kernels::swiglu(gate, up, rows * n, st_.ctx.stream());
   }
 
   void residual_add(float* x, const float* h, std::int64_t rows, std::int64_t n) override {
+    flush();
     kernels::residual_add(x, h, rows * n, st_.ctx.stream());
   }
 
   void nll(const float* logits, std::int64_t rows, std::int64_t vocab, const std::int32_t* targets,
            double* out) override {
+    flush();
     if (rows <= 0) return;
     cudaStream_t s = st_.ctx.stream();
     auto* buf = static_cast<std::uint8_t*>(st_.reduce.get(static_cast<std::size_t>(rows) * 12 + 16, st_.weights));
@@ -370,6 +416,7 @@ class CudaBackend final : public model::Backend {
 
   void kl_rows(const float* base, const float* test, std::int64_t rows, std::int64_t vocab,
                const std::int32_t* targets, model::TokenKL* out) override {
+    flush();
     if (rows <= 0) return;
     cudaStream_t s = st_.ctx.stream();
     const std::size_t row_bytes = sizeof(kernels::KLRow);
@@ -388,6 +435,15 @@ class CudaBackend final : public model::Backend {
   }
 
  private:
+  // Launches the held-back matrix-vector products.
+  void flush() {
+    kernels::GemvBatch& b = st_.pending;
+    if (b.count == 0) return;
+    const kernels::GemvBatch out = b;
+    b = kernels::GemvBatch{};
+    kernels::gemv(out, st_.pending_type, st_.pending_K, st_.pending_x, st_.pending_M, st_.ctx.stream());
+  }
+
   // y[rows, n] (row stride ldy) = x[rows, K] w[n, K]^T: column-major, C (n x rows) = W^T' (n x K) x X' (K x rows).
   void gemm(const void* w, cudaDataType wt, std::int64_t n, std::int64_t K, const void* x, cudaDataType xt,
             std::int64_t rows, float* y, std::int64_t ldy) {

@@ -74,6 +74,4 @@ double copy_bandwidth(std::size_t bytes, int reps) {
   return 2.0 * static_cast<double>(bytes) / s;
 }
 
-void synchronize() { Context::get().sync("waiting for the GPU"); }
-
 }  // namespace qlab::cuda

@@ -13,7 +13,5 @@ namespace qlab::cuda {
 double gemm_seconds(std::int64_t M, std::int64_t N, std::int64_t K, bool bf16, int reps);
 // Device-to-device copy of a `bytes` buffer: bytes read plus bytes written per second.
 double copy_bandwidth(std::size_t bytes, int reps);
-// Waits for every queued operation of the backends (timing with a host clock).
-void synchronize();
 
 }  // namespace qlab::cuda

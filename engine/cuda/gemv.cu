@@ -1,5 +1,6 @@
 // y = x W^T for up to 8 rows of x (decoding, or a short batch): memory-bound, so the kernel's one job
-// is to read each stored weight byte once at full bandwidth. One warp per output row: lanes walk the
+// is to read each stored weight byte once at full bandwidth. Up to four matrices that share x (q, k,
+// v; gate, up) go in one launch: fewer launch gaps, and the small ones no longer run alone. One warp per output row: lanes walk the
 // row in 16-byte loads (8 bf16 / f16 or 4 f32 weights), four loads in flight per lane, widen in
 // registers and accumulate x . w in float32 (the products are exact float32 products of the widened
 // weights, as the CPU's); a warp reduction gives the row's outputs. x is read through the read-only
@@ -41,15 +42,23 @@ __device__ inline float widen1(float w) { return w; }
 __device__ inline float widen1(__nv_bfloat16 w) { return __bfloat162float(w); }
 __device__ inline float widen1(__half w) { return __half2float(w); }
 
+// Warp i's part (matrix) and row within it.
+__device__ inline int part_of(const GemvBatch& b, std::int64_t i) {
+  int p = 0;
+  while (p + 1 < b.count && i >= b.start[p + 1]) ++p;
+  return p;
+}
+
 template <typename W>
-__global__ void __launch_bounds__(kWarps * 32) gemv_vec(const W* w, std::int64_t K, std::int64_t n, const float* x,
-                                                         int M, float* y, std::int64_t ldy) {
+__global__ void __launch_bounds__(kWarps * 32) gemv_vec(GemvBatch b, std::int64_t K, const float* x, int M) {
   constexpr int E = 16 / sizeof(W);  // weights per 16-byte load
   constexpr int kUnroll = 4;
   const int lane = threadIdx.x % 32;
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
-  if (i >= n) return;
-  const uint4* row = reinterpret_cast<const uint4*>(w + i * K);
+  const std::int64_t g = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+  if (g >= b.start[b.count]) return;
+  const int p = part_of(b, g);
+  const std::int64_t i = g - b.start[p];
+  const uint4* row = reinterpret_cast<const uint4*>(static_cast<const W*>(b.w[p]) + i * K);
   const std::int64_t nv = K / E;  // 16-byte vectors per row
   float acc[kGemvMaxRows];
   for (int m = 0; m < kGemvMaxRows; ++m) acc[m] = 0.0f;
@@ -92,19 +101,20 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_vec(const W* w, std::int64_t
   }
   for (int m = 0; m < kGemvMaxRows; ++m) {
     if (m >= M) break;
-    float s = acc[m];
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    if (lane == 0) y[m * ldy + i] = s;
+    float sum = acc[m];
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) b.y[p][m * b.ldy[p] + i] = sum;
   }
 }
 
 template <typename W>
-__global__ void __launch_bounds__(kWarps * 32) gemv_scalar(const W* w, std::int64_t K, std::int64_t n,
-                                                            const float* x, int M, float* y, std::int64_t ldy) {
+__global__ void __launch_bounds__(kWarps * 32) gemv_scalar(GemvBatch b, std::int64_t K, const float* x, int M) {
   const int lane = threadIdx.x % 32;
-  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
-  if (i >= n) return;
-  const W* row = w + i * K;
+  const std::int64_t g = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+  if (g >= b.start[b.count]) return;
+  const int p = part_of(b, g);
+  const std::int64_t i = g - b.start[p];
+  const W* row = static_cast<const W*>(b.w[p]) + i * K;
   float acc[kGemvMaxRows];
   for (int m = 0; m < kGemvMaxRows; ++m) acc[m] = 0.0f;
   for (std::int64_t k = lane; k < K; k += 32) {
@@ -116,38 +126,48 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_scalar(const W* w, std::int6
   }
   for (int m = 0; m < kGemvMaxRows; ++m) {
     if (m >= M) break;
-    float s = acc[m];
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    if (lane == 0) y[m * ldy + i] = s;
+    float sum = acc[m];
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    if (lane == 0) b.y[p][m * b.ldy[p] + i] = sum;
   }
 }
 
 template <typename W>
-void launch(const void* data, std::int64_t K, std::int64_t row0, std::int64_t n, const float* x, int M, float* y,
-            std::int64_t ldy, cudaStream_t s) {
-  const W* w = static_cast<const W*>(data) + row0 * K;
-  const auto blocks = static_cast<unsigned>((n + kWarps - 1) / kWarps);
-  const bool aligned = (K * static_cast<std::int64_t>(sizeof(W))) % 16 == 0 &&
-                       reinterpret_cast<std::uintptr_t>(w) % 16 == 0 && reinterpret_cast<std::uintptr_t>(x) % 16 == 0;
+void launch(const GemvBatch& b, std::int64_t K, const float* x, int M, cudaStream_t s) {
+  bool aligned = (K * static_cast<std::int64_t>(sizeof(W))) % 16 == 0 && reinterpret_cast<std::uintptr_t>(x) % 16 == 0;
+  for (int p = 0; p < b.count; ++p) aligned = aligned && reinterpret_cast<std::uintptr_t>(b.w[p]) % 16 == 0;
+  const auto blocks = static_cast<unsigned>((b.start[b.count] + kWarps - 1) / kWarps);
   if (aligned)
-    gemv_vec<W><<<blocks, kWarps * 32, 0, s>>>(w, K, n, x, M, y + row0, ldy);
+    gemv_vec<W><<<blocks, kWarps * 32, 0, s>>>(b, K, x, M);
   else
-    gemv_scalar<W><<<blocks, kWarps * 32, 0, s>>>(w, K, n, x, M, y + row0, ldy);
+    gemv_scalar<W><<<blocks, kWarps * 32, 0, s>>>(b, K, x, M);
   check_launch("matrix-vector product kernel");
 }
 
 }  // namespace
 
-void gemv(const DeviceWeight& w, std::int64_t row0, std::int64_t n, const float* x, int M, float* y,
-          std::int64_t ldy, cudaStream_t s) {
-  if (n <= 0 || M <= 0) return;
+void gemv(const GemvBatch& b, WeightType type, std::int64_t K, const float* x, int M, cudaStream_t s) {
+  if (b.count <= 0 || b.start[b.count] <= 0 || M <= 0) return;
   if (M > kGemvMaxRows) check(cudaErrorInvalidValue, "matrix-vector product of more than 8 rows");
-  switch (w.type) {
-    case WeightType::F32: launch<float>(w.data, w.cols, row0, n, x, M, y, ldy, s); break;
-    case WeightType::BF16: launch<__nv_bfloat16>(w.data, w.cols, row0, n, x, M, y, ldy, s); break;
-    case WeightType::F16: launch<__half>(w.data, w.cols, row0, n, x, M, y, ldy, s); break;
+  switch (type) {
+    case WeightType::F32: launch<float>(b, K, x, M, s); break;
+    case WeightType::BF16: launch<__nv_bfloat16>(b, K, x, M, s); break;
+    case WeightType::F16: launch<__half>(b, K, x, M, s); break;
     case WeightType::Packed: check(cudaErrorInvalidValue, "matrix-vector product of packed weights"); break;
   }
+}
+
+void gemv(const DeviceWeight& w, std::int64_t row0, std::int64_t n, const float* x, int M, float* y,
+          std::int64_t ldy, cudaStream_t s) {
+  const std::int64_t elem = w.type == WeightType::F32 ? 4 : 2;
+  GemvBatch b;
+  b.count = 1;
+  b.w[0] = static_cast<const char*>(w.data) + row0 * w.cols * elem;
+  b.y[0] = y + row0;
+  b.ldy[0] = ldy;
+  b.start[0] = 0;
+  b.start[1] = n;
+  gemv(b, w.type, w.cols, x, M, s);
 }
 
 }  // namespace qlab::cuda::kernels

@@ -69,6 +69,18 @@ void attention(const AttentionArgs& a, int sm_count, int max_smem, cudaStream_t 
 inline constexpr int kGemvMaxRows = 8;
 void gemv(const DeviceWeight& w, std::int64_t row0, std::int64_t n, const float* x, int M, float* y,
           std::int64_t ldy, cudaStream_t s);
+// Several matrices of one type and width K against the same x, in one launch: part p's rows are
+// global rows [start[p], start[p + 1]), its weights w[p] (16-byte aligned for the fast path), its
+// outputs y[p][m * ldy[p] + row].
+inline constexpr int kGemvMaxParts = 4;
+struct GemvBatch {
+  const void* w[kGemvMaxParts] = {};
+  float* y[kGemvMaxParts] = {};
+  std::int64_t ldy[kGemvMaxParts] = {};
+  std::int64_t start[kGemvMaxParts + 1] = {};
+  int count = 0;
+};
+void gemv(const GemvBatch& b, WeightType type, std::int64_t K, const float* x, int M, cudaStream_t s);
 
 // ---- dequant.cu ------------------------------------------------------------------------------------
 // Rows of w (ids[i], or row0 + i when ids is null; i < n) as float32 / bfloat16 into out[n, cols]:

@@ -67,8 +67,10 @@ __global__ void rmsnorm_kernel(float* x, const float* h, const float* w, float e
   for (std::int64_t i = threadIdx.x; i < n; i += kThreads) o[i] = __fmul_rn(w[i], __fmul_rn(xr[i], inv));
 }
 
+// Block (r, y) handles row r's pairs y * blockDim.x ... (a few rows: several blocks per row).
 __global__ void bias_rope_kernel(RopeArgs a) {
   const std::int64_t r = blockIdx.x;
+  const int first = static_cast<int>(blockIdx.y * blockDim.x + threadIdx.x), step = static_cast<int>(gridDim.y * blockDim.x);
   const int half = a.hd / 2, q_dim = a.nh * a.hd, kv_dim = a.nkv * a.hd;
   const std::int64_t angle_row = a.same_start ? r % a.T : r;
   const float* cs = a.cs + angle_row * half;
@@ -78,8 +80,8 @@ __global__ void bias_rope_kernel(RopeArgs a) {
   float* v = a.v + r * kv_dim;
   // Biases first (every element), then the rotation of q and k by pairs (i, i + half) of each head.
   if (a.bv)
-    for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) v[i] = __fadd_rn(v[i], a.bv[i]);
-  for (int j = threadIdx.x; j < (a.nh + a.nkv) * half; j += blockDim.x) {
+    for (int i = first; i < kv_dim; i += step) v[i] = __fadd_rn(v[i], a.bv[i]);
+  for (int j = first; j < (a.nh + a.nkv) * half; j += step) {
     const bool is_q = j < a.nh * half;
     const int jj = is_q ? j : j - a.nh * half;
     const int head = jj / half, i = jj % half;
@@ -231,7 +233,10 @@ void residual_rmsnorm(float* x, const float* h, const float* w, float eps, std::
 
 void bias_rope(const RopeArgs& a, cudaStream_t s) {
   if (a.rows <= 0) return;
-  bias_rope_kernel<<<static_cast<unsigned>(a.rows), 128, 0, s>>>(a);
+  // Rows of a decoding pass are few: spread each row's pairs over several blocks.
+  const int pairs = (a.nh + a.nkv) * (a.hd / 2);
+  const unsigned per_row = a.rows >= 64 ? 1u : static_cast<unsigned>((pairs + 255) / 256);
+  bias_rope_kernel<<<dim3(static_cast<unsigned>(a.rows), per_row), 256, 0, s>>>(a);
   check_launch("bias + RoPE kernel");
 }
 
