@@ -240,8 +240,7 @@ Plan plan(const AttentionArgs& a, int sm_count) {
   const std::int64_t blocks = static_cast<std::int64_t>(p.geo.q_tiles) * a.nkv * a.B;
   // Split the keys when the tiles fill less than eight blocks per multiprocessor (two resident, four
   // waves) and there are keys to share: decoding's few tiles, and a prompt's unequal ones.
-  // (Under four key tiles a block walks them quickly: the combine step would cost more than it saves.)
-  if (blocks < 8 * sm_count && key_tiles >= 4) {
+  if (blocks < 8 * sm_count && key_tiles > 1) {
     const int want = static_cast<int>((8 * sm_count + blocks - 1) / blocks);
     p.splits = std::min(want, key_tiles);
     p.tiles_per_split = (key_tiles + p.splits - 1) / p.splits;

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "engine/core/error.h"
@@ -90,18 +89,10 @@ class DeviceState {
   const float* pending_x = nullptr;
   std::int64_t pending_K = 0;
   int pending_M = 0;
-  // A decoding pass's residual add, held back to be fused with the RMSNorm that reads its sum.
-  struct {
-    float* x = nullptr;
-    const float* h = nullptr;
-    std::int64_t rows = 0, n = 0;
-  } pending_add;
-  // Host copies of what begin_pass uploads (kept until the next pass: the copy reads them), and the
-  // one buffer they go up in: KV pointers, first positions, RoPE cosines, sines.
+  // Host copies of what begin_pass uploads (kept until the next pass: the copies read them).
   std::vector<float> cs, sn;
   std::vector<const float*> ptrs;
   std::vector<std::int64_t> pos0;
-  std::vector<std::uint8_t> staging;
 };
 
 DeviceState& state() {
@@ -177,19 +168,16 @@ class CudaBackend final : public model::Backend {
         st_.ptrs[static_cast<std::size_t>((layers + l) * B + b)] = kv(cache).v(slot);
       }
     for (std::int64_t b = 0; b < B; ++b) st_.pos0[static_cast<std::size_t>(b)] = caches[static_cast<std::size_t>(b)]->size();
-    const std::size_t angle_bytes = st_.cs.size() * 4, ptr_bytes = st_.ptrs.size() * sizeof(float*),
-                      pos_bytes = st_.pos0.size() * 8, total = ptr_bytes + pos_bytes + 2 * angle_bytes;
-    st_.staging.resize(total);
-    std::memcpy(st_.staging.data(), st_.ptrs.data(), ptr_bytes);
-    std::memcpy(st_.staging.data() + ptr_bytes, st_.pos0.data(), pos_bytes);
-    std::memcpy(st_.staging.data() + ptr_bytes + pos_bytes, st_.cs.data(), angle_bytes);
-    std::memcpy(st_.staging.data() + ptr_bytes + pos_bytes + angle_bytes, st_.sn.data(), angle_bytes);
-    auto* t = static_cast<std::uint8_t*>(st_.tables.get(total + 64, st_.weights));
-    check(cudaMemcpyAsync(t, st_.staging.data(), total, cudaMemcpyHostToDevice, s), "copying the pass's tables");
+    const std::size_t angle_bytes = st_.cs.size() * 4, ptr_bytes = st_.ptrs.size() * sizeof(float*);
+    auto* t = static_cast<std::uint8_t*>(st_.tables.get(2 * angle_bytes + ptr_bytes + st_.pos0.size() * 8 + 64, st_.weights));
     auto* ptrs = reinterpret_cast<const float**>(t);
     auto* pos0 = reinterpret_cast<std::int64_t*>(t + ptr_bytes);
-    auto* cs = reinterpret_cast<float*>(t + ptr_bytes + pos_bytes);
+    auto* cs = reinterpret_cast<float*>(t + ptr_bytes + st_.pos0.size() * 8);
     auto* sn = cs + st_.cs.size();
+    check(cudaMemcpyAsync(ptrs, st_.ptrs.data(), ptr_bytes, cudaMemcpyHostToDevice, s), "copying the KV pointers");
+    check(cudaMemcpyAsync(pos0, st_.pos0.data(), st_.pos0.size() * 8, cudaMemcpyHostToDevice, s), "copying positions");
+    check(cudaMemcpyAsync(cs, st_.cs.data(), angle_bytes, cudaMemcpyHostToDevice, s), "copying RoPE angles");
+    check(cudaMemcpyAsync(sn, st_.sn.data(), angle_bytes, cudaMemcpyHostToDevice, s), "copying RoPE angles");
     p.k_ptrs = ptrs;
     p.v_ptrs = ptrs + layers * B;
     p.pos0 = pos0;
@@ -241,14 +229,6 @@ class CudaBackend final : public model::Backend {
 
   void rmsnorm(const float* x, std::span<const float> w, float eps, std::int64_t rows, std::int64_t n,
                float* out) override {
-    auto& add = st_.pending_add;
-    if (add.x && add.x == x && add.rows == rows && add.n == n && st_.pending.count == 0) {
-      // The held-back residual add and this norm of its sum: one kernel.
-      const float* h = add.h;
-      add = {};
-      kernels::residual_rmsnorm(const_cast<float*>(x), h, st_.weights.vec(w), eps, rows, n, out, st_.ctx.stream());
-      return;
-    }
     flush();
     kernels::rmsnorm(x, st_.weights.vec(w), eps, rows, n, out, st_.ctx.stream());
   }
@@ -415,10 +395,6 @@ class CudaBackend final : public model::Backend {
 
   void residual_add(float* x, const float* h, std::int64_t rows, std::int64_t n) override {
     flush();
-    if (rows <= kernels::kGemvMaxRows) {
-      st_.pending_add = {x, h, rows, n};
-      return;
-    }
     kernels::residual_add(x, h, rows * n, st_.ctx.stream());
   }
 
@@ -459,14 +435,8 @@ class CudaBackend final : public model::Backend {
   }
 
  private:
-  // Launches the held-back work: matrix-vector products, or a residual add.
+  // Launches the held-back matrix-vector products.
   void flush() {
-    auto& add = st_.pending_add;
-    if (add.x) {
-      const auto a = add;
-      add = {};
-      kernels::residual_add(a.x, a.h, a.rows * a.n, st_.ctx.stream());
-    }
     kernels::GemvBatch& b = st_.pending;
     if (b.count == 0) return;
     const kernels::GemvBatch out = b;

@@ -49,14 +49,10 @@ __device__ inline int part_of(const GemvBatch& b, std::int64_t i) {
   return p;
 }
 
-// MT: the row count when known at compile time (1: decoding one sequence; eight loads in flight per
-// lane), else 0 and M at run time.
-template <typename W, int MT>
-__global__ void __launch_bounds__(kWarps * 32) gemv_vec(GemvBatch b, std::int64_t K, const float* x, int M_run) {
+template <typename W>
+__global__ void __launch_bounds__(kWarps * 32) gemv_vec(GemvBatch b, std::int64_t K, const float* x, int M) {
   constexpr int E = 16 / sizeof(W);  // weights per 16-byte load
-  constexpr int kUnroll = MT == 1 ? 8 : 4;
-  constexpr int kRows = MT == 1 ? 1 : kGemvMaxRows;
-  const int M = MT == 1 ? 1 : M_run;
+  constexpr int kUnroll = 4;
   const int lane = threadIdx.x % 32;
   const std::int64_t g = static_cast<std::int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
   if (g >= b.start[b.count]) return;
@@ -64,8 +60,8 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_vec(GemvBatch b, std::int64_
   const std::int64_t i = g - b.start[p];
   const uint4* row = reinterpret_cast<const uint4*>(static_cast<const W*>(b.w[p]) + i * K);
   const std::int64_t nv = K / E;  // 16-byte vectors per row
-  float acc[kRows];
-  for (int m = 0; m < kRows; ++m) acc[m] = 0.0f;
+  float acc[kGemvMaxRows];
+  for (int m = 0; m < kGemvMaxRows; ++m) acc[m] = 0.0f;
   std::int64_t v = lane;
   for (; v + 32 * (kUnroll - 1) < nv; v += 32 * kUnroll) {
     uint4 u[kUnroll];
@@ -74,7 +70,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_vec(GemvBatch b, std::int64_
       float wf[E];
       widen(u[k], static_cast<const W*>(nullptr), wf);
       const std::int64_t col = (v + 32 * k) * E;
-      for (int m = 0; m < kRows; ++m) {
+      for (int m = 0; m < kGemvMaxRows; ++m) {
         if (m >= M) break;
         const float4* xv = reinterpret_cast<const float4*>(x + m * K + col);
         for (int q = 0; q < E / 4; ++q) {
@@ -91,7 +87,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_vec(GemvBatch b, std::int64_
     const uint4 u = __ldg(row + v);
     float wf[E];
     widen(u, static_cast<const W*>(nullptr), wf);
-    for (int m = 0; m < kRows; ++m) {
+    for (int m = 0; m < kGemvMaxRows; ++m) {
       if (m >= M) break;
       const float4* xv = reinterpret_cast<const float4*>(x + m * K + v * E);
       for (int q = 0; q < E / 4; ++q) {
@@ -103,7 +99,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_vec(GemvBatch b, std::int64_
       }
     }
   }
-  for (int m = 0; m < kRows; ++m) {
+  for (int m = 0; m < kGemvMaxRows; ++m) {
     if (m >= M) break;
     float sum = acc[m];
     for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
@@ -141,10 +137,8 @@ void launch(const GemvBatch& b, std::int64_t K, const float* x, int M, cudaStrea
   bool aligned = (K * static_cast<std::int64_t>(sizeof(W))) % 16 == 0 && reinterpret_cast<std::uintptr_t>(x) % 16 == 0;
   for (int p = 0; p < b.count; ++p) aligned = aligned && reinterpret_cast<std::uintptr_t>(b.w[p]) % 16 == 0;
   const auto blocks = static_cast<unsigned>((b.start[b.count] + kWarps - 1) / kWarps);
-  if (aligned && M == 1)
-    gemv_vec<W, 1><<<blocks, kWarps * 32, 0, s>>>(b, K, x, M);
-  else if (aligned)
-    gemv_vec<W, 0><<<blocks, kWarps * 32, 0, s>>>(b, K, x, M);
+  if (aligned)
+    gemv_vec<W><<<blocks, kWarps * 32, 0, s>>>(b, K, x, M);
   else
     gemv_scalar<W><<<blocks, kWarps * 32, 0, s>>>(b, K, x, M);
   check_launch("matrix-vector product kernel");
