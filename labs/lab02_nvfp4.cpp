@@ -10,7 +10,6 @@
 #include <fmt/format.h>
 
 #include "engine/core/atomic_file.h"
-#include "engine/eval/fake_quant.h"
 #include "engine/eval/perplexity.h"
 #include "engine/formats/block.h"
 #include "engine/io/tokenizer.h"
@@ -18,6 +17,7 @@
 #include "engine/formats/metrics.h"
 #include "engine/formats/scalar.h"
 #include "engine/quant/memory_model.h"
+#include "engine/quant/rtn.h"
 #include "labs/lab.h"
 #include "labs/model_tensor.h"
 #include "labs/tensor_stats.h"
@@ -246,7 +246,7 @@ StepResult perplexity_job(const JobContext& ctx, Progress& progress, std::stop_t
   check_cancel(stop);
   model::Model q = base;
   progress.report(0.5, "quantizing to nvfp4");
-  eval::FakeQuantStats st = eval::fake_quantize_model(q, spec("nvfp4"), false);
+  quant::FakeQuantStats st = quant::fake_quantize_model(q, spec("nvfp4"), false);
   SubProgress p2(progress, 0.55, 1.0, "nvfp4 weights");
   eval::PplResult after = eval::perplexity(q, ids, opt, p2, stop);
   StepResult r;

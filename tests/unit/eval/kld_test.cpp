@@ -5,13 +5,14 @@
 
 #include "../model/fixture_util.h"
 #include "engine/core/error.h"
-#include "engine/eval/fake_quant.h"
 #include "engine/eval/perplexity.h"
+#include "engine/quant/rtn.h"
 
 namespace qlab::eval {
 namespace {
 
 using qlab::testing::fixture;
+using qlab::quant::fake_quantize_model;
 
 formats::BlockFormatSpec spec(const char* name) {
   auto s = formats::block_format_from_name(name);

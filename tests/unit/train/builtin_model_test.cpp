@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "engine/core/atomic_file.h"
-#include "engine/eval/fake_quant.h"
 #include "engine/eval/perplexity.h"
 #include "engine/formats/block.h"
 #include "engine/io/tokenizer.h"
 #include "engine/model/model.h"
+#include "engine/quant/rtn.h"
 #include "engine/train/corpus.h"
 #include "engine/train/evaluate.h"
 #include "engine/train/text_world.h"
@@ -59,7 +59,7 @@ class BuiltinModel : public ::testing::Test {
     if (!format.empty()) {
       const auto spec = formats::block_format_from_name(format);
       EXPECT_TRUE(spec.has_value()) << format;
-      const auto st = eval::fake_quantize_model(m, *spec, false);
+      const auto st = quant::fake_quantize_model(m, *spec, false);
       EXPECT_EQ(st.matrices, 7 * m.config().num_hidden_layers) << format;
     }
     return eval::perplexity(m, *ids_, ppl_options()).nll.ppl();

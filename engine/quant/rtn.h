@@ -7,7 +7,7 @@
 #include "engine/formats/block.h"
 #include "engine/model/model.h"
 
-namespace qlab::eval {
+namespace qlab::quant {
 
 struct FakeQuantStats {
   int matrices = 0;
@@ -20,4 +20,4 @@ struct FakeQuantStats {
 FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSpec& spec, bool include_embeddings,
                                    Progress& progress = Progress::none(), bool release_originals = false);
 
-}  // namespace qlab::eval
+}  // namespace qlab::quant

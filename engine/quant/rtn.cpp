@@ -1,11 +1,11 @@
-#include "engine/eval/fake_quant.h"
+#include "engine/quant/rtn.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <vector>
 
-namespace qlab::eval {
+namespace qlab::quant {
 
 FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSpec& spec, bool include_embeddings,
                                    Progress& progress, bool release_originals) {
@@ -45,4 +45,4 @@ FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSp
   return st;
 }
 
-}  // namespace qlab::eval
+}  // namespace qlab::quant
