@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/capacity/memory_model.h"
 #include "engine/core/atomic_file.h"
 #include "engine/eval/perplexity.h"
 #include "engine/formats/block.h"
@@ -16,7 +17,6 @@
 #include "engine/model/model.h"
 #include "engine/formats/metrics.h"
 #include "engine/formats/scalar.h"
-#include "engine/quant/memory_model.h"
 #include "engine/quant/rtn.h"
 #include "labs/lab.h"
 #include "labs/model_tensor.h"
@@ -171,15 +171,15 @@ StepResult compare_job(const JobContext& ctx, Progress& progress, std::stop_toke
 StepResult memory_job(const JobContext&, Progress& progress, std::stop_token stop) {
   const std::vector<std::string> models = {"llama-3.1-8b", "llama-3.1-70b", "falcon-180b"};
   const std::vector<std::string> schemes = {"bf16", "fp8-tensor", "int8-ch", "nvfp4", "mxfp4", "int4-g128", "nf4"};
-  quant::MemoryOptions opt;  // 8192 context, batch 1, f16 KV, 128 GB
+  capacity::MemoryOptions opt;  // 8192 context, batch 1, f16 KV, 128 GB
   StepResult r;
   Table t;
   t.title = fmt::format("GB to serve: weights + KV cache ({} tokens) + runtime; budget {:.0f} GB", opt.context,
                         opt.budget_gb);
   t.header = {"format"};
-  std::vector<const quant::ModelArch*> archs;
+  std::vector<const capacity::ModelArch*> archs;
   for (const auto& id : models) {
-    archs.push_back(&quant::builtin_model(id));
+    archs.push_back(&capacity::builtin_model(id));
     t.header.push_back(archs.back()->name);
   }
   Table wt;
@@ -190,8 +190,8 @@ StepResult memory_job(const JobContext&, Progress& progress, std::stop_token sto
     check_cancel(stop);
     std::vector<std::string> row = {sname}, wrow = {sname};
     for (const auto* a : archs) {
-      quant::Scheme s = quant::scheme_from_name(sname, *a);
-      quant::MemoryEstimate e = quant::estimate_memory(*a, s, opt);
+      capacity::Scheme s = capacity::scheme_from_name(sname, *a);
+      capacity::MemoryEstimate e = capacity::estimate_memory(*a, s, opt);
       row.push_back(fmt::format("{:.0f}{}", e.total_bytes / 1e9, e.fits ? "   " : " no"));
       wrow.push_back(fmt::format("{:.1f}", e.weight_bytes / 1e9));
       r.record[a->id][sname] = {{"total_gb", e.total_bytes / 1e9}, {"weights_gb", e.weight_bytes / 1e9},
@@ -206,7 +206,7 @@ StepResult memory_job(const JobContext&, Progress& progress, std::stop_token sto
   r.blocks.push_back(std::move(t));
   r.blocks.push_back(std::move(wt));
   r.blocks.push_back(Text{"no = does not fit in the budget. Embeddings and the output head stay in BF16, as "
-                          "quantized checkpoints keep them. " + quant::overhead_assumption()});
+                          "quantized checkpoints keep them. " + capacity::overhead_assumption()});
   return r;
 }
 

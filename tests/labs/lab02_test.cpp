@@ -8,8 +8,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "engine/capacity/model_arch.h"
 #include "engine/io/safetensors.h"
-#include "engine/quant/model_arch.h"
 #include "labs/lab.h"
 #include "labs/tensor_stats.h"
 
@@ -89,7 +89,7 @@ TEST_F(Lab02Test, ModelTensorStepMeasuresTheRealTensor) {
 TEST(Lab02Memory, TableMatchesHandCountedBytes) {
   StepResult r = run_step(*find_lab("lab02")->find("lab02.memory"), JobContext{}, Progress::none(), {});
   ASSERT_EQ(r.outcome, Outcome::Done) << r.message;
-  const auto a70 = quant::builtin_model("llama-3.1-70b");
+  const auto a70 = capacity::builtin_model("llama-3.1-70b");
   const double params = static_cast<double>(a70.parameter_count());
   const double embed_head = 2.0 * a70.vocab * a70.hidden;  // untied: embeddings + output head
   // BF16: 2 bytes per parameter

@@ -1,5 +1,5 @@
 // Tensor shapes of a model from its config.json, family by family, as transformers builds them.
-#include "engine/quant/model_arch.h"
+#include "engine/capacity/model_arch.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,7 +8,7 @@
 
 #include "engine/core/error.h"
 
-namespace qlab::quant {
+namespace qlab::capacity {
 
 using nlohmann::json;
 
@@ -249,12 +249,12 @@ std::vector<ModelArch> load_model_catalog(const json& catalog, const std::string
   return out;
 }
 
-}  // namespace qlab::quant
+}  // namespace qlab::capacity
 
 extern const char qlab_model_configs_json[];
 extern const unsigned long qlab_model_configs_json_size;
 
-namespace qlab::quant {
+namespace qlab::capacity {
 
 const std::vector<ModelArch>& builtin_models() {
   static const std::vector<ModelArch> models = [] {
@@ -274,4 +274,4 @@ const ModelArch& builtin_model(const std::string& id_or_name) {
   fail("unknown model '{}' (known: {})", id_or_name, ids);
 }
 
-}  // namespace qlab::quant
+}  // namespace qlab::capacity

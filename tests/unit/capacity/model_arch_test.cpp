@@ -1,12 +1,12 @@
 // Parameter counts derived from the published configs, against the totals their publishers state.
-#include "engine/quant/model_arch.h"
+#include "engine/capacity/model_arch.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/core/error.h"
 
-namespace qlab::quant {
+namespace qlab::capacity {
 namespace {
 
 TEST(ModelArch, CatalogHasTheModulesModels) {
@@ -97,4 +97,4 @@ TEST(ModelArch, BadConfigsNameTheField) {
 }
 
 }  // namespace
-}  // namespace qlab::quant
+}  // namespace qlab::capacity

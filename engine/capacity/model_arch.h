@@ -11,7 +11,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-namespace qlab::quant {
+namespace qlab::capacity {
 
 enum class TensorRole {
   Attention,  // q/k/v/o projections (Linear)
@@ -75,4 +75,4 @@ const std::vector<ModelArch>& builtin_models();
 // By id ("llama-3.1-8b") or name, case-insensitive; Error listing the ids when unknown.
 const ModelArch& builtin_model(const std::string& id_or_name);
 
-}  // namespace qlab::quant
+}  // namespace qlab::capacity

@@ -1,5 +1,5 @@
 // Memory needed to serve a model in a weight format; see memory_model.h for what is counted and why.
-#include "engine/quant/memory_model.h"
+#include "engine/capacity/memory_model.h"
 
 #include <algorithm>
 #include <random>
@@ -7,7 +7,7 @@
 #include "engine/core/error.h"
 #include "engine/formats/block.h"
 
-namespace qlab::quant {
+namespace qlab::capacity {
 
 namespace {
 
@@ -132,4 +132,4 @@ double measured_bits_per_weight(const std::string& format, std::int64_t rows, st
   return 8.0 * static_cast<double>(q.storage_bytes()) / (static_cast<double>(rows) * static_cast<double>(cols));
 }
 
-}  // namespace qlab::quant
+}  // namespace qlab::capacity

@@ -25,9 +25,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/quant/model_arch.h"
+#include "engine/capacity/model_arch.h"
 
-namespace qlab::quant {
+namespace qlab::capacity {
 
 struct Scheme {
   std::string name;            // "nvfp4", "bf16", "released"
@@ -87,4 +87,4 @@ std::string overhead_assumption();  // one sentence, shown with every table
 // seed) with the block format and counts what quantize() stored. 16 for bf16/f16.
 double measured_bits_per_weight(const std::string& format, std::int64_t rows, std::int64_t cols);
 
-}  // namespace qlab::quant
+}  // namespace qlab::capacity

@@ -1,5 +1,5 @@
 // The memory calculator against hand-derived byte counts and the module's capacity table.
-#include "engine/quant/memory_model.h"
+#include "engine/capacity/memory_model.h"
 
 #include <set>
 
@@ -8,7 +8,7 @@
 #include "engine/core/error.h"
 #include "engine/formats/block.h"
 
-namespace qlab::quant {
+namespace qlab::capacity {
 namespace {
 
 constexpr double GB = 1e9;
@@ -182,4 +182,4 @@ TEST(MemoryModel, MeasuredBitsPerWeight) {
 }
 
 }  // namespace
-}  // namespace qlab::quant
+}  // namespace qlab::capacity
