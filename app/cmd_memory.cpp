@@ -9,6 +9,7 @@
 #include "engine/capacity/memory_model.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
+#include "engine/io/model_config.h"
 
 namespace qlab::app {
 namespace {
@@ -27,13 +28,7 @@ std::vector<ModelArch> chosen_models(const Args& a) {
   std::filesystem::path p(*name);
   if (std::filesystem::is_directory(p)) p /= "config.json";
   if (std::filesystem::is_regular_file(p)) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file(p));
-    } catch (const nlohmann::json::exception& e) {
-      fail("{}: not valid JSON ({})", p.string(), e.what());
-    }
-    ModelArch m = capacity::arch_from_hf_config(j, p.string());
+    ModelArch m = capacity::arch_from_config(io::load_model_config(p, io::ConfigUse::Shapes));
     m.id = m.name = p.parent_path().filename().string().empty() ? p.string() : p.parent_path().filename().string();
     return {m};
   }
@@ -53,7 +48,7 @@ std::vector<capacity::Scheme> chosen_schemes(const Args& a, const ModelArch& m) 
     std::string f = list->substr(i, j - i);
     if (f.empty()) throw UsageError("--formats has an empty entry");
     try {
-      if (f == "released" && m.released_expert_format.empty()) {
+      if (f == "released" && m.config.released_format.empty()) {
         i = j + 1;
         continue;  // only models published quantized have a release row
       }
@@ -81,7 +76,7 @@ nlohmann::json estimate_json(const ModelArch& m, const capacity::Scheme& s, cons
       {"experts_only", s.experts_only},
       {"element_bits", e.element_bits},
       {"bits_per_weight", e.bits_per_weight},
-      {"bits_per_weight_measured", capacity::measured_bits_per_weight(s.linear_format, rows, m.hidden)},
+      {"bits_per_weight_measured", capacity::measured_bits_per_weight(s.linear_format, rows, m.config.hidden_size)},
       {"quantized_parameters", e.quantized_parameters},
       {"weight_bytes", e.weight_bytes},
       {"naive_bytes", e.naive_bytes},
@@ -155,7 +150,7 @@ int run(const Args& a) {
              o.context, o.batch, capacity::kv_dtype_name(o.kv), o.budget_gb);
   for (const auto& m : models) {
     fmt::print("\n{} — {:.2f} B parameters{}{}\n", m.name, m.parameter_count() / GB,
-               m.experts ? fmt::format(" ({:.2f} B active per token)", m.active_parameter_count() / GB) : "",
+               m.config.num_experts ? fmt::format(" ({:.2f} B active per token)", m.active_parameter_count() / GB) : "",
                m.repo.empty() ? "" : fmt::format(", config.json of {}", m.repo));
     fmt::print("  {:<28} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8}  {}\n", "format", "bits/w", "weights",
                "naive", "+scales", "+16-bit", "KV", "overhead", "total", "fits");

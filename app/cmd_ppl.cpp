@@ -101,7 +101,7 @@ int run(const Args& a) {
   model::Model test = base;  // shares every weight until fake quantization replaces some
   if (spec) {
     // Without --kld the original weights are not read again: let their pages go as each is replaced.
-    const auto st = quant::fake_quantize_model(test, *spec, a.has("quant-all"), progress, !a.has("kld"));
+    const auto st = quant::fake_quantize_model(test, *spec, {.embeddings = a.has("quant-all")}, progress, !a.has("kld"));
     j["quant"] = {{"format", spec->name}, {"matrices", st.matrices}, {"weights", st.weights},
                   {"embeddings_and_lm_head", a.has("quant-all") ? "quantized" : "kept"}};
     if (!json)

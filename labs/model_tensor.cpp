@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "engine/io/safetensors.h"
+#include "engine/io/tensor_map.h"
 
 namespace qlab::labs {
 
@@ -29,7 +30,7 @@ WeightSample load_weight_sample(const ModelRef& model, std::int64_t max_elements
   if (!pick)
     for (const auto& n : store.names()) {
       const io::TensorRef& t = store.at(n);
-      if (t.shape.size() == 2 && n.find("layers.") != std::string::npos && n.find("proj.weight") != std::string::npos) {
+      if (t.shape.size() == 2 && io::is_linear_weight(io::role_of(n))) {
         pick = &t;
         break;
       }

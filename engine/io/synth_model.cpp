@@ -18,6 +18,7 @@
 #include "engine/core/error.h"
 #include "engine/core/threads.h"
 #include "engine/formats/scalar.h"
+#include "engine/io/tensor_map.h"
 
 namespace qlab::io {
 
@@ -66,42 +67,6 @@ ModelConfig synth_preset(std::string_view name) {
   fail("unknown preset '{}' (presets: {})", name, list);
 }
 
-// ---- tensor list ---------------------------------------------------------------------------
-
-std::vector<TensorHeader> llama_tensor_headers(const ModelConfig& c, DType dtype) {
-  const std::int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-  const std::int64_t q = std::int64_t{c.num_attention_heads} * c.head_dim;
-  const std::int64_t kv = std::int64_t{c.num_key_value_heads} * c.head_dim;
-  std::vector<TensorHeader> t;
-  t.push_back({"model.embed_tokens.weight", dtype, {V, H}});
-  for (int l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = fmt::format("model.layers.{}.", l);
-    t.push_back({p + "input_layernorm.weight", dtype, {H}});
-    t.push_back({p + "self_attn.q_proj.weight", dtype, {q, H}});
-    t.push_back({p + "self_attn.k_proj.weight", dtype, {kv, H}});
-    t.push_back({p + "self_attn.v_proj.weight", dtype, {kv, H}});
-    t.push_back({p + "self_attn.o_proj.weight", dtype, {H, q}});
-    if (c.attention_bias) {
-      t.push_back({p + "self_attn.q_proj.bias", dtype, {q}});
-      t.push_back({p + "self_attn.k_proj.bias", dtype, {kv}});
-      t.push_back({p + "self_attn.v_proj.bias", dtype, {kv}});
-    }
-    if (c.o_proj_bias) t.push_back({p + "self_attn.o_proj.bias", dtype, {H}});
-    t.push_back({p + "post_attention_layernorm.weight", dtype, {H}});
-    t.push_back({p + "mlp.gate_proj.weight", dtype, {I, H}});
-    t.push_back({p + "mlp.up_proj.weight", dtype, {I, H}});
-    t.push_back({p + "mlp.down_proj.weight", dtype, {H, I}});
-    if (c.mlp_bias) {
-      t.push_back({p + "mlp.gate_proj.bias", dtype, {I}});
-      t.push_back({p + "mlp.up_proj.bias", dtype, {I}});
-      t.push_back({p + "mlp.down_proj.bias", dtype, {H}});
-    }
-  }
-  t.push_back({"model.norm.weight", dtype, {H}});
-  if (!c.tie_word_embeddings) t.push_back({"lm_head.weight", dtype, {V, H}});
-  return t;
-}
-
 // ---- values --------------------------------------------------------------------------------
 
 namespace {
@@ -132,11 +97,13 @@ inline float unit_normal(std::uint64_t key, std::uint64_t i) {
 
 enum class Init { Normal, Ones, Zeros };
 
+// transformers' _init_weights for the Llama family, by the tensor's role in the map.
 Init init_of(std::string_view name) {
-  auto ends = [&](std::string_view s) { return name.size() >= s.size() && name.substr(name.size() - s.size()) == s; };
-  if (ends("norm.weight")) return Init::Ones;
-  if (ends(".bias")) return Init::Zeros;
-  return Init::Normal;
+  switch (role_of(name)) {
+    case TensorRole::Norm: return Init::Ones;
+    case TensorRole::Bias: return Init::Zeros;
+    default: return Init::Normal;
+  }
 }
 
 void fill_values(const TensorHeader& t, std::uint64_t key, float stdev, std::uint64_t first,
@@ -224,7 +191,7 @@ float synth_value(std::uint64_t seed, std::string_view tensor_name, std::uint64_
 
 std::uint64_t synth_model_bytes(const SynthSpec& spec) {
   std::uint64_t total = 0;
-  for (const auto& s : plan_shards(llama_tensor_headers(spec.config, spec.dtype), spec.max_shard_bytes))
+  for (const auto& s : plan_shards(tensor_headers(tensor_map(spec.config), spec.dtype), spec.max_shard_bytes))
     total += safetensors_file_size(s.tensors, kFileMetadata);
   return total + 64 * 1024;  // config.json and the index
 }
@@ -247,7 +214,7 @@ SynthResult write_synth_model(const fs::path& out_dir, const SynthSpec& spec, Pr
   const fs::path parent = abs.parent_path();
   if (!fs::is_directory(parent, ec)) fail("{}: folder {} does not exist", out_dir.string(), parent.string());
 
-  const std::vector<TensorHeader> all = llama_tensor_headers(cfg, spec.dtype);
+  const std::vector<TensorHeader> all = tensor_headers(tensor_map(cfg), spec.dtype);
   const std::vector<Shard> shards = plan_shards(all, spec.max_shard_bytes);
   const std::uint64_t need = synth_model_bytes(spec);
   auto space = fs::space(parent, ec);

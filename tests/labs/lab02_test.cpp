@@ -91,7 +91,7 @@ TEST(Lab02Memory, TableMatchesHandCountedBytes) {
   ASSERT_EQ(r.outcome, Outcome::Done) << r.message;
   const auto a70 = capacity::builtin_model("llama-3.1-70b");
   const double params = static_cast<double>(a70.parameter_count());
-  const double embed_head = 2.0 * a70.vocab * a70.hidden;  // untied: embeddings + output head
+  const double embed_head = 2.0 * a70.config.vocab_size * a70.config.hidden_size;  // untied: embeddings + output head
   // BF16: 2 bytes per parameter
   EXPECT_NEAR(r.record["llama-3.1-70b"]["bf16"]["weights_gb"].get<double>(), params * 2 / 1e9, 0.05);
   // NVFP4: linear weights at 4.5 bits, embeddings and head kept in BF16 (norms: tiny, in the tolerance)

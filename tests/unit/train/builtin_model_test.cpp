@@ -59,7 +59,7 @@ class BuiltinModel : public ::testing::Test {
     if (!format.empty()) {
       const auto spec = formats::block_format_from_name(format);
       EXPECT_TRUE(spec.has_value()) << format;
-      const auto st = quant::fake_quantize_model(m, *spec, false);
+      const auto st = quant::fake_quantize_model(m, *spec);
       EXPECT_EQ(st.matrices, 7 * m.config().num_hidden_layers) << format;
     }
     return eval::perplexity(m, *ids_, ppl_options()).nll.ppl();
