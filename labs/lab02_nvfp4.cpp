@@ -12,6 +12,7 @@
 #include "engine/capacity/memory_model.h"
 #include "engine/core/atomic_file.h"
 #include "engine/eval/perplexity.h"
+#include "engine/eval/ppl_setup.h"
 #include "engine/formats/block.h"
 #include "engine/io/tokenizer.h"
 #include "engine/model/model.h"
@@ -233,26 +234,25 @@ StepResult perplexity_job(const JobContext& ctx, Progress& progress, std::stop_t
   progress.report(0.0, "loading the model");
   model::Model base = model::Model::load(ctx.model.dir);
   io::Tokenizer tok = io::Tokenizer::load(ctx.model.dir);
-  // The protocol of `qlab ppl MODEL --text eval.txt`, so the learner can reproduce the numbers there:
-  // the whole file tokenized once, BOS first when the tokenizer adds one, and that BOS on the first
-  // position of every chunk.
-  std::vector<std::int32_t> ids = tok.encode(read_file(ctx.model.dir / "eval.txt"), true);
-  eval::PplOptions opt;
-  opt.n_ctx = std::min<std::int64_t>(512, std::max(16, base.config().max_position_embeddings));
-  opt.max_chunks = 16;
-  if (tok.bos_id() && !ids.empty() && ids.front() == *tok.bos_id()) opt.bos = tok.bos_id();
+  // The set-up of `qlab ppl MODEL --text eval.txt --ctx N --chunks 16`, so the learner can reproduce the
+  // numbers there (the text tokenized once, BOS first when the tokenizer adds one, BOS on every chunk).
+  eval::PplRequest req;
+  req.text = read_file(ctx.model.dir / "eval.txt");
+  req.n_ctx = std::min<std::int64_t>(512, std::max(16, base.config().max_position_embeddings));
+  req.max_chunks = 16;
+  const eval::PplSetup setup = eval::ppl_setup(base.config(), &tok, std::move(req));
+  const eval::PplOptions& opt = setup.options;
   SubProgress p1(progress, 0.05, 0.5, "original weights");
-  eval::PplResult before = eval::perplexity(base, ids, opt, p1, stop);
+  eval::PplResult before = eval::perplexity(base, setup.tokens, opt, p1, stop);
   check_cancel(stop);
   model::Model q = base;
   progress.report(0.5, "quantizing to nvfp4");
   quant::FakeQuantStats st = quant::fake_quantize_model(q, spec("nvfp4"));
   SubProgress p2(progress, 0.55, 1.0, "nvfp4 weights");
-  eval::PplResult after = eval::perplexity(q, ids, opt, p2, stop);
+  eval::PplResult after = eval::perplexity(q, setup.tokens, opt, p2, stop);
   StepResult r;
   Table t;
-  t.title = fmt::format("Perplexity on held-out text: {} chunks of {} tokens, second half of each scored (llama.cpp protocol)",
-                        before.chunks, opt.n_ctx);
+  t.title = fmt::format("Perplexity on held-out text, {} chunks ({})", before.chunks, setup.protocol);
   t.header = {"weights", "perplexity", "+/-", "increase"};
   t.rows = {{"original", fmt::format("{:.3f}", before.nll.ppl()), fmt::format("{:.3f}", before.nll.ppl_error()), "-"},
             {"nvfp4", fmt::format("{:.3f}", after.nll.ppl()), fmt::format("{:.3f}", after.nll.ppl_error()),

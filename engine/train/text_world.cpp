@@ -287,8 +287,8 @@ Story story_for(WorldRng& r, const TextOptions& opt) {
 
 // Four choices: the answer and three wrong ones, the first wrong one (mentioned in the story)
 // kept with probability 1/2, the rest drawn from the pool; the answer lands on a random letter.
-McItem make_item(WorldRng& r, const Story& s, const Question& q) {
-  McItem it;
+eval::McItem make_item(WorldRng& r, const Story& s, const Question& q) {
+  eval::McItem it;
   it.question = s.text + "\nQuestion: " + q.text;
   std::vector<std::string> wrong;
   std::vector<std::string> pool;
@@ -307,19 +307,14 @@ McItem make_item(WorldRng& r, const Story& s, const Question& q) {
 
 }  // namespace
 
-std::string mc_prompt(const McItem& item) {
-  return fmt::format("{}\nA. {}\nB. {}\nC. {}\nD. {}\nAnswer:", item.question, item.choices[0], item.choices[1],
-                     item.choices[2], item.choices[3]);
-}
-
 std::string generate_document(WorldRng& rng, const TextOptions& opt) {
   Story s = story_for(rng, opt);
   std::string doc = s.text;
   double u = rng.uniform();
   if (u < opt.quiz_fraction) {
     const Question& q = s.questions[rng.below(static_cast<std::uint32_t>(s.questions.size()))];
-    McItem it = make_item(rng, s, q);
-    doc = mc_prompt(it) + " " + static_cast<char>('A' + it.answer);
+    eval::McItem it = make_item(rng, s, q);
+    doc = eval::mc_prompt(it) + " " + static_cast<char>('A' + it.answer);
   } else if (u < opt.quiz_fraction + opt.qa_fraction) {
     int n = 1 + static_cast<int>(rng.below(2));
     auto idx = distinct(rng, static_cast<std::uint32_t>(s.questions.size()),
@@ -341,9 +336,9 @@ std::string generate_corpus(std::uint64_t seed, std::size_t bytes, const std::st
   return out;
 }
 
-std::vector<McItem> generate_mc(std::uint64_t seed, int count, const TextOptions& opt) {
+std::vector<eval::McItem> generate_mc(std::uint64_t seed, int count, const TextOptions& opt) {
   WorldRng rng(seed);
-  std::vector<McItem> items;
+  std::vector<eval::McItem> items;
   items.reserve(static_cast<std::size_t>(count));
   for (int i = 0; i < count; ++i) {
     Story s = story_for(rng, opt);
@@ -351,33 +346,6 @@ std::vector<McItem> generate_mc(std::uint64_t seed, int count, const TextOptions
     items.push_back(make_item(rng, s, q));
   }
   return items;
-}
-
-namespace {
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"') o += '"';
-    o += c;
-  }
-  return o + "\"";
-}
-}  // namespace
-
-std::string mc_csv(const std::vector<McItem>& items) {
-  std::string out;
-  for (const auto& it : items) {
-    out += csv_field(it.question);
-    for (const auto& c : it.choices) {
-      out += ',';
-      out += csv_field(c);
-    }
-    out += ",";
-    out += static_cast<char>('A' + it.answer);
-    out += "\n";
-  }
-  return out;
 }
 
 }  // namespace qlab::train
