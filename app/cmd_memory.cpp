@@ -76,7 +76,9 @@ nlohmann::json estimate_json(const ModelArch& m, const capacity::Scheme& s, cons
       {"experts_only", s.experts_only},
       {"element_bits", e.element_bits},
       {"bits_per_weight", e.bits_per_weight},
-      {"bits_per_weight_measured", capacity::measured_bits_per_weight(s.linear_format, rows, m.config.hidden_size)},
+      // the key's name is kept for readers of earlier output; the value is from storage sizes, as it
+      // always equalled the bytes of a quantized tensor of this shape
+      {"bits_per_weight_measured", capacity::tensor_bits_per_weight(s.linear_format, rows, m.config.hidden_size)},
       {"quantized_parameters", e.quantized_parameters},
       {"weight_bytes", e.weight_bytes},
       {"naive_bytes", e.naive_bytes},

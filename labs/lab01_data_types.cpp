@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "engine/formats/scalar.h"
+#include "engine/tensor/synthetic.h"
 #include "labs/lab.h"
 #include "labs/model_tensor.h"
 #include "labs/tensor_stats.h"
@@ -150,8 +151,9 @@ void tensor_report(StepResult& r, const std::vector<std::pair<std::string, std::
 StepResult synthetic_job(const JobContext&, Progress& progress, std::stop_token stop) {
   StepResult r;
   std::vector<std::pair<std::string, std::vector<float>>> tensors;
-  for (SyntheticKind k : {SyntheticKind::Gaussian, SyntheticKind::Laplace, SyntheticKind::GaussianOutliers})
-    tensors.emplace_back(synthetic_name(k), synthetic_tensor(k, 1 << 18));
+  // The tensors of `qlab quantize-tensor --synthetic KIND --rows 256 --cols 1024` (seed 0).
+  for (auto k : {tensor::SyntheticKind::Gaussian, tensor::SyntheticKind::Laplace, tensor::SyntheticKind::GaussianOutliers})
+    tensors.emplace_back(tensor::synthetic_name(k), tensor::synthetic_tensor(k, 256 * 1024));
   tensor_report(r, tensors, progress, stop);
   return r;
 }

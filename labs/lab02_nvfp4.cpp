@@ -16,6 +16,7 @@
 #include "engine/formats/block.h"
 #include "engine/io/tokenizer.h"
 #include "engine/model/model.h"
+#include "engine/tensor/synthetic.h"
 #include "engine/formats/metrics.h"
 #include "engine/formats/scalar.h"
 #include "engine/quant/rtn.h"
@@ -88,11 +89,12 @@ StepResult block_scales_job(const JobContext& ctx, Progress& progress, std::stop
   }
   r.blocks.push_back(std::move(t));
   ErrorStats st = error_stats(w.data, deq);
+  const double bpw = F::bits_per_weight(spec("nvfp4"), w.rows, w.cols);  // from the format's storage sizes
   r.blocks.push_back(Text{fmt::format("SQNR of the whole tensor in NVFP4: {} dB. Blocks whose scale reached 448: {}. "
                                       "Bits per weight from the stored bytes: {:.3f}.",
-                                      fmt_db(st.sqnr_db), at_max, q.bits_per_weight())});
+                                      fmt_db(st.sqnr_db), at_max, bpw)});
   r.record = {{"tensor", w.name}, {"tensor_scale", s2}, {"blocks", q.scales.size()}, {"sqnr_db", st.sqnr_db},
-              {"bits_per_weight", q.bits_per_weight()}};
+              {"bits_per_weight", bpw}};
   progress.report(1.0, "done");
   return r;
 }
@@ -102,7 +104,9 @@ StepResult compare_job(const JobContext& ctx, Progress& progress, std::stop_toke
   WeightSample w = load_weight_sample(ctx.model, 1 << 20);
   std::vector<std::pair<std::string, std::vector<float>>> tensors = {
       {"model tensor", w.data},
-      {"gaussian+outliers", synthetic_tensor(SyntheticKind::GaussianOutliers, static_cast<std::size_t>(w.rows * w.cols))}};
+      // `qlab quantize-tensor --synthetic gaussian-outliers` of the same shape
+      {"gaussian-outliers", tensor::synthetic_tensor(tensor::SyntheticKind::GaussianOutliers,
+                                                     static_cast<std::size_t>(w.rows * w.cols))}};
   const std::vector<std::string> names = {"nvfp4", "mxfp4", "nf4", "nf4-dq", "int4-g128"};
   StepResult r;
   Table t;
@@ -131,7 +135,8 @@ StepResult compare_job(const JobContext& ctx, Progress& progress, std::stop_toke
         for (std::int64_t r = 0; r < w.rows; ++r)
           std::copy_n(yp.begin() + r * pcols, w.cols, y.begin() + r * w.cols);
         F::ErrorMetrics m = F::error_metrics(x, y, 1);
-        const double bpw = q.bits_per_weight() * static_cast<double>(pcols) / static_cast<double>(w.cols);
+        // the format's storage sizes for the padded rows, over the real weights
+        const double bpw = F::bits_per_weight(s, w.rows, pcols) * static_cast<double>(pcols) / static_cast<double>(w.cols);
         if (k == 0) {
           row.push_back(fmt::format("{:.3f}", bpw));
           row.push_back(fmt_db(m.sqnr_db));

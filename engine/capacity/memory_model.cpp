@@ -2,7 +2,6 @@
 #include "engine/capacity/memory_model.h"
 
 #include <algorithm>
-#include <random>
 
 #include "engine/core/error.h"
 #include "engine/formats/block.h"
@@ -123,18 +122,12 @@ MemoryEstimate estimate_memory(const ModelArch& m, const Scheme& s, const Memory
   return e;
 }
 
-double measured_bits_per_weight(const std::string& format, std::int64_t rows, std::int64_t cols) {
+double tensor_bits_per_weight(const std::string& format, std::int64_t rows, std::int64_t cols) {
   if (is_16bit(format)) return 16.0;
   const auto spec = spec_or_fail(format);
-  if (rows <= 0 || cols <= 0) fail("representative tensor [{}, {}] is empty", rows, cols);
-  std::vector<float> x(static_cast<std::size_t>(rows * cols));
-  std::mt19937 rng(12345);
-  std::normal_distribution<float> normal(0.0f, 0.02f);  // the spread of a trained Linear weight
-  for (auto& v : x) v = normal(rng);
-  const std::int64_t padded = formats::padded_cols(spec, cols);
-  if (padded != cols) x = formats::pad_columns(x, rows, cols, padded);
-  const auto q = formats::quantize(spec, x, rows, padded);
-  return 8.0 * static_cast<double>(q.storage_bytes()) / (static_cast<double>(rows) * static_cast<double>(cols));
+  if (rows <= 0 || cols <= 0) fail("tensor [{}, {}] is empty", rows, cols);
+  const auto sz = formats::storage_sizes(spec, rows, formats::padded_cols(spec, cols));
+  return 8.0 * static_cast<double>(sz.total()) / (static_cast<double>(rows) * static_cast<double>(cols));
 }
 
 }  // namespace qlab::capacity

@@ -10,8 +10,8 @@
 
 #include "engine/capacity/model_arch.h"
 #include "engine/io/safetensors.h"
+#include "engine/tensor/synthetic.h"
 #include "labs/lab.h"
-#include "labs/tensor_stats.h"
 
 namespace qlab::labs {
 namespace {
@@ -25,7 +25,7 @@ class Lab02Test : public ::testing::Test {
     char tmpl[] = "/tmp/qlab-lab02-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    w_ = synthetic_tensor(SyntheticKind::Gaussian, kRows * kCols);
+    w_ = tensor::synthetic_tensor(tensor::SyntheticKind::Gaussian, kRows * kCols);
     io::TensorToWrite t{"model.layers.0.self_attn.q_proj.weight", io::DType::F32, {kRows, kCols},
                         std::as_bytes(std::span<const float>(w_))};
     io::write_safetensors(dir_ / "model.safetensors", {t});

@@ -169,17 +169,17 @@ TEST(MemoryModel, StorageCountsAreTheBytesQuantizeWrites) {
   }
 }
 
-TEST(MemoryModel, MeasuredBitsPerWeight) {
+TEST(MemoryModel, TensorBitsPerWeight) {
   // block-formats.md §6, plus the per-tensor fp32 scalar where the format has one
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("nvfp4", 16, 4096), 4.5 + 32.0 / (16 * 4096));
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("mxfp4", 16, 4096), 4.25);
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("nf4", 16, 4096), 4.5);
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("int4-g128", 16, 4096), 4.15625);  // fp16 scale + 4-bit zero
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("int8-ch", 16, 4096), 8.0 + 32.0 / 4096);
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("bf16", 16, 4096), 16.0);
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("nvfp4", 16, 4096), 4.5 + 32.0 / (16 * 4096));
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("mxfp4", 16, 4096), 4.25);
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("nf4", 16, 4096), 4.5);
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("int4-g128", 16, 4096), 4.15625);  // fp16 scale + 4-bit zero
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("int8-ch", 16, 4096), 8.0 + 32.0 / 4096);
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("bf16", 16, 4096), 16.0);
   // GPT-OSS rows of 2880 are not whole 128-groups: padded to 2944, 1472 + 23 x 2 + 12 bytes per row
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("int4-g128", 4, 2880), 1530.0 * 8 / 2880);
-  EXPECT_THROW(measured_bits_per_weight("nvfp5", 4, 64), Error);
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("int4-g128", 4, 2880), 1530.0 * 8 / 2880);
+  EXPECT_THROW(tensor_bits_per_weight("nvfp5", 4, 64), Error);
 }
 
 // A config whose every field is within its own bound but whose product is not (a reliability review's
