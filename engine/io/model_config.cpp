@@ -197,16 +197,26 @@ void read_llama_family(const Reader& r, const json& j, ModelConfig& c, ConfigUse
   c.sliding_layers = c.sliding_window > 0 ? c.num_hidden_layers : 0;
 }
 
-// The whole model bounded, with checked arithmetic: the sum of its tensors' sizes.
+// The model's size with checked arithmetic: the tensors outside the layers, plus num_hidden_layers times
+// one layer's (every layer of these families has the same tensors), without listing every layer.
+// nullopt past kMaxParameters.
+std::optional<long long> bounded_parameter_count(const ModelConfig& c) {
+  ModelConfig one = c;
+  one.num_hidden_layers = 1;
+  long long outside = 0, layer = 0, total = 0;
+  for (const TensorEntry& t : tensor_map(one)) (t.layer < 0 ? outside : layer) += t.numel();  // each < 2^62
+  if (__builtin_mul_overflow(layer, static_cast<long long>(c.num_hidden_layers), &total) ||
+      __builtin_add_overflow(total, outside, &total) || total > kMaxParameters)
+    return std::nullopt;
+  return total;
+}
+
 void check_total_size(const ModelConfig& c) {
-  std::int64_t total = 0;
-  for (const TensorEntry& t : tensor_map(c)) {
-    if (__builtin_add_overflow(total, t.numel(), &total) || total > kMaxParameters)
-      fail("{}: the shapes imply more than {} parameters ({} layers, hidden {}, intermediate {}, vocab {}{}); "
-           "check those fields",
-           c.name(), kMaxParameters, c.num_hidden_layers, c.hidden_size, c.intermediate_size, c.vocab_size,
-           c.num_experts ? fmt::format(", {} experts", c.num_experts) : "");
-  }
+  if (!bounded_parameter_count(c))
+    fail("{}: the shapes imply more than {} parameters ({} layers, hidden {}, intermediate {}, vocab {}{}); "
+         "check those fields",
+         c.name(), kMaxParameters, c.num_hidden_layers, c.hidden_size, c.intermediate_size, c.vocab_size,
+         c.num_experts ? fmt::format(", {} experts", c.num_experts) : "");
 }
 
 }  // namespace
@@ -246,9 +256,9 @@ bool ModelConfig::runnable() const {
 std::string ModelConfig::name() const { return source.empty() ? std::string("model config") : source; }
 
 long long ModelConfig::parameter_count() const {
-  long long n = 0;
-  for (const TensorEntry& t : tensor_map(*this)) n += t.numel();  // bounded by kMaxParameters when parsed
-  return n;
+  const auto n = bounded_parameter_count(*this);
+  if (!n) fail("{}: the shapes imply more than {} parameters", name(), kMaxParameters);
+  return *n;
 }
 
 json model_config_to_json(const ModelConfig& c, ConfigStyle style) {
