@@ -225,7 +225,10 @@ int run_main(int argc, char** argv) {
                                        : fmt::format("{} to {}", cmd->min_positional, cmd->max_positional),
                                    cmd->max_positional == 1 ? "" : "s", cmd->usage));
     }
-    set_thread_count(static_cast<int>(a.get_int("threads", 0, 1, 1024)));
+    const int threads = set_thread_count(static_cast<int>(a.get_int("threads", 0, 1, kMaxThreads)));
+    if (const ThreadStartReport r = thread_start_report(); r.running < r.requested)
+      fmt::print(stderr, "qlab {}: warning: {} of {} threads started ({}: the process limit, ulimit -u or a "
+                 "container's pids limit); running on {}\n", cmd->name, r.running, r.requested, r.error, threads);
     return cmd->run(a);
   } catch (const UsageError& e) {
     fmt::print(stderr, "qlab {}: {} (see qlab {} --help)\n", cmd->name, e.what(), cmd->name);

@@ -13,6 +13,7 @@
 #include "app/cli.h"
 #include "engine/core/error.h"
 #include "engine/formats/block.h"
+#include "engine/formats/format_lookup.h"
 #include "engine/formats/scalar.h"
 
 namespace qlab::app {
@@ -94,12 +95,11 @@ int run_list(const Args& a) {
 // ---- formats encode -----------------------------------------------------------------------------
 
 ScalarFormat parse_format(const std::string& name) {
-  if (auto f = formats::scalar_format_from_name(name)) return *f;
-  if (formats::block_format_from_name(name))
-    throw UsageError(fmt::format("'{}' is a block format; encode takes one of the scalar formats: {} "
-                                 "(qlab quantize-tensor runs block formats)",
-                                 name, formats::scalar_format_names()));
-  throw UsageError(fmt::format("unknown format '{}'; choose one of: {}", name, formats::scalar_format_names()));
+  try {
+    return formats::scalar_format(name);
+  } catch (const formats::UnknownFormat& e) {
+    throw UsageError(e.what());
+  }
 }
 
 std::string_view trim(std::string_view s) {

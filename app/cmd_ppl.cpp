@@ -8,12 +8,15 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "app/calibrated_quant.h"
 #include "app/cli.h"
+#include "app/device_arg.h"
 #include "app/model_arg.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
 #include "engine/eval/perplexity.h"
 #include "engine/eval/ppl_setup.h"
+#include "engine/formats/format_lookup.h"
 #include "engine/io/tokenizer.h"
 #include "engine/quant/rtn.h"
 
@@ -46,16 +49,17 @@ int run(const Args& a) {
   if (a.has("kld") && !a.has("quant"))
     throw UsageError("--kld compares a quantized model with the original: add --quant F");
   if (a.has("quant-all") && !a.has("quant")) throw UsageError("--quant-all needs --quant F");
+  const std::string method = quant_method(a);
   std::optional<formats::BlockFormatSpec> spec;
   if (a.has("quant")) {
-    spec = formats::block_format_from_name(a.require("quant"));
-    if (!spec) {
-      std::string names;
-      for (const auto& f : formats::all_block_formats()) names += (names.empty() ? "" : " ") + f.name;
-      throw UsageError(fmt::format("unknown block format '{}' (known: {})", a.require("quant"), names));
+    try {
+      spec = formats::block_format(a.require("quant"));
+    } catch (const formats::UnknownFormat& e) {
+      throw UsageError(e.what());
     }
   }
 
+  const DeviceArg device = choose_device(a, "ppl");
   const model::Model base = model::Model::load(dir);
   std::optional<io::Tokenizer> tok;
   if (std::filesystem::exists(dir / "tokenizer.json")) tok.emplace(io::Tokenizer::load(dir));
@@ -67,19 +71,26 @@ int run(const Args& a) {
   }
   const eval::PplSetup setup = eval::ppl_setup(base.config(), tok ? &*tok : nullptr, std::move(req));
   for (const auto& w : setup.warnings) fmt::print(stderr, "warning: {}: {}\n", dir.string(), w);
-  const eval::PplOptions& opt = setup.options;
+  eval::PplOptions opt = setup.options;
+  opt.backend = device.backend;
   const std::vector<std::int32_t>& tokens = setup.tokens;
 
   StderrProgress progress;
   nlohmann::json j{{"model", dir.string()}, {"tokens", tokens.size()}, {"ctx", opt.n_ctx},
                    {"protocol", setup.protocol}};
+  device.add_to(j);
   const bool json = a.json();
+  if (!json && device.report()) fmt::print("device: {}\n", device.where);
   if (!json) fmt::print("{} tokens; protocol: {}\n", tokens.size(), setup.protocol);
 
   model::Model test = base;  // shares every weight until fake quantization replaces some
-  if (spec) {
+  if (spec && method != "rtn") {
+    quantize_calibrated(a, method, dir, test, *spec, progress, j, json);
+  } else if (spec) {
     // Without --kld the original weights are not read again: let their pages go as each is replaced.
-    const auto st = quant::fake_quantize_model(test, *spec, {.embeddings = a.has("quant-all")}, progress, !a.has("kld"));
+    // On a GPU the packed bytes themselves (the same logits): the device dequantizes them a slab at a time.
+    const auto st = quant::fake_quantize_model(test, *spec, {.embeddings = a.has("quant-all")}, progress,
+                                               !a.has("kld"), device.gpu);
     j["quant"] = {{"format", spec->name}, {"matrices", st.matrices}, {"weights", st.weights},
                   {"embeddings_and_lm_head", a.has("quant-all") ? "quantized" : "kept"}};
     if (!json)
@@ -163,9 +174,10 @@ int run(const Args& a) {
   return 0;
 }
 
-const Registrar reg{Command{
+const Registrar reg{with_calibration_options(Command{
     "ppl", "perplexity (llama.cpp protocol or sliding window), optionally fake-quantized, with KL-divergence",
-    "MODEL [--text FILE | --tokens FILE] [--ctx N] [--quant F] [--quant-all] [--kld] [--sliding STRIDE]",
+    "MODEL [--text FILE | --tokens FILE] [--ctx N] [--chunks N] [--quant F [--method rtn|gptq|awq]] [--quant-all] "
+    "[--kld] [--sliding STRIDE] [--no-bos]",
     {{"text", "FILE", "UTF-8 text, tokenized once with the model's tokenizer (BOS first if it adds one); "
               "default: the model folder's eval.txt (the built-in model's held-out text)"},
      {"tokens", "FILE", "token ids, whitespace-separated, used as given"},
@@ -175,11 +187,12 @@ const Registrar reg{Command{
      {"kld", "", "with --quant: KL-divergence of the quantized model from the original"},
      {"sliding", "STRIDE", "sliding-window protocol: windows of --ctx every STRIDE tokens, every token scored once"},
      {"chunks", "N", "evaluate only the first N chunks / windows"},
-     {"no-bos", "", "do not overwrite each chunk's first token with BOS"}},
+     {"no-bos", "", "do not overwrite each chunk's first token with BOS"},
+     device_options()[0], device_options()[1]},
     "Default protocol (llama.cpp perplexity): the stream is cut into chunks of --ctx tokens; with a BOS "
     "token the first token of each chunk is replaced by it; only the second half of each chunk is "
     "scored. The +/- is llama.cpp's standard error. Reports tokens/s.",
-    1, 1, run}};
+    1, 1, run})};
 
 }  // namespace
 }  // namespace qlab::app

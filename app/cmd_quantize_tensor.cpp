@@ -11,9 +11,11 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "app/quantize_tensor_calibrated.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
 #include "engine/formats/block.h"
+#include "engine/formats/format_lookup.h"
 #include "engine/formats/metrics.h"
 #include "engine/formats/scalar.h"
 #include "engine/tensor/synthetic.h"
@@ -42,12 +44,11 @@ std::vector<float> read_tensor(const std::string& path, std::int64_t rows, std::
 }
 
 BlockFormatSpec format_arg(const std::string& name) {
-  if (auto s = formats::block_format_from_name(name)) return *s;
-  if (formats::scalar_format_from_name(name))
-    throw UsageError(fmt::format("'{}' is a scalar format; quantize-tensor takes a block format such as "
-                                 "fp8-tensor, int8-ch, nvfp4 (see qlab formats list)",
-                                 name));
-  throw UsageError(fmt::format("unknown block format '{}'; qlab formats list names them all", name));
+  try {
+    return formats::block_format(name);
+  } catch (const formats::UnknownFormat& e) {
+    throw UsageError(e.what());
+  }
 }
 
 // JSON has no infinity: an exact round trip reports its SQNR as null.
@@ -67,6 +68,7 @@ std::string histogram_text(const formats::ErrorHistogram& h) {
 }
 
 int run(const Args& a) {
+  if (const std::string method = tensor_method(a); method != "rtn") return run_calibrated_tensor(a, method);
   const BlockFormatSpec spec = format_arg(a.require("format"));
   const bool has_in = a.has("in"), has_syn = a.has("synthetic");
   if (has_in == has_syn) throw UsageError("give exactly one of --in FILE or --synthetic KIND");
@@ -168,7 +170,7 @@ int run(const Args& a) {
   return 0;
 }
 
-const Registrar reg{Command{
+const Registrar reg{with_calibrated_tensor_options(Command{
     "quantize-tensor",
     "quantize one float32 tensor with a block format: error metrics and bits per weight",
     "--format F (--in FILE --rows R --cols C | --synthetic KIND [--rows R --cols C --seed S]) "
@@ -190,7 +192,7 @@ const Registrar reg{Command{
     0,
     0,
     run,
-}};
+})};
 
 }  // namespace
 }  // namespace qlab::app

@@ -2,30 +2,24 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
+
+#include "engine/core/error.h"
 
 namespace qlab {
 
 namespace {
-
-int decide_threads(int requested) {
-  if (requested > 0) return requested;
-  if (const char* env = std::getenv("QLAB_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
-  }
-  unsigned hw = std::thread::hardware_concurrency();
-  return hw ? static_cast<int>(hw) : 1;
-}
-
-std::atomic<int> g_requested{0};
 
 // A hint to the core that this is a spin-wait loop; a no-op where there is no such instruction.
 inline void cpu_relax() {
@@ -70,18 +64,63 @@ bool spin_until(Pred&& pred) {
 // time: a late worker's claim fails against the newer generation and it simply waits again.
 class Pool {
  public:
-  explicit Pool(int n) {
-    for (int i = 1; i < n; ++i) workers_.emplace_back([this] { work_loop(); });
+  Pool(int threads, const ThreadSpawner& spawn) { start(threads, spawn); }
+  ~Pool() { stop(); }
+
+  // Starts threads - 1 workers. A worker that cannot be started (std::system_error, as std::thread
+  // throws when the system refuses a thread) ends the starting: the pool runs with those started.
+  // Anything else thrown stops the started workers before it propagates, so no worker is left
+  // waiting on a condition variable that is being destroyed.
+  void start(int threads, const ThreadSpawner& spawn) {
+    requested_ = threads;
+    start_error_.clear();
+    workers_.reserve(static_cast<std::size_t>(std::max(threads - 1, 0)));
+    try {
+      for (int i = 1; i < threads; ++i) {
+        std::thread t;
+        try {
+          t = spawn([this] { work_loop(); });
+        } catch (const std::system_error& e) {
+          start_error_ = e.what();
+          break;
+        }
+        if (!t.joinable()) {
+          start_error_ = "the thread spawner returned no thread";
+          break;
+        }
+        workers_.push_back(std::move(t));
+        running_.store(static_cast<int>(workers_.size()));
+      }
+    } catch (...) {
+      stop();
+      throw;
+    }
   }
-  ~Pool() {
+
+  // Stops and joins every worker; the pool then runs everything on its caller.
+  void stop() {
     {
       std::lock_guard lk(mu_);
       quit_.store(true);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
+    workers_.clear();
+    running_.store(0);
+    quit_.store(false);
   }
-  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Waits for the batch in flight, then replaces the workers.
+  void resize(int threads, const ThreadSpawner& spawn) {
+    if (in_worker) fail("the thread count cannot change inside a parallel_for body");
+    std::lock_guard run_lock(run_mu_);
+    stop();
+    start(threads, spawn);
+  }
+
+  ThreadStartReport report() const { return {requested_, size(), start_error_}; }
+
+  int size() const { return running_.load() + 1; }
 
   void run(std::size_t chunks, const std::function<void(std::size_t)>& chunk_body) {
     std::unique_lock run_lock(run_mu_);  // one batch at a time; nested calls run inline
@@ -178,26 +217,17 @@ class Pool {
   std::atomic<int> sleepers_{0};
   std::atomic<bool> caller_waiting_{false}, failed_{false}, quit_{false};
   std::exception_ptr error_;  // guarded by mu_
+  std::atomic<int> running_{0};  // workers started (read by size() without the run lock)
+  int requested_ = 1;
+  std::string start_error_;  // why the first refused worker did not start
 };
 
 thread_local bool Pool::in_worker = false;
 
-Pool& pool() {
-  static Pool p(decide_threads(g_requested.load()));
-  return p;
-}
-
-}  // namespace
-
-int thread_count() { return pool().size(); }
-
-void set_thread_count(int n) { g_requested.store(n); }
-
-void parallel_for(std::size_t n, const std::function<void(std::size_t, std::size_t)>& body,
-                  std::size_t grain) {
+void run_parallel_for(Pool& p, std::size_t n, const std::function<void(std::size_t, std::size_t)>& body,
+                      std::size_t grain) {
   if (n == 0) return;
   grain = std::max<std::size_t>(grain, 1);
-  Pool& p = pool();
   std::size_t max_chunks = (n + grain - 1) / grain;
   std::size_t chunks =
       std::min({max_chunks, static_cast<std::size_t>(p.size()) * 4, Pool::kMaxChunks});
@@ -213,6 +243,86 @@ void parallel_for(std::size_t n, const std::function<void(std::size_t, std::size
     std::size_t e = std::min(n, b + step);
     body(b, e);
   });
+}
+
+int checked_count(int n) {
+  if (n < 1 || n > kMaxThreads) fail("thread count {} is out of range: give 1 to {}", n, kMaxThreads);
+  return n;
+}
+
+// The process pool: made on first use (or by set_thread_count), resized in place afterwards, so a
+// reference taken by a running parallel_for stays valid.
+std::mutex g_pool_mu;
+std::atomic<Pool*> g_pool{nullptr};
+
+Pool& process_pool() {
+  if (Pool* p = g_pool.load(std::memory_order_acquire)) return *p;
+  std::lock_guard lk(g_pool_mu);
+  if (Pool* p = g_pool.load(std::memory_order_acquire)) return *p;
+  // Never destroyed: workers may still be polling when static destructors run at exit.
+  auto* p = new Pool(default_thread_count(), default_thread_spawner());
+  g_pool.store(p, std::memory_order_release);
+  return *p;
+}
+
+}  // namespace
+
+ThreadSpawner default_thread_spawner() {
+  return [](std::function<void()> work) { return std::thread(std::move(work)); };
+}
+
+int default_thread_count() {
+  if (const char* env = std::getenv("QLAB_THREADS")) {
+    const std::string_view s(env);
+    int n = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || n < 1 || n > kMaxThreads)
+      fail("QLAB_THREADS is '{}': give a thread count from 1 to {} (or unset it to use every core)", s, kMaxThreads);
+    return n;
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw ? static_cast<int>(std::min<unsigned>(hw, kMaxThreads)) : 1;
+}
+
+int thread_count() { return process_pool().size(); }
+
+int set_thread_count(int n) {
+  if (n != 0) checked_count(n);
+  const int want = n == 0 ? default_thread_count() : n;
+  std::lock_guard lk(g_pool_mu);
+  if (Pool* p = g_pool.load(std::memory_order_acquire)) {
+    if (p->report().requested != want) p->resize(want, default_thread_spawner());
+    return p->size();
+  }
+  auto* p = new Pool(want, default_thread_spawner());
+  g_pool.store(p, std::memory_order_release);
+  return p->size();
+}
+
+ThreadStartReport thread_start_report() {
+  Pool& p = process_pool();
+  std::lock_guard lk(g_pool_mu);
+  return p.report();
+}
+
+void parallel_for(std::size_t n, const std::function<void(std::size_t, std::size_t)>& body,
+                  std::size_t grain) {
+  run_parallel_for(process_pool(), n, body, grain);
+}
+
+struct ThreadPool::Impl {
+  Impl(int threads, const ThreadSpawner& spawn) : pool(checked_count(threads), spawn) {}
+  Pool pool;
+};
+
+ThreadPool::ThreadPool(int threads, ThreadSpawner spawn) : impl_(std::make_unique<Impl>(threads, spawn)) {}
+ThreadPool::~ThreadPool() = default;
+int ThreadPool::size() const { return impl_->pool.size(); }
+ThreadStartReport ThreadPool::report() const { return impl_->pool.report(); }
+void ThreadPool::resize(int threads, ThreadSpawner spawn) { impl_->pool.resize(checked_count(threads), spawn); }
+void ThreadPool::parallel_for(std::size_t n, const std::function<void(std::size_t, std::size_t)>& body,
+                              std::size_t grain) {
+  run_parallel_for(impl_->pool, n, body, grain);
 }
 
 }  // namespace qlab

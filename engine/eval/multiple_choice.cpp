@@ -49,15 +49,15 @@ std::string mc_csv(const std::vector<McItem>& items) {
 std::vector<McItem> read_mc_csv(std::string_view csv, const std::string& source) {
   std::vector<McItem> items;
   std::vector<std::string> row(1);
-  std::size_t line = 1, row_line = 1;
-  bool quoted = false, field_was_quoted = false;
+  std::size_t line = 1, row_line = 1;  // rows are numbered by the line they start on
+  bool quoted = false, field_was_quoted = false, after_quote = false;
   auto end_row = [&] {
     if (row.size() == 1 && row[0].empty() && !field_was_quoted) return;  // a blank line
     if (row.size() != 6)
-      fail("{}: row at line {} has {} fields; expected question, A, B, C, D, answer", source, row_line, row.size());
+      fail("{}: row {} has {} fields, not 6 (question, A, B, C, D, answer)", source, row_line, row.size());
     const std::string& a = row[5];
     if (a.size() != 1 || a[0] < 'A' || a[0] > 'D')
-      fail("{}: row at line {}: the answer must be A, B, C or D, got {}", source, row_line, io::printable(a));
+      fail("{}: row {}: the answer {} is not one of A, B, C, D", source, row_line, io::printable(a));
     McItem it;
     it.question = row[0];
     for (int c = 0; c < 4; ++c) it.choices[c] = row[static_cast<std::size_t>(c + 1)];
@@ -73,29 +73,33 @@ std::vector<McItem> read_mc_csv(std::string_view csv, const std::string& source)
           ++i;
         } else {
           quoted = false;
+          after_quote = true;
         }
       } else {
         if (c == '\n') ++line;
         row.back() += c;
       }
-    } else if (c == '"') {
-      if (!row.back().empty()) fail("{}: line {}: a quote inside an unquoted field", source, line);
-      quoted = field_was_quoted = true;
     } else if (c == ',') {
       row.emplace_back();
-      field_was_quoted = false;
+      field_was_quoted = after_quote = false;
     } else if (c == '\n' || c == '\r') {
       if (c == '\r' && i + 1 < csv.size() && csv[i + 1] == '\n') ++i;
       end_row();
       row.assign(1, std::string());
-      field_was_quoted = false;
+      field_was_quoted = after_quote = false;
       row_line = ++line;
+    } else if (after_quote) {
+      fail("{}: row {}: text after a quoted field", source, row_line);
+    } else if (c == '"') {
+      if (!row.back().empty()) fail("{}: row {}: a quote inside an unquoted field", source, row_line);
+      quoted = field_was_quoted = true;
     } else {
       row.back() += c;
     }
   }
-  if (quoted) fail("{}: the quoted field starting on line {} is not closed", source, row_line);
+  if (quoted) fail("{}: row {}: a quoted field never ends", source, row_line);
   end_row();
+  if (items.empty()) fail("{}: no questions", source);
   return items;
 }
 

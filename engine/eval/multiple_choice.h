@@ -32,7 +32,8 @@ struct McItem {
 
 std::string mc_prompt(const McItem& item);
 std::string mc_csv(const std::vector<McItem>& items);
-// Error naming `source` and the row for a row that is not six fields ending in A, B, C or D.
+// Error naming `source` and the row for a row that is not six fields ending in A, B, C or D, broken
+// quoting, or a file without questions.
 std::vector<McItem> read_mc_csv(std::string_view csv, const std::string& source);
 
 struct McScore {

@@ -1,5 +1,5 @@
-// The table of block formats, their storage sizes and shape rules, and the dispatch from the
-// public quantize / dequantize to the per-format files.
+// The table of block formats (one traits row each, pointing at its family's codec), and the
+// format-independent work around the codecs: shape and part-size checks, threading over rows.
 #include "engine/formats/block.h"
 
 #include <algorithm>
@@ -9,24 +9,28 @@
 
 #include "engine/core/error.h"
 #include "engine/formats/block_kernels.h"
+#include "engine/formats/format_lookup.h"
 
 namespace qlab::formats {
 
 namespace {
 
+using detail::u64;
+
 std::vector<BlockFormatSpec> make_table() {
   std::vector<BlockFormatSpec> t;
   auto add = [&](std::string name, std::string desc, int block, bool divisible, BlockKind kind, int bits,
-                 bool sym = false, bool e5m2 = false) {
-    t.push_back({std::move(name), std::move(desc), block, divisible, kind, bits, sym, e5m2});
+                 const BlockCodec& codec, bool sym = false, bool e5m2 = false) {
+    t.push_back({std::move(name), std::move(desc), block, divisible, kind, bits, sym, e5m2, &codec});
   };
   add("nvfp4", "NVIDIA NVFP4: E2M1 elements, E4M3 scale per 16, fp32 tensor scale (Model Optimizer)", 16,
-      true, BlockKind::NVFP4, 4);
-  add("mxfp4", "OCP MXFP4: E2M1 elements, E8M0 power-of-two scale per 32", 32, true, BlockKind::MXFP4, 4);
+      true, BlockKind::NVFP4, 4, detail::nvfp4_codec);
+  add("mxfp4", "OCP MXFP4: E2M1 elements, E8M0 power-of-two scale per 32", 32, true, BlockKind::MXFP4, 4,
+      detail::mxfp4_codec);
   add("nf4", "bitsandbytes NF4: 16 normal-quantile levels, fp32 absmax per 64 (flattened)", 64, false,
-      BlockKind::NF4, 4);
+      BlockKind::NF4, 4, detail::nf4_codec);
   add("nf4-dq", "bitsandbytes NF4 with double quantization of the absmax (8-bit, blocks of 256)", 64, false,
-      BlockKind::NF4DQ, 4);
+      BlockKind::NF4DQ, 4, detail::nf4_dq_codec);
   for (int bits : {4, 3, 2, 8}) {
     for (int g : {32, 64, 128, 0}) {
       if (bits == 8 && g == 0) continue;  // int8 per row is int8-ch below (fp32 scale, two's complement)
@@ -34,30 +38,28 @@ std::vector<BlockFormatSpec> make_table() {
       std::string gdesc = g ? fmt::format("groups of {}", g) : std::string("one group per row");
       add(fmt::format("int{}-{}", bits, gname),
           fmt::format("int{} asymmetric (GPTQ rule, zero point), fp16 scale, {}", bits, gdesc), g, g != 0,
-          BlockKind::IntGroup, bits, false);
+          BlockKind::IntGroup, bits, detail::int_group_codec, false);
       add(fmt::format("int{}-{}-sym", bits, gname),
           fmt::format("int{} symmetric absmax/{}, fp16 scale, {}", bits, (1 << (bits - 1)) - 1, gdesc), g,
-          g != 0, BlockKind::IntGroup, bits, true);
+          g != 0, BlockKind::IntGroup, bits, detail::int_group_codec, true);
     }
   }
   add("int8-ch", "int8 symmetric per output channel, fp32 scale absmax/127", 0, false, BlockKind::Int8Channel,
-      8);
-  add("fp8-tensor", "FP8 E4M3 with one fp32 scale amax/448 per tensor", -1, false, BlockKind::FP8Tensor, 8);
+      8, detail::int8_channel_codec);
+  add("fp8-tensor", "FP8 E4M3 with one fp32 scale amax/448 per tensor", -1, false, BlockKind::FP8Tensor, 8,
+      detail::fp8_tensor_codec);
   add("fp8-channel", "FP8 E4M3 with an fp32 scale amax/448 per output channel", 0, false,
-      BlockKind::FP8Channel, 8);
+      BlockKind::FP8Channel, 8, detail::fp8_channel_codec);
   add("fp8-e5m2-tensor", "FP8 E5M2 with one fp32 scale amax/57344 per tensor", -1, false,
-      BlockKind::FP8Tensor, 8, false, true);
+      BlockKind::FP8Tensor, 8, detail::fp8_tensor_codec, false, true);
   add("fp8-e5m2-channel", "FP8 E5M2 with an fp32 scale amax/57344 per output channel", 0, false,
-      BlockKind::FP8Channel, 8, false, true);
+      BlockKind::FP8Channel, 8, detail::fp8_channel_codec, false, true);
   return t;
 }
 
-std::uint64_t u64(std::int64_t v) { return static_cast<std::uint64_t>(v); }
-
-const BlockFormatSpec& spec_of(const QuantizedTensor& q) {
-  for (const auto& s : all_block_formats())
-    if (s.name == q.format) return s;
-  fail("quantized tensor has unknown block format '{}'", q.format);
+const BlockCodec& codec_of(const BlockFormatSpec& spec) {
+  if (!spec.codec) fail("block format '{}' has no codec", spec.name);
+  return *spec.codec;
 }
 
 }  // namespace
@@ -68,11 +70,7 @@ const std::vector<BlockFormatSpec>& all_block_formats() {
 }
 
 std::optional<BlockFormatSpec> block_format_from_name(std::string_view name) {
-  std::string n(name);
-  // "intB-gch" is how the group-size pattern spells the whole-row case; "intB-ch" is the name.
-  if (auto p = n.find("-gch"); p != std::string::npos && n.rfind("int", 0) == 0) n.replace(p, 4, "-ch");
-  for (const auto& s : all_block_formats())
-    if (s.name == n) return s;
+  if (const BlockFormatSpec* s = find_block_format(name)) return *s;
   return std::nullopt;
 }
 
@@ -83,6 +81,16 @@ std::uint64_t QuantizedTensor::storage_bytes() const {
 double QuantizedTensor::bits_per_weight() const {
   if (rows <= 0 || cols <= 0) return 0.0;
   return 8.0 * static_cast<double>(storage_bytes()) / (static_cast<double>(rows) * static_cast<double>(cols));
+}
+
+QuantizedView QuantizedTensor::view() const { return view(block_format(format)); }
+
+QuantizedView QuantizedTensor::view(const BlockFormatSpec& spec) const {
+  return {&spec, rows, cols, data, scales, zeros, aux, tensor_scales};
+}
+
+std::uint64_t QuantizedView::storage_bytes() const {
+  return data.size() + scales.size() + zeros.size() + aux.size() + tensor_scales.size() * sizeof(float);
 }
 
 void check_shape(const BlockFormatSpec& spec, std::int64_t rows, std::int64_t cols) {
@@ -97,54 +105,27 @@ void check_shape(const BlockFormatSpec& spec, std::int64_t rows, std::int64_t co
 
 StorageSizes storage_sizes(const BlockFormatSpec& spec, std::int64_t rows, std::int64_t cols) {
   check_shape(spec, rows, cols);
-  StorageSizes s;
-  const std::uint64_t n = u64(rows) * u64(cols);
-  switch (spec.kind) {
-    case BlockKind::NVFP4:
-      s.data = n / 2;
-      s.scales = n / 16;
-      s.tensor_scales = 4;
-      break;
-    case BlockKind::MXFP4:
-      s.data = n / 2;
-      s.scales = n / 32;
-      break;
-    case BlockKind::NF4:
-    case BlockKind::NF4DQ: {
-      std::uint64_t blocks = (n + 63) / 64;
-      s.data = (n + 1) / 2;
-      if (spec.kind == BlockKind::NF4) {
-        s.scales = 4 * blocks;
-      } else {
-        s.scales = blocks;
-        s.aux = 4 * ((blocks + 255) / 256);
-        s.tensor_scales = 4;
-      }
-      break;
-    }
-    case BlockKind::IntGroup: {
-      std::int64_t groups = spec.block_size > 0 ? cols / spec.block_size : 1;
-      s.data = u64(rows) * u64(detail::packed_row_bytes(cols, spec.bits));
-      s.scales = u64(rows) * u64(groups) * 2;
-      if (!spec.symmetric) s.zeros = u64(rows) * u64(detail::packed_row_bytes(groups, spec.bits));
-      break;
-    }
-    case BlockKind::Int8Channel:
-    case BlockKind::FP8Channel:
-      s.data = n;
-      s.scales = 4 * u64(rows);
-      break;
-    case BlockKind::FP8Tensor:
-      s.data = n;
-      s.tensor_scales = 4;
-      break;
-  }
-  return s;
+  return codec_of(spec).sizes(spec, rows, cols);
 }
 
 double bits_per_weight(const BlockFormatSpec& spec, std::int64_t rows, std::int64_t cols) {
   StorageSizes s = storage_sizes(spec, rows, cols);
   return 8.0 * static_cast<double>(s.total()) / (static_cast<double>(rows) * static_cast<double>(cols));
+}
+
+void check_parts(const QuantizedView& q) {
+  if (!q.spec) fail("quantized tensor [{}, {}] has no format", q.rows, q.cols);
+  const std::string& name = q.spec->name;
+  const StorageSizes s = storage_sizes(*q.spec, q.rows, q.cols);
+  auto check = [&](const char* part, std::uint64_t have, std::uint64_t want) {
+    if (have != want)
+      fail("{} tensor [{}, {}]: {} holds {} bytes, the format needs {}", name, q.rows, q.cols, part, have, want);
+  };
+  check("data", q.data.size(), s.data);
+  check("scales", q.scales.size(), s.scales);
+  check("zeros", q.zeros.size(), s.zeros);
+  check("aux", q.aux.size(), s.aux);
+  check("tensor scales", q.tensor_scales.size() * sizeof(float), s.tensor_scales);
 }
 
 std::int64_t padded_cols(const BlockFormatSpec& spec, std::int64_t cols) {
@@ -172,45 +153,28 @@ QuantizedTensor quantize(const BlockFormatSpec& spec, std::span<const float> x, 
   q.format = spec.name;
   q.rows = rows;
   q.cols = cols;
-  switch (spec.kind) {
-    case BlockKind::NVFP4: detail::quantize_nvfp4(x, q, path); break;
-    case BlockKind::MXFP4: detail::quantize_mxfp4(x, q, path); break;
-    case BlockKind::NF4: detail::quantize_nf4(x, q, false, path); break;
-    case BlockKind::NF4DQ: detail::quantize_nf4(x, q, true, path); break;
-    case BlockKind::IntGroup: detail::quantize_int_group(spec, x, q, path); break;
-    case BlockKind::Int8Channel: detail::quantize_int8_channel(x, q, path); break;
-    case BlockKind::FP8Tensor:
-    case BlockKind::FP8Channel: detail::quantize_fp8(spec, x, q, path); break;
-  }
+  codec_of(spec).quantize(spec, x, q, path);
   return q;
 }
 
-void dequantize(const QuantizedTensor& q, std::span<float> out, KernelPath path) {
-  const BlockFormatSpec& spec = spec_of(q);
-  StorageSizes s = storage_sizes(spec, q.rows, q.cols);
-  auto check = [&](const char* part, std::uint64_t have, std::uint64_t want) {
-    if (have != want)
-      fail("{} tensor [{}, {}]: {} holds {} bytes, the format needs {}", q.format, q.rows, q.cols, part, have,
-           want);
-  };
-  check("data", q.data.size(), s.data);
-  check("scales", q.scales.size(), s.scales);
-  check("zeros", q.zeros.size(), s.zeros);
-  check("aux", q.aux.size(), s.aux);
-  check("tensor scales", q.tensor_scales.size() * sizeof(float), s.tensor_scales);
+void dequantize(const QuantizedView& q, std::span<float> out, KernelPath path) {
+  check_parts(q);
   if (out.size() != u64(q.rows) * u64(q.cols))
-    fail("{}: output holds {} values, the tensor [{}, {}] needs {}", q.format, out.size(), q.rows, q.cols,
+    fail("{}: output holds {} values, the tensor [{}, {}] needs {}", q.spec->name, out.size(), q.rows, q.cols,
          u64(q.rows) * u64(q.cols));
-  switch (spec.kind) {
-    case BlockKind::NVFP4: detail::dequantize_nvfp4(q, out, path); break;
-    case BlockKind::MXFP4: detail::dequantize_mxfp4(q, out, path); break;
-    case BlockKind::NF4: detail::dequantize_nf4(q, out, false, path); break;
-    case BlockKind::NF4DQ: detail::dequantize_nf4(q, out, true, path); break;
-    case BlockKind::IntGroup: detail::dequantize_int_group(spec, q, out, path); break;
-    case BlockKind::Int8Channel: detail::dequantize_int8_channel(q, out, path); break;
-    case BlockKind::FP8Tensor:
-    case BlockKind::FP8Channel: detail::dequantize_fp8(spec, q, out, path); break;
-  }
+  const BlockCodec& codec = codec_of(*q.spec);
+  detail::for_rows(q.rows, q.cols, path, [&](std::int64_t r0, std::int64_t r1) {
+    codec.dequantize_rows(*q.spec, q, r0, r1 - r0, out.data() + r0 * q.cols, path);
+  });
+}
+
+void dequantize(const QuantizedTensor& q, std::span<float> out, KernelPath path) { dequantize(q.view(), out, path); }
+
+void dequantize_rows(const QuantizedView& q, std::int64_t r0, std::int64_t n, float* out, KernelPath path) {
+  check_parts(q);
+  if (r0 < 0 || n < 0 || r0 + n > q.rows)
+    fail("{}: rows [{}, {}) are outside the tensor's {} rows", q.spec->name, r0, r0 + n, q.rows);
+  if (n > 0) codec_of(*q.spec).dequantize_rows(*q.spec, q, r0, n, out, path);
 }
 
 void fake_quantize(const BlockFormatSpec& spec, std::span<float> x, std::int64_t rows, std::int64_t cols) {

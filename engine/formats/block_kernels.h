@@ -1,6 +1,6 @@
 #pragma once
 // Internals shared by the block-format files (not part of the public API).
-//   per-format entry points   quantize_<fmt> / dequantize_<fmt>, one pair per .cpp file
+//   codecs                    one BlockCodec per format family, defined in the family's .cpp file
 //   for_rows                  parallel_for over rows with a chunk worth handing to a thread
 //   abs_bits / amax helpers   block amax as integer bits (catches NaN / inf in the same pass)
 //   nibble and bit packing    the row layouts the storage notes in block.h describe
@@ -15,24 +15,24 @@
 
 namespace qlab::formats::detail {
 
-// Each quantize_* fills q.data/scales/zeros/aux/tensor_scales (q.format, rows, cols already set,
-// shape already checked, x.size() == rows * cols). Each dequantize_* gets a q whose part sizes
-// have been checked against storage_sizes.
-void quantize_nvfp4(std::span<const float> x, QuantizedTensor& q, KernelPath path);
-void dequantize_nvfp4(const QuantizedTensor& q, std::span<float> out, KernelPath path);
-void quantize_mxfp4(std::span<const float> x, QuantizedTensor& q, KernelPath path);
-void dequantize_mxfp4(const QuantizedTensor& q, std::span<float> out, KernelPath path);
-void quantize_nf4(std::span<const float> x, QuantizedTensor& q, bool double_quant, KernelPath path);
-void dequantize_nf4(const QuantizedTensor& q, std::span<float> out, bool double_quant, KernelPath path);
+// The codec of each format family (block.h's BlockCodec), defined in the family's own file and
+// named by the rows of the table in block.cpp.
+extern const BlockCodec nvfp4_codec;         // nvfp4.cpp
+extern const BlockCodec mxfp4_codec;         // mxfp4.cpp
+extern const BlockCodec nf4_codec;           // nf4.cpp
+extern const BlockCodec nf4_dq_codec;        // nf4.cpp
+extern const BlockCodec int_group_codec;     // int_group.cpp (every intB-gG and intB-gG-sym)
+extern const BlockCodec int8_channel_codec;  // fp8_scaled.cpp
+extern const BlockCodec fp8_tensor_codec;    // fp8_scaled.cpp (E4M3 and E5M2: spec.e5m2)
+extern const BlockCodec fp8_channel_codec;   // fp8_scaled.cpp
+
+// Functions the codecs are made of that the files share.
+void quantize_nvfp4(const BlockFormatSpec& spec, std::span<const float> x, QuantizedTensor& q, KernelPath path);
+void quantize_mxfp4(const BlockFormatSpec& spec, std::span<const float> x, QuantizedTensor& q, KernelPath path);
 void quantize_int_group(const BlockFormatSpec& spec, std::span<const float> x, QuantizedTensor& q,
                         KernelPath path);
-void dequantize_int_group(const BlockFormatSpec& spec, const QuantizedTensor& q, std::span<float> out,
-                          KernelPath path);
-void quantize_int8_channel(std::span<const float> x, QuantizedTensor& q, KernelPath path);
-void dequantize_int8_channel(const QuantizedTensor& q, std::span<float> out, KernelPath path);
-void quantize_fp8(const BlockFormatSpec& spec, std::span<const float> x, QuantizedTensor& q, KernelPath path);
-void dequantize_fp8(const BlockFormatSpec& spec, const QuantizedTensor& q, std::span<float> out,
-                    KernelPath path);
+
+inline std::uint64_t u64(std::int64_t v) { return static_cast<std::uint64_t>(v); }
 
 // Runs body(row_begin, row_end) over [0, rows): spread over the pool on the fast path, in one
 // piece on the reference path. Chunks hold at least ~64K elements so small tensors stay on one thread.

@@ -1,39 +1,23 @@
-// Group-wise integer formats intB-gG and intB-gG-sym (block-formats.md section 4, number-formats.md 9).
-//   asymmetric (GPTQ Quantizer.find_params): xmin = min(min x, 0), xmax = max(max x, 0), both 0 -> -1, +1;
-//     scale = f16((xmax - xmin) / (2^B - 1)); zero = RNE(-xmin / scale); q = clamp(RNE(x / scale) + zero, 0, 2^B - 1)
-//   symmetric (ModelOpt): scale = f16(amax / (2^(B-1) - 1)), 1 for an all-zero group;
-//     q = clamp(RNE(x / scale), -2^(B-1), 2^(B-1) - 1), stored q + 2^(B-1)
+// Group-wise integer formats intB-gG and intB-gG-sym (block-formats.md section 4, number-formats.md 9):
+// the rules are written out in block_params.h, whose int_group_* functions are the reference path
+// here. The fast paths (four- and eight-lane kernels for int4) are tested bit for bit against them.
 //   The scale is rounded to float16 first and the codes are computed with that stored value (as
 //   GPTQ's packer does), so w^ = scale * (q - zero) is exactly what a checkpoint loader computes.
-//   A range so small that its float16 scale is 0 codes every element as the zero point.
 #include <algorithm>
 #include <cmath>
 
 #include "engine/core/error.h"
 #include "engine/formats/block_kernels.h"
+#include "engine/formats/block_params.h"
 #include "engine/formats/block_simd.h"
 #include "engine/formats/scalar.h"
 
-namespace qlab::formats::detail {
+namespace qlab::formats {
 
 namespace {
 
-struct GroupParams {
-  std::uint16_t scale16;  // stored float16 scale
-  float scale;            // its value: the codes are computed with it (0: degenerate group)
-  float zero;             // integer zero point (asym) or 2^(B-1) (sym, as the stored offset)
-  float lo, hi;           // clamp range of RNE(x / scale) before adding `zero`
-  bool overflow = false;  // the float16 scale overflowed (the group reaches past 65504 * qmax)
-  float group_max = 0.0f;
-};
+using GroupParams = IntGroupParams;
 
-[[noreturn]] void fail_overflow(const BlockFormatSpec& spec, const GroupParams& p, std::int64_t row,
-                                std::int64_t group) {
-  fail("{}: row {} group {} reaches {}; its scale does not fit float16 (max 65504)", spec.name, row, group,
-       p.group_max);
-}
-
-// Scale, zero point and clamp range from the group's range (xmin <= 0 <= xmax for asym) or amax (sym).
 // nearbyint for v >= 0 (or -0.0, kept) in the default rounding mode: below 2^23, adding 2^23 leaves
 // the integer part rounded to nearest even; from 2^23 up every float is an integer. (std::nearbyint
 // is a library call on baseline x86-64, and this runs once per group; the reference path keeps it.)
@@ -41,12 +25,11 @@ inline float round_nonnegative(float v) {
   return v > 0.0f && v < 8388608.0f ? (v + 8388608.0f) - 8388608.0f : v;
 }
 
-GroupParams params_from_range(const BlockFormatSpec& spec, float xmin, float xmax, float amax,
-                              KernelPath path) {
-  const int bits = spec.bits;
+// The parameter rule of block_params.h; `fast` only swaps nearbyint for round_nonnegative (same value).
+GroupParams params_from_range(int bits, bool symmetric, float xmin, float xmax, float amax, bool fast) {
   const float maxq = static_cast<float>((1 << bits) - 1);
   float scale32;
-  if (spec.symmetric) {
+  if (symmetric) {
     scale32 = amax > 0.0f ? amax / static_cast<float>((1 << (bits - 1)) - 1) : 1.0f;
     xmax = amax;
   } else {
@@ -57,19 +40,18 @@ GroupParams params_from_range(const BlockFormatSpec& spec, float xmin, float xma
     scale32 = (xmax - xmin) / maxq;
   }
   GroupParams p;
-  p.scale16 = f32_to_f16(scale32);
-  p.scale = f16_to_f32(p.scale16);
+  p.scale_f16 = f32_to_f16(scale32);
+  p.scale = f16_to_f32(p.scale_f16);
   p.overflow = std::isinf(p.scale);  // reported by the caller (no throwing inside the SIMD kernels)
   p.group_max = xmax;
-  if (spec.symmetric) {
+  if (symmetric) {
     const float half = static_cast<float>(1 << (bits - 1));
     p.zero = half;
     p.lo = -half;
     p.hi = half - 1.0f;
   } else {
     const float z = -xmin / p.scale;
-    p.zero = p.scale == 0.0f ? 0.0f
-                             : std::clamp(path == KernelPath::Reference ? std::nearbyint(z) : round_nonnegative(z), 0.0f, maxq);
+    p.zero = p.scale == 0.0f ? 0.0f : std::clamp(fast ? round_nonnegative(z) : std::nearbyint(z), 0.0f, maxq);
     p.lo = -p.zero;
     p.hi = maxq - p.zero;
   }
@@ -77,14 +59,42 @@ GroupParams params_from_range(const BlockFormatSpec& spec, float xmin, float xma
   return p;
 }
 
-GroupParams group_params(const BlockFormatSpec& spec, const float* w, std::int64_t n, KernelPath path) {
+GroupParams params_of_values(int bits, bool symmetric, const float* w, std::int64_t n, bool fast) {
   float xmin = 0.0f, xmax = 0.0f, amax = 0.0f;
   for (std::int64_t i = 0; i < n; ++i) {
     xmin = w[i] < xmin ? w[i] : xmin;
     xmax = w[i] > xmax ? w[i] : xmax;
     amax = std::max(amax, std::fabs(w[i]));
   }
-  return params_from_range(spec, xmin, xmax, amax, path);
+  return params_from_range(bits, symmetric, xmin, xmax, amax, fast);
+}
+
+}  // namespace
+
+IntGroupParams int_group_params_from_range(int bits, bool symmetric, float xmin, float xmax, float amax) {
+  return params_from_range(bits, symmetric, xmin, xmax, amax, false);
+}
+
+IntGroupParams int_group_params(int bits, bool symmetric, std::span<const float> values) {
+  return params_of_values(bits, symmetric, values.data(), static_cast<std::int64_t>(values.size()), false);
+}
+
+std::uint8_t int_group_encode(float x, const IntGroupParams& p) {
+  float q = p.scale == 0.0f ? 0.0f : std::nearbyint(x / p.scale);
+  q = std::clamp(q + p.zero, p.lo + p.zero, p.hi + p.zero);
+  return static_cast<std::uint8_t>(q);
+}
+
+}  // namespace qlab::formats
+
+namespace qlab::formats::detail {
+
+namespace {
+
+[[noreturn]] void fail_overflow(const BlockFormatSpec& spec, const GroupParams& p, std::int64_t row,
+                                std::int64_t group) {
+  fail("{}: row {} group {} reaches {}; its scale does not fit float16 (max 65504)", spec.name, row, group,
+       p.group_max);
 }
 
 // int4 with groups of a multiple of 16, on four-lane vectors: one pass for the range (and the
@@ -109,7 +119,7 @@ bool quantize_group4_simd(const BlockFormatSpec& spec, const float* w, std::int6
   if (!bits_finite(amax)) return false;
   float xmin = std::min(std::min(mn[0], mn[1]), std::min(mn[2], mn[3]));
   float xmax = std::max(std::max(mx[0], mx[1]), std::max(mx[2], mx[3]));
-  p = params_from_range(spec, xmin, xmax, bits_f32(amax), KernelPath::Fast);
+  p = params_from_range(spec.bits, spec.symmetric, xmin, xmax, bits_f32(amax), true);
   if (p.overflow) return true;
   const float sc = p.scale == 0.0f ? 1.0f : p.scale;
   const f4 s = {sc, sc, sc, sc}, lo = {p.lo, p.lo, p.lo, p.lo}, hi = {p.hi, p.hi, p.hi, p.hi};
@@ -180,9 +190,9 @@ bool group_ranges8(const float* row, std::int64_t g, std::int64_t groups, RowGro
 void group_params_row(const BlockFormatSpec& spec, std::int64_t row, std::int64_t groups, RowGroups& rg) {
   for (std::int64_t k = 0; k < groups; ++k) {
     const auto i = static_cast<std::size_t>(k);
-    const GroupParams p = params_from_range(spec, rg.xmin[i], rg.xmax[i], rg.amax[i], KernelPath::Fast);
+    const GroupParams p = params_from_range(spec.bits, spec.symmetric, rg.xmin[i], rg.xmax[i], rg.amax[i], true);
     if (p.overflow) fail_overflow(spec, p, row, k);
-    rg.scale16[i] = p.scale16;
+    rg.scale16[i] = p.scale_f16;
     rg.scale[i] = p.scale;
     rg.zero[i] = p.zero;
     rg.lo[i] = p.lo;
@@ -223,14 +233,6 @@ void group_codes8(const float* row, std::int64_t g, std::int64_t groups, const R
 inline float round_small(float v) {
   constexpr float kMagic = 12582912.0f;
   return (v + kMagic) - kMagic;
-}
-
-void quantize_group_reference(const float* w, std::int64_t n, const GroupParams& p, std::uint8_t* codes) {
-  for (std::int64_t i = 0; i < n; ++i) {
-    float q = p.scale == 0.0f ? 0.0f : std::nearbyint(w[i] / p.scale);
-    q = std::clamp(q + p.zero, p.lo + p.zero, p.hi + p.zero);
-    codes[i] = static_cast<std::uint8_t>(q);
-  }
 }
 
 void quantize_group_fast(const float* w, std::int64_t n, const GroupParams& p, std::uint8_t* codes) {
@@ -280,21 +282,24 @@ void quantize_int_group(const BlockFormatSpec& spec, std::span<const float> x, Q
           if (!quantize_group4_simd(spec, row + k * g, g, q.data.data() + r * row_bytes + k * g / 2, p))
             fail_non_finite(spec.name, x, r, cols);
           if (p.overflow) fail_overflow(spec, p, r, k);
-          store_u16(q.scales.data() + (r * groups + k) * 2, p.scale16);
+          store_u16(q.scales.data() + (r * groups + k) * 2, p.scale_f16);
           zeros[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(p.zero);
         }
         if (!spec.symmetric) pack_bits(zeros.data(), groups, spec.bits, q.zeros.data() + r * zero_row_bytes);
         continue;
       }
       if (!bits_finite(amax_bits(row, cols))) fail_non_finite(spec.name, x, r, cols);
+      const bool reference = path == KernelPath::Reference;
       for (std::int64_t k = 0; k < groups; ++k) {
-        GroupParams p = group_params(spec, row + k * g, g, path);
+        const GroupParams p = params_of_values(spec.bits, spec.symmetric, row + k * g, g, !reference);
         if (p.overflow) fail_overflow(spec, p, r, k);
-        if (path == KernelPath::Reference)
-          quantize_group_reference(row + k * g, g, p, codes.data() + k * g);
-        else
+        if (reference) {
+          for (std::int64_t i = 0; i < g; ++i)
+            codes[static_cast<std::size_t>(k * g + i)] = int_group_encode(row[k * g + i], p);
+        } else {
           quantize_group_fast(row + k * g, g, p, codes.data() + k * g);
-        store_u16(q.scales.data() + (r * groups + k) * 2, p.scale16);
+        }
+        store_u16(q.scales.data() + (r * groups + k) * 2, p.scale_f16);
         zeros[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(p.zero);
       }
       pack_bits(codes.data(), cols, spec.bits, q.data.data() + r * row_bytes);
@@ -303,29 +308,39 @@ void quantize_int_group(const BlockFormatSpec& spec, std::span<const float> x, Q
   });
 }
 
-void dequantize_int_group(const BlockFormatSpec& spec, const QuantizedTensor& q, std::span<float> out,
-                          KernelPath path) {
-  const std::int64_t rows = q.rows, cols = q.cols;
+static StorageSizes int_group_sizes(const BlockFormatSpec& spec, std::int64_t rows, std::int64_t cols) {
+  const std::int64_t groups = spec.block_size > 0 ? cols / spec.block_size : 1;
+  StorageSizes s;
+  s.data = u64(rows) * u64(packed_row_bytes(cols, spec.bits));
+  s.scales = u64(rows) * u64(groups) * 2;
+  if (!spec.symmetric) s.zeros = u64(rows) * u64(packed_row_bytes(groups, spec.bits));
+  return s;
+}
+
+static void dequantize_int_group_rows(const BlockFormatSpec& spec, const QuantizedView& q, std::int64_t r0,
+                                      std::int64_t n, float* out, KernelPath) {
+  const std::int64_t cols = q.cols;
   const std::int64_t g = spec.block_size > 0 ? spec.block_size : cols;
   const std::int64_t groups = cols / g;
   const std::int64_t row_bytes = packed_row_bytes(cols, spec.bits);
   const std::int64_t zero_row_bytes = packed_row_bytes(groups, spec.bits);
   const float sym_zero = static_cast<float>(1 << (spec.bits - 1));
-  for_rows(rows, cols, path, [&](std::int64_t r0, std::int64_t r1) {
-    std::vector<std::uint8_t> codes(static_cast<std::size_t>(cols)), zeros(static_cast<std::size_t>(groups));
-    for (std::int64_t r = r0; r < r1; ++r) {
-      unpack_bits(q.data.data() + r * row_bytes, cols, spec.bits, codes.data());
-      if (!spec.symmetric) unpack_bits(q.zeros.data() + r * zero_row_bytes, groups, spec.bits, zeros.data());
-      for (std::int64_t k = 0; k < groups; ++k) {
-        const float scale = f16_to_f32(load_u16(q.scales.data() + (r * groups + k) * 2));
-        const float zero = spec.symmetric ? sym_zero : static_cast<float>(zeros[static_cast<std::size_t>(k)]);
-        const std::uint8_t* c = codes.data() + k * g;
-        float* o = out.data() + r * cols + k * g;
-        for (std::int64_t i = 0; i < g; ++i) o[i] = scale * (static_cast<float>(c[i]) - zero);
-      }
+  thread_local std::vector<std::uint8_t> codes, zeros;
+  codes.resize(static_cast<std::size_t>(cols));
+  zeros.resize(static_cast<std::size_t>(groups));
+  for (std::int64_t r = r0; r < r0 + n; ++r) {
+    unpack_bits(q.data.data() + r * row_bytes, cols, spec.bits, codes.data());
+    if (!spec.symmetric) unpack_bits(q.zeros.data() + r * zero_row_bytes, groups, spec.bits, zeros.data());
+    for (std::int64_t k = 0; k < groups; ++k) {
+      const float scale = f16_to_f32(load_u16(q.scales.data() + (r * groups + k) * 2));
+      const float zero = spec.symmetric ? sym_zero : static_cast<float>(zeros[static_cast<std::size_t>(k)]);
+      const std::uint8_t* c = codes.data() + k * g;
+      float* o = out + (r - r0) * cols + k * g;
+      for (std::int64_t i = 0; i < g; ++i) o[i] = scale * (static_cast<float>(c[i]) - zero);
     }
-  });
-  (void)path;
+  }
 }
+
+const BlockCodec int_group_codec = {int_group_sizes, quantize_int_group, dequantize_int_group_rows};
 
 }  // namespace qlab::formats::detail

@@ -87,8 +87,6 @@ float torch_cpu_sum(const float* x, std::int64_t n) {
   return total;
 }
 
-}  // namespace
-
 void quantize_nf4(std::span<const float> x, QuantizedTensor& q, bool double_quant, KernelPath path) {
   const std::int64_t n = q.rows * q.cols;
   const std::int64_t blocks = (n + kBlock - 1) / kBlock;
@@ -137,29 +135,66 @@ void quantize_nf4(std::span<const float> x, QuantizedTensor& q, bool double_quan
   }
 }
 
-void dequantize_nf4(const QuantizedTensor& q, std::span<float> out, bool double_quant, KernelPath path) {
-  const std::int64_t n = q.rows * q.cols;
-  const std::int64_t blocks = (n + kBlock - 1) / kBlock;
+// Elements [r0 * cols, (r0 + n) * cols) of the flattened tensor: a block of 64 may straddle rows, and
+// element i sits in byte i / 2 (blocks start at even elements), high nibble when i is even.
+void dequantize_nf4_rows(const QuantizedView& q, std::int64_t r0, std::int64_t n, float* out, bool double_quant,
+                         KernelPath path) {
+  const std::int64_t first = r0 * q.cols, end = (r0 + n) * q.cols;
   const auto& map = bnb_dynamic_map();
-  for_rows(blocks, kBlock, path, [&](std::int64_t b0, std::int64_t b1) {
-    for (std::int64_t b = b0; b < b1; ++b) {
-      float absmax;
-      if (double_quant) {
-        float amax2 = load_f32(q.aux.data() + (b / kBlock2) * 4);
-        absmax = map[q.scales[static_cast<std::size_t>(b)]] * amax2;
-        absmax = absmax + q.tensor_scales[0];
-      } else {
-        absmax = load_f32(q.scales.data() + b * 4);
-      }
-      const std::int64_t len = std::min(kBlock, n - b * kBlock);
-      const std::uint8_t* in = q.data.data() + b * kBlock / 2;
-      float* o = out.data() + b * kBlock;
-      for (std::int64_t i = 0; i < len; ++i) {
-        std::uint8_t code = (i % 2 == 0) ? (in[i / 2] >> 4) : (in[i / 2] & 0xF);
-        o[i] = (path == KernelPath::Reference ? decode(ScalarFormat::NF4, code) : nf4_to_f32(code)) * absmax;
-      }
+  for (std::int64_t i = first; i < end;) {
+    const std::int64_t b = i / kBlock, block_end = std::min(end, (b + 1) * kBlock);
+    float absmax;
+    if (double_quant) {
+      const float amax2 = load_f32(q.aux.data() + (b / kBlock2) * 4);
+      absmax = map[q.scales[static_cast<std::size_t>(b)]] * amax2;
+      absmax = absmax + q.tensor_scales[0];
+    } else {
+      absmax = load_f32(q.scales.data() + b * 4);
     }
-  });
+    for (; i < block_end; ++i) {
+      const std::uint8_t byte = q.data[static_cast<std::size_t>(i / 2)];
+      const std::uint8_t code = i % 2 == 0 ? byte >> 4 : byte & 0xF;
+      out[i - first] = (path == KernelPath::Reference ? decode(ScalarFormat::NF4, code) : nf4_to_f32(code)) * absmax;
+    }
+  }
 }
+
+StorageSizes nf4_sizes(const BlockFormatSpec&, std::int64_t rows, std::int64_t cols) {
+  const std::uint64_t n = u64(rows) * u64(cols), blocks = (n + 63) / 64;
+  StorageSizes s;
+  s.data = (n + 1) / 2;
+  s.scales = 4 * blocks;
+  return s;
+}
+
+StorageSizes nf4_dq_sizes(const BlockFormatSpec&, std::int64_t rows, std::int64_t cols) {
+  const std::uint64_t n = u64(rows) * u64(cols), blocks = (n + 63) / 64;
+  StorageSizes s;
+  s.data = (n + 1) / 2;
+  s.scales = blocks;
+  s.aux = 4 * ((blocks + 255) / 256);
+  s.tensor_scales = 4;
+  return s;
+}
+
+}  // namespace
+
+const BlockCodec nf4_codec = {
+    nf4_sizes,
+    [](const BlockFormatSpec&, std::span<const float> x, QuantizedTensor& q, KernelPath path) {
+      quantize_nf4(x, q, false, path);
+    },
+    [](const BlockFormatSpec&, const QuantizedView& q, std::int64_t r0, std::int64_t n, float* out, KernelPath path) {
+      dequantize_nf4_rows(q, r0, n, out, false, path);
+    }};
+
+const BlockCodec nf4_dq_codec = {
+    nf4_dq_sizes,
+    [](const BlockFormatSpec&, std::span<const float> x, QuantizedTensor& q, KernelPath path) {
+      quantize_nf4(x, q, true, path);
+    },
+    [](const BlockFormatSpec&, const QuantizedView& q, std::int64_t r0, std::int64_t n, float* out, KernelPath path) {
+      dequantize_nf4_rows(q, r0, n, out, true, path);
+    }};
 
 }  // namespace qlab::formats::detail

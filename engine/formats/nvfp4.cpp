@@ -9,27 +9,40 @@
 #include <cmath>
 
 #include "engine/formats/block_kernels.h"
+#include "engine/formats/block_params.h"
 #include "engine/formats/block_simd.h"
 #include "engine/formats/scalar.h"
+
+namespace qlab::formats {
+
+float nvfp4_tensor_scale(float tensor_amax) { return tensor_amax / 2688.0f; }
+
+// The reference path's block scale (scale_codes_rows below is the same arithmetic as a loop the
+// compiler vectorizes).
+Nvfp4BlockScale nvfp4_block_scale(float block_amax, float s2) {
+  float p = block_amax / (6.0f * s2);
+  if (p == 0.0f || std::isnan(p)) p = 1.0f;
+  const std::uint8_t code = f32_to_e4m3_sat(p);
+  return {code, e4m3_to_f32(code) * s2};
+}
+
+std::uint8_t nvfp4_encode(float w, float e) {
+  const float v = e == 0.0f ? 0.0f : w / e;
+  // ModelOpt's sign bit is w < 0, so -0.0 codes 0x0 where the scalar cast would give 0x8
+  return static_cast<std::uint8_t>((f32_to_e2m1_sat(std::fabs(v)) & 7) | (w < 0.0f ? 8 : 0));
+}
+
+float nvfp4_decode(std::uint8_t code, std::uint8_t scale_code, float s2) {
+  return (e2m1_to_f32(code) * e4m3_to_f32(scale_code)) * s2;
+}
+
+}  // namespace qlab::formats
 
 namespace qlab::formats::detail {
 
 namespace {
 
 constexpr std::int64_t kBlock = 16;
-
-// Per-block scale from the block amax (the reference path; scale_codes_rows is the same arithmetic
-// as a loop the compiler vectorizes).
-struct BlockScale {
-  std::uint8_t code;
-  float e;  // effective scale float(s_b) * s2
-};
-inline BlockScale block_scale(float amax, float s2) {
-  float p = amax / (6.0f * s2);
-  if (p == 0.0f || std::isnan(p)) p = 1.0f;
-  std::uint8_t code = f32_to_e4m3_sat(p);
-  return {code, e4m3_to_f32(code) * s2};
-}
 
 float tensor_amax(std::span<const float> x, std::int64_t rows, std::int64_t cols, KernelPath path) {
   std::vector<std::uint32_t> row_max(static_cast<std::size_t>(rows));
@@ -50,14 +63,10 @@ void quantize_rows_reference(const float* x, std::int64_t r0, std::int64_t r1, s
       const float* w = x + r * cols + b * kBlock;
       float amax = 0.0f;
       for (std::int64_t i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(w[i]));
-      BlockScale s = block_scale(amax, s2);
+      const Nvfp4BlockScale s = nvfp4_block_scale(amax, s2);
       scales[r * (cols / kBlock) + b] = s.code;
       std::uint8_t codes[kBlock];
-      for (std::int64_t i = 0; i < kBlock; ++i) {
-        const float v = s.e == 0.0f ? 0.0f : w[i] / s.e;
-        // ModelOpt's sign bit is w < 0, so -0.0 codes 0x0 where the scalar cast would give 0x8
-        codes[i] = static_cast<std::uint8_t>((f32_to_e2m1_sat(std::fabs(v)) & 7) | (w[i] < 0.0f ? 8 : 0));
-      }
+      for (std::int64_t i = 0; i < kBlock; ++i) codes[i] = nvfp4_encode(w[i], s.e);
       std::uint8_t* out = data + (r * cols + b * kBlock) / 2;
       for (std::int64_t k = 0; k < kBlock / 2; ++k)
         out[k] = static_cast<std::uint8_t>(codes[2 * k] | (codes[2 * k + 1] << 4));
@@ -205,12 +214,12 @@ void quantize_rows_fast(const float* x, std::int64_t r0, std::int64_t r1, std::i
 
 }  // namespace
 
-void quantize_nvfp4(std::span<const float> x, QuantizedTensor& q, KernelPath path) {
+void quantize_nvfp4(const BlockFormatSpec&, std::span<const float> x, QuantizedTensor& q, KernelPath path) {
   const std::int64_t rows = q.rows, cols = q.cols, nb = cols / kBlock;
   q.data.assign(static_cast<std::size_t>(rows * cols / 2), 0);
   q.scales.assign(static_cast<std::size_t>(rows * nb), 0);
   if (path == KernelPath::Reference) {
-    const float s2 = tensor_amax(x, rows, cols, path) / 2688.0f;
+    const float s2 = nvfp4_tensor_scale(tensor_amax(x, rows, cols, path));
     q.tensor_scales = {s2};
     quantize_rows_reference(x.data(), 0, rows, cols, s2, q.data.data(), q.scales.data());
     return;
@@ -224,7 +233,7 @@ void quantize_nvfp4(std::span<const float> x, QuantizedTensor& q, KernelPath pat
       if (!bits_finite(row_max[static_cast<std::size_t>(r)])) fail_non_finite("nvfp4", x, r, cols);
     }
   });
-  const float s2 = bits_f32(*std::max_element(row_max.begin(), row_max.end())) / 2688.0f;
+  const float s2 = nvfp4_tensor_scale(bits_f32(*std::max_element(row_max.begin(), row_max.end())));
   q.tensor_scales = {s2};
   // Pass 2: the block scales, and the thresholds of the scale codes that occur; pass 3: the codes.
   std::atomic<std::uint64_t> used[2] = {0, 0};
@@ -241,31 +250,38 @@ void quantize_nvfp4(std::span<const float> x, QuantizedTensor& q, KernelPath pat
   });
 }
 
-void dequantize_nvfp4(const QuantizedTensor& q, std::span<float> out, KernelPath path) {
+static StorageSizes nvfp4_sizes(const BlockFormatSpec&, std::int64_t rows, std::int64_t cols) {
+  StorageSizes s;
+  s.data = u64(rows) * u64(cols) / 2;
+  s.scales = u64(rows) * u64(cols) / 16;
+  s.tensor_scales = 4;
+  return s;
+}
+
+static void dequantize_nvfp4_rows(const BlockFormatSpec&, const QuantizedView& q, std::int64_t r0, std::int64_t n,
+                           float* out, KernelPath path) {
   const std::int64_t cols = q.cols, nb = cols / kBlock;
   const float s2 = q.tensor_scales[0];
-  for_rows(q.rows, cols, path, [&](std::int64_t r0, std::int64_t r1) {
-    for (std::int64_t r = r0; r < r1; ++r) {
-      for (std::int64_t b = 0; b < nb; ++b) {
-        const float sb = e4m3_to_f32(q.scales[static_cast<std::size_t>(r * nb + b)]);
-        const std::uint8_t* in = q.data.data() + (r * cols + b * kBlock) / 2;
-        float* o = out.data() + r * cols + b * kBlock;
-        if (path == KernelPath::Reference) {
-          for (std::int64_t i = 0; i < kBlock; ++i) {
-            std::uint8_t code = (i % 2 == 0) ? (in[i / 2] & 0xF) : (in[i / 2] >> 4);
-            o[i] = (e2m1_to_f32(code) * sb) * s2;
-          }
-        } else {
-          float table[16];
-          for (int c = 0; c < 16; ++c) table[c] = (kE2M1Values[c] * sb) * s2;
-          for (int k = 0; k < kBlock / 2; ++k) {
-            o[2 * k] = table[in[k] & 0xF];
-            o[2 * k + 1] = table[in[k] >> 4];
-          }
+  for (std::int64_t r = r0; r < r0 + n; ++r) {
+    for (std::int64_t b = 0; b < nb; ++b) {
+      const std::uint8_t sc = q.scales[static_cast<std::size_t>(r * nb + b)];
+      const std::uint8_t* in = q.data.data() + (r * cols + b * kBlock) / 2;
+      float* o = out + (r - r0) * cols + b * kBlock;
+      if (path == KernelPath::Reference) {
+        for (std::int64_t i = 0; i < kBlock; ++i) o[i] = nvfp4_decode(static_cast<std::uint8_t>(i % 2 == 0 ? in[i / 2] & 0xF : in[i / 2] >> 4), sc, s2);
+      } else {
+        const float sb = e4m3_to_f32(sc);
+        float table[16];
+        for (int c = 0; c < 16; ++c) table[c] = (kE2M1Values[c] * sb) * s2;
+        for (int k = 0; k < kBlock / 2; ++k) {
+          o[2 * k] = table[in[k] & 0xF];
+          o[2 * k + 1] = table[in[k] >> 4];
         }
       }
     }
-  });
+  }
 }
+
+const BlockCodec nvfp4_codec = {nvfp4_sizes, quantize_nvfp4, dequantize_nvfp4_rows};
 
 }  // namespace qlab::formats::detail

@@ -4,7 +4,8 @@
 // also the token embeddings and lm_head) is quantized to a block format and immediately dequantized
 // back to float32, so the runtime computes with exactly the values a checkpoint in that format would
 // hold. Rows that do not fill whole blocks are zero-padded first, as a checkpoint writer pads them.
-// Replaced weights become owned float32 copies; the rest stay as stored.
+// Replaced weights become owned float32 copies, or with keep_packed the quantized bytes themselves
+// (tensor::quantize_matrix): the same logits, at the format's size in memory. The rest stay as stored.
 #include "engine/core/progress.h"
 #include "engine/formats/block.h"
 #include "engine/io/tensor_map.h"
@@ -22,6 +23,6 @@ struct FakeQuantStats {
 // reads them (they are paged back in from the file), but then it saves nothing.
 FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSpec& spec,
                                    const io::QuantScope& scope = {}, Progress& progress = Progress::none(),
-                                   bool release_originals = false);
+                                   bool release_originals = false, bool keep_packed = false);
 
 }  // namespace qlab::quant

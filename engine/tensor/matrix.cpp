@@ -8,6 +8,7 @@
 #include <unistd.h>
 #endif
 
+#include "engine/core/error.h"
 #include "engine/core/threads.h"
 #include "engine/tensor/blas.h"
 #include "engine/tensor/convert.h"
@@ -17,6 +18,7 @@ namespace qlab::tensor {
 
 namespace {
 
+// Bytes per element of the unpacked types (a packed matrix's layout belongs to its format).
 std::size_t elem_size(ElemType t) { return t == ElemType::F32 ? 4 : 2; }
 
 // Rows widened per BLAS call for half-precision weights. BLAS re-packs X on every call, so a slab
@@ -36,6 +38,18 @@ constexpr double kBatchedMinWork = 128.0 * 1024 * 1024;
 }  // namespace
 
 void Matrix::rows_to_f32(std::int64_t r0, std::int64_t n, float* out) const {
+  if (type == ElemType::Packed) {
+    if (packed.cols == cols) {
+      formats::dequantize_rows(packed, r0, n, out);
+      return;
+    }
+    // Rows padded to whole blocks: widen them whole, keep the first `cols` values of each.
+    thread_local std::vector<float> padded;
+    padded.resize(static_cast<std::size_t>(n * packed.cols));
+    formats::dequantize_rows(packed, r0, n, padded.data());
+    for (std::int64_t r = 0; r < n; ++r) std::memcpy(out + r * cols, padded.data() + r * packed.cols, 4 * static_cast<std::size_t>(cols));
+    return;
+  }
   const std::size_t count = static_cast<std::size_t>(n * cols);
   const auto* base = static_cast<const std::byte*>(data) + static_cast<std::size_t>(r0 * cols) * elem_size(type);
   switch (type) {
@@ -50,6 +64,8 @@ void Matrix::rows_to_f32(std::int64_t r0, std::int64_t n, float* out) const {
     case ElemType::F16:
       f16_to_f32(reinterpret_cast<const std::uint16_t*>(base), out, count);
       break;
+    case ElemType::Packed:
+      break;  // widened above
   }
 }
 
@@ -67,7 +83,7 @@ std::vector<float> Matrix::to_f32() const {
 
 void Matrix::release_mapped_pages() const {
 #if defined(__linux__)
-  if (owner || !data) return;
+  if (owner || !data || type == ElemType::Packed) return;
   const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   const auto begin = reinterpret_cast<std::uintptr_t>(data);
   const std::uintptr_t end = begin + static_cast<std::uintptr_t>(rows * cols) * elem_size(type);
@@ -75,6 +91,38 @@ void Matrix::release_mapped_pages() const {
   const std::uintptr_t b = (begin + page - 1) / page * page, e = end / page * page;
   if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 #endif
+}
+
+std::uint64_t Matrix::storage_bytes() const {
+  if (type == ElemType::Packed) return packed.storage_bytes();
+  return static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(cols) * elem_size(type);
+}
+
+Matrix Matrix::owned_packed(formats::QuantizedTensor q, const formats::BlockFormatSpec& spec, std::int64_t cols) {
+  // The spec travels with the bytes, so a caller's copy of a table row may go out of scope.
+  struct Held {
+    formats::QuantizedTensor q;
+    formats::BlockFormatSpec spec;
+  };
+  auto holder = std::make_shared<Held>(Held{std::move(q), spec});
+  Matrix m = borrowed_packed(holder->q.view(holder->spec), cols);
+  m.owner = std::shared_ptr<const void>(holder, holder.get());
+  return m;
+}
+
+Matrix Matrix::borrowed_packed(const formats::QuantizedView& q, std::int64_t cols, std::shared_ptr<const void> keep_alive) {
+  formats::check_parts(q);
+  if (cols <= 0 || cols > q.cols || formats::padded_cols(*q.spec, cols) != q.cols)
+    fail("{}: a packed matrix of {} columns cannot hold rows of {} (they pad to {})", q.spec->name, q.cols, cols,
+         formats::padded_cols(*q.spec, cols));
+  Matrix m;
+  m.type = ElemType::Packed;
+  m.data = q.data.data();
+  m.rows = q.rows;
+  m.cols = cols;
+  m.packed = q;
+  m.owner = std::move(keep_alive);
+  return m;
 }
 
 Matrix Matrix::owned_f32(std::vector<float> values, std::int64_t rows, std::int64_t cols) {
@@ -132,7 +180,8 @@ void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   parallel_for(
       static_cast<std::size_t>(N),
       [&](std::size_t b, std::size_t e) {
-        if (M == 1 && W.type != ElemType::F32) {  // one token: widen on the fly, one pass over the weights
+        const bool half = W.type == ElemType::BF16 || W.type == ElemType::F16;
+        if (M == 1 && half) {  // one token: widen on the fly, one pass over the weights
           const auto* w = static_cast<const std::uint16_t*>(W.data) + static_cast<std::int64_t>(b) * K;
           const auto n = static_cast<std::int64_t>(e - b);
           if (W.type == ElemType::BF16) gemv_bf16(w, n, K, X, Y + b);

@@ -1,25 +1,34 @@
 #pragma once
 // A weight matrix as the runtime holds it, and the product every Linear layer needs.
 //   ElemType     the storage type of the elements (computation is always float32)
-//   Matrix       [rows, cols] row-major: borrowed from a memory mapping, or owned float32
+//   Matrix       [rows, cols] row-major: borrowed from a memory mapping, or owned; float32, half
+//                precision, or packed in a block format (formats/block.h)
 //   matmul       Y[M, rows] = X[M, cols] * W^T, threaded over output rows
-// Half-precision weights stay half precision in memory and are widened a slab of rows at a time
-// inside each worker, so a bf16 model never doubles in RAM; float32 weights are used in place.
-// A single row of X (decoding) against half-precision weights widens them on the fly instead
-// (gemv_half.h): one pass over the stored bytes.
+// Half-precision and packed weights stay as they are in memory and are widened a slab of rows at a
+// time inside each worker, so neither a bf16 model nor a 4-bit one becomes a float32 copy; float32
+// weights are used in place. A single row of X (decoding) against half-precision weights widens
+// them on the fly instead (gemv_half.h): one pass over the stored bytes.
+// A packed matrix gives the products exactly the float32 values its format dequantizes to: the same
+// numbers a fake-quantized float32 copy holds (formats::dequantize_rows equals dequantize bit for bit).
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "engine/formats/block.h"
+
 namespace qlab::tensor {
 
-enum class ElemType { F32, F16, BF16 };
+enum class ElemType { F32, F16, BF16, Packed };
 
 struct Matrix {
   ElemType type = ElemType::F32;
-  const void* data = nullptr;  // rows * cols elements of `type`, row-major
+  const void* data = nullptr;  // rows * cols elements of `type`, row-major (Packed: packed.data's bytes)
   std::int64_t rows = 0, cols = 0;
-  std::shared_ptr<const void> owner;  // set when the matrix owns its storage
+  std::shared_ptr<const void> owner;  // set when the matrix owns its storage (or keeps a mapping alive)
+  // Packed: the quantized tensor [rows, packed.cols]. packed.cols >= cols: a format whose blocks do
+  // not divide `cols` holds rows zero-padded to whole blocks, and the columns past `cols` are dropped
+  // when widening. The parts are borrowed; `owner` keeps them alive (or the caller does).
+  formats::QuantizedView packed;
 
   // Widen rows [r0, r0 + n) to float32 into out[n * cols].
   void rows_to_f32(std::int64_t r0, std::int64_t n, float* out) const;
@@ -29,8 +38,18 @@ struct Matrix {
   // Tell the OS the borrowed (memory-mapped) bytes are not needed now: their pages leave the
   // resident set and are read back from the file if touched again. No effect on owned storage.
   void release_mapped_pages() const;
+  // Bytes of the elements as held in memory (packed: every part, scales included).
+  std::uint64_t storage_bytes() const;
   // A float32 matrix that owns `values` (rows * cols of them).
   static Matrix owned_f32(std::vector<float> values, std::int64_t rows, std::int64_t cols);
+  // A packed matrix that owns q, quantized in `spec` (copied: the matrix keeps its own). cols: the
+  // matrix's own column count (q.cols, or fewer when q's rows are padded to whole blocks).
+  static Matrix owned_packed(formats::QuantizedTensor q, const formats::BlockFormatSpec& spec, std::int64_t cols);
+  // A packed matrix over parts someone else holds (a checkpoint's tensors in a file mapping);
+  // keep_alive, if set, is held as the owner; q.spec must outlive the matrix. The parts are checked
+  // against the format.
+  static Matrix borrowed_packed(const formats::QuantizedView& q, std::int64_t cols,
+                                std::shared_ptr<const void> keep_alive = {});
 };
 
 // Y[M, W.rows] = X[M, W.cols] * W^T. X and Y are dense row-major. Uses the engine's thread pool;

@@ -23,14 +23,18 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 Fp8InferenceResult fp8_inference(const std::filesystem::path& dir, std::int64_t max_chunks, std::stop_token stop) {
   const TrainModel m = TrainModel::load(dir);
   const io::Tokenizer tok = io::Tokenizer::load(dir);
-  const std::int64_t n_ctx = m.cfg.max_position_embeddings;
   // The ids of eval.txt without a leading BOS, chunked with the model's BOS (eval::ppl_setup's policy).
   eval::PplRequest req;
   req.tokens = tok.encode(read_file(dir / "eval.txt"), false);
-  req.n_ctx = n_ctx;
+  req.n_ctx = m.cfg.max_position_embeddings;
   req.max_chunks = max_chunks;
   const eval::PplSetup setup = eval::ppl_setup(m.cfg, &tok, std::move(req));
-  const auto calib = tok.encode(read_file(dir / "calib.txt"), false);
+  return fp8_inference(m, setup, tok.encode(read_file(dir / "calib.txt"), false), stop);
+}
+
+Fp8InferenceResult fp8_inference(const TrainModel& m, const eval::PplSetup& setup,
+                                 const std::vector<std::int32_t>& calib, std::stop_token stop) {
+  const std::int64_t n_ctx = setup.options.n_ctx;
   Fp8InferenceResult r;
   r.protocol = setup.protocol;
   CastContext f32;
@@ -67,10 +71,10 @@ Lab3Result run_lab3(const Lab3Options& o, const std::function<void(Precision, co
   Lab3Result res;
   res.protocol = held_out.protocol;
   res.unigram_ppl = eval::unigram_perplexity(corpus.train_tokens, init.cfg.vocab_size, held_out).ppl();
-  const Precision order[4] = {Precision::FP32, Precision::BF16, Precision::FP8, Precision::FP8NoScale};
-  const double share = o.builtin_dir ? 0.22 : 0.25;
-  for (int i = 0; i < 4; ++i) {
-    const Precision p = order[i];
+  const auto n_runs = static_cast<int>(o.precisions.size());
+  const double share = n_runs ? (o.builtin_dir ? 0.88 : 1.0) / n_runs : 0.0;
+  for (int i = 0; i < n_runs; ++i) {
+    const Precision p = o.precisions[static_cast<std::size_t>(i)];
     TrainState s;
     s.model = init;
     TrainOptions po = opt;

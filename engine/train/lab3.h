@@ -15,11 +15,14 @@
 #include <vector>
 
 #include "engine/core/progress.h"
+#include "engine/eval/ppl_setup.h"
 #include "engine/train/trainer.h"
 
 namespace qlab::train {
 
 struct Lab3Options {
+  // The runs to make, in this order (a caller that checkpoints between runs asks for one at a time).
+  std::vector<Precision> precisions{Precision::FP32, Precision::BF16, Precision::FP8, Precision::FP8NoScale};
   std::int64_t steps = 0;                       // 0: the small preset's
   std::optional<std::filesystem::path> builtin_dir;  // FP8 inference part skipped when unset
   DelayedScaling recipe;
@@ -59,5 +62,9 @@ Lab3Result run_lab3(const Lab3Options& o, const std::function<void(Precision, co
 // on its eval.txt with its tokenizer.json.
 Fp8InferenceResult fp8_inference(const std::filesystem::path& model_dir, std::int64_t max_chunks,
                                  std::stop_token stop = {});
+// The same on what the caller sets up (eval::ppl_setup: its text, BOS, context and chunks), calibrated
+// on up to 8 chunks of calib_tokens.
+Fp8InferenceResult fp8_inference(const TrainModel& m, const eval::PplSetup& scored,
+                                 const std::vector<std::int32_t>& calib_tokens, std::stop_token stop = {});
 
 }  // namespace qlab::train

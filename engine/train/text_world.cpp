@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "engine/core/error.h"
+
 namespace qlab::train {
 
 std::uint64_t WorldRng::next() {

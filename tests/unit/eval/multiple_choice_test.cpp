@@ -50,10 +50,12 @@ TEST(McCsv, BadRowsNameTheFileAndLine) {
       EXPECT_NE(m.find(needle), std::string::npos) << m;
     }
   };
-  expect_bad("q,a,b,c,d,A\nq,a,b,c,E\n", "line 2");
-  expect_bad("q,a,b,c,d,E\n", "A, B, C or D");
-  expect_bad("\"q,a,b,c,d,A\n", "not closed");
-  expect_bad("q\"x,a,b,c,d,A\n", "quote");
+  expect_bad("q,a,b,c,d,A\nq,a,b,c,E\n", "row 2 has 5 fields, not 6");
+  expect_bad("q,a,b,c,d,E\n", "row 1: the answer 'E' is not one of A, B, C, D");
+  expect_bad("\"q,a,b,c,d,A\n", "never ends");
+  expect_bad("q\"x,a,b,c,d,A\n", "quote inside");
+  expect_bad("\"q\"x,a,b,c,d,A\n", "text after a quoted field");
+  expect_bad("\n\n", "no questions");
 }
 
 TEST(McProtocol, CandidatesAreBosPromptAndContinuation) {
