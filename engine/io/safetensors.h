@@ -67,6 +67,9 @@ class TensorStore {
   std::uint64_t total_bytes() const;                   // sum of tensor byte lengths
   std::vector<std::filesystem::path> files() const;    // the file, or every shard in index order
   std::size_t size() const;                            // number of tensors
+  // Error naming the file when one of the mapped files was truncated while it was read (the bytes
+  // read from it since are zeros; see engine/core/mapped_file.h).
+  void check_intact() const;
 
  private:
   TensorStore();
