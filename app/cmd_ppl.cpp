@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -14,6 +15,7 @@
 #include "engine/core/error.h"
 #include "engine/eval/fake_quant.h"
 #include "engine/eval/perplexity.h"
+#include "engine/io/safetensors.h"
 #include "engine/io/tokenizer.h"
 
 namespace qlab::app {
@@ -31,6 +33,16 @@ std::string protocol_text(const eval::PplOptions& o) {
   return fmt::format("llama.cpp: chunks of {}, {}second half scored ({} tokens per chunk)", o.n_ctx,
                      o.bos ? fmt::format("BOS {} on each chunk's first position, ", *o.bos) : std::string("no BOS, "),
                      o.n_ctx - 1 - o.n_ctx / 2);
+}
+
+// A perplexity that is NaN or infinite is an error, not a result: say which weight made it so.
+[[noreturn]] void fail_not_finite(const std::filesystem::path& dir) {
+  const io::TensorStore store = io::TensorStore::open(dir);
+  if (const auto bad = store.first_non_finite())
+    fail("{}: tensor '{}' holds a NaN or an infinity (element {}), so the perplexity is not a number", dir.string(),
+         bad->first, bad->second);
+  fail("{}: the perplexity is not a number although every weight is finite (the forward pass overflowed)",
+       dir.string());
 }
 
 int run(const Args& a) {
@@ -72,7 +84,10 @@ int run(const Args& a) {
   std::vector<std::int32_t> tokens;
   std::optional<std::int32_t> bos;
   std::optional<io::Tokenizer> tok;
-  if (std::filesystem::exists(dir / "tokenizer.json")) tok.emplace(io::Tokenizer::load(dir));
+  if (std::filesystem::exists(dir / "tokenizer.json")) {
+    tok.emplace(io::Tokenizer::load(dir));
+    tok->check_fits(base.vocab_size(), dir / "config.json");
+  }
   if (!text_path.empty()) {
     if (!tok) fail("{} has no tokenizer.json: use --tokens FILE with token ids instead of --text", dir.string());
     const std::string text = read_file(text_path);
@@ -116,6 +131,7 @@ int run(const Args& a) {
   };
   if (a.has("kld")) {
     const eval::KldResult r = eval::kl_divergence(base, test, tokens, opt, progress);
+    if (!std::isfinite(r.base.nll.ppl()) || !std::isfinite(r.test.nll.ppl())) fail_not_finite(dir);
     const double secs = r.base.seconds;
     const double tps = secs > 0 ? 2.0 * static_cast<double>(r.base.tokens_evaluated) / secs : 0;
     const double n = static_cast<double>(r.kld.size());
@@ -167,6 +183,7 @@ int run(const Args& a) {
   }
 
   const eval::PplResult r = eval::perplexity(test, tokens, opt, progress);
+  if (!std::isfinite(r.nll.ppl())) fail_not_finite(dir);
   const double tps = r.seconds > 0 ? static_cast<double>(r.tokens_evaluated) / r.seconds : 0;
   j.update(ppl_json(r));
   j["seconds"] = r.seconds;

@@ -66,11 +66,12 @@ std::vector<float> synthetic(const std::string& kind, std::int64_t rows, std::in
 }
 
 std::vector<float> read_tensor(const std::string& path, std::int64_t rows, std::int64_t cols) {
-  std::string bytes = read_file(path);
+  // The size is checked before anything is read or allocated; a FIFO or a device is refused.
+  const InputFile in(path, ~std::uint64_t{0});
   const std::uint64_t want = static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(cols) * 4;
-  if (bytes.size() != want)
-    fail("{} holds {} bytes, but --rows {} --cols {} of float32 needs {} bytes", path, bytes.size(), rows, cols,
-         want);
+  if (in.size() != want)
+    fail("{} holds {} bytes, but --rows {} --cols {} of float32 needs {} bytes", path, in.size(), rows, cols, want);
+  const std::string bytes = in.read_all();
   std::vector<float> x(static_cast<std::size_t>(rows * cols));
   std::memcpy(x.data(), bytes.data(), bytes.size());  // raw little-endian float32 (the hosts we build for)
   return x;

@@ -3,6 +3,7 @@
 // mapped reads as zeros from there on and is reported by check_intact() and check_cancel()
 // (engine/core/mapped_file.h).
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "engine/core/atomic_file.h"
@@ -125,6 +126,26 @@ const std::map<std::string, std::string>& TensorStore::metadata() const { return
 std::uint64_t TensorStore::total_bytes() const { return impl_->total; }
 std::vector<fs::path> TensorStore::files() const { return impl_->files; }
 std::size_t TensorStore::size() const { return impl_->tensors.size(); }
+
+std::optional<std::pair<std::string, std::int64_t>> TensorStore::first_non_finite() const {
+  // An all-ones exponent field is an infinity or a NaN in each of these formats.
+  auto scan = [](const std::byte* p, std::int64_t n, std::size_t width, std::uint32_t exponent) -> std::int64_t {
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::uint32_t bits = 0;
+      std::memcpy(&bits, p + static_cast<std::size_t>(i) * width, width);  // little-endian hosts
+      if ((bits & exponent) == exponent) return i;
+    }
+    return -1;
+  };
+  for (const auto& [name, t] : impl_->tensors) {
+    std::int64_t at = -1;
+    if (t.dtype == DType::F32) at = scan(t.bytes.data(), t.numel(), 4, 0x7F800000u);
+    else if (t.dtype == DType::F16) at = scan(t.bytes.data(), t.numel(), 2, 0x7C00u);
+    else if (t.dtype == DType::BF16) at = scan(t.bytes.data(), t.numel(), 2, 0x7F80u);
+    if (at >= 0) return std::make_pair(name, at);
+  }
+  return std::nullopt;
+}
 
 void TensorStore::check_intact() const {
   for (const auto& m : impl_->maps) m->check_intact();
