@@ -3,13 +3,18 @@
 //   tensor list       HF names and shapes, the same list transformers' LlamaForCausalLM has
 //   values            a counter-based generator, so any element can be computed on its own
 //   shards            greedy packing in model order, transformers' file names and index
-//   staging folder    everything lands in <out>.partial-<pid>, renamed to <out> when complete
+//   staging folder    everything lands in <out>.partial-<pid>, renamed to <out> when complete; the
+//                     run holds an flock on it, so the next run can tell an abandoned one (its
+//                     writer was killed) from a live one and remove only the abandoned
 #include "engine/io/synth_model.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cmath>
+#include <cerrno>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -231,6 +236,43 @@ std::uint64_t synth_model_bytes(const SynthSpec& spec) {
 
 // ---- staging folder ------------------------------------------------------------------------
 
+namespace {
+
+// The flock a run holds on its staging folder from creation to rename. The kernel drops it when
+// the process ends however it ends (SIGKILL, a crash), which is what marks a folder abandoned.
+class StagingLock {
+ public:
+  StagingLock() = default;
+  StagingLock(const StagingLock&) = delete;
+  StagingLock& operator=(const StagingLock&) = delete;
+  ~StagingLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // True when the lock was taken (the folder is ours, or nobody's).
+  bool take(const fs::path& dir) {
+    fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    return fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// Removes "<name>.partial-*" folders beside the output whose writer is gone (a run killed by
+// SIGKILL or a power loss, which no handler sees). A folder whose lock is held belongs to a run
+// going on now, in this or another PID namespace, and is left alone.
+void remove_abandoned_staging(const fs::path& parent, const std::string& name) {
+  const std::string prefix = name + ".partial-";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    if (e.path().filename().string().rfind(prefix, 0) != 0 || !e.is_directory(ec) || e.is_symlink(ec)) continue;
+    StagingLock lock;
+    if (lock.take(e.path())) fs::remove_all(e.path(), ec);
+  }
+}
+
+}  // namespace
+
 SynthResult write_synth_model(const fs::path& out_dir, const SynthSpec& spec, Progress& progress,
                               std::stop_token stop) {
   dtype_word(spec.dtype);
@@ -243,7 +285,15 @@ SynthResult write_synth_model(const fs::path& out_dir, const SynthSpec& spec, Pr
   std::error_code ec;
   if (fs::exists(out_dir, ec) && !(fs::is_directory(out_dir, ec) && fs::is_empty(out_dir, ec)))
     fail("{}: already exists and is not an empty folder; choose a new folder", out_dir.string());
-  const fs::path abs = fs::absolute(out_dir);
+  // A link (to an empty or a missing folder) is written through: the model lands where it points
+  // and the link stays, as atomic_file.h does for files.
+  fs::path target = out_dir;
+  for (int hops = 0; hops < 40 && fs::is_symlink(target, ec); ++hops) {
+    const fs::path to = fs::read_symlink(target, ec);
+    if (ec) fail("{}: cannot read the symbolic link: {}", out_dir.string(), ec.message());
+    target = to.is_absolute() ? to : target.parent_path() / to;
+  }
+  const fs::path abs = fs::absolute(target);
   const fs::path parent = abs.parent_path();
   if (!fs::is_directory(parent, ec)) fail("{}: folder {} does not exist", out_dir.string(), parent.string());
 
@@ -255,10 +305,16 @@ SynthResult write_synth_model(const fs::path& out_dir, const SynthSpec& spec, Pr
     fail("{}: the model needs {:.2f} GB but only {:.2f} GB are free there", out_dir.string(), need / 1e9,
          space.available / 1e9);
 
+  remove_abandoned_staging(parent, abs.filename().string());
   const fs::path staging = parent / fmt::format("{}.partial-{}", abs.filename().string(), ::getpid());
   fs::remove_all(staging, ec);
   if (!fs::create_directory(staging, ec) || ec)
     fail("{}: cannot create the staging folder {}: {}", out_dir.string(), staging.string(), ec.message());
+  StagingLock held;
+  if (!held.take(staging)) {
+    fs::remove_all(staging, ec);
+    fail("{}: cannot lock the staging folder {}: {}", out_dir.string(), staging.string(), std::strerror(errno));
+  }
 
   SynthResult result;
   result.parameters = cfg.parameter_count();
@@ -291,8 +347,8 @@ SynthResult write_synth_model(const fs::path& out_dir, const SynthSpec& spec, Pr
     write_file_atomic(staging / "config.json", cj.dump(2) + "\n");
     result.files.insert(result.files.begin(), out_dir / "config.json");
 
-    if (fs::exists(out_dir, ec)) fs::remove(out_dir, ec);  // the empty folder the user made
-    fs::rename(staging, out_dir, ec);
+    if (fs::exists(abs, ec)) fs::remove(abs, ec);  // the empty folder the user made
+    fs::rename(staging, abs, ec);
     if (ec) fail("{}: cannot move the finished model into place: {}", out_dir.string(), ec.message());
   } catch (...) {
     fs::remove_all(staging, ec);
