@@ -246,7 +246,7 @@ StepResult perplexity_job(const JobContext& ctx, Progress& progress, std::stop_t
   check_cancel(stop);
   model::Model q = base;
   progress.report(0.5, "quantizing to nvfp4");
-  eval::FakeQuantStats st = eval::fake_quantize_model(q, spec("nvfp4"), false);
+  eval::FakeQuantStats st = eval::fake_quantize_model(q, spec("nvfp4"), false, Progress::none(), false, stop);
   SubProgress p2(progress, 0.55, 1.0, "nvfp4 weights");
   eval::PplResult after = eval::perplexity(q, ids, opt, p2, stop);
   StepResult r;

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include "engine/core/mapped_file.h"
 #include "labs/lab.h"
 
 namespace qlab::tui {
@@ -48,6 +49,7 @@ bool JobRunner::start(std::string job_id, Fn fn) {
     labs::StepResult r;
     try {
       r = fn(rep, stop);
+      check_mapped_inputs();  // a model file truncated under a job with no cancel point after it
     } catch (const Cancelled&) {
       r.outcome = labs::Outcome::Cancelled;
       r.message = "cancelled";

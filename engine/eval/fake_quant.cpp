@@ -8,7 +8,7 @@
 namespace qlab::eval {
 
 FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSpec& spec, bool include_embeddings,
-                                   Progress& progress, bool release_originals) {
+                                   Progress& progress, bool release_originals, std::stop_token stop) {
   model::Weights& w = m.mutable_weights();
   std::vector<tensor::Matrix*> targets;
   for (auto& l : w.layers)
@@ -22,6 +22,7 @@ FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSp
   // One matrix at a time: the format's own kernels use the thread pool, and peak memory stays at
   // one float32 copy in flight beyond the ones already replaced.
   for (std::size_t i = 0; i < targets.size(); ++i) {
+    check_cancel(stop);  // one matrix of an 8B model takes about a second: cancel is noticed per matrix
     tensor::Matrix& t = *targets[i];
     std::vector<float> v = t.to_f32();
     const std::int64_t pc = formats::padded_cols(spec, t.cols);
