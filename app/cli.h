@@ -58,6 +58,7 @@ struct Command {
 
 void register_command(Command c);
 const std::vector<Command>& commands();
+const std::vector<Option>& common_options();  // --help, --json, --threads: every command has them
 
 struct Registrar {
   explicit Registrar(Command c) { register_command(std::move(c)); }
