@@ -1,0 +1,110 @@
+// The real qlab binary under resource limits (issue 12, "what CI must check"): a memory cap, thread
+// creation failing, a limit on processes. Whatever the limit, qlab ends with a one-line error (or
+// does the job in less) and never hangs: each run is under `timeout`, and 124 fails the test.
+//
+// The memory cap is RLIMIT_AS (`ulimit -v`), which also makes thread stacks fail to map, so the same
+// cap with many threads is how thread creation fails here. Sanitizer builds reserve terabytes of
+// address space and cannot run under such a cap: these tests skip there.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tests/cli/qlab_run.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using qlab::testing::slurp;
+
+struct Limited {
+  int code = -1;  // exit status; 124 when it had to be killed; 128 + N for signal N
+  std::string out, err;
+};
+
+class ResourceLimits : public ::testing::Test {
+ protected:
+  fs::path dir;
+  void SetUp() override {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    GTEST_SKIP() << "a sanitizer reserves more address space than any cap";
+#endif
+    dir = qlab::testing::scratch_dir("qlab-limits");
+  }
+  void TearDown() override {
+    if (!dir.empty()) fs::remove_all(dir);
+  }
+  // `qlab ARGS` in a shell whose limits are set by `ulimits` (e.g. "ulimit -v 1000000"), killed
+  // after 60 s.
+  Limited run(const std::string& ulimits, const std::string& args) {
+    const std::string cmd = "cd '" + dir.string() + "' && " + ulimits + " && timeout -k 5 60 '" + QLAB_BINARY +
+                            "' " + args + " > .stdout 2> .stderr";
+    const int status = std::system(cmd.c_str());
+    Limited r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(dir / ".stdout");
+    r.err = slurp(dir / ".stderr");
+    return r;
+  }
+};
+
+// The address space a run needs: 1 GB, far below what the commands below would ask for unbounded.
+constexpr const char* kMemoryCap = "ulimit -v 1000000";
+
+void expect_clean_end(const Limited& r) {
+  EXPECT_NE(r.code, 124) << "hung under the limit";
+  EXPECT_LT(r.code, 128) << "killed by signal " << r.code - 128 << ": " << r.err;
+  if (r.code != 0) {
+    ASSERT_FALSE(r.err.empty());
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r.err;
+  }
+}
+
+TEST_F(ResourceLimits, AllocationBeyondTheCapIsAOneLineError) {
+  // 2^31 floats asked for on purpose: 8 GiB
+  const Limited r = run(kMemoryCap, "quantize-tensor --format int8-ch --synthetic gaussian --rows 16777216 --cols 128");
+  expect_clean_end(r);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("out of memory"), std::string::npos) << r.err;
+}
+
+// generate -n 1048576 used to allocate the KV cache for a million positions up front.
+TEST_F(ResourceLimits, LongGenerateFitsUnderTheCap) {
+  const Limited r = run(kMemoryCap, "generate builtin --prompt 'The sum of' -n 1048576 --threads 2");
+  expect_clean_end(r);
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+// A token file of a million ids: refused before the KV cache and logits are sized from it.
+TEST_F(ResourceLimits, HugeTokenFileIsRefusedBeforeItIsSized) {
+  {
+    std::ofstream t(dir / "t.txt");
+    for (int i = 0; i < 1000000; ++i) t << (i % 700) << ' ';
+  }
+  const Limited r = run(kMemoryCap, "logits builtin --tokens t.txt --out o.bin --threads 2");
+  expect_clean_end(r);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("max_position_embeddings"), std::string::npos) << r.err;
+}
+
+// Thread creation failing (each of 1024 threads wants an 8 MiB stack the cap does not allow).
+// DISABLED until the pool no longer hangs when a thread cannot be started (issue 12 item 2, fixed
+// in engine/core/threads.cpp on another branch): enable it when that lands.
+TEST_F(ResourceLimits, DISABLED_ThreadsThatCannotStartEndInAnErrorOrFewerThreads) {
+  const Limited r = run("ulimit -v 3000000", "ppl builtin --ctx 32 --threads 1024");
+  expect_clean_end(r);
+}
+
+// A limit on processes (as a container's pids limit): RLIMIT_NPROC counts threads too. It does not
+// bind root, so this runs only as another user. DISABLED for the same reason as above.
+TEST_F(ResourceLimits, DISABLED_PidsLimitEndsInAnErrorOrFewerThreads) {
+  if (::geteuid() == 0) GTEST_SKIP() << "RLIMIT_NPROC does not bind root";
+  const Limited r = run("ulimit -u $(( $(ps -L -u \"$(id -u)\" -o lwp= | wc -l) + 4 ))", "ppl builtin --ctx 32 --threads 64");
+  expect_clean_end(r);
+}
+
+}  // namespace
