@@ -291,4 +291,39 @@ TEST_F(SpecialFiles, SynthModelOut) {
   }
 }
 
+// train --out DIR and --resume DIR: a link to a folder is followed; a FIFO or a device is refused at
+// once (before any training), not turned into a "cannot create directories" from deep inside.
+TEST_F(SpecialFiles, TrainFolders) {
+  const std::string train = "train --preset tiny --steps 1 --no-eval ";
+  ASSERT_EQ(qlab(train + "--out ckpt").code, 0);
+  for (Kind k : kKinds) {
+    SCOPED_TRACE(kind_name(k));
+    const fs::path target = dir / (std::string("out-target-") + kind_name(k));
+    if (k == Kind::Link) fs::create_directories(target);
+    const fs::path out = make(k, dir / (std::string("out-") + kind_name(k)), target);
+    QlabRun r = qlab(train + "--out " + quoted(out));
+    if (k == Kind::Link || k == Kind::Folder) {
+      EXPECT_EQ(r.code, 0) << r.err;
+      EXPECT_TRUE(fs::exists((k == Kind::Link ? target : out) / "trainer_state.json"));
+      if (k == Kind::Link) {
+        EXPECT_TRUE(fs::is_symlink(out));
+      }
+    } else {
+      EXPECT_NE(r.code, 124) << "hung";
+      EXPECT_EQ(r.code, 1) << r.err;
+      EXPECT_NE(r.err.find(out.string()), std::string::npos) << r.err;
+    }
+    const fs::path resume = make(k, dir / (std::string("resume-") + kind_name(k)), dir / "ckpt");
+    r = qlab("train --no-eval --steps 2 --out " + quoted(dir / (std::string("resumed-") + kind_name(k))) +
+             " --resume " + quoted(resume));
+    if (k == Kind::Link) {
+      EXPECT_EQ(r.code, 0) << r.err;
+    } else {
+      EXPECT_NE(r.code, 124) << "hung";
+      EXPECT_EQ(r.code, 1) << r.err;
+      EXPECT_NE(r.err.find(resume.string()), std::string::npos) << r.err;
+    }
+  }
+}
+
 }  // namespace
