@@ -55,7 +55,9 @@ add_arm64_architecture() {
 }
 
 # ccache, when installed, makes every later build of unchanged sources (another build folder, a fresh
-# clone of the same tree) a cache hit.
+# clone of the same tree) a cache hit: paths inside the checkout are hashed relative to it, and the
+# working folder is left out of the hash of builds with debug information.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 launcher() { command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache; true; }
 
 configure() {  # configure DIR [cmake args...]

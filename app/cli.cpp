@@ -15,6 +15,15 @@
 
 namespace qlab::app {
 
+const std::vector<Option>& common_options() {
+  static const std::vector<Option> o = {
+      {"help", "", "show this help and exit"},
+      {"json", "", "print machine-readable JSON instead of text"},
+      {"threads", "N", "worker threads (default: QLAB_THREADS or all cores)"},
+  };
+  return o;
+}
+
 namespace {
 
 std::vector<Command>& table() {
@@ -34,14 +43,6 @@ std::vector<std::string> split_words(const std::string& s) {
   return out;
 }
 
-const std::vector<Option>& common_options_table() {
-  static const std::vector<Option> o = {
-      {"help", "", "show this help and exit"},
-      {"json", "", "print machine-readable JSON instead of text"},
-      {"threads", "N", "worker threads (default: QLAB_THREADS or all cores)"},
-  };
-  return o;
-}
 
 void print_command_help(const Command& c) {
   fmt::print("usage: qlab {} {}\n\n{}\n", c.name, c.usage, c.summary);
@@ -52,7 +53,7 @@ void print_command_help(const Command& c) {
     fmt::print("  {:<24} {}\n", left, o.help);
   };
   for (const auto& o : c.options) show(o);
-  for (const auto& o : common_options_table()) show(o);
+  for (const auto& o : common_options()) show(o);
 }
 
 void print_global_help() {
@@ -74,7 +75,7 @@ void print_global_help() {
 const Option* find_option(const Command& c, const std::string& name) {
   for (const auto& o : c.options)
     if (o.name == name) return &o;
-  for (const auto& o : common_options_table())
+  for (const auto& o : common_options())
     if (o.name == name) return &o;
   return nullptr;
 }
@@ -195,7 +196,6 @@ const Command* find_command(const std::vector<std::string>& words, std::size_t& 
 }
 
 void register_command(Command c) { table().push_back(std::move(c)); }
-const std::vector<Option>& common_options() { return common_options_table(); }
 const std::vector<Command>& commands() { return table(); }
 
 void print_json(const std::string& dumped) {
