@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/cli/qlab_run.h"
+#include "tests/sanitizer_build.h"
 
 namespace {
 
@@ -63,11 +64,7 @@ TEST_F(Hardening, HugeTokenizerIdIsAClearErrorNotAnAllocation) {
   fs::remove(m / "tokenizer_config.json");
   // Under a memory cap, so that a regression fails here with "out of memory" instead of asking the
   // machine for 16 GiB (sanitizer builds reserve more address space than any such cap).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  const std::string cap;
-#else
-  const std::string cap = "ulimit -v 4000000 && ";
-#endif
+  const std::string cap = qlab::testing::kSanitizerBuild ? "" : "ulimit -v 4000000 && ";
   {
     std::ofstream(dir / ".stdin");
   }
