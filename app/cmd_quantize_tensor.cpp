@@ -217,7 +217,8 @@ const Registrar reg{Command{
         {"synthetic", "KIND", "gaussian, gaussian-outliers or laplace (std 0.02)"},
         {"seed", "S", "seed of the synthetic tensor (default 0)"},
         {"pad", "", "zero-pad each row to a whole number of blocks"},
-        {"dequant-out", "FILE", "write the dequantized tensor (raw float32, same shape)"},
+        {"dequant-out", "FILE", "write the dequantized tensor (raw float32, same shape); a device or pipe is "
+                                "written to directly, a link through to its file"},
         {"bins", "N", "error histogram bins (default 21)"},
         {"reference", "", "run the plain reference kernels (same bytes, slower)"},
     },
