@@ -106,11 +106,12 @@ case "${1:-start}" in
       ctest --test-dir build-asan --output-on-failure -j "$JOBS"
     ;;
   tsan)
-    install_missing "${PACKAGES[@]}"
+    install_missing "${PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
     # Only what has threads worth checking: the thread pool (test_core), the job runner (test_tui)
     # and the progress file's lock (test_labs). OpenBLAS's own threads are not instrumented (their
-    # synchronisation is invisible to TSan), so it runs single-threaded here.
-    configure build-tsan -DQLAB_TSAN=ON -DQLAB_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    # synchronisation is invisible to TSan), so it runs single-threaded here. clang: GCC's
+    # target_clones resolvers run before the TSan runtime starts and crash it; clang builds no clones.
+    CC=clang CXX=clang++ configure build-tsan -DQLAB_TSAN=ON -DQLAB_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
     cmake --build build-tsan -j "$JOBS" --target test_core test_tui test_labs
     OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
       ctest --test-dir build-tsan --output-on-failure -j "$JOBS" \

@@ -48,9 +48,10 @@ std::vector<std::int32_t> read_token_file(const std::filesystem::path& path) {
     if (p == end) break;
     const char* word_end = p;
     while (word_end < end && !space(*word_end)) ++word_end;
-    // The whole word must be the number: "2\0garbage" is not 2.
+    // The whole word must be the number: "2\0garbage" is not 2. A leading '+' is allowed, as before.
     std::int32_t v = -1;
-    const auto [stop, ec] = std::from_chars(p, word_end, v);
+    const char* digits = p < word_end && *p == '+' && word_end - p > 1 && p[1] != '-' ? p + 1 : p;
+    const auto [stop, ec] = std::from_chars(digits, word_end, v);
     if (ec != std::errc() || stop != word_end || v < 0)
       fail("{}: '{}' (token {}) is not a token id (non-negative integer)", path.string(),
            terminal_safe(std::string_view(p, static_cast<std::size_t>(std::min<std::ptrdiff_t>(word_end - p, 40)))),
