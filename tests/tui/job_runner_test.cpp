@@ -19,7 +19,9 @@ using namespace std::chrono_literals;
 
 TEST(JobRunner, SnapshotsWhileTheJobReportsAndSharesResults) {
   JobRunner r;
+  std::atomic<bool> go{false};  // the job waits until the test has seen it running
   ASSERT_TRUE(r.start("job", [&](Progress& p, std::stop_token) {
+    while (!go) std::this_thread::yield();
     for (int i = 1; i <= 2000; ++i) {
       p.report(i / 2000.0, fmt::format("step {}", i));
       if (i % 100 == 0) {
@@ -33,6 +35,7 @@ TEST(JobRunner, SnapshotsWhileTheJobReportsAndSharesResults) {
     return done;
   }));
   EXPECT_FALSE(r.start("second", [](Progress&, std::stop_token) { return labs::StepResult{}; }));
+  go = true;
   double last = -1;
   std::optional<FinishedJob> f;
   while (!(f = r.take_finished())) {
