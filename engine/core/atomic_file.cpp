@@ -140,7 +140,8 @@ void replace_atomically(const fs::path& target, const fs::path& shown, const str
                         const std::function<void(std::ostream&)>& write) {
   const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   struct stat ds {};
-  if (::stat(dir.c_str(), &ds) != 0 || !S_ISDIR(ds.st_mode)) fail("{}: folder {} does not exist", shown.string(), dir.string());
+  if (::stat(dir.c_str(), &ds) != 0 || !S_ISDIR(ds.st_mode))
+    fail("{}: folder {} does not exist", shown.string(), dir.string());
 
   fs::path tmp;
   // A new file gets 0666 less the umask, as any program's; a replaced one its old bits (set below).
@@ -203,7 +204,9 @@ void write_file_atomic(const fs::path& path, const std::function<void(std::ostre
 }
 
 void write_file_atomic(const fs::path& path, std::string_view bytes) {
-  write_file_atomic(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+  write_file_atomic(path, [&](std::ostream& out) {
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  });
 }
 
 }  // namespace qlab

@@ -42,8 +42,9 @@ struct sigaction g_previous {};
 std::once_flag g_install_once;
 
 [[noreturn]] void fail_truncated(const std::filesystem::path& path) {
-  fail("{}: the file became shorter while qlab was reading it (another program truncated or rewrote it); "
-       "nothing computed from it can be trusted: run again once the file is complete",
+  fail("{}: part of the file could no longer be read while qlab was using it (another program truncated or "
+       "rewrote it, or the disk failed); nothing computed from it can be trusted: run again once the file is "
+       "complete",
        path.string());
 }
 

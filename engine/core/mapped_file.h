@@ -1,15 +1,15 @@
 #pragma once
 // A regular file memory-mapped read-only, that survives being truncated underneath qlab.
 //
-// Reading a page of a mapping past the end of its file raises SIGBUS, which would kill the process
-// (another program truncating or rewriting a model file while qlab reads it). Every live MappedFile
-// is listed in a fixed table that a SIGBUS handler reads: a fault inside a listed mapping is
-// answered by mapping zero pages over the rest of it (one mmap, async-signal-safe) and marking it
-// damaged; the faulting read then completes, on any thread (pool workers and BLAS threads too),
-// with zeros. Whoever uses the bytes checks afterwards: check_mapped_inputs() throws an Error
-// naming the file, and check_cancel() (progress.h) calls it, so every long engine loop stops at its
-// next cancel point. A SIGBUS outside the listed mappings (or one sent by kill) gets the action
-// that was installed before, as if qlab had none.
+// Reading a page of a mapping past the end of its file (or one the disk cannot deliver) raises
+// SIGBUS, which would kill the process (another program truncating or rewriting a model file while
+// qlab reads it). Every live MappedFile is listed in a fixed table that a SIGBUS handler reads: a
+// fault inside a listed mapping is answered by mapping zero pages over the rest of it (one mmap,
+// async-signal-safe) and marking it damaged; the faulting read then completes, on any thread (pool
+// workers and BLAS threads too), with zeros. Whoever uses the bytes checks afterwards:
+// check_mapped_inputs() throws an Error naming the file, and check_cancel() (progress.h) calls it,
+// so every long engine loop stops at its next cancel point. A SIGBUS outside the listed mappings
+// (or one sent by kill) gets the action that was installed before, as if qlab had none.
 //
 // Why not sigsetjmp around each read: the reads happen deep in matrix products on pool and BLAS
 // threads, and a longjmp out of them would skip destructors and leave locks held. Why not pread:
