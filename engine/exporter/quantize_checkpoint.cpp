@@ -134,11 +134,13 @@ class Streamer {
     for (const io::TensorRef* t : item.members) {
       const tensor::Matrix m = stored_matrix(*t);
       const std::int64_t step = slab_rows(m.cols, opt_.slab_bytes);
-      std::vector<float> x(static_cast<std::size_t>(std::min(step, m.rows) * m.cols));
+      const std::size_t slab = static_cast<std::size_t>(std::min(step, m.rows) * m.cols);
+      if (x_.size() < slab) x_.resize(slab), dq_.resize(slab);
+      const std::vector<float>& x = x_;
       for (std::int64_t r0 = 0; r0 < m.rows; r0 += step) {
         check_cancel(opt_.stop);
         const std::int64_t n = std::min(step, m.rows - r0);
-        m.rows_to_f32(r0, n, x.data());
+        m.rows_to_f32(r0, n, x_.data());
         for (std::int64_t i = 0; i < n * m.cols; ++i) {
           const float a = std::fabs(x[static_cast<std::size_t>(i)]);
           if (!(a <= 3.4028235e38f))
@@ -163,18 +165,19 @@ class Streamer {
       const std::uint64_t data_row = sizes.data / static_cast<std::uint64_t>(rows);
       const std::uint64_t scales_row = sizes.scales / static_cast<std::uint64_t>(rows);
       std::vector<std::uint8_t> data(sizes.data), scales(sizes.scales);
-      std::vector<float> x(static_cast<std::size_t>(std::min(step, rows) * cols)), dq(x.size());
+      const std::size_t slab = static_cast<std::size_t>(std::min(step, rows) * cols);
+      if (x_.size() < slab) x_.resize(slab), dq_.resize(slab);  // kept across tensors: no page faults per tensor
       std::uint64_t h = hash_values({});
       const std::uint64_t row_bytes = t->bytes.size() / static_cast<std::uint64_t>(rows);
       for (std::int64_t r0 = 0; r0 < rows; r0 += step) {
         check_cancel(opt_.stop);
         const std::int64_t n = std::min(step, rows - r0);
-        const std::span<float> xs(x.data(), static_cast<std::size_t>(n * cols));
+        const std::span<float> xs(x_.data(), static_cast<std::size_t>(n * cols));
         m.rows_to_f32(r0, n, xs.data());
         const formats::QuantizedTensor q = quantize_slab(spec, xs, n, cols, scalar.value);
         std::copy(q.data.begin(), q.data.end(), data.begin() + static_cast<std::ptrdiff_t>(r0 * data_row));
         std::copy(q.scales.begin(), q.scales.end(), scales.begin() + static_cast<std::ptrdiff_t>(r0 * scales_row));
-        const std::span<float> dqs(dq.data(), xs.size());
+        const std::span<float> dqs(dq_.data(), xs.size());
         formats::dequantize(q, dqs);
         check_error_bound(q, xs, dqs, t->name, r0);
         h = hash_values(dqs, h);
@@ -208,6 +211,7 @@ class Streamer {
   double done_ = 0;
   std::map<std::string, std::uint64_t> hashes_;
   std::uint64_t written_linear_ = 0;
+  std::vector<float> x_, dq_;  // a slab of source rows and of their dequantized values
 };
 
 // Every tensor read back from the written folder through the readers' code (quantize_checkpoint.h).

@@ -119,13 +119,10 @@ void check_error_bound(const formats::QuantizedTensor& q, std::span<const float>
 }
 
 std::uint64_t hash_values(std::span<const float> v, std::uint64_t h) {
-  for (float x : v) {
+  for (float x : v) {  // one 32-bit word per step (FNV-1a's step on words, not bytes)
     std::uint32_t u;
     std::memcpy(&u, &x, sizeof u);
-    for (int k = 0; k < 4; ++k) {
-      h ^= (u >> (8 * k)) & 0xFF;
-      h *= 0x100000001b3ull;
-    }
+    h = (h ^ u) * 0x100000001b3ull;
   }
   return h;
 }

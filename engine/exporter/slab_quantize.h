@@ -3,7 +3,7 @@
 //   tensor_scale_for     the per-tensor scale of a format from the group's amax and the layout
 //   quantize_slab        rows of a weight with the per-tensor scale fixed from outside
 //   check_error_bound    every dequantized value within its format's bound of the source
-//   hash_values          FNV-1a over float32 bits: the re-read check compares written and in-memory
+//   hash_values          FNV-1a over float32 words: the re-read check compares written and in-memory
 // Why the scale comes from outside: the members of a fused group (q/k/v, gate/up) must share one
 // per-tensor scale (ModelOpt's preprocess_linear_fusion; vLLM keeps only the max of weight_scale_2 over
 // a fused layer's members, so members quantized with their own would be dequantized wrongly), and a
@@ -37,7 +37,7 @@ formats::QuantizedTensor quantize_slab(const formats::BlockFormatSpec& spec, std
 void check_error_bound(const formats::QuantizedTensor& q, std::span<const float> source,
                        std::span<const float> dequantized, const std::string& tensor, std::int64_t row0);
 
-// FNV-1a 64 of the values' float32 bit patterns, continuing from h.
+// FNV-1a 64 over the values' float32 bit patterns a 32-bit word per step, continuing from h.
 std::uint64_t hash_values(std::span<const float> v, std::uint64_t h = 0xcbf29ce484222325ull);
 
 }  // namespace qlab::exporter
