@@ -92,10 +92,17 @@ bool copied_file(const fs::path& p) {
   return ext == ".json" || ext == ".txt" || ext == ".model" || ext == ".tiktoken" || ext == ".jinja";
 }
 
+// The activation scale of a Linear whose input reached `amax` (stored value as the file holds it).
+float input_scalar(const io::QuantScheme& s, float amax, io::PartSource source) {
+  const float fmax = s.format == "nvfp4" ? 2688.0f : 448.0f;  // E2M1 max x E4M3 max, or E4M3 max
+  if (!(amax > 0.0f)) return 1.0f;
+  return source == io::PartSource::InputScaleReciprocal ? fmax / amax : amax / fmax;
+}
+
 class Streamer {
  public:
-  Streamer(const QuantizePlan& plan, const QuantizeOptions& opt, Progress& progress)
-      : plan_(plan), opt_(opt), progress_(progress), t0_(Clock::now()) {}
+  Streamer(const QuantizePlan& plan, const QuantizeOptions& opt, const ActivationAmax& act, Progress& progress)
+      : plan_(plan), opt_(opt), act_(act), progress_(progress), t0_(Clock::now()) {}
 
   void run(io::CheckpointWriter& w) {
     for (const PlanItem& item : plan_.items) {
@@ -108,6 +115,7 @@ class Streamer {
   }
 
   const std::map<std::string, std::uint64_t>& hashes() const { return hashes_; }
+  const std::map<std::string, float>& input_scales() const { return input_scales_; }
   std::uint64_t written_linear_bytes() const { return written_linear_; }
 
  private:
@@ -197,6 +205,15 @@ class Streamer {
           case io::PartSource::TensorScaleReciprocal:
             bytes = std::as_bytes(std::span(&scalar_value, 1));
             break;
+          case io::PartSource::InputScale:
+          case io::PartSource::InputScaleReciprocal: {
+            auto a = act_.by_module.find(module);
+            if (a == act_.by_module.end()) fail("calibration gave no activation range for '{}'", module);
+            scalar_value = input_scalar(s, a->second, part.source);
+            input_scales_[module] = scalar_value;
+            bytes = std::as_bytes(std::span(&scalar_value, 1));
+            break;
+          }
         }
         w.add(std::move(header), bytes);
         written_linear_ += bytes.size();
@@ -206,17 +223,19 @@ class Streamer {
 
   const QuantizePlan& plan_;
   const QuantizeOptions& opt_;
+  const ActivationAmax& act_;
   Progress& progress_;
   Clock::time_point t0_;
   double done_ = 0;
   std::map<std::string, std::uint64_t> hashes_;
+  std::map<std::string, float> input_scales_;  // as written
   std::uint64_t written_linear_ = 0;
   std::vector<float> x_, dq_;  // a slab of source rows and of their dequantized values
 };
 
 // Every tensor read back from the written folder through the readers' code (quantize_checkpoint.h).
 void reread_check(const fs::path& out_dir, const QuantizePlan& plan, const std::map<std::string, std::uint64_t>& hashes,
-                  const QuantizeOptions& opt) {
+                  const std::map<std::string, float>& input_scales, const QuantizeOptions& opt) {
   const std::optional<io::QuantScheme> s = io::read_checkpoint_scheme(out_dir);
   if (!s || s->method != plan.scheme.method || s->layout != plan.scheme.layout)
     fail("{}: re-read check: the written config does not announce {} ({})", out_dir.string(), plan.scheme.method,
@@ -249,6 +268,14 @@ void reread_check(const fs::path& out_dir, const QuantizePlan& plan, const std::
         formats::dequantize_rows(p->view, r0, n, dq.data());
         h = hash_values({dq.data(), static_cast<std::size_t>(n * cols)}, h);
       }
+      for (const io::LinearPart& part : io::linear_parts(*s, rows, cols)) {
+        if (part.source != io::PartSource::InputScale && part.source != io::PartSource::InputScaleReciprocal) continue;
+        const io::TensorRef& t_in = out.at(module + "." + part.suffix);
+        float v = 0;
+        if (t_in.dtype == io::DType::F32 && t_in.bytes.size() == 4) std::memcpy(&v, t_in.bytes.data(), 4);
+        if (t_in.dtype != part.dtype || t_in.shape != part.shape || std::memcmp(&v, &input_scales.at(module), 4) != 0)
+          fail("{}: re-read check: '{}' is not the activation scale calibration gave", t_in.file, t_in.name);
+      }
       if (h != hashes.at(module))
         fail("{}: re-read check: '{}' dequantized from the written bytes differs from the quantization in memory",
              out_dir.string(), module);
@@ -271,7 +298,6 @@ bool inside(const fs::path& child, const fs::path& parent) {
 
 QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& out_dir, const QuantizeOptions& opt,
                                    Progress& progress, const Warn& warn) {
-  const auto t0 = Clock::now();
   std::error_code ec;
   if (!fs::is_directory(model_dir, ec)) fail("{}: not a model folder (expected config.json + safetensors)", model_dir.string());
   const fs::path src = fs::weakly_canonical(fs::absolute(model_dir)), dst = fs::weakly_canonical(fs::absolute(out_dir));
@@ -304,11 +330,18 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
   }
   config["quantization_config"] = io::quantization_config(plan.scheme);
 
+  if (plan.scheme.input_scale()) {
+    const auto tc = Clock::now();
+    r.activations = activation_amax(model_dir, opt.calibration, progress, opt.stop, warn);
+    r.seconds_calibrate = since(tc);
+  }
+
   io::CheckpointOptions co;
   co.max_shard_bytes = opt.max_shard_bytes;
   co.stop = opt.stop;
+  const auto t0 = Clock::now();
   io::CheckpointWriter w(out_dir, co);
-  Streamer streamer(plan, opt, progress);
+  Streamer streamer(plan, opt, r.activations, progress);
   streamer.run(w);
   w.write_json("config.json", config);
   if (plan.scheme.layout == io::QuantLayout::ModelOpt)
@@ -325,7 +358,7 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
   const auto t1 = Clock::now();
   progress.report(1.0, "re-reading the checkpoint");
   try {
-    reread_check(out_dir, plan, streamer.hashes(), opt);
+    reread_check(out_dir, plan, streamer.hashes(), streamer.input_scales(), opt);
   } catch (...) {
     fs::remove_all(out_dir, ec);  // a checkpoint that fails its check is not left where a server would look
     throw;

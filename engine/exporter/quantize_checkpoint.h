@@ -7,6 +7,9 @@
 // written (0.56 bytes per weight for NVFP4, 1 for FP8) and the writer's chunk; kept tensors are copied
 // chunk by chunk straight from the mapping. A fused group is read twice (amax first, then the codes);
 // the second read mostly hits the page cache.
+// Activation scales (NVFP4 W4A4, ModelOpt FP8): a calibration pass first (activation_amax.h), then the
+// per-Linear input_scale from its input amax: amax / 2688 (NVFP4), amax / 448 (FP8), 2688 / amax as
+// compressed-tensors' input_global_scale; an input that stayed zero gets scale 1.
 // Written: config.json with quantization_config, hf_quant_config.json (ModelOpt), the tokenizer and
 // other small files of the source (*.json, *.txt, *.model, *.tiktoken, *.jinja), shards of at most
 // max_shard_bytes and the index. All of it in a staging folder renamed into place at the end
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "engine/core/progress.h"
+#include "engine/exporter/activation_amax.h"
 #include "engine/io/checkpoint_writer.h"
 #include "engine/io/quant_checkpoint.h"
 
@@ -34,6 +38,7 @@ struct QuantizeOptions {
   std::vector<std::string> exclude;       // fnmatch patterns over module names
   std::uint64_t max_shard_bytes = 5'000'000'000;
   std::size_t slab_bytes = std::size_t{64} << 20;  // float32 bytes of a slab of rows
+  CalibrationOptions calibration;  // used where the scheme has static activation scales (input_scale())
   std::stop_token stop;
 };
 
@@ -44,7 +49,8 @@ struct QuantizeResult {
   std::uint64_t linear_source_bytes = 0;   // the Linear weights quantized, as stored in the source
   std::uint64_t linear_written_bytes = 0;  // their parts as written (codes, scales, scalars)
   io::CheckpointResult files;
-  double seconds_write = 0, seconds_check = 0;
+  double seconds_calibrate = 0, seconds_write = 0, seconds_check = 0;
+  ActivationAmax activations;              // empty unless the scheme has static activation scales
   std::vector<std::string> warnings;
 };
 

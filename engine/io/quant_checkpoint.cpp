@@ -73,6 +73,14 @@ json ct_dynamic_token_fp8() {
           {"observer_kwargs", json::object()}};
 }
 
+// NVFP4 activations: 16-element blocks scaled at run time under a static global scale (llm-compressor's
+// NVFP4 preset: dynamic "local").
+json ct_nvfp4_activations() {
+  return {{"num_bits", 4}, {"type", "float"}, {"symmetric", true}, {"dynamic", "local"}, {"strategy", "tensor_group"},
+          {"group_size", 16}, {"actorder", nullptr}, {"block_structure", nullptr}, {"observer", "minmax"},
+          {"observer_kwargs", json::object()}};
+}
+
 json read_json_file(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   if (!f) fail("{}: cannot read the file", p.string());
@@ -103,7 +111,8 @@ std::string method_from_modelopt_algo(std::string algo, const std::string& sourc
   if (algo == "W4A16_NVFP4") return "nvfp4-w4a16";
   if (algo == "NVFP4") return "nvfp4";
   if (algo == "FP8_PER_CHANNEL_PER_TOKEN") return "fp8-channel";
-  fail("{}: ModelOpt quant_algo '{}' is not read by qlab (it reads W4A16_NVFP4, NVFP4 and "
+  if (algo == "FP8") return "fp8";
+  fail("{}: ModelOpt quant_algo '{}' is not read by qlab (it reads W4A16_NVFP4, NVFP4, FP8 and "
        "FP8_PER_CHANNEL_PER_TOKEN)", source, algo);
 }
 
@@ -144,7 +153,7 @@ const char* layout_name(QuantLayout l) { return l == QuantLayout::ModelOpt ? "mo
 const formats::BlockFormatSpec& QuantScheme::spec() const { return formats::block_format(format); }
 
 const std::vector<std::string>& quant_method_names() {
-  static const std::vector<std::string> names = {"nvfp4-w4a16", "mxfp4", "fp8", "fp8-channel"};
+  static const std::vector<std::string> names = {"nvfp4", "nvfp4-w4a16", "mxfp4", "fp8", "fp8-channel"};
   return names;
 }
 
@@ -154,20 +163,27 @@ QuantLayout default_layout(std::string_view method) {
 
 QuantScheme quant_scheme(std::string_view method_in, QuantLayout layout) {
   const std::string method(method_in);
-  const bool known = method == "nvfp4" ||
-                     std::find(quant_method_names().begin(), quant_method_names().end(), method) !=
-                         quant_method_names().end();
-  if (!known) fail("unknown quantization method '{}' (methods: nvfp4-w4a16, mxfp4, fp8, fp8-channel)", method);
+  const bool known = std::find(quant_method_names().begin(), quant_method_names().end(), method) !=
+                     quant_method_names().end();
+  if (!known) fail("unknown quantization method '{}' (methods: nvfp4, nvfp4-w4a16, mxfp4, fp8, fp8-channel)", method);
   if (layout == QuantLayout::ModelOpt && method == "mxfp4")
     fail("mxfp4 has no ModelOpt layout that vLLM loads for Linear layers (modelopt.py QUANT_ALGOS); "
          "use --export compressed-tensors");
-  if (layout == QuantLayout::ModelOpt && method == "fp8")
-    fail("ModelOpt's per-tensor FP8 is W8A8 and needs a calibrated input_scale for every Linear; use "
-         "--export compressed-tensors (FP8 weights, 16-bit activations) or --method fp8-channel");
   return QuantScheme{method, format_of(method), layout, {}};
 }
 
 std::vector<LinearPart> linear_parts(const QuantScheme& s, std::int64_t out, std::int64_t in) {
+  std::vector<LinearPart> p = weight_parts(s, out, in);
+  if (s.input_scale()) {
+    if (s.layout == QuantLayout::CompressedTensors)
+      p.push_back({"input_global_scale", DType::F32, {1}, PartSource::InputScaleReciprocal});
+    else
+      p.push_back({"input_scale", DType::F32, {}, PartSource::InputScale});
+  }
+  return p;
+}
+
+std::vector<LinearPart> weight_parts(const QuantScheme& s, std::int64_t out, std::int64_t in) {
   const bool ct = s.layout == QuantLayout::CompressedTensors;
   if (s.format == "nvfp4") {
     std::vector<LinearPart> p = {{ct ? "weight_packed" : "weight", DType::U8, {out, in / 2}, PartSource::Data},
@@ -198,6 +214,7 @@ json quantization_config(const QuantScheme& s) {
     json weights = {{"dynamic", false}, {"num_bits", s.format == "nvfp4" ? 4 : 8}, {"type", "float"}};
     json group = {{"targets", json::array({"Linear"})}};
     if (s.format == "nvfp4") weights["group_size"] = 16;
+    if (s.input_scale()) group["input_activations"] = weights;  // static per tensor, as the weights
     if (s.format == "fp8-channel") {
       weights["strategy"] = "channel";
       group["input_activations"] = {{"dynamic", true}, {"num_bits", 8}, {"type", "float"}, {"strategy", "token"}};
@@ -210,7 +227,8 @@ json quantization_config(const QuantScheme& s) {
   }
   const std::string format = ct_format(s.method);
   json group = {{"targets", json::array({"Linear"})}, {"weights", ct_weight_args(s.method)},
-                {"input_activations", s.method == "fp8-channel" ? ct_dynamic_token_fp8() : json(nullptr)},
+                {"input_activations", s.method == "fp8-channel" ? ct_dynamic_token_fp8()
+                                      : s.method == "nvfp4" ? ct_nvfp4_activations() : json(nullptr)},
                 {"output_activations", nullptr}, {"format", format}};
   return {{"quant_method", "compressed-tensors"}, {"format", format}, {"quantization_status", "compressed"},
           {"config_groups", {{"group_0", group}}}, {"ignore", s.ignore}, {"kv_cache_scheme", nullptr},
@@ -285,7 +303,7 @@ bool scheme_ignores(const QuantScheme& s, std::string_view module) {
 std::shared_ptr<const PackedLinear> read_packed_linear(const TensorStore& store, const QuantScheme& s,
                                                        const std::string& module, std::int64_t out,
                                                        std::int64_t in) {
-  const std::vector<LinearPart> parts = linear_parts(s, out, in);
+  const std::vector<LinearPart> parts = weight_parts(s, out, in);
   const TensorRef* first = store.find(module + "." + parts[0].suffix);
   const TensorRef* plain = store.find(module + ".weight");
   const bool plain_float = plain && (plain->dtype == DType::F32 || plain->dtype == DType::F16 ||
@@ -318,6 +336,8 @@ std::shared_ptr<const PackedLinear> read_packed_linear(const TensorStore& store,
         p->tensor_scales.push_back(v);
         break;
       }
+      case PartSource::InputScale:
+      case PartSource::InputScaleReciprocal: break;  // not part of the weight
     }
   }
   p->view.tensor_scales = p->tensor_scales;

@@ -15,11 +15,13 @@
 // Conventions, each as vLLM's loader defines it (vllm/model_executor/layers/quantization/):
 //   ModelOpt NVFP4 (modelopt.py, ModelOptNvFp4LinearMethod / ModelOptNvFp4W4A16LinearMethod.create_weights):
 //     weight U8 [out, in/2] (even input index in the low nibble), weight_scale F8_E4M3 [out, in/16],
-//     weight_scale_2 F32 scalar = amax / 2688 (the dequantization multiplier), input_scale F32 (W4A4 only)
+//     weight_scale_2 F32 scalar = amax / 2688 (the dequantization multiplier), input_scale F32 scalar =
+//     activation amax / 2688 (W4A4 only; vLLM's alpha = input_scale * weight_scale_2)
 //   ModelOpt FP8_PER_CHANNEL_PER_TOKEN (ModelOptFp8PcPtLinearMethod.create_weights): weight F8_E4M3
 //     [out, in], weight_scale F32 [out], no input_scale (activations quantized per token at run time)
-//   ModelOpt FP8 (ModelOptFp8LinearMethod.create_weights) always registers input_scale, so a
-//     weight-only per-tensor FP8 has no ModelOpt layout (quant_scheme says so)
+//   ModelOpt FP8 (ModelOptFp8LinearMethod.create_weights): weight F8_E4M3 [out, in], weight_scale and
+//     input_scale F32 scalars (amax / 448); it always registers input_scale, so ModelOpt FP8 is W8A8
+//     with a calibrated activation scale
 //   compressed-tensors NVFP4 (compressed_tensors/schemes/compressed_tensors_w4a16_nvfp4.py,
 //     CompressedTensorsW4A16Fp4.create_weights and process_weights_after_loading): weight_packed U8
 //     [out, in/2], weight_scale F8_E4M3 [out, in/16], weight_global_scale F32 [1] = 1 / ModelOpt's
@@ -52,14 +54,17 @@ enum class QuantLayout { ModelOpt, CompressedTensors };
 const char* layout_name(QuantLayout l);  // "modelopt" | "compressed-tensors"
 
 struct QuantScheme {
-  std::string method;        // nvfp4-w4a16 | mxfp4 | fp8 | fp8-channel | nvfp4 (W4A4, read only)
+  std::string method;        // nvfp4-w4a16 | nvfp4 (W4A4) | mxfp4 | fp8 | fp8-channel
   std::string format;        // the block format of formats/block.h: nvfp4 | mxfp4 | fp8-tensor | fp8-channel
   QuantLayout layout = QuantLayout::ModelOpt;
   std::vector<std::string> ignore;  // modules left unquantized (ModelOpt exclude_modules / CT ignore)
   const formats::BlockFormatSpec& spec() const;
+  // A static per-tensor activation scale per Linear, from calibration amax (algorithms.md 5): NVFP4
+  // W4A4 in either layout, and ModelOpt's FP8 (W8A8; compressed-tensors fp8 is weight-only here).
+  bool input_scale() const { return method == "nvfp4" || (method == "fp8" && layout == QuantLayout::ModelOpt); }
 };
 
-// The methods `qlab quantize` writes without calibration.
+// The methods `qlab quantize` writes.
 const std::vector<std::string>& quant_method_names();
 // Error (naming the method and layout, and what to use instead) when no loader reads that pair.
 QuantScheme quant_scheme(std::string_view method, QuantLayout layout);
@@ -72,6 +77,8 @@ enum class PartSource {
   Scales,                 // per-block / per-row scales as stored
   TensorScale,            // tensor_scales[0] (dequantization multiplier)
   TensorScaleReciprocal,  // 1 / tensor_scales[0] (compressed-tensors' global scale)
+  InputScale,             // activation amax / format max (ModelOpt input_scale)
+  InputScaleReciprocal,   // its reciprocal (compressed-tensors input_global_scale = 2688 / amax)
 };
 struct LinearPart {
   std::string suffix;  // appended to the module name: "weight", "weight_scale", ...
@@ -79,8 +86,11 @@ struct LinearPart {
   std::vector<std::int64_t> shape;
   PartSource source;
 };
-// Every tensor of one quantized Linear weight [out, in], in the order written.
+// Every tensor of one quantized Linear weight [out, in], in the order written (the activation scale
+// last, where the scheme has one).
 std::vector<LinearPart> linear_parts(const QuantScheme& s, std::int64_t out, std::int64_t in);
+// The same without the activation scale: what dequantizing the weight needs.
+std::vector<LinearPart> weight_parts(const QuantScheme& s, std::int64_t out, std::int64_t in);
 
 // config.json's "quantization_config" for this scheme.
 nlohmann::json quantization_config(const QuantScheme& s);

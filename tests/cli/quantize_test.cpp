@@ -61,6 +61,20 @@ TEST_F(QuantizeCli, WrittenCheckpointsRunAsTheInMemoryQuantization) {
   }
 }
 
+// W4A4: the calibration pass gives every Linear an input_scale; the checkpoint runs (weights
+// dequantized from the packed bytes; activations are not quantized by the runtime).
+TEST_F(QuantizeCli, W4A4WithCalibration) {
+  QlabRun q = qlab("quantize " + builtin() + " --method nvfp4 --samples 4 --seq-len 32 --out " + at("q") + " --json");
+  ASSERT_EQ(q.code, 0) << q.err;
+  const auto j = nlohmann::json::parse(q.out);
+  EXPECT_EQ(j["calibration"]["samples"], 4);
+  EXPECT_EQ(j["calibration"]["seq_len"], 32);
+  QlabRun i = qlab("info --json " + at("q"));
+  ASSERT_EQ(i.code, 0) << i.err;
+  EXPECT_TRUE(nlohmann::json::parse(i.out)["config_check"].empty()) << i.out;
+  EXPECT_EQ(qlab("ppl " + at("q") + " --chunks 2").code, 0);
+}
+
 TEST_F(QuantizeCli, InfoReadsTheLayoutBack) {
   ASSERT_EQ(qlab("quantize " + builtin() + " --method nvfp4-w4a16 --out " + at("q")).code, 0);
   QlabRun r = qlab("info --json " + at("q"));
@@ -80,7 +94,10 @@ TEST_F(QuantizeCli, InfoReadsTheLayoutBack) {
 TEST_F(QuantizeCli, BadInput) {
   expect_one_line_error(qlab("quantize " + builtin() + " --out " + at("q")), 2, "--method");
   expect_one_line_error(qlab("quantize " + builtin() + " --method int3 --out " + at("q")), 2, "--method");
-  expect_one_line_error(qlab("quantize " + builtin() + " --method nvfp4 --out " + at("q")), 2, "calibration");
+  expect_one_line_error(qlab("quantize " + builtin() + " --method fp8-channel --calib x.txt --out " + at("q")), 2,
+                        "activation scales");
+  expect_one_line_error(qlab("quantize " + builtin() + " --method nvfp4 --calib missing.txt --out " + at("q")), 1,
+                        "missing.txt");
   expect_one_line_error(qlab("quantize " + builtin() + " --method fp8 --export gguf --out " + at("q")), 2, "--export");
   expect_one_line_error(qlab("quantize " + builtin() + " --method mxfp4 --export modelopt --out " + at("q")), 1,
                         "compressed-tensors");

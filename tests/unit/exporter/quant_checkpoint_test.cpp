@@ -55,9 +55,28 @@ TEST(QuantCheckpoint, TensorsPerLinearAsTheLoadersRegisterThem) {
                {{"weight", DType::F8_E4M3, {128, 256}}, {"weight_scale", DType::F32, {128, 1}}});
 }
 
+TEST(QuantCheckpoint, ActivationScalesOfW4A4AndStaticFp8) {
+  // modelopt.py ModelOptNvFp4LinearMethod registers input_scale beside the weight's three tensors.
+  expect_parts("nvfp4", QuantLayout::ModelOpt,
+               {{"weight", DType::U8, {128, 128}}, {"weight_scale", DType::F8_E4M3, {128, 16}},
+                {"weight_scale_2", DType::F32, {}}, {"input_scale", DType::F32, {}}});
+  // compressed_tensors_w4a4_nvfp4.py: input_global_scale, the reciprocal convention again.
+  expect_parts("nvfp4", QuantLayout::CompressedTensors,
+               {{"weight_packed", DType::U8, {128, 128}}, {"weight_scale", DType::F8_E4M3, {128, 16}},
+                {"weight_global_scale", DType::F32, {1}}, {"input_global_scale", DType::F32, {1}}});
+  // modelopt.py ModelOptFp8LinearMethod: weight, weight_scale and input_scale (always registered).
+  expect_parts("fp8", QuantLayout::ModelOpt,
+               {{"weight", DType::F8_E4M3, {128, 256}}, {"weight_scale", DType::F32, {}},
+                {"input_scale", DType::F32, {}}});
+  EXPECT_EQ(quantization_config(quant_scheme("nvfp4", QuantLayout::ModelOpt))["quant_algo"], "NVFP4");
+  EXPECT_EQ(quantization_config(quant_scheme("fp8", QuantLayout::ModelOpt))["quant_algo"], "FP8");
+  const auto ct = quantization_config(quant_scheme("nvfp4", QuantLayout::CompressedTensors));
+  EXPECT_EQ(ct["config_groups"]["group_0"]["input_activations"]["strategy"], "tensor_group");
+  EXPECT_EQ(ct["config_groups"]["group_0"]["input_activations"]["group_size"], 16);
+}
+
 TEST(QuantCheckpoint, PairsNoLoaderReadsAreRefused) {
   EXPECT_THROW(quant_scheme("mxfp4", QuantLayout::ModelOpt), Error);
-  EXPECT_THROW(quant_scheme("fp8", QuantLayout::ModelOpt), Error);  // ModelOpt FP8 needs input_scale
   EXPECT_THROW(quant_scheme("int4", QuantLayout::CompressedTensors), Error);
 }
 

@@ -13,7 +13,10 @@
 #include "engine/core/error.h"
 #include "engine/exporter/quantize_checkpoint.h"
 #include "engine/io/safetensors.h"
+#include "engine/io/model_config.h"
 #include "engine/io/synth_model.h"
+#include "engine/io/tokenizer.h"
+#include "engine/quant/calibration.h"
 
 namespace qlab::exporter {
 namespace {
@@ -168,6 +171,42 @@ TEST_F(QuantizeCheckpoint, ExcludeKeepsModulesAndListsThem) {
   ASSERT_TRUE(s);
   EXPECT_EQ(s->ignore, (std::vector<std::string>{"lm_head", "model.layers.1.mlp.down_proj",
                                                  "model.layers.1.mlp.gate_proj", "model.layers.1.mlp.up_proj"}));
+}
+
+// W4A4 NVFP4: input_scale = amax / 2688 of each Linear's input over the calibration tokens. Layer 0's
+// q/k/v input is RMSNorm(embedding) * the attention norm's weight, worked out here from the stored
+// tensors; compressed-tensors stores the reciprocal.
+TEST_F(QuantizeCheckpoint, ActivationScalesFromCalibration) {
+  const fs::path builtin = fs::path(QLAB_SOURCE_DIR) / "assets" / "builtin";
+  QuantizeOptions o;
+  o.method = "nvfp4";
+  o.calibration = {builtin / "calib.txt", 8, 64, 5};
+  const QuantizeResult r = quantize_checkpoint(builtin, dir / "w4", o, Progress::none());
+  o.layout = io::QuantLayout::CompressedTensors;
+  quantize_checkpoint(builtin, dir / "w4ct", o, Progress::none());
+
+  const io::ModelConfig c = io::load_model_config(builtin / "config.json");
+  const quant::CalibrationSet set = quant::load_calibration(builtin / "calib.txt", io::Tokenizer::load(builtin), 8, 64, 5);
+  const io::TensorStore src = io::TensorStore::open(builtin);
+  const std::vector<float> embed = io::to_f32(src.at("model.embed_tokens.weight"));
+  const std::vector<float> g = io::to_f32(src.at("model.layers.0.input_layernorm.weight"));
+  const std::int64_t H = c.hidden_size;
+  double amax = 0;
+  for (std::int32_t tok : set.tokens) {
+    const float* e = embed.data() + static_cast<std::int64_t>(tok) * H;
+    double ss = 0;
+    for (std::int64_t i = 0; i < H; ++i) ss += double(e[i]) * e[i];
+    const double inv = 1.0 / std::sqrt(ss / H + c.rms_norm_eps);
+    for (std::int64_t i = 0; i < H; ++i) amax = std::max(amax, std::fabs(e[i] * inv * g[i]));
+  }
+  const io::TensorStore q = io::TensorStore::open(dir / "w4"), ct = io::TensorStore::open(dir / "w4ct");
+  for (const char* m : {"q_proj", "k_proj", "v_proj"}) {
+    const std::string p = std::string("model.layers.0.self_attn.") + m;
+    EXPECT_NEAR(f32_at(q.at(p + ".input_scale")), amax / 2688, 1e-5 * amax / 2688) << m;
+    EXPECT_NEAR(f32_at(ct.at(p + ".input_global_scale")), 2688 / amax, 1e-5 * 2688 / amax) << m;
+  }
+  EXPECT_EQ(r.activations.samples, 8);
+  EXPECT_GT(f32_at(q.at("model.layers.1.mlp.down_proj.input_scale")), 0.0f);
 }
 
 TEST_F(QuantizeCheckpoint, BadInputLeavesNothingBehind) {
