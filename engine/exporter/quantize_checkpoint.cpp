@@ -287,6 +287,27 @@ void reread_check(const fs::path& out_dir, const QuantizePlan& plan, const std::
     fail("{}: re-read check: {} tensors written, {} expected", out_dir.string(), out.size(), expected);
 }
 
+// Size and modification time of every source file, to notice a source rewritten while it is read.
+struct FileStamp {
+  fs::path path;
+  std::uintmax_t size = 0;
+  fs::file_time_type mtime;
+};
+std::vector<FileStamp> stamps(const io::TensorStore& store) {
+  std::vector<FileStamp> v;
+  for (const auto& f : store.files()) v.push_back({f, fs::file_size(f), fs::last_write_time(f)});
+  return v;
+}
+void check_unchanged(const std::vector<FileStamp>& before) {
+  for (const auto& s : before) {
+    std::error_code ec;
+    const auto size = fs::file_size(s.path, ec);
+    if (ec || size != s.size || fs::last_write_time(s.path, ec) != s.mtime)
+      fail("{}: the file changed while it was being read; run quantize again on a source nothing writes to",
+           s.path.string());
+  }
+}
+
 bool inside(const fs::path& child, const fs::path& parent) {
   auto c = child.begin(), p = parent.begin();
   for (; p != parent.end(); ++p, ++c)
@@ -314,6 +335,7 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
   const io::ModelConfig cfg = io::load_model_config(model_dir / "config.json");
   nlohmann::json config = read_json_file(model_dir / "config.json");
   const io::TensorStore store = io::TensorStore::open(model_dir);
+  const std::vector<FileStamp> source_stamps = stamps(store);
   std::vector<std::string> order;
   for (const io::TensorEntry& e : io::tensor_map(cfg)) order.push_back(e.name);
   const QuantizePlan plan = plan_quantize(store, order, scheme, opt.exclude);
@@ -351,6 +373,7 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
     if (e.is_regular_file() && copied_file(e.path())) extra.push_back(e.path());
   std::sort(extra.begin(), extra.end());
   for (const auto& p : extra) w.copy_file(p);
+  check_unchanged(source_stamps);  // before the folder appears: a changed source leaves nothing behind
   r.files = w.finish();
   r.linear_written_bytes = streamer.written_linear_bytes();
   r.seconds_write = since(t0);
@@ -358,6 +381,7 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
   const auto t1 = Clock::now();
   progress.report(1.0, "re-reading the checkpoint");
   try {
+    check_unchanged(source_stamps);  // the last shard's kept tensors were read inside finish()
     reread_check(out_dir, plan, streamer.hashes(), streamer.input_scales(), opt);
   } catch (...) {
     fs::remove_all(out_dir, ec);  // a checkpoint that fails its check is not left where a server would look

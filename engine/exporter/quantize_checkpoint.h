@@ -14,6 +14,8 @@
 // other small files of the source (*.json, *.txt, *.model, *.tiktoken, *.jinja), shards of at most
 // max_shard_bytes and the index. All of it in a staging folder renamed into place at the end
 // (CheckpointWriter); cancel or any error leaves nothing at out_dir.
+// A source shard whose size or modification time changed during the run is an error (before the folder
+// is renamed into place).
 // Re-read check: after writing, every quantized Linear is read back through io::read_packed_linear
 // (the readers' code) and dequantized; the float32 bits must hash equal to the in-memory quantization,
 // and every kept tensor must be byte-identical to its source. A failed check removes out_dir.

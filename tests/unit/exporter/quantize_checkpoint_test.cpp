@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -207,6 +208,32 @@ TEST_F(QuantizeCheckpoint, ActivationScalesFromCalibration) {
   }
   EXPECT_EQ(r.activations.samples, 8);
   EXPECT_GT(f32_at(q.at("model.layers.1.mlp.down_proj.input_scale")), 0.0f);
+}
+
+// A source shard rewritten during the run: an error naming it, and no output.
+TEST_F(QuantizeCheckpoint, SourceChangingWhileReadIsRefused) {
+  struct Toucher : Progress {
+    fs::path shard;
+    bool done = false;
+    void report(double, std::string_view) override {
+      if (done) return;
+      done = true;
+      fs::last_write_time(shard, fs::last_write_time(shard) + std::chrono::seconds(5));
+    }
+  } toucher;
+  for (const auto& e : fs::directory_iterator(model))
+    if (e.path().filename().string().find("-00001-of-") != std::string::npos) toucher.shard = e.path();
+  ASSERT_FALSE(toucher.shard.empty());
+  QuantizeOptions o;
+  o.method = "fp8-channel";
+  try {
+    quantize_checkpoint(model, dir / "out", o, toucher);
+    FAIL() << "a changed source went unnoticed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("changed while"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("00001"), std::string::npos) << e.what();
+  }
+  expect_nothing_written();
 }
 
 TEST_F(QuantizeCheckpoint, BadInputLeavesNothingBehind) {
