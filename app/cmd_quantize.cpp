@@ -178,9 +178,10 @@ const Registrar reg({
     "Layouts: ModelOpt's unified checkpoint (hf_quant_config.json; NVFP4, W4A16_NVFP4, FP8 (W8A8 static),\n"
     "FP8_PER_CHANNEL_PER_TOKEN) or compressed-tensors (nvfp4-pack-quantized, mxfp4-pack-quantized,\n"
     "float-quantized; its fp8 is weight-only). nvfp4 and ModelOpt fp8 store activation scales: the\n"
-    "calibration text runs through the model layer by layer first (max calibration, as ModelOpt). Everything is written to a staging folder renamed into place at the end, then read\n"
-    "back: the dequantized weights must equal the in-memory quantization bit for bit. Ctrl-C cancels and\n"
-    "leaves nothing behind.",
+    "calibration text runs through the model layer by layer first (max calibration, as ModelOpt).\n"
+    "Everything is written to a staging folder renamed into place at the end, then read back: the\n"
+    "dequantized weights must equal the in-memory quantization bit for bit. Ctrl-C cancels and leaves\n"
+    "nothing behind.",
     1,
     1,
     run,
