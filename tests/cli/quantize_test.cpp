@@ -110,6 +110,11 @@ TEST_F(QuantizeCli, BadInput) {
   EXPECT_EQ(w.code, 0) << w.err;
   EXPECT_NE(w.err.find("warning: --exclude 'nope.*' matches no Linear module"), std::string::npos) << w.err;
   EXPECT_EQ(w.err.find("o_proj"), std::string::npos) << w.err;
+  const QlabRun wi = qlab("info --json " + at("q"));  // both patterns applied: every o_proj kept
+  ASSERT_EQ(wi.code, 0) << wi.err;
+  const auto ignore = nlohmann::json::parse(wi.out)["quantization"]["ignore"];
+  EXPECT_EQ(ignore, nlohmann::json::array({"lm_head", "model.layers.0.self_attn.o_proj",
+                                           "model.layers.1.self_attn.o_proj"}));
   // an existing, non-empty --out is refused and kept as it was
   expect_one_line_error(qlab("quantize " + at("m") + " --method fp8 --out " + at("q")), 1, "q");
   EXPECT_TRUE(fs::exists(dir / "q" / "config.json"));
