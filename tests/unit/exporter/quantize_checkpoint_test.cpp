@@ -210,6 +210,20 @@ TEST_F(QuantizeCheckpoint, ActivationScalesFromCalibration) {
   EXPECT_GT(f32_at(q.at("model.layers.1.mlp.down_proj.input_scale")), 0.0f);
 }
 
+// A checkpoint whose config announces another layout than its tensors hold: an error naming the tensor.
+TEST_F(QuantizeCheckpoint, ConfigDisagreeingWithTensorsIsNamed) {
+  run("nvfp4-w4a16", io::QuantLayout::ModelOpt, dir / "out");
+  const io::TensorStore q = io::TensorStore::open(dir / "out");
+  io::QuantScheme other = io::quant_scheme("fp8-channel", io::QuantLayout::ModelOpt);
+  try {
+    io::read_packed_linear(q, other, "model.layers.0.mlp.up_proj", 192, 64);
+    FAIL() << "an NVFP4 tensor read as FP8";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.layers.0.mlp.up_proj.weight"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("F8_E4M3"), std::string::npos) << e.what();
+  }
+}
+
 // A source shard rewritten during the run: an error naming it, and no output.
 TEST_F(QuantizeCheckpoint, SourceChangingWhileReadIsRefused) {
   struct Toucher : Progress {
