@@ -127,6 +127,11 @@ std::optional<std::string> Args::get(const std::string& name) const {
   return it->second;
 }
 
+std::vector<std::string> Args::get_all(const std::string& name) const {
+  auto it = all_values_.find(name);
+  return it == all_values_.end() ? std::vector<std::string>{} : it->second;
+}
+
 std::string Args::get_or(const std::string& name, const std::string& fallback) const {
   auto v = get(name);
   return v ? *v : fallback;

@@ -36,13 +36,19 @@ class Args {
                     long long max_value) const;
   double get_double(const std::string& name, double fallback) const;  // finite numbers only
   const std::vector<std::string>& positional() const { return positional_; }
+  // Every value an option was given, in order (an option given twice: get() has the last one).
+  std::vector<std::string> get_all(const std::string& name) const;
 
   // used by the parser
-  void set(const std::string& name, std::string value) { values_[name] = std::move(value); }
+  void set(const std::string& name, std::string value) {
+    all_values_[name].push_back(value);
+    values_[name] = std::move(value);
+  }
   void add_positional(std::string v) { positional_.push_back(std::move(v)); }
 
  private:
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> all_values_;
   std::vector<std::string> positional_;
 };
 

@@ -2,6 +2,8 @@
 // the memory its weights take in each storage format.
 #include <algorithm>
 #include <cstdio>
+#include <map>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -13,6 +15,7 @@
 #include "engine/core/error.h"
 #include "engine/formats/block.h"
 #include "engine/io/model_config.h"
+#include "engine/io/quant_checkpoint.h"
 #include "engine/io/safetensors.h"
 #include "engine/io/tensor_map.h"
 
@@ -64,12 +67,39 @@ std::vector<FormatRow> memory_by_format(const io::TensorStore& store) {
   return rows;
 }
 
+// A quantized checkpoint's packed Linear weights (quant_checkpoint.h).
+struct PackedSummary {
+  std::size_t linear = 0;             // Linear weights stored packed
+  std::uint64_t weights = 0, bytes = 0;  // their weights, and the bytes of every part
+};
+
 // Names the config implies that the files lack or hold with another shape, and names the files
-// hold that the config does not imply.
-std::vector<std::string> check_against_config(const io::ModelConfig& c, const io::TensorStore& store) {
+// hold that the config does not imply. A quantized checkpoint's Linear weights are checked against
+// its layout (every part's name, dtype and shape) and summarised in `packed`.
+std::vector<std::string> check_against_config(const io::ModelConfig& c, const io::TensorStore& store,
+                                              const std::optional<io::QuantScheme>& scheme, PackedSummary& packed) {
   std::vector<std::string> notes;
   std::set<std::string> expected;
   for (const auto& h : io::tensor_map(c)) {
+    if (scheme && h.linear_weight() && h.shape.size() == 2) {
+      const std::string module = h.name.substr(0, h.name.size() - 7);  // without ".weight"
+      try {
+        if (io::read_packed_linear(store, *scheme, module, h.shape[0], h.shape[1])) {
+          for (const auto& part : io::linear_parts(*scheme, h.shape[0], h.shape[1])) {
+            expected.insert(module + "." + part.suffix);
+            packed.bytes += store.at(module + "." + part.suffix).bytes.size();
+          }
+          ++packed.linear;
+          packed.weights += static_cast<std::uint64_t>(h.numel());
+          // the activation scale of a W4A4 checkpoint, read and not used (activations are not quantized)
+          if (store.find(module + ".input_scale")) expected.insert(module + ".input_scale");
+          continue;
+        }
+      } catch (const Error& e) {
+        notes.push_back(e.what());
+        continue;
+      }
+    }
     expected.insert(h.name);
     const io::TensorRef* t = store.find(h.name);
     if (!t)
@@ -110,6 +140,8 @@ int run(const Args& a) {
     cfg = io::load_model_config(path / "config.json");
   }
   const io::TensorStore store = io::TensorStore::open(path);
+  const std::optional<io::QuantScheme> scheme =
+      cfg ? io::read_checkpoint_scheme(path) : std::optional<io::QuantScheme>{};
 
   long long tensor_params = 0;
   std::map<std::string, long long> by_dtype;
@@ -118,8 +150,12 @@ int run(const Args& a) {
     tensor_params += t.numel();
     by_dtype[std::string(io::dtype_name(t.dtype))] += t.numel();
   }
-  const std::vector<std::string> notes = cfg ? check_against_config(*cfg, store) : std::vector<std::string>{};
-  const std::vector<FormatRow> memory = memory_by_format(store);
+  PackedSummary packed;
+  const std::vector<std::string> notes =
+      cfg ? check_against_config(*cfg, store, scheme, packed) : std::vector<std::string>{};
+  // The table re-quantizes stored Linear weights: meaningless for weights already packed.
+  const std::vector<FormatRow> memory = scheme ? std::vector<FormatRow>{} : memory_by_format(store);
+  const double packed_bpw = packed.weights ? 8.0 * static_cast<double>(packed.bytes) / packed.weights : 0.0;
 
   if (a.json()) {
     json j;
@@ -131,6 +167,11 @@ int run(const Args& a) {
       j["config_check"] = notes;
     }
     j["parameters"] = tensor_params;
+    if (scheme)
+      j["quantization"] = {{"method", scheme->method}, {"export", io::layout_name(scheme->layout)},
+                           {"format", scheme->format}, {"ignore", scheme->ignore},
+                           {"packed_linear_weights", packed.linear}, {"packed_weights", packed.weights},
+                           {"packed_bytes", packed.bytes}, {"packed_bits_per_weight", packed_bpw}};
     j["bytes"] = store.total_bytes();
     j["files"] = json::array();
     for (const auto& f : store.files()) j["files"].push_back(f.filename().string());
@@ -172,6 +213,10 @@ int run(const Args& a) {
   for (const auto& [d, n] : by_dtype) dt.push_back(fmt::format("{} {}", d, grouped(n)));
   fmt::print("stored as     {} ({} in {} file{})\n", fmt::join(dt, ", "), human_bytes(store.total_bytes()),
              store.files().size(), store.files().size() == 1 ? "" : "s");
+  if (scheme)
+    fmt::print("quantization  {} ({}, format {}): {} Linear weights packed, {:.3f} bits per weight from the "
+               "stored bytes; kept: {}\n", scheme->method, io::layout_name(scheme->layout), scheme->format,
+               packed.linear, packed_bpw, scheme->ignore.empty() ? "none" : fmt::format("{}", fmt::join(scheme->ignore, ", ")));
   if (cfg) {
     if (notes.empty())
       fmt::print("check         every tensor the config implies is present with its shape\n");
@@ -186,6 +231,7 @@ int run(const Args& a) {
     fmt::print("  {:<{}}  {:<7} [{}]\n", name, w, io::dtype_name(t.dtype), fmt::join(t.shape, ", "));
   }
 
+  if (scheme) return 0;  // already quantized: no table of what other formats would take
   fmt::print("\nmemory by format (f32/f16/bf16: every tensor in that type; block formats: the decoder layers' "
              "Linear weights in the format, embeddings, lm_head and norms as stored):\n");
   fmt::print("  {:<18} {:>8} {:>12}\n", "format", "bits/w", "total");

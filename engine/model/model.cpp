@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "engine/core/error.h"
+#include "engine/io/quant_checkpoint.h"
 #include "engine/io/safetensors.h"
 
 namespace qlab::model {
@@ -11,7 +12,8 @@ namespace {
 
 class Loader {
  public:
-  Loader(const io::TensorStore& s, const std::filesystem::path& dir) : s_(s), dir_(dir) {}
+  Loader(const io::TensorStore& s, const std::filesystem::path& dir)
+      : s_(s), dir_(dir), scheme_(io::read_checkpoint_scheme(dir)) {}
 
   const io::TensorRef& tensor(const std::string& name, std::vector<std::int64_t> shape) const {
     const io::TensorRef* t = s_.find(name);
@@ -23,6 +25,11 @@ class Loader {
   }
 
   tensor::Matrix matrix(const std::string& name, std::int64_t rows, std::int64_t cols) const {
+    // A quantized checkpoint's Linear weight (ModelOpt or compressed-tensors): its packed parts, borrowed
+    // from the mapping and dequantized a slab at a time by the products.
+    if (scheme_ && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0)
+      if (auto p = io::read_packed_linear(s_, *scheme_, name.substr(0, name.size() - 7), rows, cols))
+        return tensor::Matrix::borrowed_packed(p->view, cols, p);
     const io::TensorRef& t = tensor(name, {rows, cols});
     tensor::Matrix m;
     switch (t.dtype) {
@@ -44,6 +51,7 @@ class Loader {
  private:
   const io::TensorStore& s_;
   std::filesystem::path dir_;
+  std::optional<io::QuantScheme> scheme_;  // what config.json / hf_quant_config.json announce
 };
 
 }  // namespace

@@ -1,0 +1,192 @@
+// `qlab quantize MODEL --method M --out DIR [--export modelopt|compressed-tensors] [--exclude PATTERN ...]`:
+// a model streamed from its shards into a quantized checkpoint vLLM loads (engine/exporter).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <cstdio>
+#include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "app/cli.h"
+#include "app/model_arg.h"
+#include "engine/core/error.h"
+#include "engine/exporter/quantize_checkpoint.h"
+
+namespace qlab::app {
+
+namespace {
+
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_quantize_sigint(int) { g_interrupted = 1; }
+
+// Ctrl-C cancels the run: the staging folder is removed and nothing is left at --out.
+class CancelOnInterrupt {
+ public:
+  CancelOnInterrupt() {
+    g_interrupted = 0;
+    old_ = std::signal(SIGINT, on_quantize_sigint);
+    watcher_ = std::jthread([this](std::stop_token st) {
+      while (!st.stop_requested()) {
+        if (g_interrupted) {
+          source_.request_stop();
+          std::signal(SIGINT, SIG_DFL);
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    });
+  }
+  ~CancelOnInterrupt() {
+    watcher_.request_stop();
+    watcher_.join();
+    std::signal(SIGINT, old_);
+  }
+  std::stop_token token() const { return source_.get_token(); }
+
+ private:
+  std::stop_source source_;
+  std::jthread watcher_;
+  void (*old_)(int) = SIG_DFL;
+};
+
+double peak_rss_gb() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) * 1024 / 1e9;  // Linux reports kilobytes
+}
+
+io::QuantLayout parse_layout(const Args& a, const std::string& method) {
+  if (!a.has("export")) return io::default_layout(method);
+  const std::string e = a.require("export");
+  if (e == "modelopt") return io::QuantLayout::ModelOpt;
+  if (e == "compressed-tensors") return io::QuantLayout::CompressedTensors;
+  throw UsageError(fmt::format("--export must be modelopt or compressed-tensors, got '{}'", e));
+}
+
+int run(const Args& a) {
+  const auto model = resolve_model_arg(a.positional().at(0));
+  const std::string method = a.require("method"), out = a.require("out");
+  const auto& methods = io::quant_method_names();
+  if (std::find(methods.begin(), methods.end(), method) == methods.end())
+    throw UsageError(fmt::format("--method must be one of {}, got '{}'", fmt::join(methods, ", "), method));
+  exporter::QuantizeOptions opt;
+  opt.method = method;
+  opt.layout = parse_layout(a, method);
+  for (const auto& v : a.get_all("exclude")) {
+    if (v.empty()) throw UsageError("--exclude needs a pattern");
+    opt.exclude.push_back(v);
+  }
+  opt.max_shard_bytes = static_cast<std::uint64_t>(a.get_int("max-shard-mb", 5000, 1, 1 << 24)) * 1'000'000ull;
+  opt.slab_bytes = static_cast<std::size_t>(a.get_int("slab-mb", 64, 1, 1 << 16)) << 20;
+  const bool calibrates = io::quant_scheme(method, opt.layout).input_scale();
+  if (!calibrates)
+    for (const char* f : {"calib", "samples", "seq-len", "seed"})
+      if (a.has(f))
+        throw UsageError(fmt::format("--{} goes with methods that store activation scales (nvfp4, and fp8 with "
+                                     "--export modelopt); {} has none", f, method));
+  opt.calibration.text = a.get_or("calib", "");
+  if (opt.calibration.text.empty())
+    opt.calibration.text = std::filesystem::exists(model / "calib.txt") ? model / "calib.txt"
+                                                                        : builtin_model_dir() / "calib.txt";
+  opt.calibration.samples = a.get_int("samples", 64, 1, 1 << 20);
+  opt.calibration.seq_len = a.get_int("seq-len", 512, 2, 1 << 20);
+  opt.calibration.seed = static_cast<std::uint64_t>(a.get_int("seed", 0, 0, 1LL << 62));
+  CancelOnInterrupt interrupt;
+  opt.stop = interrupt.token();
+
+  exporter::QuantizeResult r;
+  {
+    StderrProgress progress;
+    r = exporter::quantize_checkpoint(model, out, opt, progress,
+                                      [](const std::string& w) { fmt::print(stderr, "warning: {}\n", w); });
+  }
+  const double gbps = r.source_bytes / 1e9 / std::max(r.seconds_write, 1e-9);
+  const double linear_ratio = r.linear_written_bytes ? double(r.linear_source_bytes) / r.linear_written_bytes : 0;
+  const double whole_ratio = r.files.tensor_bytes ? double(r.source_bytes) / r.files.tensor_bytes : 0;
+  if (a.json()) {
+    nlohmann::json j = {{"out", out},
+                        {"method", r.scheme.method},
+                        {"export", io::layout_name(r.scheme.layout)},
+                        {"format", r.scheme.format},
+                        {"quantized_tensors", r.quantized},
+                        {"kept_tensors", r.kept},
+                        {"ignore", r.scheme.ignore},
+                        {"source_bytes", r.source_bytes},
+                        {"written_tensor_bytes", r.files.tensor_bytes},
+                        {"written_bytes", r.files.bytes},
+                        {"linear_source_bytes", r.linear_source_bytes},
+                        {"linear_written_bytes", r.linear_written_bytes},
+                        {"shards", r.files.shards},
+                        {"seconds_calibrate", r.seconds_calibrate},
+                        {"seconds_write", r.seconds_write},
+                        {"seconds_check", r.seconds_check},
+                        {"gb_per_second", gbps},
+                        {"peak_rss_bytes", peak_rss_gb() * 1e9},
+                        {"reread_check", "passed"},
+                        {"warnings", r.warnings}};
+    if (calibrates)
+      j["calibration"] = {{"file", r.activations.source}, {"samples", r.activations.samples},
+                          {"seq_len", r.activations.seq_len}, {"activation_bytes", r.activations.hidden_bytes}};
+    print_json(j.dump(2));
+    return 0;
+  }
+  fmt::print("wrote {} ({} as {}, {} Linear weights quantized, {} tensors kept)\n", out, r.scheme.method,
+             io::layout_name(r.scheme.layout), r.quantized, r.kept);
+  if (calibrates)
+    fmt::print("  activation scales from {} x {} tokens of {} ({:.1f} MB of activations held, {:.1f} s)\n",
+               r.activations.samples, r.activations.seq_len, r.activations.source, r.activations.hidden_bytes / 1e6,
+               r.seconds_calibrate);
+  fmt::print("  Linear weights  {:.3f} GB -> {:.3f} GB ({:.2f}x)\n", r.linear_source_bytes / 1e9,
+             r.linear_written_bytes / 1e9, linear_ratio);
+  fmt::print("  whole model     {:.3f} GB -> {:.3f} GB ({:.2f}x; embeddings, lm_head and norms kept as stored)\n",
+             r.source_bytes / 1e9, r.files.tensor_bytes / 1e9, whole_ratio);
+  fmt::print("  {} shard(s), {:.1f} s writing ({:.2f} GB/s of source), {:.1f} s re-read check: passed\n",
+             r.files.shards, r.seconds_write, gbps, r.seconds_check);
+  fmt::print("  peak resident memory {:.2f} GB\n", peak_rss_gb());
+  return 0;
+}
+
+const Registrar reg({
+    "quantize",
+    "stream a model into an NVFP4, MXFP4 or FP8 checkpoint that vLLM loads (ModelOpt or compressed-tensors)",
+    "MODEL --method M --out DIR [--export modelopt|compressed-tensors] [--exclude PATTERN ...] "
+    "[--calib FILE --samples N --seq-len L]",
+    {
+        {"method", "M", "nvfp4 (W4A4), nvfp4-w4a16, mxfp4, fp8 (per tensor) or fp8-channel (per output channel)"},
+        {"out", "DIR", "folder to create (must not exist, or be empty; not inside MODEL)"},
+        {"export", "L", "modelopt (default; no mxfp4; its fp8 is W8A8, calibrated) or compressed-tensors (default "
+                        "for mxfp4 and fp8)"},
+        {"exclude", "PATTERN", "keep matching Linear modules unquantized (fnmatch, e.g. 'model.layers.0.*'); "
+                               "repeat for more"},
+        {"calib", "FILE", "calibration text for activation scales (nvfp4; fp8 with modelopt): plain or JSONL "
+                          "(default: the model's calib.txt, else the built-in model's)"},
+        {"samples", "N", "calibration windows (default 64)"},
+        {"seq-len", "L", "tokens per window (default 512, capped by the model's context)"},
+        {"seed", "S", "which windows of the text (default 0)"},
+        {"max-shard-mb", "M", "largest shard in MB before splitting (default 5000, as transformers)"},
+        {"slab-mb", "M", "float32 working slab per tensor in MB (default 64): bounds memory"},
+    },
+    "Each Linear weight is read from the memory-mapped shards a slab of rows at a time, quantized, and its\n"
+    "pages released, so memory stays near one quantized tensor whatever the model's size. q/k/v and\n"
+    "gate/up share one per-tensor scale (vLLM fuses them). Embeddings, lm_head and norms keep their dtype.\n"
+    "Layouts: ModelOpt's unified checkpoint (hf_quant_config.json; NVFP4, W4A16_NVFP4, FP8 (W8A8 static),\n"
+    "FP8_PER_CHANNEL_PER_TOKEN) or compressed-tensors (nvfp4-pack-quantized, mxfp4-pack-quantized,\n"
+    "float-quantized; its fp8 is weight-only). nvfp4 and ModelOpt fp8 store activation scales: the\n"
+    "calibration text runs through the model layer by layer first (max calibration, as ModelOpt).\n"
+    "Everything is written to a staging folder renamed into place at the end, then read back: the\n"
+    "dequantized weights must equal the in-memory quantization bit for bit. Ctrl-C cancels and leaves\n"
+    "nothing behind.",
+    1,
+    1,
+    run,
+});
+
+}  // namespace
+
+}  // namespace qlab::app

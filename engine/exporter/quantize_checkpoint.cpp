@@ -1,0 +1,399 @@
+// The streaming quantizer (quantize_checkpoint.h).
+#include "engine/exporter/quantize_checkpoint.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "engine/core/error.h"
+#include "engine/exporter/quantize_plan.h"
+#include "engine/exporter/slab_quantize.h"
+#include "engine/io/model_config.h"
+#include "engine/io/strict_json.h"
+#include "engine/io/tensor_map.h"
+#include "engine/tensor/matrix.h"
+
+namespace qlab::exporter {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Drop the whole pages inside [p, p + n) of a read-only file mapping from the resident set; they are
+// read back from the file if touched again.
+void release_pages(const void* p, std::size_t n) {
+  static const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t b = (begin + page - 1) / page * page, e = (begin + n) / page * page;
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
+tensor::Matrix stored_matrix(const io::TensorRef& t) {
+  tensor::Matrix m;
+  m.type = t.dtype == io::DType::F32 ? tensor::ElemType::F32
+           : t.dtype == io::DType::F16 ? tensor::ElemType::F16 : tensor::ElemType::BF16;
+  m.data = t.bytes.data();
+  m.rows = t.shape[0];
+  m.cols = t.shape[1];
+  return m;
+}
+
+std::int64_t slab_rows(std::int64_t cols, std::size_t slab_bytes) {
+  return std::max<std::int64_t>(1, static_cast<std::int64_t>(slab_bytes / 4) / std::max<std::int64_t>(cols, 1));
+}
+
+std::string eta_text(double seconds) {
+  if (!(seconds >= 0) || seconds > 1e7) return "?";
+  const long s = std::lround(seconds);
+  return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
+}
+
+// The stored values that the codes are made with and that the file holds (they differ for
+// compressed-tensors' NVFP4 global scale, stored as the reciprocal).
+struct TensorScalar {
+  float value = 0, stored = 0;
+};
+TensorScalar tensor_scalar(const io::QuantScheme& s, float amax) {
+  TensorScalar t;
+  if (s.format == "nvfp4" && s.layout == io::QuantLayout::CompressedTensors) {
+    t.stored = amax > 0.0f ? 2688.0f / amax : 1.0f;  // compressed-tensors generate_gparam
+    t.value = 1.0f / t.stored;
+  } else {
+    t.value = t.stored = tensor_scale_for(s, amax);
+  }
+  return t;
+}
+
+nlohmann::json read_json_file(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) fail("{}: cannot read the file", p.string());
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return io::parse_json_strict(ss.str(), p.string());
+}
+
+// The source's small files a server or tokenizer reads (config.json is rewritten, shards re-made).
+bool copied_file(const fs::path& p) {
+  const std::string name = p.filename().string(), ext = p.extension().string();
+  if (name == "config.json" || name == "hf_quant_config.json" || name == "model.safetensors.index.json") return false;
+  if (name.empty() || name[0] == '.') return false;
+  return ext == ".json" || ext == ".txt" || ext == ".model" || ext == ".tiktoken" || ext == ".jinja";
+}
+
+// The activation scale of a Linear whose input reached `amax` (stored value as the file holds it).
+float input_scalar(const io::QuantScheme& s, float amax, io::PartSource source) {
+  const float fmax = s.format == "nvfp4" ? 2688.0f : 448.0f;  // E2M1 max x E4M3 max, or E4M3 max
+  if (!(amax > 0.0f)) return 1.0f;
+  return source == io::PartSource::InputScaleReciprocal ? fmax / amax : amax / fmax;
+}
+
+class Streamer {
+ public:
+  Streamer(const QuantizePlan& plan, const QuantizeOptions& opt, const ActivationAmax& act, Progress& progress)
+      : plan_(plan), opt_(opt), act_(act), progress_(progress), t0_(Clock::now()) {}
+
+  void run(io::CheckpointWriter& w) {
+    for (const PlanItem& item : plan_.items) {
+      if (item.quantize) {
+        quantize_group(w, item);
+      } else {
+        keep(w, *item.members[0]);
+      }
+    }
+  }
+
+  const std::map<std::string, std::uint64_t>& hashes() const { return hashes_; }
+  const std::map<std::string, float>& input_scales() const { return input_scales_; }
+  std::uint64_t written_linear_bytes() const { return written_linear_; }
+
+ private:
+  void advance(std::uint64_t bytes) {
+    done_ += bytes;
+    const double secs = since(t0_), rate = secs > 0 ? done_ / secs : 0;
+    const double total = static_cast<double>(plan_.source_bytes);
+    progress_.report(total > 0 ? done_ / total : 1.0,
+                     fmt::format("{:.2f}/{:.2f} GB  {:.2f} GB/s  ETA {}", done_ / 1e9, total / 1e9, rate / 1e9,
+                                 eta_text(rate > 0 ? (total - done_) / rate : -1)));
+  }
+
+  void keep(io::CheckpointWriter& w, const io::TensorRef& t) {
+    const io::TensorRef* src = &t;
+    w.add(io::TensorHeader{t.name, t.dtype, t.shape}, [src](std::uint64_t offset, std::span<std::byte> chunk) {
+      std::memcpy(chunk.data(), src->bytes.data() + offset, chunk.size());
+      release_pages(src->bytes.data() + offset, chunk.size());
+    });
+    advance(t.bytes.size());
+  }
+
+  float group_amax(const PlanItem& item) {
+    float amax = 0;
+    for (const io::TensorRef* t : item.members) {
+      const tensor::Matrix m = stored_matrix(*t);
+      const std::int64_t step = slab_rows(m.cols, opt_.slab_bytes);
+      const std::size_t slab = static_cast<std::size_t>(std::min(step, m.rows) * m.cols);
+      if (x_.size() < slab) x_.resize(slab), dq_.resize(slab);
+      const std::vector<float>& x = x_;
+      for (std::int64_t r0 = 0; r0 < m.rows; r0 += step) {
+        check_cancel(opt_.stop);
+        const std::int64_t n = std::min(step, m.rows - r0);
+        m.rows_to_f32(r0, n, x_.data());
+        for (std::int64_t i = 0; i < n * m.cols; ++i) {
+          const float a = std::fabs(x[static_cast<std::size_t>(i)]);
+          if (!(a <= 3.4028235e38f))
+            fail("{}: tensor '{}' holds {} at row {} column {}; quantize needs finite weights", t->file, t->name,
+                 x[static_cast<std::size_t>(i)], r0 + i / m.cols, i % m.cols);
+          amax = std::max(amax, a);
+        }
+      }
+    }
+    return amax;
+  }
+
+  void quantize_group(io::CheckpointWriter& w, const PlanItem& item) {
+    const io::QuantScheme& s = plan_.scheme;
+    const formats::BlockFormatSpec& spec = s.spec();
+    const bool has_scalar = s.format == "nvfp4" || s.format == "fp8-tensor";
+    const TensorScalar scalar = has_scalar ? tensor_scalar(s, group_amax(item)) : TensorScalar{};
+    for (const io::TensorRef* t : item.members) {
+      const tensor::Matrix m = stored_matrix(*t);
+      const std::int64_t rows = m.rows, cols = m.cols, step = slab_rows(cols, opt_.slab_bytes);
+      const formats::StorageSizes sizes = formats::storage_sizes(spec, rows, cols);
+      const std::uint64_t data_row = sizes.data / static_cast<std::uint64_t>(rows);
+      const std::uint64_t scales_row = sizes.scales / static_cast<std::uint64_t>(rows);
+      std::vector<std::uint8_t> data(sizes.data), scales(sizes.scales);
+      const std::size_t slab = static_cast<std::size_t>(std::min(step, rows) * cols);
+      if (x_.size() < slab) x_.resize(slab), dq_.resize(slab);  // kept across tensors: no page faults per tensor
+      std::uint64_t h = hash_values({});
+      const std::uint64_t row_bytes = t->bytes.size() / static_cast<std::uint64_t>(rows);
+      for (std::int64_t r0 = 0; r0 < rows; r0 += step) {
+        check_cancel(opt_.stop);
+        const std::int64_t n = std::min(step, rows - r0);
+        const std::span<float> xs(x_.data(), static_cast<std::size_t>(n * cols));
+        m.rows_to_f32(r0, n, xs.data());
+        const formats::QuantizedTensor q = quantize_slab(spec, xs, n, cols, scalar.value);
+        std::copy(q.data.begin(), q.data.end(), data.begin() + static_cast<std::ptrdiff_t>(r0 * data_row));
+        std::copy(q.scales.begin(), q.scales.end(), scales.begin() + static_cast<std::ptrdiff_t>(r0 * scales_row));
+        const std::span<float> dqs(dq_.data(), xs.size());
+        formats::dequantize(q, dqs);
+        check_error_bound(q, xs, dqs, t->name, r0);
+        h = hash_values(dqs, h);
+        release_pages(t->bytes.data() + r0 * row_bytes, static_cast<std::size_t>(n) * row_bytes);
+        advance(static_cast<std::uint64_t>(n) * row_bytes);
+      }
+      const std::string module = module_of(t->name);
+      hashes_[module] = h;
+      for (const io::LinearPart& part : io::linear_parts(s, rows, cols)) {
+        io::TensorHeader header{module + "." + part.suffix, part.dtype, part.shape};
+        std::span<const std::byte> bytes;
+        float scalar_value = part.source == io::PartSource::TensorScaleReciprocal ? scalar.stored : scalar.value;
+        switch (part.source) {
+          case io::PartSource::Data: bytes = std::as_bytes(std::span(data)); break;
+          case io::PartSource::Scales: bytes = std::as_bytes(std::span(scales)); break;
+          case io::PartSource::TensorScale:
+          case io::PartSource::TensorScaleReciprocal:
+            bytes = std::as_bytes(std::span(&scalar_value, 1));
+            break;
+          case io::PartSource::InputScale:
+          case io::PartSource::InputScaleReciprocal: {
+            auto a = act_.by_module.find(module);
+            if (a == act_.by_module.end()) fail("calibration gave no activation range for '{}'", module);
+            scalar_value = input_scalar(s, a->second, part.source);
+            input_scales_[module] = scalar_value;
+            bytes = std::as_bytes(std::span(&scalar_value, 1));
+            break;
+          }
+        }
+        w.add(std::move(header), bytes);
+        written_linear_ += bytes.size();
+      }
+    }
+  }
+
+  const QuantizePlan& plan_;
+  const QuantizeOptions& opt_;
+  const ActivationAmax& act_;
+  Progress& progress_;
+  Clock::time_point t0_;
+  double done_ = 0;
+  std::map<std::string, std::uint64_t> hashes_;
+  std::map<std::string, float> input_scales_;  // as written
+  std::uint64_t written_linear_ = 0;
+  std::vector<float> x_, dq_;  // a slab of source rows and of their dequantized values
+};
+
+// Every tensor read back from the written folder through the readers' code (quantize_checkpoint.h).
+void reread_check(const fs::path& out_dir, const QuantizePlan& plan, const std::map<std::string, std::uint64_t>& hashes,
+                  const std::map<std::string, float>& input_scales, const QuantizeOptions& opt) {
+  const std::optional<io::QuantScheme> s = io::read_checkpoint_scheme(out_dir);
+  if (!s || s->method != plan.scheme.method || s->layout != plan.scheme.layout)
+    fail("{}: re-read check: the written config does not announce {} ({})", out_dir.string(), plan.scheme.method,
+         io::layout_name(plan.scheme.layout));
+  const io::TensorStore out = io::TensorStore::open(out_dir);
+  std::size_t expected = 0;
+  for (const PlanItem& item : plan.items) {
+    for (const io::TensorRef* t : item.members) {
+      check_cancel(opt.stop);
+      if (!item.quantize) {
+        ++expected;
+        const io::TensorRef& o = out.at(t->name);
+        if (o.dtype != t->dtype || o.shape != t->shape || o.bytes.size() != t->bytes.size())
+          fail("{}: re-read check: tensor '{}' differs from its source", o.file, t->name);
+        // compared a chunk at a time, each released after, so a 1 GB embedding is never resident twice
+        for (std::size_t off = 0; off < t->bytes.size(); off += opt.slab_bytes) {
+          const std::size_t n = std::min(opt.slab_bytes, t->bytes.size() - off);
+          if (std::memcmp(o.bytes.data() + off, t->bytes.data() + off, n) != 0)
+            fail("{}: re-read check: tensor '{}' differs from its source", o.file, t->name);
+          release_pages(o.bytes.data() + off, n);
+          release_pages(t->bytes.data() + off, n);
+        }
+        continue;
+      }
+      const std::string module = module_of(t->name);
+      const std::int64_t rows = t->shape[0], cols = t->shape[1];
+      expected += io::linear_parts(*s, rows, cols).size();
+      const auto p = io::read_packed_linear(out, *s, module, rows, cols);
+      if (!p) fail("{}: re-read check: '{}' was written unquantized", out_dir.string(), module);
+      const std::int64_t step = slab_rows(cols, opt.slab_bytes);
+      std::vector<float> dq(static_cast<std::size_t>(std::min(step, rows) * cols));
+      std::uint64_t h = hash_values({});
+      for (std::int64_t r0 = 0; r0 < rows; r0 += step) {
+        const std::int64_t n = std::min(step, rows - r0);
+        formats::dequantize_rows(p->view, r0, n, dq.data());
+        h = hash_values({dq.data(), static_cast<std::size_t>(n * cols)}, h);
+      }
+      for (const io::LinearPart& part : io::linear_parts(*s, rows, cols)) {
+        if (part.source != io::PartSource::InputScale && part.source != io::PartSource::InputScaleReciprocal) continue;
+        const io::TensorRef& t_in = out.at(module + "." + part.suffix);
+        float v = 0;
+        if (t_in.dtype == io::DType::F32 && t_in.bytes.size() == 4) std::memcpy(&v, t_in.bytes.data(), 4);
+        if (t_in.dtype != part.dtype || t_in.shape != part.shape || std::memcmp(&v, &input_scales.at(module), 4) != 0)
+          fail("{}: re-read check: '{}' is not the activation scale calibration gave", t_in.file, t_in.name);
+      }
+      if (h != hashes.at(module))
+        fail("{}: re-read check: '{}' dequantized from the written bytes differs from the quantization in memory",
+             out_dir.string(), module);
+      release_pages(p->view.data.data(), p->view.data.size());
+      release_pages(p->view.scales.data(), p->view.scales.size());
+    }
+  }
+  if (out.size() != expected)
+    fail("{}: re-read check: {} tensors written, {} expected", out_dir.string(), out.size(), expected);
+}
+
+// Size and modification time of every source file, to notice a source rewritten while it is read.
+struct FileStamp {
+  fs::path path;
+  std::uintmax_t size = 0;
+  fs::file_time_type mtime;
+};
+std::vector<FileStamp> stamps(const io::TensorStore& store) {
+  std::vector<FileStamp> v;
+  for (const auto& f : store.files()) v.push_back({f, fs::file_size(f), fs::last_write_time(f)});
+  return v;
+}
+void check_unchanged(const std::vector<FileStamp>& before) {
+  for (const auto& s : before) {
+    std::error_code ec;
+    const auto size = fs::file_size(s.path, ec);
+    if (ec || size != s.size || fs::last_write_time(s.path, ec) != s.mtime)
+      fail("{}: the file changed while it was being read; run quantize again on a source nothing writes to",
+           s.path.string());
+  }
+}
+
+bool inside(const fs::path& child, const fs::path& parent) {
+  auto c = child.begin(), p = parent.begin();
+  for (; p != parent.end(); ++p, ++c)
+    if (c == child.end() || *c != *p) return false;
+  return true;
+}
+
+}  // namespace
+
+QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& out_dir, const QuantizeOptions& opt,
+                                   Progress& progress, const Warn& warn) {
+  std::error_code ec;
+  if (!fs::is_directory(model_dir, ec)) fail("{}: not a model folder (expected config.json + safetensors)", model_dir.string());
+  const fs::path src = fs::weakly_canonical(fs::absolute(model_dir)), dst = fs::weakly_canonical(fs::absolute(out_dir));
+  if (inside(dst, src))
+    fail("--out {} is inside the source folder {}: write the checkpoint somewhere else", out_dir.string(),
+         model_dir.string());
+  if (inside(src, dst))
+    fail("--out {} contains the source folder {}: write the checkpoint somewhere else", out_dir.string(),
+         model_dir.string());
+  if (const auto q = io::read_checkpoint_scheme(model_dir))
+    fail("{}: the model is already quantized ({}, {}); quantize its 16- or 32-bit original", model_dir.string(),
+         q->method, io::layout_name(q->layout));
+  const io::QuantScheme scheme = io::quant_scheme(opt.method, opt.layout);
+  const io::ModelConfig cfg = io::load_model_config(model_dir / "config.json");
+  nlohmann::json config = read_json_file(model_dir / "config.json");
+  const io::TensorStore store = io::TensorStore::open(model_dir);
+  const std::vector<FileStamp> source_stamps = stamps(store);
+  std::vector<std::string> order;
+  for (const io::TensorEntry& e : io::tensor_map(cfg)) order.push_back(e.name);
+  const QuantizePlan plan = plan_quantize(store, order, scheme, opt.exclude);
+
+  QuantizeResult r;
+  r.scheme = plan.scheme;
+  r.quantized = plan.quantized;
+  r.kept = plan.kept;
+  r.source_bytes = plan.source_bytes;
+  r.linear_source_bytes = plan.linear_bytes;
+  for (const auto& p : plan.unmatched) {
+    r.warnings.push_back(fmt::format("--exclude '{}' matches no Linear module; nothing was excluded by it", p));
+    if (warn) warn(r.warnings.back());
+  }
+  config["quantization_config"] = io::quantization_config(plan.scheme);
+
+  if (plan.scheme.input_scale()) {
+    const auto tc = Clock::now();
+    r.activations = activation_amax(model_dir, opt.calibration, progress, opt.stop, warn);
+    r.seconds_calibrate = since(tc);
+  }
+
+  io::CheckpointOptions co;
+  co.max_shard_bytes = opt.max_shard_bytes;
+  co.stop = opt.stop;
+  const auto t0 = Clock::now();
+  io::CheckpointWriter w(out_dir, co);
+  Streamer streamer(plan, opt, r.activations, progress);
+  streamer.run(w);
+  w.write_json("config.json", config);
+  if (plan.scheme.layout == io::QuantLayout::ModelOpt)
+    w.write_json("hf_quant_config.json", io::hf_quant_config_json(plan.scheme));
+  std::vector<fs::path> extra;
+  for (const auto& e : fs::directory_iterator(model_dir))
+    if (e.is_regular_file() && copied_file(e.path())) extra.push_back(e.path());
+  std::sort(extra.begin(), extra.end());
+  for (const auto& p : extra) w.copy_file(p);
+  check_unchanged(source_stamps);  // before the folder appears: a changed source leaves nothing behind
+  r.files = w.finish();
+  r.linear_written_bytes = streamer.written_linear_bytes();
+  r.seconds_write = since(t0);
+
+  const auto t1 = Clock::now();
+  progress.report(1.0, "re-reading the checkpoint");
+  try {
+    check_unchanged(source_stamps);  // the last shard's kept tensors were read inside finish()
+    reread_check(out_dir, plan, streamer.hashes(), streamer.input_scales(), opt);
+  } catch (...) {
+    fs::remove_all(out_dir, ec);  // a checkpoint that fails its check is not left where a server would look
+    throw;
+  }
+  r.seconds_check = since(t1);
+  return r;
+}
+
+}  // namespace qlab::exporter

@@ -1,0 +1,130 @@
+// `qlab quantize`, run as the real binary: the built-in model written as each layout and run again by
+// `qlab ppl` and `qlab info` from the written bytes, and the usage errors and one-line messages of bad
+// input, with nothing left behind.
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/qlab_run.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using qlab::testing::QlabRun;
+using qlab::testing::quoted;
+
+class QuantizeCli : public ::testing::Test {
+ protected:
+  fs::path dir;
+  void SetUp() override { dir = qlab::testing::scratch_dir("qlab-quantize-cli"); }
+  void TearDown() override { fs::remove_all(dir); }
+  QlabRun qlab(const std::string& args) { return qlab::testing::run_qlab(dir, args); }
+  std::string at(const std::string& leaf) const { return quoted(dir / leaf); }
+  static std::string builtin() { return quoted(fs::path(QLAB_SOURCE_DIR) / "assets" / "builtin"); }
+  std::vector<std::string> entries() const {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename().string()[0] != '.') names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+};
+
+void expect_one_line_error(const QlabRun& r, int code, const std::string& needle) {
+  EXPECT_EQ(r.code, code) << r.err;
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "'" << needle << "' not in: " << r.err;
+}
+
+double ppl_of(const nlohmann::json& j) { return j["ppl"].get<double>(); }
+
+// A checkpoint of a format without per-tensor scales (MXFP4, FP8 per channel) holds exactly what
+// `ppl --quant` fake-quantizes in memory, so the two perplexities agree to the last bit.
+TEST_F(QuantizeCli, WrittenCheckpointsRunAsTheInMemoryQuantization) {
+  for (const auto& [method, format] : {std::pair{"mxfp4", "mxfp4"}, std::pair{"fp8-channel", "fp8-channel"}}) {
+    SCOPED_TRACE(method);
+    QlabRun q = qlab(std::string("quantize ") + builtin() + " --method " + method + " --out " + at("q") + " --json");
+    ASSERT_EQ(q.code, 0) << q.err;
+    const auto qj = nlohmann::json::parse(q.out);
+    EXPECT_EQ(qj["reread_check"], "passed");
+    EXPECT_EQ(qj["quantized_tensors"].get<int>() % 7, 0);
+    QlabRun a = qlab("ppl " + at("q") + " --chunks 4 --json");
+    QlabRun b = qlab("ppl " + builtin() + " --quant " + format + " --chunks 4 --json");
+    ASSERT_EQ(a.code, 0) << a.err;
+    ASSERT_EQ(b.code, 0) << b.err;
+    EXPECT_EQ(ppl_of(nlohmann::json::parse(a.out)), ppl_of(nlohmann::json::parse(b.out)));
+    fs::remove_all(dir / "q");
+  }
+}
+
+// W4A4: the calibration pass gives every Linear an input_scale; the checkpoint runs (weights
+// dequantized from the packed bytes; activations are not quantized by the runtime).
+TEST_F(QuantizeCli, W4A4WithCalibration) {
+  QlabRun q = qlab("quantize " + builtin() + " --method nvfp4 --samples 4 --seq-len 32 --out " + at("q") + " --json");
+  ASSERT_EQ(q.code, 0) << q.err;
+  const auto j = nlohmann::json::parse(q.out);
+  EXPECT_EQ(j["calibration"]["samples"], 4);
+  EXPECT_EQ(j["calibration"]["seq_len"], 32);
+  QlabRun i = qlab("info --json " + at("q"));
+  ASSERT_EQ(i.code, 0) << i.err;
+  EXPECT_TRUE(nlohmann::json::parse(i.out)["config_check"].empty()) << i.out;
+  EXPECT_EQ(qlab("ppl " + at("q") + " --chunks 2").code, 0);
+}
+
+TEST_F(QuantizeCli, InfoReadsTheLayoutBack) {
+  ASSERT_EQ(qlab("quantize " + builtin() + " --method nvfp4-w4a16 --out " + at("q")).code, 0);
+  QlabRun r = qlab("info --json " + at("q"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["config_check"].empty()) << j["config_check"].dump();
+  EXPECT_EQ(j["quantization"]["method"], "nvfp4-w4a16");
+  EXPECT_EQ(j["quantization"]["export"], "modelopt");
+  // 4 bits a weight + an E4M3 scale per 16 + one fp32 scalar per tensor
+  const double bpw = j["quantization"]["packed_bits_per_weight"].get<double>();
+  EXPECT_GT(bpw, 4.5);
+  EXPECT_LT(bpw, 4.6);
+  QlabRun ppl = qlab("ppl " + at("q") + " --chunks 2 --json");
+  EXPECT_EQ(ppl.code, 0) << ppl.err;
+}
+
+TEST_F(QuantizeCli, BadInput) {
+  expect_one_line_error(qlab("quantize " + builtin() + " --out " + at("q")), 2, "--method");
+  expect_one_line_error(qlab("quantize " + builtin() + " --method int3 --out " + at("q")), 2, "--method");
+  expect_one_line_error(qlab("quantize " + builtin() + " --method fp8-channel --calib x.txt --out " + at("q")), 2,
+                        "activation scales");
+  expect_one_line_error(qlab("quantize " + builtin() + " --method nvfp4 --calib missing.txt --out " + at("q")), 1,
+                        "missing.txt");
+  expect_one_line_error(qlab("quantize " + builtin() + " --method fp8 --export gguf --out " + at("q")), 2, "--export");
+  expect_one_line_error(qlab("quantize " + builtin() + " --method mxfp4 --export modelopt --out " + at("q")), 1,
+                        "compressed-tensors");
+  EXPECT_EQ(entries(), std::vector<std::string>{});
+  // the output inside the source
+  ASSERT_EQ(qlab("synth-model --out " + at("m") + " --preset tiny").code, 0);
+  expect_one_line_error(qlab("quantize " + at("m") + " --method fp8 --out " + at("m/q")), 1, "inside the source");
+  // an exclude pattern that matches nothing: a warning, and the run goes on
+  QlabRun w = qlab("quantize " + at("m") + " --method fp8 --out " + at("q") + " --exclude 'nope.*' --exclude '*.o_proj'");
+  EXPECT_EQ(w.code, 0) << w.err;
+  EXPECT_NE(w.err.find("warning: --exclude 'nope.*' matches no Linear module"), std::string::npos) << w.err;
+  EXPECT_EQ(w.err.find("o_proj"), std::string::npos) << w.err;
+  const QlabRun wi = qlab("info --json " + at("q"));  // both patterns applied: every o_proj kept
+  ASSERT_EQ(wi.code, 0) << wi.err;
+  const auto ignore = nlohmann::json::parse(wi.out)["quantization"]["ignore"];
+  EXPECT_EQ(ignore, nlohmann::json::array({"lm_head", "model.layers.0.self_attn.o_proj",
+                                           "model.layers.1.self_attn.o_proj"}));
+  // an existing, non-empty --out is refused and kept as it was
+  expect_one_line_error(qlab("quantize " + at("m") + " --method fp8 --out " + at("q")), 1, "q");
+  EXPECT_TRUE(fs::exists(dir / "q" / "config.json"));
+  // a shard missing
+  ASSERT_EQ(qlab("synth-model --out " + at("s") +
+                 " --layers 2 --hidden 256 --heads 4 --intermediate 512 --vocab 256 --max-shard-mb 1").code, 0);
+  for (const auto& e : fs::directory_iterator(dir / "s"))
+    if (e.path().filename().string().find("-00002-of-") != std::string::npos) fs::remove(e.path());
+  expect_one_line_error(qlab("quantize " + at("s") + " --method fp8 --out " + at("t")), 1, "00002");
+  EXPECT_EQ(entries(), (std::vector<std::string>{"m", "q", "s"}));
+}
+
+}  // namespace
