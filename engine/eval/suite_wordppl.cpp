@@ -58,7 +58,19 @@ void tighten_pairs(std::string& s, char open, char close) {
 std::string wikitext_detokenize(std::string_view page) {
   std::string s(page);
   replace_all(s, "s '", "s'");
-  replace_all(s, "/' [0-9]/", "/'[0-9]/");
+  // re.sub(r"/' [0-9]/", r"/'[0-9]/"): a slash-quote-space, a digit, a slash become the text "/'[0-9]/".
+  {
+    std::string out;
+    for (std::size_t i = 0; i < s.size();) {
+      if (i + 5 <= s.size() && s.compare(i, 3, "/' ") == 0 && s[i + 3] >= '0' && s[i + 3] <= '9' && s[i + 4] == '/') {
+        out += "/'[0-9]/";
+        i += 5;
+      } else {
+        out += s[i++];
+      }
+    }
+    s = std::move(out);
+  }
   replace_all(s, " @-@ ", "-");
   replace_all(s, " @,@ ", ",");
   replace_all(s, " @.@ ", ".");

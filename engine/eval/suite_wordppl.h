@@ -26,8 +26,8 @@
 
 namespace qlab::eval {
 
-// preprocess_wikitext.py's wikitext_detokenizer, rule for rule (its "/' [0-9]/" rule included: a
-// literal pattern that replaces the text "/' [0-9]/" only).
+// preprocess_wikitext.py's wikitext_detokenizer, rule for rule (its "/' [0-9]/" rule included, as it
+// behaves: "/' 5/" becomes the text "/'[0-9]/").
 std::string wikitext_detokenize(std::string_view page);
 
 // Articles of a wiki.*.raw file: a new one at each top-level heading line " = Title = " (not " = = ");

@@ -1,0 +1,124 @@
+// The suite end to end on the built-in model: its perplexity and KLD are `qlab ppl`'s (eval::perplexity,
+// eval::kl_divergence) on the same chunks; a re-run takes everything from the cache; a new variant is the
+// only thing computed; wrong names and checkpoints of another model are refused before any work.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/eval/fake_quant.h"
+#include "engine/formats/format_lookup.h"
+#include "engine/suite/suite.h"
+#include "engine/suite/variants.h"
+#include "suite_test_util.h"
+
+namespace qlab::suite {
+namespace {
+
+using namespace qlab::testing;
+
+SuiteOptions options(const std::filesystem::path& cache) {
+  SuiteOptions o;
+  o.model_dir = builtin_dir();
+  o.builtin_dir = builtin_dir();
+  o.model_display = "builtin";
+  o.builtin_model = true;
+  o.chunks = 6;
+  o.mmlu_enabled = false;
+  o.cache_root = cache;
+  return o;
+}
+
+TEST(SuiteRun, PerplexityAndKldAreQlabPplsAndARerunIsCached) {
+  const auto dir = scratch("suite-run");
+  SuiteOptions o = options(dir);
+  o.variants = {"nvfp4"};
+  const SuiteRun r = run_suite(o);
+  ASSERT_EQ(r.variants.size(), 2u);
+  const VariantResult &base = r.variants[0], &q = r.variants[1];
+  ASSERT_TRUE(base.error.empty()) << base.error;
+  ASSERT_TRUE(q.error.empty()) << q.error;
+  eval::PplOptions popt = builtin_text().opt;
+  popt.max_chunks = 6;
+  const eval::PplResult plain = eval::perplexity(builtin_model(), builtin_text().tokens, popt);
+  EXPECT_EQ(base.ppl->ppl, plain.nll.ppl());
+  EXPECT_EQ(base.ppl->ppl_error, plain.nll.ppl_error());
+  EXPECT_EQ(base.ppl->kld_mean, 0.0);
+  EXPECT_EQ(base.ppl->same_top, 1.0);
+  model::Model m = builtin_model();
+  eval::fake_quantize_model(m, formats::block_format("nvfp4"), false);
+  const eval::KldResult k = eval::kl_divergence(builtin_model(), m, builtin_text().tokens, popt);
+  EXPECT_EQ(q.ppl->ppl, k.test.nll.ppl());
+  EXPECT_DOUBLE_EQ(q.ppl->kld_mean, k.mean_kld());
+  EXPECT_EQ(q.ppl->kld_median, eval::quantiles(k.kld).median);
+  EXPECT_EQ(q.ppl->same_top, k.same_top_fraction());
+  EXPECT_EQ(q.ppl->scored, 6 * 63);
+  EXPECT_GT(q.bits_per_weight, 4.0);
+  EXPECT_LT(q.bytes, base.bytes);
+  EXPECT_NE(r.chunk_note.find("about 5.5 times"), std::string::npos) << r.chunk_note;  // sqrt(180 / 6)
+
+  // Again, with one more variant: only that one is computed.
+  o.variants = {"nvfp4", "int8-ch"};
+  const SuiteRun again = run_suite(o);
+  ASSERT_EQ(again.variants.size(), 3u);
+  EXPECT_EQ(again.variants[1].from_cache, (std::vector<std::string>{"made", "perplexity"}));
+  EXPECT_EQ(again.variants[1].ppl->kld_mean, q.ppl->kld_mean);
+  EXPECT_TRUE(again.variants[2].from_cache.empty());
+  EXPECT_GT(again.variants[2].ppl->kld_mean, 0.0);
+  EXPECT_LT(again.variants[2].ppl->kld_mean, q.ppl->kld_mean);  // int8 moves the distribution less than FP4
+}
+
+TEST(SuiteRun, ACutShortVariantResumesToTheSameNumbers) {
+  const auto dir = scratch("suite-run");
+  SuiteOptions o = options(dir);
+  o.variants = {"mxfp4"};
+  const SuiteRun whole = run_suite(o);
+  // Remove the finished entry and keep half of the per-chunk work, as a cancel would leave it.
+  std::vector<std::filesystem::path> entries;
+  for (const auto& e : std::filesystem::directory_iterator(dir / whole.model_fingerprint))
+    if (e.path().filename().string().rfind("mxfp4.ppl.", 0) == 0) entries.push_back(e.path());
+  ASSERT_EQ(entries.size(), 1u);
+  std::filesystem::remove(entries[0]);
+  const SuiteRun again = run_suite(o);
+  EXPECT_EQ(again.variants[1].ppl->kld_mean, whole.variants[1].ppl->kld_mean);
+  EXPECT_EQ(again.variants[1].ppl->ppl, whole.variants[1].ppl->ppl);
+}
+
+TEST(SuiteRun, WrongNamesAndOtherModelsAreRefusedBeforeAnyWork) {
+  const auto dir = scratch("suite-run");
+  SuiteOptions o = options(dir);
+  o.variants = {"nvfp5"};
+  EXPECT_NE(error_of([&] { run_suite(o); }).find("no variant named 'nvfp5' (variants: baseline int8-ch"),
+            std::string::npos);
+  o.variants = {"gguf-q4_k_m"};
+  EXPECT_NE(error_of([&] { run_suite(o); }).find("GGUF variants need GGUF models in the runtime"), std::string::npos);
+  o.variants = {"int8-ch"};
+  o.added = {fixtures() / "models" / "llama"};
+  const std::string e = error_of([&] { run_suite(o); });
+  EXPECT_NE(e.find("a checkpoint of another model (vocabulary of 256, the baseline's 768)"), std::string::npos) << e;
+  EXPECT_FALSE(std::filesystem::exists(dir) && !std::filesystem::is_empty(dir));  // nothing computed or written
+}
+
+TEST(SuiteRun, AnAddedCopyOfTheBaselineHasNoKld) {
+  const auto dir = scratch("suite-run");
+  const auto copy = dir / "copy";
+  std::filesystem::create_directories(copy);
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
+    std::filesystem::copy_file(builtin_dir() / f, copy / f);
+  SuiteOptions o = options(dir / "cache");
+  o.variants = {"baseline"};
+  o.added = {copy};
+  const SuiteRun r = run_suite(o);
+  ASSERT_EQ(r.variants.size(), 2u);
+  ASSERT_TRUE(r.variants[1].error.empty()) << r.variants[1].error;
+  EXPECT_EQ(r.variants[1].name, "copy");
+  EXPECT_EQ(r.variants[1].ppl->kld_mean, 0.0);
+  EXPECT_EQ(r.variants[1].ppl->ppl, r.variants[0].ppl->ppl);
+  // Another tokenizer with the same vocabulary size is refused too.
+  std::string tok = read_file(copy / "tokenizer.json");
+  tok.insert(tok.find('{') + 1, "\"qlab_test\": 1, ");
+  write_file_atomic(copy / "tokenizer.json", tok);
+  EXPECT_NE(error_of([&] { run_suite(o); }).find("its tokenizer differs from the baseline's"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qlab::suite
