@@ -96,7 +96,7 @@ int run(const Args& a) {
     if (v.error.empty() && !v.from_cache.empty()) {
       std::string c;
       for (const auto& f : v.from_cache) c += (c.empty() ? "" : ", ") + f;
-      what += " (from the cache: " + c + ")";
+      what += fmt::format(" (from the cache: {})", c);
     }
     fmt::print(stderr, "{}[{}] {} {}\n", tty ? "\r\x1b[K" : "", i + 1, v.name, what);
   };

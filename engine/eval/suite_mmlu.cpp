@@ -59,7 +59,7 @@ std::string description(const std::string& subject) {
   std::string words = subject;
   for (char& c : words)
     if (c == '_') c = ' ';
-  return "The following are multiple choice questions (with answers) about " + words + ".\n\n";
+  return fmt::format("The following are multiple choice questions (with answers) about {}.\n\n", words);
 }
 
 }  // namespace

@@ -140,7 +140,7 @@ std::string html(const SuiteRun& r) {
                    esc(r.model), esc(r.qlab_version), esc(r.when), esc(r.model_fingerprint));
   const TableView t = table(r);
   s += "<table id=\"results\">\n<tr>";
-  for (const auto& h : t.header) s += "<th>" + esc(h) + "</th>";
+  for (const auto& h : t.header) s += fmt::format("<th>{}</th>", esc(h));
   s += "</tr>\n";
   for (const auto& row : t.rows) {
     s += "<tr>";
@@ -197,7 +197,7 @@ std::string html(const SuiteRun& r) {
   s += "</dl>\n";
   for (const auto& v : r.variants)
     if (!v.error.empty()) s += fmt::format("<p class=\"error\">{}: {}</p>\n", esc(v.name), esc(v.error));
-  for (const auto& n : r.notes) s += "<p>" + esc(n) + "</p>\n";
+  for (const auto& n : r.notes) s += fmt::format("<p>{}</p>\n", esc(n));
   s += "</body>\n</html>\n";
   return s;
 }

@@ -104,13 +104,13 @@ std::string markdown(const SuiteRun& r) {
   out += fmt::format("qlab {} · {} · model fingerprint {}\n\n", r.qlab_version, r.when, r.model_fingerprint);
   const TableView t = table(r);
   out += "|";
-  for (const auto& h : t.header) out += " " + md_cell(h) + " |";
+  for (const auto& h : t.header) out += fmt::format(" {} |", md_cell(h));
   out += "\n|";
   for (std::size_t c = 0; c < t.header.size(); ++c) out += t.numeric[c] ? "---:|" : "---|";
   out += "\n";
   for (const auto& row : t.rows) {
     out += "|";
-    for (const auto& c : row) out += " " + md_cell(c) + " |";
+    for (const auto& c : row) out += fmt::format(" {} |", md_cell(c));
     out += "\n";
   }
   out += "\nd = difference from the baseline. KLD: mean KL-divergence per token from the baseline's next-token "
@@ -149,7 +149,7 @@ std::string markdown(const SuiteRun& r) {
   if (any_subjects) {
     out += "\n## MMLU by category and subject\n\n| variant | subject mean |";
     std::vector<std::string> cats = {"stem", "humanities", "social_sciences", "other"};
-    for (const auto& c : cats) out += " " + c + " |";
+    for (const auto& c : cats) out += fmt::format(" {} |", c);
     out += "\n|---|---:|---:|---:|---:|---:|\n";
     for (const auto& v : r.variants) {
       if (!v.mmlu) continue;
@@ -162,7 +162,7 @@ std::string markdown(const SuiteRun& r) {
     }
     out += "\n| subject |";
     for (const auto& v : r.variants)
-      if (v.mmlu) out += " " + v.name + " |";
+      if (v.mmlu) out += fmt::format(" {} |", v.name);
     out += "\n|---|";
     for (const auto& v : r.variants)
       if (v.mmlu) out += "---:|";
@@ -172,7 +172,7 @@ std::string markdown(const SuiteRun& r) {
       if (v.mmlu && !first) first = &v;
     if (first)
       for (const auto& [s, ci] : first->mmlu->subjects) {
-        out += "| " + s + " |";
+        out += fmt::format("| {} |", s);
         for (const auto& v : r.variants) {
           if (!v.mmlu) continue;
           auto it = v.mmlu->subjects.find(s);
@@ -192,7 +192,7 @@ std::string markdown(const SuiteRun& r) {
   }
   if (!r.notes.empty()) {
     out += "\n## Notes\n\n";
-    for (const auto& n : r.notes) out += "- " + md_cell(n) + "\n";
+    for (const auto& n : r.notes) out += fmt::format("- {}\n", md_cell(n));
   }
   return out;
 }

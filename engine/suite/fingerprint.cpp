@@ -25,7 +25,7 @@ namespace {
 
 std::uint64_t add_file(std::uint64_t h, const std::filesystem::path& p) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(p, ec)) return hash64("absent:" + p.filename().string(), h);
+  if (!std::filesystem::is_regular_file(p, ec)) return hash64(fmt::format("absent:{}", p.filename().string()), h);
   return hash64(read_file(p), hash64(p.filename().string(), h));
 }
 

@@ -93,7 +93,7 @@ VariantSpec added_variant(const std::filesystem::path& path) {
   v.kind = VariantKind::Added;
   v.path = path;
   v.name = path.filename().empty() ? path.parent_path().filename().string() : path.filename().string();
-  v.description = "checkpoint " + path.string();
+  v.description = fmt::format("checkpoint {}", path.string());
   return v;
 }
 
