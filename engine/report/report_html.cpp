@@ -69,11 +69,13 @@ std::string pareto_svg(const std::vector<Point>& pts, const std::string& x_label
   s += fmt::format(R"svg(<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/><line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>)svg",
                    L, H - B, W - R, H - B, L, T, L, H - B);
   const double xs = nice_step(x1 - x0, 8), ys = nice_step(y1 - y0, 6);
+  auto tidy = [](double v, double step) { return std::fabs(v) < step * 1e-9 ? 0.0 : v; };  // no "-0"
   for (double x = std::ceil(x0 / xs) * xs; x <= x1; x += xs)
-    s += fmt::format(R"svg(<text x="{:.1f}" y="{}" class="tick" text-anchor="middle">{:g}</text>)svg", sx(x), H - B + 16, x);
-  for (double y = std::ceil(y0 / ys) * ys; y <= y1; y += ys)
+    s += fmt::format(R"svg(<text x="{:.1f}" y="{}" class="tick" text-anchor="middle">{:g}</text>)svg", sx(x), H - B + 16,
+                     tidy(x, xs));
+  for (double y0t = std::ceil(y0 / ys) * ys, y = y0t; y <= y1; y += ys)
     s += fmt::format(R"svg(<line x1="{}" y1="{:.1f}" x2="{}" y2="{:.1f}" class="grid"/><text x="{}" y="{:.1f}" class="tick" text-anchor="end">{:g}</text>)svg",
-                     L, sy(y), W - R, sy(y), L - 6, sy(y) + 4, y);
+                     L, sy(y), W - R, sy(y), L - 6, sy(y) + 4, tidy(y, ys));
   s += fmt::format(R"svg(<text x="{}" y="{}" class="label" text-anchor="middle">{}</text>)svg", (L + W - R) / 2, H - 10, esc(x_label));
   s += fmt::format(R"svg(<text x="16" y="{}" class="label" text-anchor="middle" transform="rotate(-90 16 {})">{}</text>)svg",
                    (T + H - B) / 2, (T + H - B) / 2, esc(y_label));
@@ -150,12 +152,13 @@ std::string html(const SuiteRun& r) {
   }
   s += "</table>\n<p>d = difference from the baseline. KLD in nats per token. dMMLU in points.</p>\n";
 
-  std::vector<Point> pareto, kld, mmlu;
+  std::vector<Point> pareto, kld, mmlu, text;
   for (const auto& v : r.variants) {
     if (!v.error.empty()) continue;
     if (v.ppl && base && base->ppl) pareto.push_back({v.name, v.bits_per_weight, v.ppl->ppl - base->ppl->ppl});
     if (v.ppl) kld.push_back({v.name, 0, v.ppl->kld_mean});
     if (v.mmlu) mmlu.push_back({v.name, 0, 100 * v.mmlu->micro});
+    if (v.mmlu && v.mmlu->text_items) text.push_back({v.name, 0, 100 * v.mmlu->answer_text});
   }
   s += "<h2>Perplexity increase against size</h2>\n<p>Each variant at its bits per weight (from the bytes it stores) "
        "and its perplexity increase over the baseline. The red dashed line is the Pareto front: no other variant is "
@@ -166,6 +169,12 @@ std::string html(const SuiteRun& r) {
   if (!mmlu.empty()) {
     s += "<h2>MMLU accuracy</h2>\n";
     s += bars_svg("mmlu", mmlu, "%", 2) + "\n";
+  }
+  if (!text.empty()) {
+    s += "<h2>Built-in questions by the answer text</h2>\n<p>A model this small does not learn to map the letters "
+         "A-D to answers (its letter score sits near the 25% of guessing); scored by the answer text, the same "
+         "questions show what quantization does to what it knows.</p>\n";
+    s += bars_svg("answer-text", text, "%", 2) + "\n";
   }
   s += "<h2>Beside the module's claims</h2>\n<table id=\"claims\"><tr><th>variant</th><th>module: PPL increase</th>"
        "<th>measured</th><th>module: MMLU loss (points)</th><th>measured</th></tr>\n";

@@ -90,7 +90,7 @@ TableView table(const SuiteRun& r) {
     }
     if (text) row.push_back(v.mmlu && v.mmlu->text_items ? num(100 * v.mmlu->answer_text, 2) : "-");
     if (word) row.push_back(v.word_ppl ? num(v.word_ppl->word_ppl, 4) : "-");
-    row.push_back(v.quant_seconds > 0 ? num(v.quant_seconds, 2) : "-");
+    row.push_back(v.quant_seconds > 0 ? num(v.quant_seconds, v.quant_seconds < 1 ? 3 : 2) : "-");
     row.push_back(v.decode_tokens_per_s ? num(*v.decode_tokens_per_s, 1) : "-");
     t.rows.push_back(std::move(row));
   }
