@@ -10,6 +10,7 @@
 
 #include "app/calibrated_quant.h"
 #include "app/cli.h"
+#include "app/device_arg.h"
 #include "app/model_arg.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
@@ -64,6 +65,8 @@ int run(const Args& a) {
     }
   }
 
+  const DeviceArg device = choose_device(a, "ppl");
+  opt.backend = device.backend;
   const model::Model base = model::Model::load(dir);
   // Default context: 512 as llama.cpp, or the model's trained context when that is shorter.
   const int trained_ctx = base.config().max_position_embeddings;
@@ -97,7 +100,9 @@ int run(const Args& a) {
   StderrProgress progress;
   nlohmann::json j{{"model", dir.string()}, {"tokens", tokens.size()}, {"ctx", opt.n_ctx},
                    {"protocol", protocol_text(opt)}};
+  device.add_to(j);
   const bool json = a.json();
+  if (!json && device.report()) fmt::print("device: {}\n", device.where);
   if (!json) fmt::print("{} tokens; protocol: {}\n", tokens.size(), protocol_text(opt));
 
   model::Model test = base;  // shares every weight until fake quantization replaces some
@@ -105,7 +110,8 @@ int run(const Args& a) {
     quantize_calibrated(a, method, dir, test, *spec, progress, j, json);
   } else if (spec) {
     // Without --kld the original weights are not read again: let their pages go as each is replaced.
-    const auto st = eval::fake_quantize_model(test, *spec, a.has("quant-all"), progress, !a.has("kld"));
+    // On a GPU the packed bytes themselves (the same logits): the device dequantizes them a slab at a time.
+    const auto st = eval::fake_quantize_model(test, *spec, a.has("quant-all"), progress, !a.has("kld"), device.gpu);
     j["quant"] = {{"format", spec->name}, {"matrices", st.matrices}, {"weights", st.weights},
                   {"embeddings_and_lm_head", a.has("quant-all") ? "quantized" : "kept"}};
     if (!json)
@@ -202,7 +208,8 @@ const Registrar reg{with_calibration_options(Command{
      {"kld", "", "with --quant: KL-divergence of the quantized model from the original"},
      {"sliding", "STRIDE", "sliding-window protocol: windows of --ctx every STRIDE tokens, every token scored once"},
      {"chunks", "N", "evaluate only the first N chunks / windows"},
-     {"no-bos", "", "do not overwrite each chunk's first token with BOS"}},
+     {"no-bos", "", "do not overwrite each chunk's first token with BOS"},
+     device_options()[0], device_options()[1]},
     "Default protocol (llama.cpp perplexity): the stream is cut into chunks of --ctx tokens; with a BOS "
     "token the first token of each chunk is replaced by it; only the second half of each chunk is "
     "scored. The +/- is llama.cpp's standard error. Reports tokens/s.",
