@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "app/device_arg.h"
 #include "app/model_arg.h"
 #include "engine/core/error.h"
 #include "engine/report/report.h"
@@ -82,6 +83,9 @@ int run(const Args& a) {
   opt.mmlu_enabled = !a.has("no-mmlu");
   if (a.has("no-mmlu") && (a.has("mmlu") || a.has("shots"))) throw UsageError("--no-mmlu leaves out --mmlu and --shots");
   if (a.has("cache")) opt.cache_root = a.require("cache");
+  const DeviceArg device = choose_device(a, "suite");
+  opt.backend = device.backend;
+  opt.device = device.where;
   const std::filesystem::path out = a.has("out") ? std::filesystem::path(a.require("out")) : default_out();
 
   const bool json = a.json();
@@ -141,7 +145,8 @@ int run(const Args& a) {
   return failed ? 1 : 0;
 }
 
-const Registrar reg{Command{
+Command suite_command() {
+  Command c{
     "suite", "every variant of a model on the same text and questions: perplexity, KLD, MMLU, size; a report",
     "[MODEL] [--variants LIST] [--add PATH ...] [--text FILE] [--mmlu DIR] [--shots K] [--chunks N] [--out DIR] "
     "[--word-ppl] [--no-mmlu] [--cache DIR] [--list]",
@@ -162,7 +167,12 @@ const Registrar reg{Command{
     "Perplexity follows llama.cpp (chunks of 512 tokens or the model's context, second half scored) and every "
     "variant is compared token by token with the baseline's logits, computed once and kept in the cache. MMLU "
     "follows lm-evaluation-harness's mmlu task. Exit 1 when a variant could not be measured.",
-    0, 1, run}};
+    0, 1, run};
+  for (Option& o : device_options()) c.options.push_back(std::move(o));
+  return c;
+}
+
+const Registrar reg{suite_command()};
 
 }  // namespace
 }  // namespace qlab::app

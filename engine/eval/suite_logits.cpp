@@ -10,9 +10,8 @@
 #include <fmt/format.h>
 
 #include "engine/core/error.h"
-#include "engine/core/threads.h"
+#include "engine/model/backend.h"
 #include "engine/model/forward.h"
-#include "engine/model/sampling.h"
 
 namespace qlab::eval {
 
@@ -225,55 +224,29 @@ void LogitStore::read(std::int64_t c, std::vector<float>& out) const {
          path_.string(), c);
 }
 
-TokenCompare compare_rows(std::span<const float> rb, std::span<const float> rt, std::int32_t target,
-                          std::vector<double>& lpb, std::vector<double>& lpt) {
-  // kl_divergence()'s per-token arithmetic, step for step, so the two agree to the last bit.
-  auto log_softmax = [](std::span<const float> x, std::vector<double>& out) {
-    out.resize(x.size());
-    float mx = x[0];
-    for (float v : x) mx = std::max(mx, v);
-    double s = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      out[i] = static_cast<double>(x[i] - mx);
-      s += std::exp(out[i]);
-    }
-    const double ls = std::log(s);
-    for (double& v : out) v -= ls;
-  };
-  log_softmax(rb, lpb);
-  log_softmax(rt, lpt);
-  double kl = 0;
-  for (std::size_t i = 0; i < lpb.size(); ++i) kl += std::exp(lpb[i]) * (lpb[i] - lpt[i]);
-  TokenCompare o;
-  o.kld = std::max(kl, 0.0);
-  o.nll_base = token_nll(rb, target);
-  o.nll_test = token_nll(rt, target);
-  const auto t = static_cast<std::size_t>(target);
-  o.delta_p = std::exp(lpt[t]) - std::exp(lpb[t]);
-  o.same_top = model::argmax(rb) == model::argmax(rt);
-  return o;
-}
-
 namespace {
 
 // Chunks per forward_batch call: WindowRunner's rule in perplexity.cpp.
-std::int64_t batch_size(const model::Model& m, std::int64_t n_ctx) {
+std::int64_t batch_size(const model::Model& m, const model::Backend& be, std::int64_t n_ctx) {
   constexpr double kMaxLogitBytes = 256.0 * 1024 * 1024;
   const double window_bytes = 4.0 * static_cast<double>(n_ctx) * m.vocab_size();
   const auto by_memory = static_cast<std::int64_t>(std::max(1.0, kMaxLogitBytes / window_bytes));
-  return std::clamp<std::int64_t>(model::sequences_per_batch(m, n_ctx), 1, by_memory);
+  return std::clamp<std::int64_t>(be.sequences_per_batch(m.config(), n_ctx), 1, by_memory);
 }
 
-// Runs chunks [c0, c0 + n) and leaves each one's rows first .. n_ctx-1 in logits.
+// Runs chunks [c0, c0 + n) on the backend and leaves each one's rows first .. n_ctx-1 in its memory.
 class ChunkRunner {
  public:
-  ChunkRunner(const model::Model& m, const PplOptions& opt) : m_(m), opt_(opt) {
-    for (std::int64_t b = 0; b < batch_size(m, opt.n_ctx); ++b) caches_.emplace_back(m.config(), opt.n_ctx);
+  ChunkRunner(const model::Model& m, const PplOptions& opt)
+      : m_(m), opt_(opt), be_(opt.backend ? *opt.backend : model::cpu_backend()) {
+    for (std::int64_t b = 0; b < batch_size(m, be_, opt.n_ctx); ++b) caches_.emplace_back(m.config(), opt.n_ctx, 0, be_);
   }
+  model::Backend& backend() { return be_; }
   std::int64_t max_batch() const { return static_cast<std::int64_t>(caches_.size()); }
   std::int64_t rows_per_chunk() const { return opt_.n_ctx - opt_.n_ctx / 2; }
+  const float* logits() const { return logits_.get(); }
 
-  void run(std::span<const std::int32_t> tokens, std::int64_t c0, std::int64_t n, std::vector<float>& logits) {
+  void run(std::span<const std::int32_t> tokens, std::int64_t c0, std::int64_t n) {
     ids_.clear();
     std::vector<model::KVCache*> caches;
     for (std::int64_t k = 0; k < n; ++k) {
@@ -284,15 +257,23 @@ class ChunkRunner {
       caches_[static_cast<std::size_t>(k)].clear();
       caches.push_back(&caches_[static_cast<std::size_t>(k)]);
     }
-    logits.resize(static_cast<std::size_t>(n * rows_per_chunk() * m_.vocab_size()));
-    model::forward_batch(m_, caches, ids_, rows_per_chunk(), logits.data());
+    const std::int64_t need = n * rows_per_chunk() * m_.vocab_size();
+    if (size_ < need) {
+      logits_.reset();
+      logits_ = be_.alloc(need);
+      size_ = need;
+    }
+    model::forward_batch_on_backend(m_, caches, ids_, rows_per_chunk(), logits_.get());
   }
 
  private:
   const model::Model& m_;
   const PplOptions& opt_;
+  model::Backend& be_;
   std::vector<model::KVCache> caches_;
   std::vector<std::int32_t> ids_;
+  std::shared_ptr<float> logits_;
+  std::int64_t size_ = 0;
 };
 
 void check_plan(const model::Model& m, std::span<const std::int32_t> tokens, const PplOptions& opt,
@@ -320,14 +301,16 @@ void write_base_logits(const model::Model& m, std::span<const std::int32_t> toke
   upto = std::min(upto, h.n_chunks);
   ChunkRunner runner(m, opt);
   const std::int64_t n_scored = scored_rows(h), rows = runner.rows_per_chunk(), V = m.vocab_size();
-  std::vector<float> logits;
+  std::vector<float> host(static_cast<std::size_t>(n_scored * V));
   const std::int64_t start = store.chunks_done();
   while (store.chunks_done() < upto) {
     check_cancel(stop);
     const std::int64_t c0 = store.chunks_done(), n = std::min(runner.max_batch(), upto - c0);
-    runner.run(tokens, c0, n, logits);
-    for (std::int64_t k = 0; k < n; ++k)
-      store.append({logits.data() + k * rows * V, static_cast<std::size_t>(n_scored * V)});
+    runner.run(tokens, c0, n);
+    for (std::int64_t k = 0; k < n; ++k) {
+      runner.backend().download(runner.logits() + k * rows * V, n_scored * V, host.data());
+      store.append(host);
+    }
     progress.report(static_cast<double>(store.chunks_done() - start) / static_cast<double>(upto - start),
                     fmt::format("chunk {}/{}", store.chunks_done(), upto));
   }
@@ -340,26 +323,27 @@ void compare_with_base(const model::Model& test, std::span<const std::int32_t> t
   const LogitStoreHeader& h = store.header();
   check_plan(test, tokens, opt, h);
   ChunkRunner runner(test, opt);
+  model::Backend& be = runner.backend();
   const std::int64_t n_scored = scored_rows(h), rows = runner.rows_per_chunk(), V = test.vocab_size();
   const std::int64_t first = opt.n_ctx / 2, end = std::min(upto, store.chunks_done());
-  std::vector<float> logits, base;
+  std::vector<float> base;
+  std::shared_ptr<float> base_dev;  // the stored rows in the backend's memory (not needed on the host)
+  if (!be.host_memory()) base_dev = be.alloc(n_scored * V);
   std::vector<TokenCompare> out(static_cast<std::size_t>(n_scored));
   for (std::int64_t c0 = from_chunk; c0 < end;) {
     check_cancel(stop);
     const std::int64_t n = std::min(runner.max_batch(), end - c0);
-    runner.run(tokens, c0, n, logits);
+    runner.run(tokens, c0, n);
     for (std::int64_t k = 0; k < n; ++k) {
       const std::int64_t c = c0 + k;
       store.read(c, base);
+      const float* b = base.data();
+      if (base_dev) {
+        be.upload(base.data(), n_scored * V, base_dev.get());
+        b = base_dev.get();
+      }
       const std::int32_t* targets = tokens.data() + c * opt.n_ctx + first + 1;
-      parallel_for(out.size(), [&](std::size_t b, std::size_t e) {
-        std::vector<double> sb, st;
-        for (std::size_t t = b; t < e; ++t) {
-          const auto ti = static_cast<std::int64_t>(t);
-          out[t] = compare_rows({base.data() + ti * V, static_cast<std::size_t>(V)},
-                                {logits.data() + (k * rows + ti) * V, static_cast<std::size_t>(V)}, targets[t], sb, st);
-        }
-      });
+      be.kl_rows(b, runner.logits() + k * rows * V, n_scored, V, targets, out.data());
       on_chunk(c, out);
     }
     c0 += n;

@@ -81,12 +81,11 @@ class LogitStore {
   std::uint64_t end_ = 0;               // end of the valid part
 };
 
-// Per scored token of a variant against the baseline (kl_divergence's arithmetic, row for row).
-struct TokenCompare {
-  double nll_base = 0, nll_test = 0, kld = 0, delta_p = 0;
-  bool same_top = false;
-};
+// Per scored token of a variant against the baseline: the backend's kl_rows, as kl_divergence() uses it.
+using TokenCompare = model::TokenKL;
 
+// Both run on opt.backend (the CPU when null): the baseline's rows come back to the host to be stored,
+// the stored rows go up to the backend to be compared there (backend.h kl_rows).
 // Runs `m` over chunks [store.chunks_done(), upto) of the llama.cpp protocol (opt: n_ctx, bos) and
 // appends each chunk's scored logit rows to the store (upto <= n_chunks). Chunks run a batch at a time
 // exactly as kl_divergence() batches them.
@@ -102,8 +101,5 @@ void compare_with_base(const model::Model& test, std::span<const std::int32_t> t
                        const std::function<void(std::int64_t, std::span<const TokenCompare>)>& on_chunk,
                        Progress& progress = Progress::none(), std::stop_token stop = {});
 
-// One row pair: the computation kl_divergence() makes for each scored token.
-TokenCompare compare_rows(std::span<const float> base, std::span<const float> test, std::int32_t target,
-                          std::vector<double>& scratch_b, std::vector<double>& scratch_t);
 
 }  // namespace qlab::eval

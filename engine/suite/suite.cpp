@@ -110,9 +110,15 @@ json rows_to_json(std::int64_t chunk, std::span<const eval::TokenCompare> rows) 
 }
 
 void rows_from_json(const json& j, std::vector<eval::TokenCompare>& out) {
-  for (const auto& r : j.at("rows"))
-    out.push_back({r.at(0).get<double>(), r.at(1).get<double>(), r.at(2).get<double>(), r.at(3).get<double>(),
-                   r.at(4).get<int>() != 0});
+  for (const auto& r : j.at("rows")) {
+    eval::TokenCompare t;
+    t.nll_base = r.at(0).get<double>();
+    t.nll_test = r.at(1).get<double>();
+    t.kld = r.at(2).get<double>();
+    t.delta_p = r.at(3).get<double>();
+    t.same_top = r.at(4).get<int>() != 0;
+    out.push_back(t);
+  }
 }
 
 // Forwards a measure's fraction to the overall bar and the variant's own line.
@@ -182,6 +188,7 @@ SuiteRun run_suite(const SuiteOptions& opt, const SuiteEvents& ev, Progress& pro
   const int trained = base.config().max_position_embeddings;
   popt.n_ctx = trained > 0 ? std::min(512, trained) : 512;
   if (tok.bos_id() && !tokens.empty() && tokens.front() == *tok.bos_id()) popt.bos = tok.bos_id();
+  popt.backend = opt.backend;
   const auto n_tokens = static_cast<std::int64_t>(tokens.size());
   if (n_tokens < 2 * popt.n_ctx)
     fail("{}: {} tokens, fewer than the {} that two chunks of {} need: give a longer --text", text.origin, n_tokens,
@@ -225,7 +232,8 @@ SuiteRun run_suite(const SuiteOptions& opt, const SuiteEvents& ev, Progress& pro
   }
   const sysinfo::SystemInfo sys = sysinfo::detect_system();
   run.machine = sysinfo::hardware_line(sys, false);
-  run.threads = fmt::format("{} threads; {}", thread_count(), load_average());
+  run.threads = fmt::format("{} threads; {}{}", thread_count(), load_average(),
+                            opt.device.empty() ? std::string() : fmt::format("; perplexity and KLD on {}", opt.device));
 
   // 2. The baseline's logits, once.
   const std::string proto_key = fmt::format("llama.cpp ctx {} bos {}", popt.n_ctx, popt.bos.value_or(-1));
@@ -324,7 +332,10 @@ SuiteRun run_suite(const SuiteOptions& opt, const SuiteEvents& ev, Progress& pro
             for (std::int64_t t = 0; t < per_chunk; ++t) {
               const double nll = eval::token_nll(
                   {logits.data() + t * base.vocab_size(), static_cast<std::size_t>(base.vocab_size())}, targets[t]);
-              rows.push_back({nll, nll, 0.0, 0.0, true});
+              eval::TokenCompare row;
+              row.nll_base = row.nll_test = nll;
+              row.same_top = true;  // kld and delta_p 0
+              rows.push_back(row);
             }
           }
         } else {

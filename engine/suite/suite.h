@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/core/progress.h"
+#include "engine/model/backend.h"
 #include "engine/suite/result.h"
 
 namespace qlab::suite {
@@ -36,6 +37,9 @@ struct SuiteOptions {
   bool word_ppl = false;                   // also lm-eval's wikitext word perplexity
   bool mmlu_enabled = true;
   std::filesystem::path cache_root;        // empty: Cache::default_root()
+  // Where perplexity and KLD run (model/device.h; null: the CPU). MMLU and word perplexity run on the CPU.
+  model::Backend* backend = nullptr;
+  std::string device;                      // where that is, for the report ("cpu", "cuda: ...")
 };
 
 struct SuiteEvents {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <regex>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "qlab_run.h"
@@ -32,8 +33,8 @@ QlabRun run_env(const std::filesystem::path& dir, const std::string& args) {
   {
     std::ofstream(dir / ".stdin") << "";
   }
-  const std::string cmd = "cd " + quoted(dir) + " && env " + env(dir) + quoted(QLAB_BINARY) + " " + args +
-                          " < .stdin > .stdout 2> .stderr";
+  const std::string cmd = fmt::format("cd {} && env {}{} {} < .stdin > .stdout 2> .stderr", quoted(dir), env(dir),
+                                      quoted(QLAB_BINARY), args);
   const int status = std::system(cmd.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir / ".stdout"), slurp(dir / ".stderr")};
 }
@@ -65,7 +66,7 @@ std::filesystem::path short_questions(const std::filesystem::path& dir) {
 TEST(SuiteCli, NumbersAreQlabPplsAndTheReportIsNamed) {
   const auto dir = scratch_dir("suite-cli");
   const auto q = short_questions(dir);
-  const QlabRun r = run_env(dir, "suite builtin --variants nvfp4 --chunks 4 --json --out out --mmlu " + quoted(q));
+  const QlabRun r = run_env(dir, fmt::format("suite builtin --variants nvfp4 --chunks 4 --json --out out --mmlu {}", quoted(q)));
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   const QlabRun p = run_env(dir, "ppl builtin --quant nvfp4 --kld --chunks 4 --json");
@@ -82,7 +83,7 @@ TEST(SuiteCli, NumbersAreQlabPplsAndTheReportIsNamed) {
   for (const char* k : {"markdown", "csv", "json", "html"})
     EXPECT_TRUE(std::filesystem::exists(dir / j.at("reports").at(k).get<std::string>())) << k;
   // The plain output names the files; the progress export links them.
-  const QlabRun t = run_env(dir, "suite builtin --variants nvfp4 --chunks 4 --out out --mmlu " + quoted(q));
+  const QlabRun t = run_env(dir, fmt::format("suite builtin --variants nvfp4 --chunks 4 --out out --mmlu {}", quoted(q)));
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_NE(t.out.find("report: "), std::string::npos);
   EXPECT_NE(t.out.find(".html"), std::string::npos);
@@ -106,7 +107,7 @@ TEST(SuiteCli, HtmlReportRendersInAHeadlessBrowserWithNothingFetched) {
               "./dev.sh test installs it)";
   const auto dir = scratch_dir("suite-html");
   const auto q = short_questions(dir);
-  const QlabRun r = run_env(dir, "suite builtin --variants int8-ch,nvfp4 --chunks 3 --json --out out --mmlu " + quoted(q));
+  const QlabRun r = run_env(dir, fmt::format("suite builtin --variants int8-ch,nvfp4 --chunks 3 --json --out out --mmlu {}", quoted(q)));
   ASSERT_EQ(r.code, 0) << r.err;
   const auto html_path = dir / nlohmann::json::parse(r.out).at("reports").at("html").get<std::string>();
   const std::string html = slurp(html_path);
@@ -115,12 +116,13 @@ TEST(SuiteCli, HtmlReportRendersInAHeadlessBrowserWithNothingFetched) {
   EXPECT_NE(html.find("Content-Security-Policy\" content=\"default-src 'none'"), std::string::npos);
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_EQ(html.find("<link"), std::string::npos);
-  const std::string flags =
+  const std::string flags = fmt::format(
       " --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update "
-      "--disable-sync --no-first-run --user-data-dir=" + quoted(dir / "profile");
-  const std::string url = "file://" + html_path.string();
-  const std::string dump = "timeout 120 " + browser + flags + " --dump-dom " + qlab::testing::quoted(std::filesystem::path(url)) + " > " +
-                           quoted(dir / "dom.html") + " 2> " + quoted(dir / "browser.log");
+      "--disable-sync --no-first-run --user-data-dir={}",
+      quoted(dir / "profile"));
+  const std::string url = quoted(std::filesystem::path(fmt::format("file://{}", html_path.string())));
+  const std::string dump = fmt::format("timeout 120 {}{} --dump-dom {} > {} 2> {}", browser, flags, url,
+                                       quoted(dir / "dom.html"), quoted(dir / "browser.log"));
   ASSERT_EQ(std::system(dump.c_str()), 0) << slurp(dir / "browser.log");
   const std::string dom = slurp(dir / "dom.html");
   EXPECT_NE(dom.find("<svg class=\"chart\" id=\"pareto\""), std::string::npos);
@@ -131,8 +133,8 @@ TEST(SuiteCli, HtmlReportRendersInAHeadlessBrowserWithNothingFetched) {
   EXPECT_EQ(std::regex_search(dom, std::regex("<circle")), true);
   EXPECT_NE(dom.find("Protocol and machine"), std::string::npos);
   // A picture of it: a real PNG, larger than a blank page's.
-  const std::string shot = "timeout 120 " + browser + flags + " --window-size=1200,1600 --screenshot=" +
-                           quoted(dir / "shot.png") + " " + qlab::testing::quoted(std::filesystem::path(url)) + " > /dev/null 2>> " + quoted(dir / "browser.log");
+  const std::string shot = fmt::format("timeout 120 {}{} --window-size=1200,1600 --screenshot={} {} > /dev/null 2>> {}",
+                                       browser, flags, quoted(dir / "shot.png"), url, quoted(dir / "browser.log"));
   ASSERT_EQ(std::system(shot.c_str()), 0) << slurp(dir / "browser.log");
   const std::string png = slurp(dir / "shot.png");
   ASSERT_GT(png.size(), 20000u);
@@ -146,7 +148,7 @@ TEST(SuiteCli, BadInputIsOneLineAndNothingIsLost) {
   const std::string bytes = slurp(kSrc / "tests/fixtures/parquet/alltypes_plain.parquet");
   std::ofstream(dir / "cut.parquet", std::ios::binary) << bytes.substr(0, bytes.size() - 40);
   expect_one_line(run_env(dir, "suite --text cut.parquet"), 1, "cut short");
-  expect_one_line(run_env(dir, "suite --text " + quoted(kSrc / "tests/fixtures/parquet/alltypes_plain.parquet")), 1,
+  expect_one_line(run_env(dir, fmt::format("suite --text {}", quoted(kSrc / "tests/fixtures/parquet/alltypes_plain.parquet"))), 1,
                   "a parquet file of another dataset");
   // An MMLU folder with two subjects.
   std::filesystem::create_directories(dir / "mmlu/test");
@@ -154,11 +156,11 @@ TEST(SuiteCli, BadInputIsOneLineAndNothingIsLost) {
   std::ofstream(dir / "mmlu/test/virology_test.csv") << "q,a,b,c,d,B\n";
   expect_one_line(run_env(dir, "suite --mmlu mmlu"), 1, "MMLU test questions for 2 of its 57 subjects");
   // A checkpoint of another model.
-  expect_one_line(run_env(dir, "suite --variants int8-ch --add " + quoted(kSrc / "tests/fixtures/models/llama")), 1,
+  expect_one_line(run_env(dir, fmt::format("suite --variants int8-ch --add {}", quoted(kSrc / "tests/fixtures/models/llama"))), 1,
                   "a checkpoint of another model (vocabulary of 256, the baseline's 768)");
   // A cache entry written by an older qlab: one line saying so; the suite measures again and keeps the file.
   const auto q = short_questions(dir);
-  ASSERT_EQ(run_env(dir, "suite --variants int8-ch --chunks 2 --out out --mmlu " + quoted(q)).code, 0);
+  ASSERT_EQ(run_env(dir, fmt::format("suite --variants int8-ch --chunks 2 --out out --mmlu {}", quoted(q))).code, 0);
   std::filesystem::path entry;
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir / "cache"))
     if (e.path().filename().string().rfind("int8-ch.ppl.", 0) == 0) entry = e.path();
@@ -166,7 +168,7 @@ TEST(SuiteCli, BadInputIsOneLineAndNothingIsLost) {
   auto j = nlohmann::json::parse(slurp(entry));
   j["schema"] = 0;
   std::ofstream(entry) << j.dump();
-  const QlabRun again = run_env(dir, "suite --variants int8-ch --chunks 2 --out out --mmlu " + quoted(q));
+  const QlabRun again = run_env(dir, fmt::format("suite --variants int8-ch --chunks 2 --out out --mmlu {}", quoted(q)));
   EXPECT_EQ(again.code, 0) << again.err;
   EXPECT_NE(again.err.find("was written by an older qlab"), std::string::npos) << again.err;
   auto aside = entry;

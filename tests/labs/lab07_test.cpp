@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
 #include "engine/core/atomic_file.h"
 #include "engine/train/text_world.h"
 #include "labs/lab.h"
@@ -19,8 +21,7 @@ namespace {
 
 std::filesystem::path scratch() {
   auto d = std::filesystem::temp_directory_path() /
-           ("lab07-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           fmt::format("lab07-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
   return d;
