@@ -16,7 +16,7 @@ const std::vector<KeyBinding>& key_table() {
       {{'i'}, Action::Hint, "i", "show or hide the step's hint", LabScreen, "hint"},
       {{'s'}, Action::Settings, "s", "the step's settings: format, text, chunks... (saved with your progress)", LabScreen,
        "settings"},
-      {{'o'}, Action::Sort, "o", "sort a result's table by its next column (again: the next; after the last: as it came)",
+      {{'o'}, Action::Sort, "o", "sort the results table by its next column",
        LabScreen, ""},
       {{'p'}, Action::Path, "p", "next study path (quick, standard, deep dive)", Home, "path"},
       {{'w'}, Action::Glossary, "w", "words: glossary and plain-language notes", AnyScreen, "words"},

@@ -36,7 +36,8 @@ PplFigures ppl_from_json(const json& j) {
 
 json to_json(const WordPplFigures& f) {
   return {{"word_perplexity", f.word_ppl}, {"byte_perplexity", f.byte_ppl}, {"bits_per_byte", f.bits_per_byte},
-          {"documents", f.docs},          {"words", f.words},              {"tokens", f.tokens},
+          {"documents", f.docs},          {"words", f.words},              {"bytes", f.bytes},
+          {"tokens", f.tokens},
           {"seconds", f.seconds}};
 }
 
@@ -47,6 +48,7 @@ WordPplFigures word_ppl_from_json(const json& j) {
   f.bits_per_byte = j.at("bits_per_byte").get<double>();
   f.docs = j.at("documents").get<std::int64_t>();
   f.words = j.at("words").get<std::int64_t>();
+  f.bytes = j.at("bytes").get<std::int64_t>();
   f.tokens = j.at("tokens").get<std::int64_t>();
   f.seconds = j.at("seconds").get<double>();
   return f;

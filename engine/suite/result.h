@@ -23,7 +23,7 @@ struct PplFigures {
 
 struct WordPplFigures {
   double word_ppl = 0, byte_ppl = 0, bits_per_byte = 0;
-  std::int64_t docs = 0, words = 0, tokens = 0;
+  std::int64_t docs = 0, words = 0, bytes = 0, tokens = 0;
   double seconds = 0;
 };
 

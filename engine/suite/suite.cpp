@@ -387,8 +387,16 @@ SuiteRun run_suite(const SuiteOptions& opt, const SuiteEvents& ev, Progress& pro
                                      {{"i", k}, {"ll", d.loglik}, {"w", d.words}, {"b", d.bytes}, {"t", d.tokens}});
               },
               wp, stop);
-          vr.word_ppl = WordPplFigures{w.word_perplexity(), w.byte_perplexity(), w.bits_per_byte(), w.docs, w.words,
-                                       w.tokens, seconds_since(t0)};
+          WordPplFigures f;
+          f.word_ppl = w.word_perplexity();
+          f.byte_ppl = w.byte_perplexity();
+          f.bits_per_byte = w.bits_per_byte();
+          f.docs = w.docs;
+          f.words = w.words;
+          f.bytes = w.bytes;
+          f.tokens = w.tokens;
+          f.seconds = seconds_since(t0);
+          vr.word_ppl = f;
           cache.put(spec.name, "wordppl", wkey, to_json(*vr.word_ppl));
           cache.finish_partial(spec.name, "wordppl", wkey);
         }

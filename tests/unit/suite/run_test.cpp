@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "engine/eval/fake_quant.h"
+#include "engine/eval/suite_pytext.h"
 #include "engine/formats/format_lookup.h"
 #include "engine/suite/suite.h"
 #include "engine/suite/variants.h"
@@ -81,6 +82,26 @@ TEST(SuiteRun, ACutShortVariantResumesToTheSameNumbers) {
   const SuiteRun again = run_suite(o);
   EXPECT_EQ(again.variants[1].ppl->kld_mean, whole.variants[1].ppl->kld_mean);
   EXPECT_EQ(again.variants[1].ppl->ppl, whole.variants[1].ppl->ppl);
+}
+
+TEST(SuiteRun, WordPerplexityOnRequestIsLabelledAndCached) {
+  const auto dir = scratch("suite-run");
+  SuiteOptions o = options(dir);
+  o.variants = {"int8-ch"};
+  o.word_ppl = true;
+  const SuiteRun r = run_suite(o);
+  ASSERT_TRUE(r.variants[0].word_ppl.has_value());
+  const WordPplFigures& w = *r.variants[0].word_ppl;
+  EXPECT_EQ(w.docs, 1);  // a plain text is one document
+  EXPECT_EQ(w.words, static_cast<std::int64_t>(eval::py_split_count(read_file(builtin_dir() / "eval.txt"))));
+  // Per word, not per token: the same log-likelihood over fewer units.
+  EXPECT_GT(w.word_ppl, r.variants[0].ppl->ppl);
+  EXPECT_NEAR(std::log(w.word_ppl) * static_cast<double>(w.words), std::log(w.byte_ppl) * static_cast<double>(w.bytes),
+              1e-6 * std::log(w.byte_ppl) * static_cast<double>(w.bytes));
+  EXPECT_NE(r.word_ppl_protocol.find("lm-evaluation-harness wikitext"), std::string::npos);
+  const SuiteRun again = run_suite(o);
+  EXPECT_EQ(again.variants[1].from_cache, (std::vector<std::string>{"made", "perplexity", "word perplexity"}));
+  EXPECT_EQ(again.variants[1].word_ppl->word_ppl, r.variants[1].word_ppl->word_ppl);
 }
 
 TEST(SuiteRun, WrongNamesAndOtherModelsAreRefusedBeforeAnyWork) {
