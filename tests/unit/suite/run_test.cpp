@@ -3,6 +3,7 @@
 // only thing computed; wrong names and checkpoints of another model are refused before any work.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/eval/fake_quant.h"
@@ -68,20 +69,31 @@ TEST(SuiteRun, PerplexityAndKldAreQlabPplsAndARerunIsCached) {
   EXPECT_LT(again.variants[2].ppl->kld_mean, q.ppl->kld_mean);  // int8 moves the distribution less than FP4
 }
 
-TEST(SuiteRun, ACutShortVariantResumesToTheSameNumbers) {
+TEST(SuiteRun, ACancelledVariantResumesToTheSameNumbers) {
   const auto dir = scratch("suite-run");
-  SuiteOptions o = options(dir);
+  SuiteOptions o = options(dir / "whole");
   o.variants = {"mxfp4"};
   const SuiteRun whole = run_suite(o);
-  // Remove the finished entry and keep half of the per-chunk work, as a cancel would leave it.
-  std::vector<std::filesystem::path> entries;
-  for (const auto& e : std::filesystem::directory_iterator(dir / whole.model_fingerprint))
-    if (e.path().filename().string().rfind("mxfp4.ppl.", 0) == 0) entries.push_back(e.path());
-  ASSERT_EQ(entries.size(), 1u);
-  std::filesystem::remove(entries[0]);
+  // The same run cancelled half way through mxfp4's chunks, then run again.
+  o.cache_root = dir / "cut";
+  std::stop_source stop;
+  SuiteEvents ev;
+  ev.variant_progress = [&](std::size_t i, double f, const std::string& label) {
+    if (i == 1 && label.find("chunk") != std::string::npos && f > 0.4) stop.request_stop();
+  };
+  EXPECT_THROW(run_suite(o, ev, Progress::none(), stop.get_token()), Cancelled);
+  std::size_t partial_lines = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir / "cut"))
+    if (e.path().extension() == ".partial") {
+      const std::string text = read_file(e.path());
+      partial_lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+    }
+  EXPECT_GE(partial_lines, 2u);  // the header and at least one finished chunk
   const SuiteRun again = run_suite(o);
+  EXPECT_EQ(again.variants[0].from_cache, (std::vector<std::string>{"made", "perplexity"}));
   EXPECT_EQ(again.variants[1].ppl->kld_mean, whole.variants[1].ppl->kld_mean);
   EXPECT_EQ(again.variants[1].ppl->ppl, whole.variants[1].ppl->ppl);
+  EXPECT_EQ(again.variants[1].ppl->kld_p99, whole.variants[1].ppl->kld_p99);
 }
 
 TEST(SuiteRun, WordPerplexityOnRequestIsLabelledAndCached) {
