@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cctype>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include "app/cli.h"
 #include "app/device_arg.h"
 #include "app/model_arg.h"
+#include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
 #include "engine/report/report.h"
 #include "engine/suite/suite.h"
@@ -45,6 +47,32 @@ std::filesystem::path default_out() {
   return std::filesystem::path(home) / ".local" / "share" / "qlab" / "reports";
 }
 
+// --text / --mmlu: a path, or a dataset's Hugging Face repo id ("Salesforce/wikitext", "cais/mmlu", with
+// @revision) found in the hub cache as huggingface_hub keeps it: datasets--org--name/snapshots/<commit>/.
+std::filesystem::path data_arg(const std::string& arg, const char* option) {
+  std::error_code ec;
+  if (std::filesystem::exists(arg, ec) || !looks_like_repo_id(arg)) return arg;
+  std::string id = arg, revision = "main";
+  if (auto at = id.find('@'); at != std::string::npos) {
+    revision = id.substr(at + 1);
+    id.resize(at);
+  }
+  std::string folder = fmt::format("datasets--{}", id);
+  for (std::size_t i = folder.find('/'); i != std::string::npos; i = folder.find('/', i)) folder.replace(i, 1, "--");
+  const std::filesystem::path repo = hf_hub_cache() / folder;
+  std::string commit = revision;
+  if (std::filesystem::is_regular_file(repo / "refs" / revision, ec)) {
+    commit = read_file(repo / "refs" / revision);
+    while (!commit.empty() && std::isspace(static_cast<unsigned char>(commit.back()))) commit.pop_back();
+  }
+  const std::filesystem::path snap = repo / "snapshots" / commit;
+  if (!std::filesystem::is_directory(snap, ec))
+    fail("--{} {}: neither a file nor a dataset in the Hugging Face cache (looked for {}); download it with "
+         "`huggingface-cli download --repo-type dataset {}` or give the path of its files",
+         option, arg, snap.string(), id);
+  return snap;
+}
+
 int list_variants(const Args& a) {
   nlohmann::json j = nlohmann::json::array();
   for (const auto& e : suite::catalogue()) {
@@ -75,8 +103,8 @@ int run(const Args& a) {
     }
   }
   for (const auto& p : a.get_all("add")) opt.added.emplace_back(p);
-  if (a.has("text")) opt.text = a.require("text");
-  if (a.has("mmlu")) opt.mmlu = a.require("mmlu");
+  if (a.has("text")) opt.text = data_arg(a.require("text"), "text");
+  if (a.has("mmlu")) opt.mmlu = data_arg(a.require("mmlu"), "mmlu");
   opt.shots = static_cast<int>(a.get_int("shots", 0, 0, 25));
   opt.chunks = a.get_int("chunks", 0, 1, 1LL << 40);
   opt.word_ppl = a.has("word-ppl");
@@ -152,10 +180,12 @@ Command suite_command() {
     "[--word-ppl] [--no-mmlu] [--cache DIR] [--list]",
     {{"variants", "LIST", "comma-separated variant names (default: every variant this build can make; --list)"},
      {"add", "PATH", "also measure this checkpoint folder (a variant of the same model); may be given again"},
-     {"text", "FILE", "WikiText-2 wiki.test.raw, a WikiText parquet file or Hub snapshot folder, JSONL, or plain "
-                      "text (default: the model folder's eval.txt, else the built-in model's)"},
-     {"mmlu", "DIR", "MMLU: a folder with test/ and dev/ CSV files, the Hub's parquet, or one CSV file (default: "
-                     "the model folder's mmlu.csv, else the built-in model's)"},
+     {"text", "FILE", "WikiText-2 wiki.test.raw, a WikiText parquet file or Hub snapshot folder (or its repo id in "
+                      "the Hugging Face cache: Salesforce/wikitext), JSONL, or plain text (default: the model "
+                      "folder's eval.txt, else the built-in model's)"},
+     {"mmlu", "DIR", "MMLU: a folder with test/ and dev/ CSV files, the Hub's parquet (or cais/mmlu in the "
+                     "Hugging Face cache), or one CSV file (default: the model folder's mmlu.csv, else the built-in "
+                     "model's)"},
      {"shots", "K", "MMLU few-shot examples from dev (default 0; 5 is the usual)"},
      {"chunks", "N", "score only the first N perplexity chunks (the +/- widens: the output says by how much)"},
      {"out", "DIR", "folder for the report (default $XDG_DATA_HOME/qlab/reports)"},

@@ -25,6 +25,8 @@ std::string env(const std::filesystem::path& dir) {
   e += quoted(dir / "cache");
   e += " XDG_DATA_HOME=";
   e += quoted(dir / "data");
+  e += " HF_HUB_CACHE=";
+  e += quoted(dir / "hub");
   e += " QLAB_THREADS=2 ";
   return e;
 }
@@ -141,6 +143,39 @@ TEST(SuiteCli, HtmlReportRendersInAHeadlessBrowserWithNothingFetched) {
   EXPECT_EQ(png.substr(1, 3), "PNG");
 }
 
+// A dataset named by its repo id, found in the Hugging Face hub cache (refs/main -> snapshots/<commit>).
+TEST(SuiteCli, MmluByRepoIdFromTheHubCache) {
+  const auto dir = scratch_dir("suite-hub");
+  const auto snap = dir / "hub" / "datasets--cais--mmlu" / "snapshots" / "0123abcd";
+  std::filesystem::create_directories(dir / "hub" / "datasets--cais--mmlu" / "refs");
+  std::ofstream(dir / "hub" / "datasets--cais--mmlu" / "refs" / "main") << "0123abcd\n";
+  const char* subjects[] = {
+      "abstract_algebra", "anatomy", "astronomy", "business_ethics", "clinical_knowledge", "college_biology",
+      "college_chemistry", "college_computer_science", "college_mathematics", "college_medicine", "college_physics",
+      "computer_security", "conceptual_physics", "econometrics", "electrical_engineering", "elementary_mathematics",
+      "formal_logic", "global_facts", "high_school_biology", "high_school_chemistry", "high_school_computer_science",
+      "high_school_european_history", "high_school_geography", "high_school_government_and_politics",
+      "high_school_macroeconomics", "high_school_mathematics", "high_school_microeconomics", "high_school_physics",
+      "high_school_psychology", "high_school_statistics", "high_school_us_history", "high_school_world_history",
+      "human_aging", "human_sexuality", "international_law", "jurisprudence", "logical_fallacies",
+      "machine_learning", "management", "marketing", "medical_genetics", "miscellaneous", "moral_disputes",
+      "moral_scenarios", "nutrition", "philosophy", "prehistory", "professional_accounting", "professional_law",
+      "professional_medicine", "professional_psychology", "public_relations", "security_studies", "sociology",
+      "us_foreign_policy", "virology", "world_religions"};
+  std::filesystem::create_directories(snap / "test");
+  for (const char* s : subjects)
+    std::ofstream(snap / "test" / fmt::format("{}_test.csv", s))
+        << "\"Anna has a fig.\nQuestion: What does Anna have?\",fig,pear,plum,kiwi,A\n";
+  const QlabRun r = run_env(dir, "suite --variants nvfp4 --chunks 2 --json --out out --mmlu cais/mmlu");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_NE(j.at("mmlu").at("origin").get<std::string>().find("0123abcd"), std::string::npos);
+  const auto& m = j.at("variants").at(0).at("mmlu");
+  EXPECT_EQ(m.at("items").get<int>(), 57);
+  EXPECT_EQ(m.at("subjects").size(), 57u);
+  EXPECT_EQ(m.at("categories").size(), 4u);
+}
+
 TEST(SuiteCli, BadInputIsOneLineAndNothingIsLost) {
   const auto dir = scratch_dir("suite-bad");
   expect_one_line(run_env(dir, "suite --variants nvfp5"), 2, "no variant named 'nvfp5'");
@@ -155,6 +190,8 @@ TEST(SuiteCli, BadInputIsOneLineAndNothingIsLost) {
   std::ofstream(dir / "mmlu/test/anatomy_test.csv") << "q,a,b,c,d,A\n";
   std::ofstream(dir / "mmlu/test/virology_test.csv") << "q,a,b,c,d,B\n";
   expect_one_line(run_env(dir, "suite --mmlu mmlu"), 1, "MMLU test questions for 2 of its 57 subjects");
+  // A dataset repo id that is not in the Hugging Face cache.
+  expect_one_line(run_env(dir, "suite --mmlu cais/mmlu"), 1, "neither a file nor a dataset in the Hugging Face cache");
   // A checkpoint of another model.
   expect_one_line(run_env(dir, fmt::format("suite --variants int8-ch --add {}", quoted(kSrc / "tests/fixtures/models/llama"))), 1,
                   "a checkpoint of another model (vocabulary of 256, the baseline's 768)");
