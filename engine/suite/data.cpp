@@ -12,7 +12,7 @@
 #include "engine/io/parquet.h"
 #include "engine/quant/calibration.h"
 #include "engine/suite/fingerprint.h"
-#include "engine/train/text_world.h"
+#include "engine/eval/multiple_choice.h"
 
 namespace qlab::suite {
 
@@ -122,7 +122,7 @@ TextData load_text(const fs::path& given, const fs::path& model_dir, const fs::p
 
 namespace {
 
-eval::MmluItem from_mc(const train::McItem& m, const std::string& subject) {
+eval::MmluItem from_mc(const eval::McItem& m, const std::string& subject) {
   eval::MmluItem it;
   it.subject = subject;
   it.question = m.question;
@@ -133,7 +133,7 @@ eval::MmluItem from_mc(const train::McItem& m, const std::string& subject) {
 
 std::vector<eval::MmluItem> read_csv(const fs::path& p, const std::string& subject) {
   std::vector<eval::MmluItem> out;
-  for (const auto& m : train::parse_mc_csv(read_file(p), p.string())) out.push_back(from_mc(m, subject));
+  for (const auto& m : eval::read_mc_csv(read_file(p), p.string())) out.push_back(from_mc(m, subject));
   return out;
 }
 

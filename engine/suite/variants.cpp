@@ -5,12 +5,12 @@
 #include <fmt/format.h>
 
 #include "engine/core/error.h"
-#include "engine/eval/fake_quant.h"
 #include "engine/formats/format_lookup.h"
 #include "engine/io/tokenizer.h"
 #include "engine/quant/awq_model.h"
 #include "engine/quant/calibration.h"
 #include "engine/quant/gptq_model.h"
+#include "engine/quant/rtn.h"
 
 namespace qlab::suite {
 
@@ -154,7 +154,7 @@ MadeVariant make_variant(const VariantSpec& v, const MakeContext& ctx, Progress&
   MadeVariant out{base};
   check_cancel(stop);
   if (v.kind == VariantKind::Rtn) {
-    eval::fake_quantize_model(out.model, spec, false, progress);
+    quant::fake_quantize_model(out.model, spec, {}, progress);
   } else {
     const io::Tokenizer tok = io::Tokenizer::load(ctx.model_dir);
     const bool gptq = v.kind == VariantKind::Gptq;

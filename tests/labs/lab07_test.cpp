@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "engine/core/atomic_file.h"
-#include "engine/train/text_world.h"
+#include "engine/eval/multiple_choice.h"
 #include "labs/lab.h"
 #include "labs/milestones.h"
 #include "labs/progress_file.h"
@@ -34,8 +34,8 @@ JobContext context(const std::filesystem::path& dir) {
   ctx.builtin_dir = ctx.model.dir;
   ctx.out_dir = dir / "step";
   // The first 20 of the built-in questions keep the test short.
-  const auto items = train::parse_mc_csv(read_file(ctx.model.dir / "mmlu.csv"), "mmlu.csv");
-  write_file_atomic(dir / "mmlu20.csv", train::mc_csv({items.begin(), items.begin() + 20}));
+  const auto items = eval::read_mc_csv(read_file(ctx.model.dir / "mmlu.csv"), "mmlu.csv");
+  write_file_atomic(dir / "mmlu20.csv", eval::mc_csv({items.begin(), items.begin() + 20}));
   ctx.params = {{"variants", "4-bit"}, {"chunks", "3"}, {"mmlu", (dir / "mmlu20.csv").string()}};
   return ctx;
 }

@@ -5,9 +5,9 @@
 
 #include <fstream>
 
-#include "engine/eval/fake_quant.h"
 #include "engine/eval/suite_logits.h"
 #include "engine/formats/format_lookup.h"
+#include "engine/quant/rtn.h"
 #include "suite_test_util.h"
 
 namespace qlab::eval {
@@ -41,7 +41,7 @@ TEST(LogitStore, KldFromTheFileEqualsTheLiveComparisonBitForBit) {
   write_base_logits(builtin_model(), t.tokens, t.opt, s, kChunks);
   ASSERT_TRUE(s.complete());
   model::Model q = builtin_model();
-  fake_quantize_model(q, formats::block_format("nvfp4"), false);
+  quant::fake_quantize_model(q, formats::block_format("nvfp4"));
   const auto rows = compare_all(q, s, kChunks);
   PplOptions o = t.opt;
   o.max_chunks = kChunks;

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/eval/multiple_choice.h"
 #include "engine/eval/suite_mmlu.h"
 #include "engine/suite/data.h"
 #include "engine/train/evaluate.h"
@@ -95,9 +96,9 @@ TEST(MmluScore, BuiltinSetAgreesWithTheTrainersScorer) {
   MmluSet part = d.set;
   part.test.resize(60);
   const MmluResult r = score_mmlu(builtin_model(), tok, part, 0);
-  std::vector<train::McItem> items;
+  std::vector<eval::McItem> items;
   for (const auto& it : part.test) {
-    train::McItem m;
+    eval::McItem m;
     m.question = it.question;
     for (int c = 0; c < 4; ++c) m.choices[c] = it.choices[static_cast<std::size_t>(c)];
     m.answer = it.answer;
@@ -105,7 +106,7 @@ TEST(MmluScore, BuiltinSetAgreesWithTheTrainersScorer) {
   }
   const train::TrainModel tm = train::TrainModel::load(builtin_dir());
   train::CastContext f32;
-  const train::McScore s = train::mc_accuracy(tm, tok, items, f32);
+  const eval::McScore s = train::mc_accuracy(tm, tok, items, f32);
   EXPECT_EQ(r.all.correct, s.letter_correct);
   EXPECT_EQ(r.answer_text.correct, s.text_correct);
   EXPECT_EQ(r.all.items, 60);

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/eval/fake_quant.h"
 #include "engine/eval/suite_pytext.h"
 #include "engine/formats/format_lookup.h"
+#include "engine/quant/rtn.h"
 #include "engine/suite/suite.h"
 #include "engine/suite/variants.h"
 #include "suite_test_util.h"
@@ -47,7 +47,7 @@ TEST(SuiteRun, PerplexityAndKldAreQlabPplsAndARerunIsCached) {
   EXPECT_EQ(base.ppl->kld_mean, 0.0);
   EXPECT_EQ(base.ppl->same_top, 1.0);
   model::Model m = builtin_model();
-  eval::fake_quantize_model(m, formats::block_format("nvfp4"), false);
+  quant::fake_quantize_model(m, formats::block_format("nvfp4"));
   const eval::KldResult k = eval::kl_divergence(builtin_model(), m, builtin_text().tokens, popt);
   EXPECT_EQ(q.ppl->ppl, k.test.nll.ppl());
   EXPECT_DOUBLE_EQ(q.ppl->kld_mean, k.mean_kld());
