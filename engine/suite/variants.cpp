@@ -11,23 +11,14 @@
 #include "engine/quant/calibration.h"
 #include "engine/quant/gptq_model.h"
 #include "engine/quant/rtn.h"
+#include "engine/suite/gguf_variant.h"
 
 namespace qlab::suite {
 
 namespace {
 
-constexpr const char* kNoGguf =
-    "GGUF variants need GGUF models in the runtime, which this build does not have yet";
-
 CatalogueEntry entry(std::string name, VariantKind kind, std::string format, std::string description) {
   return {VariantSpec{std::move(name), kind, std::move(format), {}, std::move(description)}, true, ""};
-}
-
-CatalogueEntry later(std::string name, std::string format, std::string description) {
-  CatalogueEntry e = entry(std::move(name), VariantKind::Gguf, std::move(format), std::move(description));
-  e.available = false;
-  e.why_not = kNoGguf;
-  return e;
 }
 
 }  // namespace
@@ -43,13 +34,13 @@ const std::vector<CatalogueEntry>& catalogue() {
       entry("rtn-int4-g128", VariantKind::Rtn, "int4-g128", "round-to-nearest int4, groups of 128, asymmetric"),
       entry("gptq-int4-g128", VariantKind::Gptq, "int4-g128", "GPTQ int4, groups of 128 (true sequential)"),
       entry("awq-int4-g128", VariantKind::Awq, "int4-g128", "AWQ int4, groups of 128 (scale and clip search)"),
-      later("gguf-q8_0", "Q8_0", "llama.cpp Q8_0"),
-      later("gguf-q6_k", "Q6_K", "llama.cpp Q6_K"),
-      later("gguf-q5_k_m", "Q5_K_M", "llama.cpp Q5_K_M type mix"),
-      later("gguf-q4_k_m", "Q4_K_M", "llama.cpp Q4_K_M type mix"),
-      later("gguf-q4_0", "Q4_0", "llama.cpp Q4_0"),
-      later("gguf-q3_k_m", "Q3_K_M", "llama.cpp Q3_K_M type mix"),
-      later("gguf-q2_k", "Q2_K", "llama.cpp Q2_K type mix"),
+      entry("gguf-q8_0", VariantKind::Gguf, "Q8_0", "llama.cpp Q8_0 (llama-quantize's rules and quantizers)"),
+      entry("gguf-q6_k", VariantKind::Gguf, "Q6_K", "llama.cpp Q6_K"),
+      entry("gguf-q5_k_m", VariantKind::Gguf, "Q5_K_M", "llama.cpp Q5_K_M type mix"),
+      entry("gguf-q4_k_m", VariantKind::Gguf, "Q4_K_M", "llama.cpp Q4_K_M type mix"),
+      entry("gguf-q4_0", VariantKind::Gguf, "Q4_0", "llama.cpp Q4_0"),
+      entry("gguf-q3_k_m", VariantKind::Gguf, "Q3_K_M", "llama.cpp Q3_K_M type mix"),
+      entry("gguf-q2_k", VariantKind::Gguf, "Q2_K", "llama.cpp Q2_K type mix (no importance matrix)"),
   };
   return c;
 }
@@ -147,7 +138,21 @@ MadeVariant make_variant(const VariantSpec& v, const MakeContext& ctx, Progress&
       out.size_note = "the checkpoint's *.safetensors files";
       return out;
     }
-    case VariantKind::Gguf: fail("variant {}: {}", v.name, kNoGguf);
+    case VariantKind::Gguf: {
+      MadeVariant out{base};
+      check_cancel(stop);
+      const GgufVariantStats st = make_gguf_variant(out.model, v.format, progress);
+      out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      out.parameters = static_cast<double>(base.config().parameter_count());
+      out.bytes = st.bytes;
+      std::string types;
+      for (const auto& t : st.types) types += (types.empty() ? "" : ", ") + t;
+      out.size_note = fmt::format("the GGUF file's tensor data as llama-quantize types it ({}; norms f32){}", types,
+                                  st.fell_back ? fmt::format("; {} tensors with rows too short for their type "
+                                                             "took llama.cpp's fallback type", st.fell_back)
+                                               : "");
+      return out;
+    }
     default: break;
   }
   const formats::BlockFormatSpec& spec = formats::block_format(v.format);

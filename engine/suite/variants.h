@@ -8,13 +8,16 @@
 //   nvfp4, mxfp4     the FP4 block formats (NVIDIA Model Optimizer's and OCP MX's)
 //   fp8              E4M3 with one scale per tensor (Model Optimizer's FP8 weight recipe)
 //   nf4              bitsandbytes' NF4, blocks of 64
-//   gguf-q8_0 ...    llama.cpp's types: listed, made once GGUF runs in the engine (see catalogue())
+//   gguf-q8_0 ...    llama.cpp's file types (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, Q3_K_M, Q2_K): every tensor
+//                    the type llama-quantize gives it, quantized and read back (gguf_variant.h)
 //   --add PATH       a checkpoint folder the learner names (their lab 4 output, a Hub download): measured
 //                    as it is, after checking it is a variant of the same model (vocabulary, tokenizer)
 // Every quantized variant replaces the decoder layers' Linear weights (q, k, v, o, gate, up, down) with
-// the values its format stores; embeddings and lm_head stay as stored, as quantized checkpoints keep them.
+// the values its format stores; embeddings and lm_head stay as stored, as quantized checkpoints keep them
+// (a GGUF variant quantizes them too, as llama-quantize does).
 // Size: the bytes such a checkpoint holds -- each Linear's codes and scales from the format's storage
-// (rows padded to whole blocks), the other tensors at the checkpoint's dtype; the baseline and an added
+// (rows padded to whole blocks), the other tensors at the checkpoint's dtype; a GGUF variant: its tensor
+// data at the types llama-quantize chose; the baseline and an added
 // checkpoint: their files' sizes. Bits per weight = 8 x bytes / parameters.
 #include <cstdint>
 #include <filesystem>

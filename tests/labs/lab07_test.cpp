@@ -62,9 +62,10 @@ TEST(Lab07, SuiteStepDrawsLinesThenTheSortableTableAndChart) {
   const auto& t = std::get<Table>(r.blocks.at(0));
   EXPECT_TRUE(t.sortable);
   EXPECT_EQ(t.rows.front().front(), "baseline");
-  EXPECT_EQ(t.rows.size(), 7u);  // baseline, nvfp4, mxfp4, nf4, rtn-int4-g128, gptq-int4-g128, awq-int4-g128
+  // baseline, nvfp4, mxfp4, nf4, rtn-int4-g128, gptq-int4-g128, awq-int4-g128, gguf-q4_k_m, gguf-q4_0
+  EXPECT_EQ(t.rows.size(), 9u);
   const auto& chart = std::get<LineChart>(r.blocks.at(1));
-  EXPECT_EQ(chart.series.size(), 7u);
+  EXPECT_EQ(chart.series.size(), 9u);
   const auto& claims = std::get<Table>(r.blocks.at(2));
   EXPECT_EQ(claims.rows.size(), 3u);  // GPTQ, AWQ and NVFP4 (INT8 was not run)
   EXPECT_FALSE(r.record.at("completes_milestone").get<bool>());
@@ -97,7 +98,7 @@ TEST(Lab07, ACancelledRunKeepsItsFinishedVariants) {
   ASSERT_EQ(cut.outcome, Outcome::Cancelled) << cut.message;
   const auto cp = read_checkpoint(ctx.out_dir);
   ASSERT_TRUE(cp.has_value());
-  EXPECT_NE(cp->summary.find("of 7 variants done"), std::string::npos) << cp->summary;
+  EXPECT_NE(cp->summary.find("of 9 variants done"), std::string::npos) << cp->summary;
   std::vector<std::string> details;
   ctx.partial = [&](StepResult p) {
     details.clear();

@@ -9,6 +9,7 @@
 #include "engine/eval/suite_pytext.h"
 #include "engine/formats/format_lookup.h"
 #include "engine/quant/rtn.h"
+#include "engine/suite/gguf_variant.h"
 #include "engine/suite/suite.h"
 #include "engine/suite/variants.h"
 #include "suite_test_util.h"
@@ -69,6 +70,32 @@ TEST(SuiteRun, PerplexityAndKldAreQlabPplsAndARerunIsCached) {
   EXPECT_LT(again.variants[2].ppl->kld_mean, q.ppl->kld_mean);  // int8 moves the distribution less than FP4
 }
 
+// GGUF variants: the KLD is eval::kl_divergence's against the model make_gguf_variant returns, the bits per
+// weight are the file's (Q8_0: 8.5 on every matrix, norms at 32), and fewer bits move the distribution more.
+TEST(SuiteRun, GgufVariantsAreTheirQuantizedModelsAndOrderByBits) {
+  const auto dir = scratch("suite-run");
+  SuiteOptions o = options(dir);
+  o.variants = {"gguf-q8_0", "gguf-q4_k_m", "gguf-q2_k"};
+  const SuiteRun r = run_suite(o);
+  ASSERT_EQ(r.variants.size(), 4u);
+  for (const auto& v : r.variants) ASSERT_TRUE(v.error.empty()) << v.name << ": " << v.error;
+  eval::PplOptions popt = builtin_text().opt;
+  popt.max_chunks = 6;
+  model::Model m = builtin_model();
+  make_gguf_variant(m, "Q4_K_M");
+  const eval::KldResult k = eval::kl_divergence(builtin_model(), m, builtin_text().tokens, popt);
+  EXPECT_EQ(r.variants[2].ppl->ppl, k.test.nll.ppl());
+  EXPECT_DOUBLE_EQ(r.variants[2].ppl->kld_mean, k.mean_kld());
+  const VariantResult &q8 = r.variants[1], &q4 = r.variants[2], &q2 = r.variants[3];
+  EXPECT_GT(q8.bits_per_weight, 8.5);
+  EXPECT_LT(q8.bits_per_weight, 8.6);  // the norms' few f32 values
+  EXPECT_GT(q8.bits_per_weight, q4.bits_per_weight);
+  EXPECT_GT(q4.bits_per_weight, q2.bits_per_weight);
+  EXPECT_LT(q8.ppl->kld_mean, q4.ppl->kld_mean);
+  EXPECT_LT(q4.ppl->kld_mean, q2.ppl->kld_mean);
+  EXPECT_LT(std::abs(q8.ppl->ppl / r.variants[0].ppl->ppl - 1), 0.01);
+}
+
 TEST(SuiteRun, ACancelledVariantResumesToTheSameNumbers) {
   const auto dir = scratch("suite-run");
   SuiteOptions o = options(dir / "whole");
@@ -122,8 +149,6 @@ TEST(SuiteRun, WrongNamesAndOtherModelsAreRefusedBeforeAnyWork) {
   o.variants = {"nvfp5"};
   EXPECT_NE(error_of([&] { run_suite(o); }).find("no variant named 'nvfp5' (variants: baseline int8-ch"),
             std::string::npos);
-  o.variants = {"gguf-q4_k_m"};
-  EXPECT_NE(error_of([&] { run_suite(o); }).find("GGUF variants need GGUF models in the runtime"), std::string::npos);
   o.variants = {"int8-ch"};
   o.added = {fixtures() / "models" / "llama"};
   const std::string e = error_of([&] { run_suite(o); });
