@@ -82,7 +82,8 @@ std::vector<GgufTensorRef> gguf_tensor_list(model::Model& m) {
   return t;
 }
 
-GgufVariantStats make_gguf_variant(model::Model& m, const std::string& file_type, Progress& progress) {
+GgufVariantStats make_gguf_variant(model::Model& m, const std::string& file_type, Progress& progress,
+                                   std::stop_token stop) {
   const auto ftype = gguf::file_type_from_name(file_type);
   if (!ftype) fail("GGUF file type {}: not one llama-quantize makes here ({})", file_type, gguf::file_type_names());
   gguf::MixOptions opt;
@@ -104,6 +105,7 @@ GgufVariantStats make_gguf_variant(model::Model& m, const std::string& file_type
     const std::int64_t cols = r.desc.shape[0], rows = r.numel / cols;
     st.bytes += static_cast<double>(rows) * static_cast<double>(gguf::row_bytes(p.type, cols, r.desc.name));
     if (!p.convert) continue;
+    check_cancel(stop);
     if (!r.matrix) fail("{}: a vector llama-quantize would convert to {}", r.desc.name, gguf::type_name(p.type));
     const std::vector<float> src = r.matrix->to_f32();
     const std::vector<std::byte> q = gguf::quantize_tensor(p.type, src.data(), rows, cols, nullptr, r.desc.name);

@@ -15,6 +15,7 @@
 // a row on its own. llama.cpp's own products also round activations to Q8_0 / Q8_K before a quantized
 // dot product; qlab multiplies in float32, so perplexity from llama-perplexity differs by that rounding.
 #include <cstdint>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -44,7 +45,8 @@ struct GgufVariantStats {
 };
 
 // Error naming the file type for a name llama-quantize does not know, and the tensor for any the
-// quantizers refuse.
-GgufVariantStats make_gguf_variant(model::Model& m, const std::string& file_type, Progress& progress = Progress::none());
+// quantizers refuse; Cancelled (checked before each tensor) when stop is requested.
+GgufVariantStats make_gguf_variant(model::Model& m, const std::string& file_type, Progress& progress = Progress::none(),
+                                   std::stop_token stop = {});
 
 }  // namespace qlab::suite

@@ -141,7 +141,7 @@ MadeVariant make_variant(const VariantSpec& v, const MakeContext& ctx, Progress&
     case VariantKind::Gguf: {
       MadeVariant out{base};
       check_cancel(stop);
-      const GgufVariantStats st = make_gguf_variant(out.model, v.format, progress);
+      const GgufVariantStats st = make_gguf_variant(out.model, v.format, progress, stop);
       out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       out.parameters = static_cast<double>(base.config().parameter_count());
       out.bytes = st.bytes;
@@ -159,7 +159,7 @@ MadeVariant make_variant(const VariantSpec& v, const MakeContext& ctx, Progress&
   MadeVariant out{base};
   check_cancel(stop);
   if (v.kind == VariantKind::Rtn) {
-    quant::fake_quantize_model(out.model, spec, {}, progress);
+    quant::fake_quantize_model(out.model, spec, {}, progress, false, false, stop);
   } else {
     const io::Tokenizer tok = io::Tokenizer::load(ctx.model_dir);
     const bool gptq = v.kind == VariantKind::Gptq;
