@@ -13,11 +13,12 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 JOBS=${JOBS:-$(nproc)}
-PACKAGES=(build-essential cmake pkg-config libncurses-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
+PACKAGES=(build-essential cmake pkg-config libncurses-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libzstd-dev
           libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev liblapack-dev tmux python3 ccache)
+TEST_PACKAGES=(chromium)  # the suite's HTML report is tested in a real headless browser
 FUZZ_PACKAGES=(clang libclang-rt-dev)  # libFuzzer and the sanitizer runtimes are only a Recommends of clang
 ARM64_PACKAGES=(g++-aarch64-linux-gnu qemu-user libfmt-dev:arm64 nlohmann-json3-dev libgtest-dev:arm64
-                libgmock-dev:arm64 libopenblas-dev:arm64)
+                libgmock-dev:arm64 libopenblas-dev:arm64 libzstd-dev:arm64)
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"
@@ -93,7 +94,7 @@ case "${1:-start}" in
     build build
     ;;
   test)
-    install_missing "${PACKAGES[@]}"
+    install_missing "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     build build "$WERROR"
     ctest --test-dir build --output-on-failure -j "$JOBS"
     ;;

@@ -1,5 +1,7 @@
 #include "labs/milestones.h"
 
+#include "labs/lab07_record.h"
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -34,6 +36,9 @@ bool record_step(ProgressFile& pf, const Lab& lab, const std::string& step_id, c
   rec["model"] = model.display;
   pf.set_result(step_id, rec);
   pf.set_last(lab.id, step_id);
+  // A job may finish without earning the milestone (lab 7's suite over only some variants).
+  if (auto c = r.record.find("completes_milestone"); c != r.record.end() && c->is_boolean() && !c->get<bool>())
+    return false;
   auto needed = lab.milestone_steps();
   if (needed.empty() || milestone_done(pf, lab.milestone_id)) return false;
   for (const auto& s : needed)
@@ -157,6 +162,16 @@ std::string export_markdown(const ProgressFile& pf, const Content& c) {
     }
   }
   if (!any) out += "\nNo step has been run yet.\n";
+  // The suite reports the learner made (qlab suite, lab 7), newest first, as links.
+  const auto reports = suite_reports(pf);
+  if (!reports.empty()) {
+    out += "\n## Reports\n\n";
+    for (const auto& e : reports)
+      out += fmt::format("- {} on the {} model: [HTML]({}) · [Markdown]({}) · [CSV]({}) · [JSON]({})\n",
+                         cell(e.value("when", json("?"))), cell(e.value("model", json("?"))),
+                         cell(e.value("html", json(""))), cell(e.value("markdown", json(""))),
+                         cell(e.value("csv", json(""))), cell(e.value("json", json(""))));
+  }
   return out;
 }
 
@@ -173,7 +188,7 @@ nlohmann::json export_json(const ProgressFile& pf, const Content& c) {
   for (const auto& lab : all_labs())
     for (const auto& s : lab.steps)
       if (const json* r = pf.result(s.id)) results[s.id] = *r;
-  return {{"module", c.module_title}, {"milestones", ms}, {"results", results}};
+  return {{"module", c.module_title}, {"milestones", ms}, {"results", results}, {"reports", suite_reports(pf)}};
 }
 
 }  // namespace qlab::labs

@@ -20,6 +20,7 @@ struct Table {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
   std::vector<bool> right_align;  // per column; empty = numbers detected by the widget
+  bool sortable = false;          // the tutor lets the learner sort it by any column
 };
 
 struct Series {

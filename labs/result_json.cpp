@@ -82,7 +82,9 @@ class Reader {
 struct ToJson {
   json operator()(const Text& t) const { return {{"kind", "text"}, {"body", t.body}}; }
   json operator()(const Table& t) const {
-    return {{"kind", "table"}, {"title", t.title}, {"header", t.header}, {"rows", t.rows}, {"right_align", t.right_align}};
+    json j{{"kind", "table"}, {"title", t.title}, {"header", t.header}, {"rows", t.rows}, {"right_align", t.right_align}};
+    if (t.sortable) j["sortable"] = true;
+    return j;
   }
   json operator()(const LineChart& c) const {
     json series = json::array();
@@ -119,6 +121,7 @@ Block block_from_json(const json& j, std::size_t index) {
       if (!b.is_boolean()) fail("saved result: block {} field 'right_align' holds a value that is not true or false", index);
       t.right_align.push_back(b.get<bool>());
     }
+    t.sortable = j.contains("sortable") && r.flag("sortable");
     return t;
   }
   if (kind == "line_chart") {

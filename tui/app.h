@@ -160,6 +160,8 @@ class App {
   // below the words) until the learner scrolls it by hand.
   bool follow_results_ = false;
   std::map<std::string, labs::StepResult> results_;
+  // Sort column of a step's sortable tables (-1: as the job gave them), by step id.
+  std::map<std::string, int> sort_col_;
   std::string status_msg_;
   int overlay_scroll_ = 0, overlay_max_scroll_ = 0, gloss_sel_ = 0;
   int quiz_idx_ = 0, quiz_choice_ = -1, quiz_score_ = 0, quiz_answered_ = 0;

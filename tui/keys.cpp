@@ -16,6 +16,8 @@ const std::vector<KeyBinding>& key_table() {
       {{'i'}, Action::Hint, "i", "show or hide the step's hint", LabScreen, "hint"},
       {{'s'}, Action::Settings, "s", "the step's settings: format, text, chunks... (saved with your progress)", LabScreen,
        "settings"},
+      {{'o'}, Action::Sort, "o", "sort the results table by its next column",
+       LabScreen, ""},
       {{'p'}, Action::Path, "p", "next study path (quick, standard, deep dive)", Home, "path"},
       {{'w'}, Action::Glossary, "w", "words: glossary and plain-language notes", AnyScreen, "words"},
       {{'c'}, Action::Quiz, "c", "check yourself: the prerequisite quiz", Home, "quiz"},

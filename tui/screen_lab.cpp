@@ -37,6 +37,25 @@ void App::lab_key(Action a) {
     case Action::Left: lab_focus_ = 0; break;
     case Action::Open: case Action::Run: run_selected_step(); break;
     case Action::Hint: show_hint_ = !show_hint_; break;
+    case Action::Sort:
+      if (const labs::Step* s = selected_step()) {
+        // The next column of the step's first sortable table; past the last, back to the job's order.
+        int cols = 0;
+        auto take = [&](const std::vector<labs::Block>& blocks) {
+          for (const auto& b : blocks)
+            if (auto t = std::get_if<labs::Table>(&b); t && t->sortable && !cols) cols = static_cast<int>(t->header.size());
+        };
+        if (auto it = results_.find(s->id); it != results_.end()) take(it->second.blocks);
+        if (!cols)
+          if (const labs::SavedResult* saved = saved_result(s->id)) take(saved->result.blocks);
+        if (!cols) {
+          status_msg_ = "this step has no table to sort";
+          break;
+        }
+        int& c = sort_col_.try_emplace(s->id, -1).first->second;
+        c = c + 1 >= cols ? -1 : c + 1;
+      }
+      break;
     case Action::Tick: toggle_milestone(current_lab().milestone_id); break;
     case Action::Settings:
       if (const labs::Step* s = selected_step(); s && !s->params.empty()) {
@@ -169,6 +188,17 @@ void App::render_lab(Grid& g) {
       add_text(fmt::format("Press {} (or Enter) to run this step.", key_label(Action::Run, LabScreen)), Style::Dim);
     }
   }
+  // Sortable tables drawn in the order the learner chose (copies: the results stay as the job gave them).
+  std::vector<labs::Block> sorted;
+  if (step)
+    if (auto sc = sort_col_.find(step->id); sc != sort_col_.end() && sc->second >= 0) {
+      sorted.reserve(blocks.size());
+      for (auto& b : blocks)
+        if (auto t = std::get_if<labs::Table>(b); t && t->sortable) {
+          sorted.push_back(sorted_table(*t, sc->second));
+          b = &sorted.back();
+        }
+    }
   const int results_start = static_cast<int>(lines.size()) - 1;
   int total = static_cast<int>(lines.size());
   for (const auto* b : blocks) total += block_height(*b, di.w) + 1;

@@ -23,6 +23,9 @@ void draw_box(Grid& g, Rect r, const Glyphs& gl, const std::string& title, Style
 
 // Rows the table takes at this width (cells wrap; see widgets_table.cpp).
 int table_height(const labs::Table& t, int width);
+// The table with its rows sorted by `column` (numbers by value, ascending; "-" and other text after them),
+// its header marking the column; column out of range: the table as it is.
+labs::Table sorted_table(const labs::Table& t, int column);
 void draw_table(Grid& g, Rect r, const labs::Table& t, const Glyphs& gl);
 
 void draw_line_chart(Grid& g, Rect r, const labs::LineChart& c, const Glyphs& gl);

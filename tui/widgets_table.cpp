@@ -4,6 +4,8 @@
 // row is written as its own little list ("header: value" lines): narrower, every figure whole.
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <optional>
 
 #include "tui/widgets.h"
 
@@ -98,6 +100,30 @@ std::vector<std::string> stacked_lines(const labs::Table& t, const std::vector<s
 }
 
 }  // namespace
+
+labs::Table sorted_table(const labs::Table& t, int column) {
+  if (column < 0 || column >= static_cast<int>(t.header.size())) return t;
+  const auto c = static_cast<std::size_t>(column);
+  // A cell's number ("+0.0337", "12.5", "-3"), or nothing for text and "-".
+  auto number = [](const std::string& s) -> std::optional<double> {
+    if (s.empty() || s == "-") return std::nullopt;
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (end == s.c_str() || *end != '\0') return std::nullopt;
+    return v;
+  };
+  labs::Table out = t;
+  std::stable_sort(out.rows.begin(), out.rows.end(), [&](const auto& a, const auto& b) {
+    const std::string& x = c < a.size() ? a[c] : std::string();
+    const std::string& y = c < b.size() ? b[c] : std::string();
+    const auto nx = number(x), ny = number(y);
+    if (nx && ny) return *nx < *ny;
+    if (nx != ny) return nx.has_value();  // numbers before text
+    return x < y;
+  });
+  out.header[c] += " ^";
+  return out;
+}
 
 int table_height(const labs::Table& t, int width) {
   const Layout L = layout(t, width);

@@ -235,3 +235,22 @@ TEST(Glyphs, LocaleNamesThatAskForUtf8) {
 
 }  // namespace
 }  // namespace qlab::tui
+
+namespace qlab::tui {
+namespace {
+
+TEST(SortedTable, NumbersByValueTextAfterAndTheColumnMarked) {
+  labs::Table t;
+  t.header = {"variant", "dPPL"};
+  t.rows = {{"nvfp4", "+0.0337"}, {"baseline", "+0.0000"}, {"broken", "-"}, {"int8-ch", "-0.0001"}, {"gptq", "+0.0239"}};
+  const labs::Table s = sorted_table(t, 1);
+  std::vector<std::string> order;
+  for (const auto& r : s.rows) order.push_back(r[0]);
+  EXPECT_EQ(order, (std::vector<std::string>{"int8-ch", "baseline", "gptq", "nvfp4", "broken"}));
+  EXPECT_EQ(s.header[1], "dPPL ^");
+  EXPECT_EQ(sorted_table(t, 0).rows.front()[0], "baseline");
+  EXPECT_EQ(sorted_table(t, 5).rows, t.rows);  // out of range: as it was
+}
+
+}  // namespace
+}  // namespace qlab::tui

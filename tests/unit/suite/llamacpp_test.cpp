@@ -1,0 +1,52 @@
+// The suite's perplexity of each GGUF variant against llama-perplexity's on the same model, text and
+// protocol (tests/fixtures/llamacpp_ppl/expected.json, made by gen_llamacpp_ppl.py with llama.cpp's
+// llama-quantize and llama-perplexity): equal within 0.1%, the baseline (F32) too.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/suite/suite.h"
+#include "suite_test_util.h"
+
+namespace qlab::suite {
+namespace {
+
+using namespace qlab::testing;
+
+TEST(LlamaCpp, GgufPerplexityEqualsLlamaPerplexitysWithinATenthOfAPercent) {
+  const auto file = fixtures() / "llamacpp_ppl" / "expected.json";
+  if (!std::filesystem::exists(file))
+    GTEST_SKIP() << "fixture not made yet: run `python3 tests/fixtures/gen_llamacpp_ppl.py --llama-quantize BIN "
+                    "--llama-perplexity BIN --commit SHA --out tests/fixtures/llamacpp_ppl` with a CPU build of "
+                    "llama.cpp and commit expected.json";
+  const auto j = nlohmann::json::parse(read_file(file));
+  const auto dir = scratch("suite-llamacpp");
+  SuiteOptions o;
+  o.model_dir = builtin_dir();
+  o.builtin_dir = builtin_dir();
+  o.model_display = "builtin";
+  o.builtin_model = true;
+  o.mmlu_enabled = false;
+  o.cache_root = dir;
+  for (const auto& [name, v] : j.at("variants").items())
+    if (name != "baseline") o.variants.push_back(name);
+  const SuiteRun r = run_suite(o);
+  ASSERT_EQ(r.variants.size(), j.at("variants").size());
+  for (const auto& v : r.variants) {
+    SCOPED_TRACE(v.name);
+    ASSERT_TRUE(v.error.empty()) << v.error;
+    const auto& want = j.at("variants").at(v.name);
+    const std::int64_t per_chunk = j.at("ctx").get<std::int64_t>() / 2 - 1;  // the second half, less the last
+    if (want.contains("chunks")) {
+      EXPECT_EQ(v.ppl->scored, want.at("chunks").get<std::int64_t>() * per_chunk);
+    }
+    const double theirs = want.at("ppl").get<double>();
+    EXPECT_LT(std::abs(v.ppl->ppl / theirs - 1), 1e-3) << "qlab " << v.ppl->ppl << ", llama-perplexity " << theirs;
+  }
+}
+
+}  // namespace
+}  // namespace qlab::suite

@@ -1,0 +1,182 @@
+// The suite end to end on the built-in model: its perplexity and KLD are `qlab ppl`'s (eval::perplexity,
+// eval::kl_divergence) on the same chunks; a re-run takes everything from the cache; a new variant is the
+// only thing computed; wrong names and checkpoints of another model are refused before any work.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/eval/suite_pytext.h"
+#include "engine/formats/format_lookup.h"
+#include "engine/quant/rtn.h"
+#include "engine/suite/gguf_variant.h"
+#include "engine/suite/suite.h"
+#include "engine/suite/variants.h"
+#include "suite_test_util.h"
+
+namespace qlab::suite {
+namespace {
+
+using namespace qlab::testing;
+
+SuiteOptions options(const std::filesystem::path& cache) {
+  SuiteOptions o;
+  o.model_dir = builtin_dir();
+  o.builtin_dir = builtin_dir();
+  o.model_display = "builtin";
+  o.builtin_model = true;
+  o.chunks = 6;
+  o.mmlu_enabled = false;
+  o.cache_root = cache;
+  return o;
+}
+
+TEST(SuiteRun, PerplexityAndKldAreQlabPplsAndARerunIsCached) {
+  const auto dir = scratch("suite-run");
+  SuiteOptions o = options(dir);
+  o.variants = {"nvfp4"};
+  const SuiteRun r = run_suite(o);
+  ASSERT_EQ(r.variants.size(), 2u);
+  const VariantResult &base = r.variants[0], &q = r.variants[1];
+  ASSERT_TRUE(base.error.empty()) << base.error;
+  ASSERT_TRUE(q.error.empty()) << q.error;
+  eval::PplOptions popt = builtin_text().opt;
+  popt.max_chunks = 6;
+  const eval::PplResult plain = eval::perplexity(builtin_model(), builtin_text().tokens, popt);
+  EXPECT_EQ(base.ppl->ppl, plain.nll.ppl());
+  EXPECT_EQ(base.ppl->ppl_error, plain.nll.ppl_error());
+  EXPECT_EQ(base.ppl->kld_mean, 0.0);
+  EXPECT_EQ(base.ppl->same_top, 1.0);
+  model::Model m = builtin_model();
+  quant::fake_quantize_model(m, formats::block_format("nvfp4"));
+  const eval::KldResult k = eval::kl_divergence(builtin_model(), m, builtin_text().tokens, popt);
+  EXPECT_EQ(q.ppl->ppl, k.test.nll.ppl());
+  EXPECT_DOUBLE_EQ(q.ppl->kld_mean, k.mean_kld());
+  EXPECT_EQ(q.ppl->kld_median, eval::quantiles(k.kld).median);
+  EXPECT_EQ(q.ppl->same_top, k.same_top_fraction());
+  EXPECT_EQ(q.ppl->scored, 6 * 63);
+  EXPECT_GT(q.bits_per_weight, 4.0);
+  EXPECT_LT(q.bytes, base.bytes);
+  EXPECT_NE(r.chunk_note.find("about 5.5 times"), std::string::npos) << r.chunk_note;  // sqrt(180 / 6)
+
+  // Again, with one more variant: only that one is computed.
+  o.variants = {"nvfp4", "int8-ch"};
+  const SuiteRun again = run_suite(o);
+  ASSERT_EQ(again.variants.size(), 3u);
+  EXPECT_EQ(again.variants[1].from_cache, (std::vector<std::string>{"made", "perplexity"}));
+  EXPECT_EQ(again.variants[1].ppl->kld_mean, q.ppl->kld_mean);
+  EXPECT_TRUE(again.variants[2].from_cache.empty());
+  EXPECT_GT(again.variants[2].ppl->kld_mean, 0.0);
+  EXPECT_LT(again.variants[2].ppl->kld_mean, q.ppl->kld_mean);  // int8 moves the distribution less than FP4
+}
+
+// GGUF variants: the KLD is eval::kl_divergence's against the model make_gguf_variant returns, the bits per
+// weight are the file's (Q8_0: 8.5 on every matrix, norms at 32), and fewer bits move the distribution more.
+TEST(SuiteRun, GgufVariantsAreTheirQuantizedModelsAndOrderByBits) {
+  const auto dir = scratch("suite-run");
+  SuiteOptions o = options(dir);
+  o.variants = {"gguf-q8_0", "gguf-q4_k_m", "gguf-q2_k"};
+  const SuiteRun r = run_suite(o);
+  ASSERT_EQ(r.variants.size(), 4u);
+  for (const auto& v : r.variants) ASSERT_TRUE(v.error.empty()) << v.name << ": " << v.error;
+  eval::PplOptions popt = builtin_text().opt;
+  popt.max_chunks = 6;
+  model::Model m = builtin_model();
+  make_gguf_variant(m, "Q4_K_M");
+  const eval::KldResult k = eval::kl_divergence(builtin_model(), m, builtin_text().tokens, popt);
+  EXPECT_EQ(r.variants[2].ppl->ppl, k.test.nll.ppl());
+  EXPECT_DOUBLE_EQ(r.variants[2].ppl->kld_mean, k.mean_kld());
+  const VariantResult &q8 = r.variants[1], &q4 = r.variants[2], &q2 = r.variants[3];
+  EXPECT_GT(q8.bits_per_weight, 8.5);
+  EXPECT_LT(q8.bits_per_weight, 8.6);  // the norms' few f32 values
+  EXPECT_GT(q8.bits_per_weight, q4.bits_per_weight);
+  EXPECT_GT(q4.bits_per_weight, q2.bits_per_weight);
+  EXPECT_LT(q8.ppl->kld_mean, q4.ppl->kld_mean);
+  EXPECT_LT(q4.ppl->kld_mean, q2.ppl->kld_mean);
+  EXPECT_LT(std::abs(q8.ppl->ppl / r.variants[0].ppl->ppl - 1), 0.01);
+}
+
+TEST(SuiteRun, ACancelledVariantResumesToTheSameNumbers) {
+  const auto dir = scratch("suite-run");
+  SuiteOptions o = options(dir / "whole");
+  o.variants = {"mxfp4"};
+  const SuiteRun whole = run_suite(o);
+  // The same run cancelled half way through mxfp4's chunks, then run again.
+  o.cache_root = dir / "cut";
+  std::stop_source stop;
+  SuiteEvents ev;
+  ev.variant_progress = [&](std::size_t i, double f, const std::string& label) {
+    if (i == 1 && label.find("chunk") != std::string::npos && f > 0.4) stop.request_stop();
+  };
+  EXPECT_THROW(run_suite(o, ev, Progress::none(), stop.get_token()), Cancelled);
+  std::size_t partial_lines = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir / "cut"))
+    if (e.path().extension() == ".partial") {
+      const std::string text = read_file(e.path());
+      partial_lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+    }
+  EXPECT_GE(partial_lines, 2u);  // the header and at least one finished chunk
+  const SuiteRun again = run_suite(o);
+  EXPECT_EQ(again.variants[0].from_cache, (std::vector<std::string>{"made", "perplexity"}));
+  EXPECT_EQ(again.variants[1].ppl->kld_mean, whole.variants[1].ppl->kld_mean);
+  EXPECT_EQ(again.variants[1].ppl->ppl, whole.variants[1].ppl->ppl);
+  EXPECT_EQ(again.variants[1].ppl->kld_p99, whole.variants[1].ppl->kld_p99);
+}
+
+TEST(SuiteRun, WordPerplexityOnRequestIsLabelledAndCached) {
+  const auto dir = scratch("suite-run");
+  SuiteOptions o = options(dir);
+  o.variants = {"int8-ch"};
+  o.word_ppl = true;
+  const SuiteRun r = run_suite(o);
+  ASSERT_TRUE(r.variants[0].word_ppl.has_value());
+  const WordPplFigures& w = *r.variants[0].word_ppl;
+  EXPECT_EQ(w.docs, 1);  // a plain text is one document
+  EXPECT_EQ(w.words, static_cast<std::int64_t>(eval::py_split_count(read_file(builtin_dir() / "eval.txt"))));
+  // Per word, not per token: the same log-likelihood over fewer units.
+  EXPECT_GT(w.word_ppl, r.variants[0].ppl->ppl);
+  EXPECT_NEAR(std::log(w.word_ppl) * static_cast<double>(w.words), std::log(w.byte_ppl) * static_cast<double>(w.bytes),
+              1e-6 * std::log(w.byte_ppl) * static_cast<double>(w.bytes));
+  EXPECT_NE(r.word_ppl_protocol.find("lm-evaluation-harness wikitext"), std::string::npos);
+  const SuiteRun again = run_suite(o);
+  EXPECT_EQ(again.variants[1].from_cache, (std::vector<std::string>{"made", "perplexity", "word perplexity"}));
+  EXPECT_EQ(again.variants[1].word_ppl->word_ppl, r.variants[1].word_ppl->word_ppl);
+}
+
+TEST(SuiteRun, WrongNamesAndOtherModelsAreRefusedBeforeAnyWork) {
+  const auto dir = scratch("suite-run");
+  SuiteOptions o = options(dir);
+  o.variants = {"nvfp5"};
+  EXPECT_NE(error_of([&] { run_suite(o); }).find("no variant named 'nvfp5' (variants: baseline int8-ch"),
+            std::string::npos);
+  o.variants = {"int8-ch"};
+  o.added = {fixtures() / "models" / "llama"};
+  const std::string e = error_of([&] { run_suite(o); });
+  EXPECT_NE(e.find("a checkpoint of another model (vocabulary of 256, the baseline's 768)"), std::string::npos) << e;
+  EXPECT_FALSE(std::filesystem::exists(dir) && !std::filesystem::is_empty(dir));  // nothing computed or written
+}
+
+TEST(SuiteRun, AnAddedCopyOfTheBaselineHasNoKld) {
+  const auto dir = scratch("suite-run");
+  const auto copy = dir / "copy";
+  std::filesystem::create_directories(copy);
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"})
+    std::filesystem::copy_file(builtin_dir() / f, copy / f);
+  SuiteOptions o = options(dir / "cache");
+  o.variants = {"baseline"};
+  o.added = {copy};
+  const SuiteRun r = run_suite(o);
+  ASSERT_EQ(r.variants.size(), 2u);
+  ASSERT_TRUE(r.variants[1].error.empty()) << r.variants[1].error;
+  EXPECT_EQ(r.variants[1].name, "copy");
+  EXPECT_EQ(r.variants[1].ppl->kld_mean, 0.0);
+  EXPECT_EQ(r.variants[1].ppl->ppl, r.variants[0].ppl->ppl);
+  // Another tokenizer with the same vocabulary size is refused too.
+  std::string tok = read_file(copy / "tokenizer.json");
+  tok.insert(tok.find('{') + 1, "\"qlab_test\": 1, ");
+  write_file_atomic(copy / "tokenizer.json", tok);
+  EXPECT_NE(error_of([&] { run_suite(o); }).find("its tokenizer differs from the baseline's"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qlab::suite
