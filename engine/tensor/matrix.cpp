@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -12,7 +13,7 @@
 #include "engine/core/threads.h"
 #include "engine/tensor/blas.h"
 #include "engine/tensor/convert.h"
-#include "engine/tensor/gemv_half.h"
+#include "engine/tensor/row_dot_table.h"
 
 namespace qlab::tensor {
 
@@ -168,8 +169,35 @@ void matmul_batched(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   }
 }
 
-// Few rows (decoding): memory-bound; each pool worker streams its own band of weight rows,
-// widening them a slab at a time, with BLAS single-threaded inside the worker.
+// One row of X against half or packed weights: the row-dot kernels read the stored bytes, each pool
+// worker a band of rows. False when no kernel serves W on this CPU (the caller widens slabs instead).
+bool matmul_row_dot(const float* X, const Matrix& W, float* Y) {
+  const kernels::RowDotSet* set = row_dot_set();
+  if (!set) return false;
+  std::optional<BoundRowDot> b = bind_row_dot(W, *set);
+  if (!b) return false;
+  if (b->args.cols != W.cols) {  // rows padded to whole blocks: the activations get zeros there too
+    thread_local std::vector<float> padded;
+    padded.assign(static_cast<std::size_t>(b->args.cols), 0.0f);
+    std::copy_n(X, W.cols, padded.begin());
+    X = padded.data();
+  }
+  b->args.x = X;
+  const BoundRowDot bound = *b;
+  const auto threads = static_cast<std::size_t>(thread_count());
+  const auto N = static_cast<std::size_t>(W.rows);
+  const auto grain = std::max({std::size_t{16}, (N + threads - 1) / threads, grain_for_work(static_cast<double>(W.cols))});
+  parallel_for(
+      N,
+      [&](std::size_t b0, std::size_t e0) {
+        bound.fn(bound.args, static_cast<std::int64_t>(b0), static_cast<std::int64_t>(e0 - b0), Y + b0);
+      },
+      grain);
+  return true;
+}
+
+// Few rows: memory-bound; each pool worker streams its own band of weight rows, widening them a
+// slab at a time, with BLAS single-threaded inside the worker.
 void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   const std::int64_t N = W.rows, K = W.cols;
   const std::int64_t half_slab = std::max<std::int64_t>(16, kSlabBytes / (4 * std::max<std::int64_t>(K, 1)));
@@ -180,14 +208,6 @@ void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   parallel_for(
       static_cast<std::size_t>(N),
       [&](std::size_t b, std::size_t e) {
-        const bool half = W.type == ElemType::BF16 || W.type == ElemType::F16;
-        if (M == 1 && half) {  // one token: widen on the fly, one pass over the weights
-          const auto* w = static_cast<const std::uint16_t*>(W.data) + static_cast<std::int64_t>(b) * K;
-          const auto n = static_cast<std::int64_t>(e - b);
-          if (W.type == ElemType::BF16) gemv_bf16(w, n, K, X, Y + b);
-          else gemv_f16(w, n, K, X, Y + b);
-          return;
-        }
         thread_local std::vector<float> buf;
         const std::int64_t slab = W.type == ElemType::F32 ? static_cast<std::int64_t>(e - b) : half_slab;
         for (std::int64_t r0 = static_cast<std::int64_t>(b); r0 < static_cast<std::int64_t>(e); r0 += slab) {
@@ -215,6 +235,8 @@ void matmul(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   const double work = static_cast<double>(M) * static_cast<double>(W.rows) * static_cast<double>(W.cols);
   if (M >= kBatchedMinRows && thread_count() > 1 && work >= kBatchedMinWork) {
     matmul_batched(X, M, W, Y);
+  } else if (M == 1 && W.math == ProductMath::Fast && W.type != ElemType::F32 && matmul_row_dot(X, W, Y)) {
+    return;
   } else {
     matmul_banded(X, M, W, Y);
   }
