@@ -63,6 +63,14 @@ struct Isa {
   static V from_e4m3(B b) { return {e4m3x8(b), e4m3x8(_mm_srli_si128(b, 8))}; }
   static __m256 e5m2x8(__m128i b) { return _mm256_cvtph_ps(_mm_slli_epi16(_mm_cvtepu8_epi16(b), 8)); }
   static V from_e5m2(B b) { return {e5m2x8(b), e5m2x8(_mm_srli_si128(b, 8))}; }
+  static float half(std::uint16_t h) { return _cvtsh_ss(h); }
+
+  // The 16-entry table path (kTable16) is AVX-512's: declared only, for the formats' discarded branches.
+  static constexpr bool kTable16 = false;
+  static void deinterleave(V& x0, V& x1);
+  static void nibble_lut(B b, V table, V& lo, V& hi);
+  static V splat2(float a, float b);
+  static V iota();
 };
 
 #include "engine/tensor/row_dot_impl.h"

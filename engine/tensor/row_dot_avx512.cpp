@@ -53,6 +53,24 @@ struct Isa {
     return _mm512_cvtph_ps(_mm256_or_si256(sign, mag));
   }
   static V from_e5m2(B b) { return _mm512_cvtph_ps(_mm256_slli_epi16(_mm256_cvtepu8_epi16(b), 8)); }
+  static float half(std::uint16_t h) { return _cvtsh_ss(h); }
+
+  static constexpr bool kTable16 = true;
+  static void deinterleave(V& x0, V& x1) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const V e = _mm512_permutex2var_ps(x0, even, x1), o = _mm512_permutex2var_ps(x0, odd, x1);
+    x0 = e;
+    x1 = o;
+  }
+  // VPERMPS reads the low four bits of each index: the byte itself for the low nibble.
+  static void nibble_lut(B b, V table, V& lo, V& hi) {
+    const __m512i d = _mm512_cvtepu8_epi32(b);
+    lo = _mm512_permutexvar_ps(d, table);
+    hi = _mm512_permutexvar_ps(_mm512_srli_epi32(d, 4), table);
+  }
+  static V splat2(float a, float b) { return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1); }
+  static V iota() { return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
 };
 
 #include "engine/tensor/row_dot_impl.h"

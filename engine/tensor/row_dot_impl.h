@@ -10,37 +10,21 @@
 //   from_i8 from_u8        16 bytes as 16 floats (signed / unsigned)
 //   from_bf16 from_f16     16 half-precision values (32 bytes) as floats, exactly
 //   from_e4m3 from_e5m2    16 FP8 bytes as floats (E4M3: times 2^-8, see Fp8Format)
+//   half                   one IEEE half (a block scale) as float
 //   kRows                  weight rows dotted at once (bounded by the register file)
+//   kTable16               a 16-entry float table lookup by register exists (AVX-512's VPERMPS), with
+//     deinterleave(x0, x1)    the 32 activations of a chunk as even elements, then odd ones
+//     nibble_lut(b, t, lo, hi)  lo[i] = t[b[i] & 15], hi[i] = t[b[i] >> 4] for 16 bytes
+//     splat2(a, b)            lanes 0-7 a, 8-15 b;  iota()  0, 1, ..., 15
+//   4-bit formats then look their codes up as floats (scaled tables where a scale covers a whole
+//   chunk) against deinterleaved activations; elsewhere they zip the nibbles back into element order
+//   and widen small integers.
 // A kernel walks a row in chunks of 32 values (two V), the activations of a chunk loaded once for
 // kRows rows; each row keeps two accumulators so consecutive chunks do not wait on one another.
 // The including file includes <cstdint>, <cstring> and row_dot.h first (this file opens no namespace
 // and includes nothing, so that it can be included inside one).
 
 // ---- the driver -------------------------------------------------------------------------------------
-
-// IEEE half bits to float, exactly (subnormals, inf and NaN included): a block scale read once per
-// chunk, so plain integer code is enough.
-inline float half_to_float(std::uint16_t h) {
-  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-  std::uint32_t exp = (h >> 10) & 0x1F, man = h & 0x3FFu, bits;
-  if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (man << 13);
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (man << 13);
-  } else if (man == 0) {
-    bits = sign;
-  } else {  // subnormal: normalise
-    exp = 113;
-    while (!(man & 0x400u)) {
-      man <<= 1;
-      --exp;
-    }
-    bits = sign | (exp << 23) | ((man & 0x3FFu) << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 inline std::uint16_t load_u16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
 inline float load_f32(const std::uint8_t* p) {
@@ -65,7 +49,8 @@ inline void dot_rows(const qlab::tensor::kernels::RowDotArgs& a, std::int64_t r,
   }
   const std::int64_t chunks = a.cols / 32;
   for (std::int64_t c = 0; c < chunks; ++c) {
-    const V x0 = Isa::load(a.x + 32 * c), x1 = Isa::load(a.x + 32 * c + 16);
+    V x0 = Isa::load(a.x + 32 * c), x1 = Isa::load(a.x + 32 * c + 16);
+    if constexpr (Fmt::kNibbles && Isa::kTable16) Isa::deinterleave(x0, x1);
     for (int i = 0; i < R; ++i) Fmt::chunk(a, row[i], c, x0, x1, acc0[i], acc1[i]);
   }
   for (int i = 0; i < R; ++i) y[i] = Isa::sum(Isa::add(acc0[i], acc1[i])) * Fmt::row_scale(a, r + i);
@@ -89,6 +74,7 @@ inline Bytes data_row(const Args& a, std::int64_t r) { return {a.data + r * a.ro
 
 struct F32Format {
   using Row = Bytes;
+  static constexpr bool kNibbles = false;
   static Row row(const Args& a, std::int64_t r) { return data_row(a, r); }
   static float row_scale(const Args&, std::int64_t) { return 1.0f; }
   static void chunk(const Args&, const Row& w, std::int64_t c, const V& x0, const V& x1, V& acc0, V& acc1) {
@@ -101,6 +87,7 @@ struct F32Format {
 template <bool Brain>
 struct HalfFormat {
   using Row = Bytes;
+  static constexpr bool kNibbles = false;
   static Row row(const Args& a, std::int64_t r) { return data_row(a, r); }
   static float row_scale(const Args&, std::int64_t) { return 1.0f; }
   static void chunk(const Args&, const Row& w, std::int64_t c, const V& x0, const V& x1, V& acc0, V& acc1) {
@@ -113,45 +100,62 @@ struct HalfFormat {
 // ---- E2M1 nibbles: nvfp4 (E4M3 scale per 16) and mxfp4 (E8M0 scale per 32) ----------------------------
 
 // 2 x E2M1 by code: small integers, so a byte table holds them (the scale tables hold scale / 2).
-inline B e2m1_table() {
-  alignas(16) static constexpr std::int8_t t[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
-  return Isa::load_b(reinterpret_cast<const std::uint8_t*>(t));
-}
+alignas(16) inline constexpr std::int8_t kE2M1x2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+alignas(64) inline constexpr float kE2M1x2f[16] = {0, 1, 2, 3, 4, 6, 8, 12, -0.0f, -1, -2, -3, -4, -6, -8, -12};
 
 struct ScaledRow {
   const std::uint8_t* p;   // codes
   const std::uint8_t* sc;  // scale codes
 };
 
-// The 32 values of chunk c (16 bytes, element 2k in the low nibble of byte k) as 2 x E2M1.
+// The 32 values of chunk c (16 bytes, element 2k in the low nibble of byte k) as 2 x E2M1, in
+// element order (the zip path).
 inline void e2m1_chunk(const std::uint8_t* p, V& w0, V& w1) {
-  const B bytes = Isa::load_b(p), lo = Isa::nib_lo(bytes), hi = Isa::nib_hi(bytes), t = e2m1_table();
+  const B bytes = Isa::load_b(p), lo = Isa::nib_lo(bytes), hi = Isa::nib_hi(bytes);
+  const B t = Isa::load_b(reinterpret_cast<const std::uint8_t*>(kE2M1x2));
   w0 = Isa::from_i8(Isa::lut(t, Isa::zip_lo(lo, hi)));
   w1 = Isa::from_i8(Isa::lut(t, Isa::zip_hi(lo, hi)));
 }
 
 struct Nvfp4Format {
+  static constexpr bool kNibbles = true;
   using Row = ScaledRow;
   static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes, a.scales + r * a.scale_row_bytes}; }
   static float row_scale(const Args& a, std::int64_t) { return a.tensor_scale; }
   static void chunk(const Args& a, const Row& w, std::int64_t c, const V& x0, const V& x1, V& acc0, V& acc1) {
-    V w0, w1;
-    e2m1_chunk(w.p + 16 * c, w0, w1);
-    acc0 = Isa::fma(Isa::mul(x0, w0), Isa::splat(a.scale_table[w.sc[2 * c]]), acc0);
-    acc1 = Isa::fma(Isa::mul(x1, w1), Isa::splat(a.scale_table[w.sc[2 * c + 1]]), acc1);
+    const float s0 = a.scale_table[w.sc[2 * c]], s1 = a.scale_table[w.sc[2 * c + 1]];
+    if constexpr (Isa::kTable16) {  // x0, x1: even, odd elements; lanes 0-7 block 2c, 8-15 block 2c + 1
+      V lo, hi;
+      Isa::nibble_lut(Isa::load_b(w.p + 16 * c), Isa::load(kE2M1x2f), lo, hi);
+      const V t = Isa::fma(x0, lo, Isa::mul(x1, hi));
+      if (c & 1) acc1 = Isa::fma(t, Isa::splat2(s0, s1), acc1);
+      else acc0 = Isa::fma(t, Isa::splat2(s0, s1), acc0);
+    } else {
+      V w0, w1;
+      e2m1_chunk(w.p + 16 * c, w0, w1);
+      acc0 = Isa::fma(Isa::mul(x0, w0), Isa::splat(s0), acc0);
+      acc1 = Isa::fma(Isa::mul(x1, w1), Isa::splat(s1), acc1);
+    }
   }
 };
 
 struct Mxfp4Format {
+  static constexpr bool kNibbles = true;
   using Row = ScaledRow;
   static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes, a.scales + r * a.scale_row_bytes}; }
   static float row_scale(const Args&, std::int64_t) { return 1.0f; }
   static void chunk(const Args& a, const Row& w, std::int64_t c, const V& x0, const V& x1, V& acc0, V& acc1) {
-    V w0, w1;
-    e2m1_chunk(w.p + 16 * c, w0, w1);
     const V s = Isa::splat(a.scale_table[w.sc[c]]);
-    acc0 = Isa::fma(Isa::mul(x0, w0), s, acc0);
-    acc1 = Isa::fma(Isa::mul(x1, w1), s, acc1);
+    V w0, w1;
+    if constexpr (Isa::kTable16) {  // the table scaled: 2 x E2M1 times a power of two / 2, exact
+      Isa::nibble_lut(Isa::load_b(w.p + 16 * c), Isa::mul(Isa::load(kE2M1x2f), s), w0, w1);
+      acc0 = Isa::fma(x0, w0, acc0);
+      acc1 = Isa::fma(x1, w1, acc1);
+    } else {
+      e2m1_chunk(w.p + 16 * c, w0, w1);
+      acc0 = Isa::fma(Isa::mul(x0, w0), s, acc0);
+      acc1 = Isa::fma(Isa::mul(x1, w1), s, acc1);
+    }
   }
 };
 
@@ -165,6 +169,7 @@ struct GroupRow {
 
 template <int Bits>
 struct IntGroupFormat {
+  static constexpr bool kNibbles = Bits == 4;
   using Row = GroupRow;
   static Row row(const Args& a, std::int64_t r) {
     return {a.data + r * a.row_bytes, a.scales + r * a.scale_row_bytes, a.zeros ? a.zeros + r * a.zero_row_bytes : nullptr};
@@ -177,9 +182,18 @@ struct IntGroupFormat {
   }
   static void chunk(const Args& a, const Row& w, std::int64_t c, const V& x0, const V& x1, V& acc0, V& acc1) {
     const std::int64_t g = 32 * c / a.group;
-    const V s = Isa::splat(half_to_float(load_u16(w.sc + 2 * g)));
+    const float scale = Isa::half(load_u16(w.sc + 2 * g));
     const int z = zero(w, g);
     V w0, w1;
+    if constexpr (Bits == 4 && Isa::kTable16) {
+      // table[q] = scale * (q - zero): the very values the format dequantizes to
+      const V table = Isa::mul(Isa::splat(scale), Isa::add(Isa::iota(), Isa::splat(-static_cast<float>(z))));
+      Isa::nibble_lut(Isa::load_b(w.p + 16 * c), table, w0, w1);
+      acc0 = Isa::fma(x0, w0, acc0);
+      acc1 = Isa::fma(x1, w1, acc1);
+      return;
+    }
+    const V s = Isa::splat(scale);
     if (Bits == 4) {  // codes - zero in [-15, 15]: exact in a byte
       const B bytes = Isa::load_b(w.p + 16 * c), lo = Isa::nib_lo(bytes), hi = Isa::nib_hi(bytes);
       const B zb = Isa::splat_b(z);
@@ -199,6 +213,7 @@ struct IntGroupFormat {
 
 struct Int8RowFormat {
   using Row = Bytes;
+  static constexpr bool kNibbles = false;
   static Row row(const Args& a, std::int64_t r) { return data_row(a, r); }
   static float row_scale(const Args& a, std::int64_t r) { return load_f32(a.scales + r * 4); }
   static void chunk(const Args&, const Row& w, std::int64_t c, const V& x0, const V& x1, V& acc0, V& acc1) {
@@ -213,6 +228,7 @@ struct Int8RowFormat {
 template <bool E5M2>
 struct Fp8Format {
   using Row = Bytes;
+  static constexpr bool kNibbles = false;
   static Row row(const Args& a, std::int64_t r) { return data_row(a, r); }
   static float row_scale(const Args& a, std::int64_t r) {
     const float s = a.scale_row_bytes ? load_f32(a.scales + r * a.scale_row_bytes) : a.tensor_scale;

@@ -68,6 +68,14 @@ struct Isa {
   }
   static V from_e4m3(B b) { return from_half_bits(e4m3_bits(vmovl_u8(vget_low_u8(b))), e4m3_bits(vmovl_high_u8(b))); }
   static V from_e5m2(B b) { return from_half_bits(vshll_n_u8(vget_low_u8(b), 8), vshll_high_n_u8(b, 8)); }
+  static float half(std::uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
+
+  // The 16-entry table path (kTable16) is AVX-512's: declared only, for the formats' discarded branches.
+  static constexpr bool kTable16 = false;
+  static void deinterleave(V& x0, V& x1);
+  static void nibble_lut(B b, V table, V& lo, V& hi);
+  static V splat2(float a, float b);
+  static V iota();
 };
 
 #include "engine/tensor/row_dot_impl.h"
