@@ -13,6 +13,9 @@
 #include "engine/core/threads.h"
 #include "engine/tensor/blas.h"
 #include "engine/tensor/convert.h"
+#include "engine/formats/scalar_fast.h"
+#include "engine/tensor/cpu_features.h"
+#include "engine/tensor/gemm_bf16.h"
 #include "engine/tensor/row_dot_table.h"
 
 namespace qlab::tensor {
@@ -196,6 +199,40 @@ bool matmul_row_dot(const float* X, const Matrix& W, float* Y) {
   return true;
 }
 
+kernels::Bf16Gemm native_bf16_gemm() {
+  const CpuFeatures& f = cpu_features();
+  if (f.avx512_bf16 && kernels::avx512::kBf16Gemm) return kernels::avx512::kBf16Gemm;
+  if (f.neon_bf16 && kernels::neon::kBf16Gemm) return kernels::neon::kBf16Gemm;
+  return nullptr;
+}
+
+// Several rows of X against bf16 weights with the CPU's bf16 dot products (ProductMath::Native):
+// X rounded to bf16 once, then each pool worker takes a contiguous share of the weight rows.
+// False when the CPU has no such instruction or K is not whole vectors of pairs.
+bool matmul_bf16_native(const float* X, std::int64_t M, const Matrix& W, float* Y) {
+  const kernels::Bf16Gemm gemm = native_bf16_gemm();
+  const std::int64_t N = W.rows, K = W.cols;
+  if (!gemm || K % kernels::kBf16GemmK != 0) return false;
+  thread_local std::vector<std::uint16_t> rounded;
+  rounded.resize(static_cast<std::size_t>(M * K));
+  std::uint16_t* xb = rounded.data();  // the caller's buffer, named outside the workers' lambdas
+  parallel_for(
+      static_cast<std::size_t>(M * K),
+      [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) xb[i] = formats::f32_to_bf16(X[i]);
+      },
+      std::size_t{1} << 16);
+  const auto* w = static_cast<const std::uint16_t*>(W.data);
+  const auto threads = static_cast<std::size_t>(thread_count());
+  parallel_for(
+      static_cast<std::size_t>(N),
+      [&](std::size_t b, std::size_t e) {
+        gemm(xb, M, w, static_cast<std::int64_t>(b), static_cast<std::int64_t>(e), K, Y, N);
+      },
+      std::max<std::size_t>(6, (static_cast<std::size_t>(N) + threads - 1) / threads));
+  return true;
+}
+
 // Few rows: memory-bound; each pool worker streams its own band of weight rows, widening them a
 // slab at a time, with BLAS single-threaded inside the worker.
 void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
@@ -233,9 +270,10 @@ void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
 void matmul(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   ensure_blas_single_threaded();
   const double work = static_cast<double>(M) * static_cast<double>(W.rows) * static_cast<double>(W.cols);
+  if (M > 1 && W.type == ElemType::BF16 && W.math == ProductMath::Native && matmul_bf16_native(X, M, W, Y)) return;
   if (M >= kBatchedMinRows && thread_count() > 1 && work >= kBatchedMinWork) {
     matmul_batched(X, M, W, Y);
-  } else if (M == 1 && W.math == ProductMath::Fast && W.type != ElemType::F32 && matmul_row_dot(X, W, Y)) {
+  } else if (M == 1 && W.math != ProductMath::Exact && W.type != ElemType::F32 && matmul_row_dot(X, W, Y)) {
     return;
   } else {
     matmul_banded(X, M, W, Y);

@@ -27,7 +27,10 @@ enum class ElemType { F32, F16, BF16, Packed };
 //   Fast   the default: as Exact, except that one row of activations (decoding) against half or
 //          packed weights goes through the row-dot kernels, whose sums run in another order (the
 //          results differ from Exact by float rounding; float32 weights stay with BLAS)
-enum class ProductMath { Exact, Fast };
+//   Native as Fast, and several rows of activations (a prompt) against bf16 weights use the CPU's
+//          bf16 dot products, the activations rounded to bf16 first (gemm_bf16.h; llama.cpp's CPU
+//          arithmetic for a bf16 model); where the CPU has none, as Fast
+enum class ProductMath { Exact, Fast, Native };
 
 struct Matrix {
   ElemType type = ElemType::F32;
