@@ -7,7 +7,7 @@
 
 #include "engine/core/error.h"
 #include "engine/core/threads.h"
-#include "engine/eval/fake_quant.h"
+#include "engine/quant/rtn.h"
 #include "engine/formats/format_lookup.h"
 #include "engine/formats/scalar_fast.h"
 
@@ -86,7 +86,7 @@ Variant make_variant(const model::Model& base, const std::string& name, Progress
   const auto spec = formats::block_format_from_name(name);
   if (!spec)
     fail("bench: variant '{}' is neither base, f32, f16, bf16 nor a block format (qlab formats list shows them)", name);
-  eval::fake_quantize_model(v.model, *spec, false, progress, false, true);
+  quant::fake_quantize_model(v.model, *spec, {}, progress, false, true);
   v.storage = fmt::format("{}, packed", spec->name);
   return v;
 }
