@@ -11,6 +11,7 @@
 #include "app/cli.h"
 #include "app/model_arg.h"
 #include "engine/bench/infer_bench.h"
+#include "engine/bench/llama_bench.h"
 #include "engine/bench/roofline.h"
 #include "engine/core/error.h"
 #include "engine/tensor/matrix.h"
@@ -92,11 +93,23 @@ int run(const Args& a) {
   if (variants.empty()) throw UsageError("--variants needs at least one variant");
   if (opt.prompt_tokens == 0 && opt.decode_tokens == 0) throw UsageError("-p 0 and -n 0 leave nothing to measure");
 
+  std::vector<bench::LlamaBenchRow> llama_rows;
+  if (auto f = a.get("llama-bench")) llama_rows = bench::read_llama_bench_json(*f);  // before the long run
+
   const model::Model base = model::Model::load(dir);
   StderrProgress progress;
   const bench::InferBenchResult r = bench::bench_infer(base, variants, opt, progress, {});
+  const auto compared = bench::compare_with_llama_bench(r, llama_rows);
   if (a.json()) {
-    print_json(result_json(r, dir.string(), math).dump(2));
+    nlohmann::json j = result_json(r, dir.string(), math);
+    if (a.has("llama-bench")) {
+      j["llama_cpp"] = nlohmann::json::array();
+      for (const auto& c : compared)
+        j["llama_cpp"].push_back({{"variant", c.variant}, {"test", c.test}, {"qlab_tokens_per_s", c.qlab_tps},
+                                  {"llama_cpp_tokens_per_s", c.llama_tps}, {"llama_cpp_sd", c.llama_sd},
+                                  {"ratio", c.ratio}});
+    }
+    print_json(j.dump(2));
     return 0;
   }
   fmt::print("model: {}   threads: {}   kernels: {}   math: {}\n\n", dir.string(), r.threads, r.kernels, math);
@@ -105,18 +118,33 @@ int run(const Args& a) {
   tui::Grid g(100, 24);
   tui::draw_line_chart(g, g.area(), labs::roofline_chart(r), tui::glyphs(tui::GlyphSet::Ascii));
   fmt::print("{}", g.to_text());
+  if (a.has("llama-bench")) {
+    fmt::print("\nqlab against llama.cpp (llama-bench, {} threads, the same tests):\n\n", r.threads);
+    if (compared.empty())
+      fmt::print("no llama-bench test matches: it needs -t {}, -p {} / -n {} and GGUFs whose type is a variant here "
+                 "(f32, f16, bf16)\n",
+                 r.threads, r.prompt_tokens, r.decode_tokens);
+    labs::Table t;
+    t.header = {"variant", "test", "qlab tok/s", "llama.cpp tok/s", "qlab / llama.cpp"};
+    t.right_align = {false, false, true, true, true};
+    for (const auto& c : compared)
+      t.rows.push_back({c.variant, c.test, fmt::format("{:.2f} ± {:.2f}", c.qlab_tps, c.qlab_sd),
+                        fmt::format("{:.2f} ± {:.2f}", c.llama_tps, c.llama_sd), fmt::format("{:.2f}", c.ratio)});
+    if (!compared.empty()) fmt::print("{}", markdown(t));
+  }
   return 0;
 }
 
 const Registrar reg{Command{
     "bench infer", "prompt and decode speed of model variants against the memory roofline",
-    "MODEL [--variants LIST] [-p N] [-n N] [--repetitions R] [--math fast|exact] [--device cpu]",
+    "MODEL [--variants LIST] [-p N] [-n N] [--repetitions R] [--math fast|exact] [--device cpu] [--llama-bench FILE]",
     {{"variants", "LIST", "comma-separated: base, f32, f16, bf16, or block formats (default base)"},
      {"p", "N", "prompt tokens of the prompt test, -p works too (default 512; 0 = none)"},
      {"n", "N", "tokens decoded one at a time, -n works too (default 128; 0 = none)"},
      {"repetitions", "R", "runs of each test after a warm-up run (default 3)"},
      {"math", "M", "fast (default: decode reads the stored bytes) or exact (widen and BLAS, the reference)"},
-     {"device", "D", "where the model runs (default cpu)"}},
+     {"device", "D", "where the model runs (default cpu)"},
+     {"llama-bench", "FILE", "llama-bench -o json results of the same weights as GGUF: qlab / llama.cpp per test"}},
     "Each variant is made in memory from MODEL: base as stored; f32, f16, bf16 with every Linear and\n"
     "lm_head converted; a block format (qlab formats list) with every Linear quantized round-to-nearest\n"
     "and kept packed. pp: one prompt of -p tokens from an empty cache; tg: -n tokens decoded one at a\n"
