@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -17,6 +18,7 @@
 #include "engine/eval/perplexity.h"
 #include "engine/eval/ppl_setup.h"
 #include "engine/formats/format_lookup.h"
+#include "engine/io/safetensors.h"
 #include "engine/io/tokenizer.h"
 #include "engine/quant/rtn.h"
 
@@ -26,6 +28,16 @@ namespace {
 nlohmann::json quantiles_json(const eval::Quantiles& q) {
   return {{"max", q.max}, {"p99.9", q.p999}, {"p99", q.p99}, {"p95", q.p95},  {"p90", q.p90},
           {"median", q.median}, {"p10", q.p10}, {"p5", q.p5}, {"p1", q.p1}, {"min", q.min}};
+}
+
+// A perplexity that is NaN or infinite is an error, not a result: say which weight made it so.
+[[noreturn]] void fail_not_finite(const std::filesystem::path& dir) {
+  const io::TensorStore store = io::TensorStore::open(dir);
+  if (const auto bad = store.first_non_finite())
+    fail("{}: tensor '{}' holds a NaN or an infinity (element {}), so the perplexity is not a number", dir.string(),
+         bad->first, bad->second);
+  fail("{}: the perplexity is not a number although every weight is finite (the forward pass overflowed)",
+       dir.string());
 }
 
 int run(const Args& a) {
@@ -62,7 +74,10 @@ int run(const Args& a) {
   const DeviceArg device = choose_device(a, "ppl");
   const model::Model base = model::Model::load(dir);
   std::optional<io::Tokenizer> tok;
-  if (std::filesystem::exists(dir / "tokenizer.json")) tok.emplace(io::Tokenizer::load(dir));
+  if (std::filesystem::exists(dir / "tokenizer.json")) {
+    tok.emplace(io::Tokenizer::load(dir));
+    tok->check_fits(base.vocab_size(), dir / "config.json");
+  }
   if (!text_path.empty()) {
     if (!tok) fail("{} has no tokenizer.json: use --tokens FILE with token ids instead of --text", dir.string());
     req.text = read_file(text_path);
@@ -105,6 +120,7 @@ int run(const Args& a) {
   };
   if (a.has("kld")) {
     const eval::KldResult r = eval::kl_divergence(base, test, tokens, opt, progress);
+    if (!std::isfinite(r.base.nll.ppl()) || !std::isfinite(r.test.nll.ppl())) fail_not_finite(dir);
     const double secs = r.base.seconds;
     const double tps = secs > 0 ? 2.0 * static_cast<double>(r.base.tokens_evaluated) / secs : 0;
     const double n = static_cast<double>(r.kld.size());
@@ -156,6 +172,7 @@ int run(const Args& a) {
   }
 
   const eval::PplResult r = eval::perplexity(test, tokens, opt, progress);
+  if (!std::isfinite(r.nll.ppl())) fail_not_finite(dir);
   const double tps = r.seconds > 0 ? static_cast<double>(r.tokens_evaluated) / r.seconds : 0;
   j.update(ppl_json(r));
   j["seconds"] = r.seconds;
