@@ -1,19 +1,14 @@
 // `qlab serve MODEL [--port P] [--host H] [--name NAME] [--chat-template NAME] [--quant F]`: an
 // OpenAI-compatible server over qlab's runtime (engine/serve/server.h), on 127.0.0.1 unless told.
-// Ctrl-C (SIGINT) or SIGTERM stops it: the handler writes a byte to a pipe, and a thread waiting on
-// the pipe stops the server (a handler may only do async-signal-safe things; blocking the signals and
-// sigwait would not do, as the engine's and BLAS's worker threads, started earlier, leave them
-// unblocked and the kernel may hand the signal to any of them), which
-// ends the generation in flight at its next token.
-#include <unistd.h>
-
-#include <csignal>
-#include <thread>
+// Ctrl-C (SIGINT), SIGTERM or SIGHUP stops it (app/signal_stop.h): the stop request stops the
+// server, which ends the generation in flight at its next token, and the command returns 0.
+#include <stop_token>
 
 #include <fmt/format.h>
 
 #include "app/cli.h"
 #include "app/model_arg.h"
+#include "app/signal_stop.h"
 #include "engine/core/error.h"
 #include "engine/quant/rtn.h"
 #include "engine/formats/format_lookup.h"
@@ -22,14 +17,6 @@
 
 namespace qlab::app {
 namespace {
-
-// The pipe the signal handler writes to: a handler reaches only globals.
-int g_stop_pipe[2] = {-1, -1};
-
-extern "C" void on_stop_signal(int) {
-  const char byte = 's';
-  [[maybe_unused]] const auto n = ::write(g_stop_pipe[1], &byte, 1);
-}
 
 tensor::ProductMath parse_math(const std::string& m) {
   if (m == "native") return tensor::ProductMath::Native;
@@ -73,22 +60,12 @@ int run(const Args& a) {
 
   serve::Server server(m, tok, chat, opt);
   const int port = server.bind();
-  if (::pipe(g_stop_pipe) != 0) fail("serve: cannot create the pipe that stops the server on Ctrl-C");
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  std::jthread stopper([&server] {
-    char byte = 0;
-    if (::read(g_stop_pipe[0], &byte, 1) == 1 && byte == 's') server.stop();
-  });
+  const SignalStop signals;
+  const std::stop_callback on_signal(signals.token(), [&server] { server.stop(); });
   fmt::print("serving {} as '{}' on http://{}:{}/v1 (chat template: {}; Ctrl-C stops)\n", dir.string(), opt.model_name,
              opt.host, port, chat ? chat->name() : "none, /v1/completions only");
   std::fflush(stdout);
   server.run();
-  const char done = 'd';  // wakes the stopper when the server stopped by itself
-  [[maybe_unused]] const auto n = ::write(g_stop_pipe[1], &done, 1);
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -41,6 +42,10 @@ struct Server::Impl {
   httplib::Server http;
   std::timed_mutex busy;  // held by the generation in flight
   std::atomic<bool> stopping{false};
+  // run() and stop() meet under this lock: a stop() that comes before run() has started listening
+  // must not be lost (httplib's stop() does nothing until the server runs).
+  std::mutex run_lock;
+  std::atomic<bool> run_entered{false}, run_done{false};
   std::atomic<std::uint64_t> next_id{1};
   std::int64_t created = unix_now();
 
@@ -190,11 +195,28 @@ int Server::bind() {
   return s.opt.port;
 }
 
-void Server::run() { impl_->http.listen_after_bind(); }
+void Server::run() {
+  Impl& s = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(s.run_lock);
+    if (s.stopping) return;
+    s.run_entered = true;
+  }
+  s.http.listen_after_bind();
+  s.run_done = true;
+}
 
 void Server::stop() {
-  impl_->stopping = true;
-  impl_->http.stop();
+  Impl& s = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(s.run_lock);
+    s.stopping = true;
+  }
+  // run() has either returned at once or entered listening: wait until httplib says it runs (or
+  // listening ended), so its stop() takes effect.
+  if (s.run_entered)
+    while (!s.http.is_running() && !s.run_done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  s.http.stop();
 }
 
 }  // namespace qlab::serve
