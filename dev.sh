@@ -14,7 +14,8 @@ cd "$(dirname "$0")"
 
 JOBS=${JOBS:-$(nproc)}
 PACKAGES=(build-essential cmake pkg-config libncurses-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libzstd-dev
-          libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev liblapack-dev tmux python3 ccache)
+          libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev liblapack-dev tmux python3 ccache
+          libcpp-httplib-dev)
 TEST_PACKAGES=(chromium)  # the suite's HTML report is tested in a real headless browser
 FUZZ_PACKAGES=(clang libclang-rt-dev)  # libFuzzer and the sanitizer runtimes are only a Recommends of clang
 ARM64_PACKAGES=(g++-aarch64-linux-gnu qemu-user libfmt-dev:arm64 nlohmann-json3-dev libgtest-dev:arm64

@@ -104,9 +104,9 @@ Args parse_options(const Command& c, const std::vector<std::string>& words) {
         }
         a.set(name, value);
       }
-    } else if (w == "-n" || w == "-o") {
-      // short aliases used by the contract: -n N (generate), -o FILE
-      std::string name = (w == "-n") ? "n" : "out";
+    } else if (w == "-n" || w == "-o" || w == "-p") {
+      // short aliases used by the contract: -n N (generate, bench infer), -o FILE, -p N (bench infer)
+      std::string name = (w == "-n") ? "n" : w == "-p" ? "p" : "out";
       if (!find_option(c, name)) throw UsageError(fmt::format("unknown option {}", w));
       if (i + 1 >= words.size()) throw UsageError(fmt::format("{} needs a value", w));
       a.set(name, words[++i]);

@@ -32,6 +32,7 @@ struct LineChart {
   std::string title, x_label, y_label;
   std::vector<Series> series;
   bool log_y = false;
+  bool log_x = false;
 };
 
 // Counts over equal-width bins on [lo, hi].

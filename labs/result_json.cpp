@@ -63,6 +63,7 @@ class Reader {
     return out;
   }
   std::vector<std::string> strings(const char* key) const { return strings(field(key), key); }
+  bool has(const char* key) const { return j_.contains(key); }
   bool flag(const char* key) const {
     const json& v = field(key);
     if (!v.is_boolean()) fail("saved result: block {} field '{}' is not true or false", index_, key);
@@ -90,7 +91,7 @@ struct ToJson {
     json series = json::array();
     for (const auto& s : c.series) series.push_back({{"name", s.name}, {"x", nums(s.x)}, {"y", nums(s.y)}});
     return {{"kind", "line_chart"}, {"title", c.title}, {"x_label", c.x_label}, {"y_label", c.y_label},
-            {"series", series}, {"log_y", c.log_y}};
+            {"series", series}, {"log_y", c.log_y}, {"log_x", c.log_x}};
   }
   json operator()(const Histogram& h) const {
     return {{"kind", "histogram"}, {"title", h.title}, {"x_label", h.x_label}, {"lo", num(h.lo)}, {"hi", num(h.hi)},
@@ -130,6 +131,7 @@ Block block_from_json(const json& j, std::size_t index) {
     c.x_label = r.str("x_label");
     c.y_label = r.str("y_label");
     c.log_y = r.flag("log_y");
+    c.log_x = r.has("log_x") && r.flag("log_x");  // results saved before log_x existed have none
     for (const auto& s : r.list("series")) {
       const Reader rs(s, index);
       c.series.push_back(Series{rs.str("name"), rs.numbers("x"), rs.numbers("y")});

@@ -50,11 +50,15 @@ void draw_line_chart(Grid& g, Rect r, const labs::LineChart& c, const Glyphs& gl
   }
   double xmin = std::numeric_limits<double>::infinity(), xmax = -xmin, ymin = xmin, ymax = -xmin;
   auto ty = [&](double v) { return c.log_y ? std::log10(v) : v; };
+  auto tx = [&](double v) { return c.log_x ? std::log10(v) : v; };
+  auto drawable = [&](double x, double yv) {
+    return std::isfinite(yv) && std::isfinite(x) && !(c.log_y && yv <= 0) && !(c.log_x && x <= 0);
+  };
   for (const auto& s : c.series)
     for (std::size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-      if (!std::isfinite(s.y[i]) || (c.log_y && s.y[i] <= 0)) continue;
-      xmin = std::min(xmin, s.x[i]);
-      xmax = std::max(xmax, s.x[i]);
+      if (!drawable(s.x[i], s.y[i])) continue;
+      xmin = std::min(xmin, tx(s.x[i]));
+      xmax = std::max(xmax, tx(s.x[i]));
       ymin = std::min(ymin, ty(s.y[i]));
       ymax = std::max(ymax, ty(s.y[i]));
     }
@@ -76,14 +80,15 @@ void draw_line_chart(Grid& g, Rect r, const labs::LineChart& c, const Glyphs& gl
   for (std::size_t si = 0; si < c.series.size(); ++si) {
     const auto& s = c.series[si];
     for (std::size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-      if (!std::isfinite(s.y[i]) || (c.log_y && s.y[i] <= 0)) continue;
-      int cx = static_cast<int>(std::lround((s.x[i] - xmin) / (xmax - xmin) * (plot_w - 1)));
+      if (!drawable(s.x[i], s.y[i])) continue;
+      int cx = static_cast<int>(std::lround((tx(s.x[i]) - xmin) / (xmax - xmin) * (plot_w - 1)));
       int cy = static_cast<int>(std::lround((ty(s.y[i]) - ymin) / (ymax - ymin) * (plot_h - 1)));
       g.set(px0 + cx, y + plot_h - 1 - cy, gl.marks[si % 4], si % 2 ? Style::Accent : Style::Good);
     }
   }
   int ax = y + plot_h;
-  std::string left = short_num(xmin), right = short_num(xmax);
+  auto ux = [&](double v) { return c.log_x ? std::pow(10.0, v) : v; };
+  std::string left = short_num(ux(xmin)), right = short_num(ux(xmax));
   g.put(px0, ax, left, Style::Dim, plot_w);
   g.put(px0 + plot_w - text_width(right), ax, right, Style::Dim, text_width(right));
   if (!c.x_label.empty()) {

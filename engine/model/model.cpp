@@ -102,4 +102,11 @@ Model Model::load(const std::filesystem::path& dir) {
   return m;
 }
 
+void Model::set_product_math(tensor::ProductMath math) {
+  w_.embed.math = math;
+  w_.lm_head.math = math;
+  for (auto& l : w_.layers)
+    for (tensor::Matrix* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) t->math = math;
+}
+
 }  // namespace qlab::model

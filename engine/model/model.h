@@ -46,6 +46,8 @@ class Model {
   Weights& mutable_weights() { return w_; }
   const Rope& rope() const { return rope_; }
   int vocab_size() const { return cfg_.vocab_size; }
+  // How every weight's products sum (tensor::ProductMath); Fast unless set.
+  void set_product_math(tensor::ProductMath math);
   const std::filesystem::path& dir() const { return dir_; }
 
  private:

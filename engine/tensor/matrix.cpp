@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -12,7 +13,10 @@
 #include "engine/core/threads.h"
 #include "engine/tensor/blas.h"
 #include "engine/tensor/convert.h"
-#include "engine/tensor/gemv_half.h"
+#include "engine/formats/scalar_fast.h"
+#include "engine/tensor/cpu_features.h"
+#include "engine/tensor/gemm_bf16.h"
+#include "engine/tensor/row_dot_table.h"
 
 namespace qlab::tensor {
 
@@ -168,8 +172,69 @@ void matmul_batched(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   }
 }
 
-// Few rows (decoding): memory-bound; each pool worker streams its own band of weight rows,
-// widening them a slab at a time, with BLAS single-threaded inside the worker.
+// One row of X against half or packed weights: the row-dot kernels read the stored bytes, each pool
+// worker a band of rows. False when no kernel serves W on this CPU (the caller widens slabs instead).
+bool matmul_row_dot(const float* X, const Matrix& W, float* Y) {
+  const kernels::RowDotSet* set = row_dot_set();
+  if (!set) return false;
+  std::optional<BoundRowDot> b = bind_row_dot(W, *set);
+  if (!b) return false;
+  if (b->args.cols != W.cols) {  // rows padded to whole blocks: the activations get zeros there too
+    thread_local std::vector<float> padded;
+    padded.assign(static_cast<std::size_t>(b->args.cols), 0.0f);
+    std::copy_n(X, W.cols, padded.begin());
+    X = padded.data();
+  }
+  b->args.x = X;
+  const BoundRowDot bound = *b;
+  const auto threads = static_cast<std::size_t>(thread_count());
+  const auto N = static_cast<std::size_t>(W.rows);
+  const auto grain = std::max({std::size_t{16}, (N + threads - 1) / threads, grain_for_work(static_cast<double>(W.cols))});
+  parallel_for(
+      N,
+      [&](std::size_t b0, std::size_t e0) {
+        bound.fn(bound.args, static_cast<std::int64_t>(b0), static_cast<std::int64_t>(e0 - b0), Y + b0);
+      },
+      grain);
+  return true;
+}
+
+kernels::Bf16Gemm native_bf16_gemm() {
+  const CpuFeatures& f = cpu_features();
+  if (f.avx512_bf16 && kernels::avx512::kBf16Gemm) return kernels::avx512::kBf16Gemm;
+  if (f.neon_bf16 && kernels::neon::kBf16Gemm) return kernels::neon::kBf16Gemm;
+  return nullptr;
+}
+
+// Several rows of X against bf16 weights with the CPU's bf16 dot products (ProductMath::Native):
+// X rounded to bf16 once, then each pool worker takes a contiguous share of the weight rows.
+// False when the CPU has no such instruction or K is not whole vectors of pairs.
+bool matmul_bf16_native(const float* X, std::int64_t M, const Matrix& W, float* Y) {
+  const kernels::Bf16Gemm gemm = native_bf16_gemm();
+  const std::int64_t N = W.rows, K = W.cols;
+  if (!gemm || K % kernels::kBf16GemmK != 0) return false;
+  thread_local std::vector<std::uint16_t> rounded;
+  rounded.resize(static_cast<std::size_t>(M * K));
+  std::uint16_t* xb = rounded.data();  // the caller's buffer, named outside the workers' lambdas
+  parallel_for(
+      static_cast<std::size_t>(M * K),
+      [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) xb[i] = formats::f32_to_bf16(X[i]);
+      },
+      std::size_t{1} << 16);
+  const auto* w = static_cast<const std::uint16_t*>(W.data);
+  const auto threads = static_cast<std::size_t>(thread_count());
+  parallel_for(
+      static_cast<std::size_t>(N),
+      [&](std::size_t b, std::size_t e) {
+        gemm(xb, M, w, static_cast<std::int64_t>(b), static_cast<std::int64_t>(e), K, Y, N);
+      },
+      std::max<std::size_t>(6, (static_cast<std::size_t>(N) + threads - 1) / threads));
+  return true;
+}
+
+// Few rows: memory-bound; each pool worker streams its own band of weight rows, widening them a
+// slab at a time, with BLAS single-threaded inside the worker.
 void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   const std::int64_t N = W.rows, K = W.cols;
   const std::int64_t half_slab = std::max<std::int64_t>(16, kSlabBytes / (4 * std::max<std::int64_t>(K, 1)));
@@ -180,14 +245,6 @@ void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   parallel_for(
       static_cast<std::size_t>(N),
       [&](std::size_t b, std::size_t e) {
-        const bool half = W.type == ElemType::BF16 || W.type == ElemType::F16;
-        if (M == 1 && half) {  // one token: widen on the fly, one pass over the weights
-          const auto* w = static_cast<const std::uint16_t*>(W.data) + static_cast<std::int64_t>(b) * K;
-          const auto n = static_cast<std::int64_t>(e - b);
-          if (W.type == ElemType::BF16) gemv_bf16(w, n, K, X, Y + b);
-          else gemv_f16(w, n, K, X, Y + b);
-          return;
-        }
         thread_local std::vector<float> buf;
         const std::int64_t slab = W.type == ElemType::F32 ? static_cast<std::int64_t>(e - b) : half_slab;
         for (std::int64_t r0 = static_cast<std::int64_t>(b); r0 < static_cast<std::int64_t>(e); r0 += slab) {
@@ -213,8 +270,11 @@ void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
 void matmul(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   ensure_blas_single_threaded();
   const double work = static_cast<double>(M) * static_cast<double>(W.rows) * static_cast<double>(W.cols);
+  if (M > 1 && W.type == ElemType::BF16 && W.math == ProductMath::Native && matmul_bf16_native(X, M, W, Y)) return;
   if (M >= kBatchedMinRows && thread_count() > 1 && work >= kBatchedMinWork) {
     matmul_batched(X, M, W, Y);
+  } else if (M == 1 && W.math != ProductMath::Exact && W.type != ElemType::F32 && matmul_row_dot(X, W, Y)) {
+    return;
   } else {
     matmul_banded(X, M, W, Y);
   }

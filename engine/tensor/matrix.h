@@ -4,10 +4,11 @@
 //   Matrix       [rows, cols] row-major: borrowed from a memory mapping, or owned; float32, half
 //                precision, or packed in a block format (formats/block.h)
 //   matmul       Y[M, rows] = X[M, cols] * W^T, threaded over output rows
-// Half-precision and packed weights stay as they are in memory and are widened a slab of rows at a
-// time inside each worker, so neither a bf16 model nor a 4-bit one becomes a float32 copy; float32
-// weights are used in place. A single row of X (decoding) against half-precision weights widens
-// them on the fly instead (gemv_half.h): one pass over the stored bytes.
+// Half-precision and packed weights stay as they are in memory, so neither a bf16 model nor a 4-bit
+// one becomes a float32 copy; float32 weights are used in place. Several rows of X (a prompt) widen
+// a slab of weight rows at a time inside each worker and multiply with BLAS. A single row of X
+// (decoding) is read against the stored bytes by the row-dot kernels (row_dot.h: blocks decoded in
+// registers, one pass over the weights), unless the matrix asks for ProductMath::Exact.
 // A packed matrix gives the products exactly the float32 values its format dequantizes to: the same
 // numbers a fake-quantized float32 copy holds (formats::dequantize_rows equals dequantize bit for bit).
 #include <cstdint>
@@ -20,6 +21,17 @@ namespace qlab::tensor {
 
 enum class ElemType { F32, F16, BF16, Packed };
 
+// How a product with a matrix sums its float32 terms.
+//   Exact  every product widens rows to float32 and BLAS multiplies: bit for bit what a float32 copy
+//          of the weights gives (a packed matrix: what the fake-quantized float32 model gives)
+//   Fast   the default: as Exact, except that one row of activations (decoding) against half or
+//          packed weights goes through the row-dot kernels, whose sums run in another order (the
+//          results differ from Exact by float rounding; float32 weights stay with BLAS)
+//   Native as Fast, and several rows of activations (a prompt) against bf16 weights use the CPU's
+//          bf16 dot products, the activations rounded to bf16 first (gemm_bf16.h; llama.cpp's CPU
+//          arithmetic for a bf16 model); where the CPU has none, as Fast
+enum class ProductMath { Exact, Fast, Native };
+
 struct Matrix {
   ElemType type = ElemType::F32;
   const void* data = nullptr;  // rows * cols elements of `type`, row-major (Packed: packed.data's bytes)
@@ -29,6 +41,7 @@ struct Matrix {
   // not divide `cols` holds rows zero-padded to whole blocks, and the columns past `cols` are dropped
   // when widening. The parts are borrowed; `owner` keeps them alive (or the caller does).
   formats::QuantizedView packed;
+  ProductMath math = ProductMath::Fast;
 
   // Widen rows [r0, r0 + n) to float32 into out[n * cols].
   void rows_to_f32(std::int64_t r0, std::int64_t n, float* out) const;

@@ -1,0 +1,217 @@
+// The row-dot kernels (decoding's products over stored bytes) against a reference written here: the
+// format's own reference dequantization (KernelPath::Reference) followed by a dot product in double.
+// Every instruction set this CPU runs is tested, not only the one the runtime picks.
+//
+// Tolerance, designed from the kernels' order of operations: each of the 16 lanes of two accumulators
+// sums one term per chunk of 32 (cols / 32 additions), a block's products are scaled once (two
+// roundings), the lanes are added in a tree (5), the two accumulators and the row scale (2); the
+// reference's own dequantized weight carries up to two roundings ((code * block scale) * tensor
+// scale). So |kernel - exact| <= n * u * sum |w_k x_k| with n = cols / 32 + 11 and u = 2^-24; the
+// test allows n + 4. For asymmetric int groups the kernel subtracts the zero point exactly, so the
+// same bound holds.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/formats/block.h"
+#include "engine/formats/format_lookup.h"
+#include "engine/tensor/convert.h"
+#include "engine/tensor/cpu_features.h"
+#include "engine/tensor/matrix.h"
+#include "engine/tensor/quantize_matrix.h"
+#include "engine/tensor/row_dot_table.h"
+
+namespace qlab::tensor {
+namespace {
+
+struct IsaCase {
+  const char* name;
+  const kernels::RowDotSet* set;
+};
+
+// The instruction sets built in whose features this CPU has.
+std::vector<IsaCase> runnable_sets() {
+  std::vector<IsaCase> out;
+  const CpuFeatures& f = cpu_features();
+  if (f.avx512 && kernels::avx512::kRowDots.f32) out.push_back({"avx512", &kernels::avx512::kRowDots});
+  if (f.avx2 && kernels::avx2::kRowDots.f32) out.push_back({"avx2", &kernels::avx2::kRowDots});
+  if (f.neon && kernels::neon::kRowDots.f32) out.push_back({"neon", &kernels::neon::kRowDots});
+  return out;
+}
+
+std::vector<float> gaussian(std::size_t n, unsigned seed, float sd = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, sd);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// Weights with what block formats find hard: outliers, an all-zero block, -0, values far below the
+// block's largest (E4M3 / FP8 subnormal codes), a row of zeros.
+std::vector<float> awkward_weights(std::int64_t rows, std::int64_t cols, unsigned seed) {
+  std::vector<float> w = gaussian(static_cast<std::size_t>(rows * cols), seed, 0.02f);
+  std::mt19937 rng(seed + 1);
+  std::uniform_int_distribution<std::size_t> pick(0, w.size() - 1);
+  for (int k = 0; k < 30; ++k) w[pick(rng)] *= 80.0f;
+  for (int k = 0; k < 30; ++k) w[pick(rng)] = -0.0f;
+  for (int k = 0; k < 30; ++k) w[pick(rng)] *= 1e-4f;
+  for (std::int64_t i = 0; i < 32 && i < cols; ++i) w[static_cast<std::size_t>(cols + i)] = 0.0f;  // row 1, block 0
+  for (std::int64_t i = 0; i < cols; ++i) w[static_cast<std::size_t>(2 * cols + i)] = 0.0f;        // row 2
+  return w;
+}
+
+struct Exact {
+  double value = 0, magnitude = 0;  // sum w x and sum |w x|, in double
+};
+
+Exact exact_dot(const float* w, const float* x, std::int64_t n) {
+  Exact e;
+  for (std::int64_t k = 0; k < n; ++k) {
+    e.value += static_cast<double>(w[k]) * x[k];
+    e.magnitude += std::fabs(static_cast<double>(w[k]) * x[k]);
+  }
+  return e;
+}
+
+double tolerance(const Exact& e, std::int64_t cols) {
+  return (static_cast<double>(cols) / 32 + 15) * std::ldexp(1.0, -24) * e.magnitude;
+}
+
+// y over rows [r0, r0 + n) by the kernel, against the dequantized rows dotted in double.
+void expect_rows_match(const BoundRowDot& b, const std::vector<float>& dequantized, std::int64_t rows,
+                       const std::vector<float>& x, const std::string& what) {
+  const std::int64_t cols = b.args.cols;
+  kernels::RowDotArgs args = b.args;
+  args.x = x.data();
+  // a band that starts mid-matrix and ends with rows fewer than the kernel's row block
+  for (auto [r0, n] : {std::pair<std::int64_t, std::int64_t>{0, rows}, {3, rows - 4}, {rows - 1, 1}}) {
+    std::vector<float> y(static_cast<std::size_t>(n), -1.0f);
+    b.fn(args, r0, n, y.data());
+    for (std::int64_t i = 0; i < n; ++i) {
+      const Exact e = exact_dot(dequantized.data() + (r0 + i) * cols, x.data(), cols);
+      ASSERT_NEAR(y[static_cast<std::size_t>(i)], e.value, tolerance(e, cols))
+          << what << ": row " << r0 + i << " (band from " << r0 << ")";
+    }
+  }
+}
+
+TEST(RowDot, EveryTableFormatMatchesItsReferenceDequantization) {
+  const auto sets = runnable_sets();
+  if (sets.empty()) GTEST_SKIP() << "no row-dot instruction set on this CPU";
+  int formats_served = 0;
+  for (const auto& spec : formats::all_block_formats()) {
+    const RowDotKernel* k = row_dot_kernel_for(spec);
+    if (!k) continue;
+    ++formats_served;
+    for (std::int64_t cols : {std::int64_t{384}, std::int64_t{2048}}) {
+      const std::int64_t rows = 11;
+      if (formats::padded_cols(spec, cols) != cols) continue;
+      const std::vector<float> w = awkward_weights(rows, cols, 7);
+      const formats::QuantizedTensor q = formats::quantize(spec, w, rows, cols);
+      std::vector<float> deq(w.size());
+      formats::dequantize(q, deq, formats::KernelPath::Reference);
+      const Matrix m = Matrix::owned_packed(q, spec, cols);
+      for (const auto& isa : sets) {
+        const auto b = bind_row_dot(m, *isa.set);
+        ASSERT_TRUE(b) << spec.name << " on " << isa.name;
+        for (unsigned seed : {1u, 2u}) {
+          std::vector<float> x = gaussian(static_cast<std::size_t>(cols), seed);
+          if (seed == 2) x[5] = 1e6f;  // one large activation
+          expect_rows_match(*b, deq, rows, x, spec.name + " " + isa.name + " cols " + std::to_string(cols));
+        }
+      }
+    }
+  }
+  // nvfp4, mxfp4; int4 in groups of 32/64/128/row and int8 in 32/64/128, each asymmetric and
+  // symmetric; int8-ch; fp8 E4M3 and E5M2, per tensor and per channel
+  EXPECT_EQ(formats_served, 2 + 8 + 6 + 1 + 4);
+}
+
+TEST(RowDot, HalfAndFloatWeightsMatchTheirWidenedValues) {
+  const auto sets = runnable_sets();
+  if (sets.empty()) GTEST_SKIP() << "no row-dot instruction set on this CPU";
+  const std::int64_t rows = 13, cols = 1024;
+  std::vector<float> w = awkward_weights(rows, cols, 3);
+  std::vector<std::uint16_t> bf(w.size()), hf(w.size());
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    bf[i] = static_cast<std::uint16_t>(f32_to_bits(w[i]) >> 16);
+    // f16 by the engine's own encoder would test it against itself: take the bf16 bits' value range
+    // instead and let the f16 code be any pattern, including subnormals, widened by convert.h.
+    hf[i] = static_cast<std::uint16_t>((i * 2654435761u) & 0xFBFFu);  // no inf / NaN exponent
+  }
+  std::vector<float> wb(w.size()), wh(w.size());
+  bf16_to_f32(bf.data(), wb.data(), bf.size());
+  f16_to_f32(hf.data(), wh.data(), hf.size());
+  for (auto [type, data, widened] : {std::tuple{ElemType::F32, static_cast<const void*>(w.data()), &w},
+                                     std::tuple{ElemType::BF16, static_cast<const void*>(bf.data()), &wb},
+                                     std::tuple{ElemType::F16, static_cast<const void*>(hf.data()), &wh}}) {
+    Matrix m;
+    m.type = type;
+    m.data = data;
+    m.rows = rows;
+    m.cols = cols;
+    for (const auto& isa : sets) {
+      const auto b = bind_row_dot(m, *isa.set);
+      ASSERT_TRUE(b) << isa.name;
+      const std::vector<float> x = gaussian(static_cast<std::size_t>(cols), 9, 1e-3f);
+      expect_rows_match(*b, *widened, rows, x, std::string("type ") + std::to_string(static_cast<int>(type)) + " " + isa.name);
+    }
+  }
+}
+
+// Formats the table does not serve, and shapes its kernels do not take, get no kernel: the product
+// then widens slabs (exactly), so nothing runs a kernel on bytes it cannot read.
+TEST(RowDot, NoKernelWhereNoRowServes) {
+  for (const char* name : {"nf4", "nf4-dq", "int3-g64", "int2-ch", "int4-g32-sym"}) {
+    const auto& spec = formats::block_format(name);
+    const bool served = row_dot_kernel_for(spec) != nullptr;
+    EXPECT_EQ(served, std::string(name) == "int4-g32-sym") << name;
+  }
+  const auto sets = runnable_sets();
+  if (sets.empty()) return;
+  Matrix m;
+  m.type = ElemType::BF16;
+  std::vector<std::uint16_t> h(7 * 48);
+  m.data = h.data();
+  m.rows = 7;
+  m.cols = 48;  // not whole chunks of 32
+  EXPECT_FALSE(bind_row_dot(m, *sets[0].set));
+  // A spec with the nvfp4 kind but a codec of its own is not read as nvfp4.
+  formats::BlockFormatSpec own = formats::block_format("nvfp4");
+  const formats::BlockCodec other = *own.codec;
+  own.codec = &other;
+  EXPECT_EQ(row_dot_kernel_for(own), nullptr);
+}
+
+// tensor::matmul with one activation row: the default (Fast) goes through the kernels and agrees with
+// ProductMath::Exact to the kernels' tolerance; padded rows (cols not a multiple of the block) too.
+TEST(RowDot, MatmulFastAgreesWithExact) {
+  if (!row_dot_set()) GTEST_SKIP() << "no row-dot instruction set on this CPU";
+  const std::int64_t N = 301, K = 2040;  // int4-g128 pads 2040 to 2048
+  const std::vector<float> w = gaussian(static_cast<std::size_t>(N * K), 4, 0.02f);
+  const Matrix dense = Matrix::owned_f32(w, N, K);
+  const std::vector<float> x = gaussian(static_cast<std::size_t>(K), 5);
+  for (const char* name : {"nvfp4", "int4-g128", "fp8-channel"}) {
+    const auto& spec = formats::block_format(name);
+    if (formats::padded_cols(spec, K) % 32 != 0) continue;
+    Matrix fast = quantize_matrix(dense, spec, QuantizedStorage::Packed);
+    Matrix exact = fast;
+    exact.math = ProductMath::Exact;
+    const std::vector<float> deq = quantize_matrix(dense, spec, QuantizedStorage::F32).to_f32();
+    std::vector<float> yf(static_cast<std::size_t>(N)), ye(yf.size());
+    matmul(x.data(), 1, fast, yf.data());
+    matmul(x.data(), 1, exact, ye.data());
+    for (std::int64_t n = 0; n < N; ++n) {
+      const Exact e = exact_dot(deq.data() + n * K, x.data(), K);
+      ASSERT_NEAR(yf[static_cast<std::size_t>(n)], e.value, tolerance(e, K)) << name << " row " << n;
+      ASSERT_NEAR(ye[static_cast<std::size_t>(n)], e.value, tolerance(e, K)) << name << " row " << n;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qlab::tensor
