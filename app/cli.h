@@ -36,13 +36,22 @@ class Args {
                     long long max_value) const;
   double get_double(const std::string& name, double fallback) const;
   const std::vector<std::string>& positional() const { return positional_; }
+  // Every value an option was given, in order (an option that may repeat: --tensor-type A --tensor-type B).
+  std::vector<std::string> get_all(const std::string& name) const {
+    auto it = all_.find(name);
+    return it == all_.end() ? std::vector<std::string>{} : it->second;
+  }
 
   // used by the parser
-  void set(const std::string& name, std::string value) { values_[name] = std::move(value); }
+  void set(const std::string& name, std::string value) {
+    all_[name].push_back(value);
+    values_[name] = std::move(value);
+  }
   void add_positional(std::string v) { positional_.push_back(std::move(v)); }
 
  private:
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> all_;
   std::vector<std::string> positional_;
 };
 

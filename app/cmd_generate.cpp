@@ -7,6 +7,7 @@
 
 #include "app/cli.h"
 #include "app/model_arg.h"
+#include "app/model_source.h"
 #include "engine/core/error.h"
 #include "engine/io/tokenizer.h"
 #include "engine/model/generate.h"
@@ -15,7 +16,7 @@ namespace qlab::app {
 namespace {
 
 int run(const Args& a) {
-  const auto dir = resolve_model_arg(a.positional().at(0));
+  const auto dir = resolve_model_source(a.positional().at(0));
   const std::string prompt = a.require("prompt");
   model::GenerateOptions opt;
   opt.max_new_tokens = static_cast<int>(a.get_int("n", 32, 0, 1 << 20));
@@ -26,10 +27,10 @@ int run(const Args& a) {
   if (opt.sampling.temperature < 0) throw UsageError("--temp must be >= 0 (0 = greedy)");
   if (!(opt.sampling.top_p > 0 && opt.sampling.top_p <= 1)) throw UsageError("--top-p must be in (0, 1]");
 
-  const model::Model m = model::Model::load(dir);
-  if (!std::filesystem::exists(dir / "tokenizer.json"))
-    fail("{} has no tokenizer.json: generate needs a tokenizer (qlab logits works on token ids)", dir.string());
-  const io::Tokenizer tok = io::Tokenizer::load(dir);
+  const model::Model m = load_model_source(dir);
+  std::optional<io::Tokenizer> loaded = load_tokenizer_source(dir);
+  if (!loaded) fail("{} has no tokenizer: generate needs one (qlab logits works on token ids)", dir.string());
+  const io::Tokenizer tok = std::move(*loaded);
   const auto ids = tok.encode(prompt, true);
   if (ids.empty()) fail("the prompt encodes to no tokens");
 
@@ -79,7 +80,7 @@ const Registrar reg{Command{"generate", "continue a prompt with the model",
                              {"top-k", "K", "sample among the K most likely tokens (default 0 = all)"},
                              {"top-p", "P", "sample among the smallest set reaching probability P (default 1)"},
                              {"seed", "S", "random seed for sampling (default 0)"}},
-                            "MODEL is an HF model folder (with tokenizer.json) or 'builtin'. Stops at the "
+                            "MODEL is an HF model folder (with tokenizer.json), 'builtin' or a GGUF file. Stops at the "
                             "end-of-sequence token.",
                             1, 1, run}};
 

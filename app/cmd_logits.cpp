@@ -5,6 +5,7 @@
 
 #include "app/cli.h"
 #include "app/model_arg.h"
+#include "app/model_source.h"
 #include "engine/core/atomic_file.h"
 #include "engine/model/forward.h"
 
@@ -12,10 +13,10 @@ namespace qlab::app {
 namespace {
 
 int run(const Args& a) {
-  const auto dir = resolve_model_arg(a.positional().at(0));
+  const auto dir = resolve_model_source(a.positional().at(0));
   const auto tokens = read_token_file(a.require("tokens"));
   const std::string out = a.require("out");
-  const model::Model m = model::Model::load(dir);
+  const model::Model m = load_model_source(dir);
   const auto logits = model::forward_all(m, tokens);
   write_file_atomic(out, std::string_view(reinterpret_cast<const char*>(logits.data()), logits.size() * sizeof(float)));
   if (a.json()) {
@@ -31,7 +32,7 @@ int run(const Args& a) {
 const Registrar reg{Command{"logits", "raw float32 logits of a token-id file", "MODEL --tokens FILE --out FILE",
                             {{"tokens", "FILE", "token ids, whitespace-separated (used as given: no BOS added)"},
                              {"out", "FILE", "output: float32 little-endian [n_tokens x vocab]"}},
-                            "MODEL is an HF model folder or 'builtin'. Needs no tokenizer files.", 1, 1, run}};
+                            "MODEL is an HF model folder, 'builtin' or a GGUF file. Needs no tokenizer files.", 1, 1, run}};
 
 }  // namespace
 }  // namespace qlab::app

@@ -10,6 +10,7 @@
 
 #include "app/cli.h"
 #include "app/model_arg.h"
+#include "app/model_source.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
 #include "engine/eval/fake_quant.h"
@@ -35,7 +36,7 @@ std::string protocol_text(const eval::PplOptions& o) {
 }
 
 int run(const Args& a) {
-  const auto dir = resolve_model_arg(a.positional().at(0));
+  const auto dir = resolve_model_source(a.positional().at(0));
   if (a.has("text") && a.has("tokens")) throw UsageError("give one of --text FILE and --tokens FILE, not both");
   // A model folder that ships its own held-out text (the built-in model does) is scored on it by default.
   std::filesystem::path text_path;
@@ -62,7 +63,7 @@ int run(const Args& a) {
     }
   }
 
-  const model::Model base = model::Model::load(dir);
+  const model::Model base = load_model_source(dir);
   // Default context: 512 as llama.cpp, or the model's trained context when that is shorter.
   const int trained_ctx = base.config().max_position_embeddings;
   opt.n_ctx = a.get_int("ctx", trained_ctx > 0 ? std::min(512, trained_ctx) : 512, 4, 1 << 20);
@@ -71,10 +72,10 @@ int run(const Args& a) {
                        "not meaningful\n", opt.n_ctx, trained_ctx, dir.string());
   std::vector<std::int32_t> tokens;
   std::optional<std::int32_t> bos;
-  std::optional<io::Tokenizer> tok;
-  if (std::filesystem::exists(dir / "tokenizer.json")) tok.emplace(io::Tokenizer::load(dir));
+  // A GGUF file's text is tokenized as llama-perplexity does: special tokens' text is plain text.
+  std::optional<io::Tokenizer> tok = load_tokenizer_source(dir, /*special_as_text=*/true);
   if (!text_path.empty()) {
-    if (!tok) fail("{} has no tokenizer.json: use --tokens FILE with token ids instead of --text", dir.string());
+    if (!tok) fail("{} has no tokenizer: use --tokens FILE with token ids instead of --text", dir.string());
     const std::string text = read_file(text_path);
     // Like llama.cpp: the whole file tokenized once, BOS first when the tokenizer adds one.
     tokens = tok->encode(text, true);
