@@ -48,10 +48,8 @@ std::vector<std::pair<std::string, MetaValue>> model_metadata(const io::ModelCon
     add(a + ".rope.scaling.type", MetaValue::string("linear"));
     add(a + ".rope.scaling.factor", MetaValue::f32(static_cast<float>(c.rope.factor)));
   }
-  if (a == "llama") {
-    add(a + ".vocab_size", u32(c.vocab_size));
-    add(a + ".rope.dimension_count", u32(c.head_dim));
-  }
+  add(a + ".vocab_size", u32(c.vocab_size));  // the converter writes it for llama; no_vocab files need it
+  if (a == "llama") add(a + ".rope.dimension_count", u32(c.head_dim));
   return kv;
 }
 

@@ -67,14 +67,61 @@ json merges_from_scores(const std::vector<std::string>& tokens, std::span<const 
   return merges;
 }
 
-std::optional<std::uint32_t> opt_u32(const GgufFile& f, const char* key) {
+// The metadata of a file, or of one about to be written: typed lookups whose errors name the source.
+class Meta {
+ public:
+  Meta(std::span<const std::pair<std::string, MetaValue>> kv, std::string label) : kv_(kv), label_(std::move(label)) {}
+  const std::string& label() const { return label_; }
+  const MetaValue* find(std::string_view key) const {
+    for (const auto& [k, v] : kv_)
+      if (k == key) return &v;
+    return nullptr;
+  }
+  const MetaValue& at(std::string_view key) const {
+    const MetaValue* v = find(key);
+    if (!v) fail("{}: key {} is missing", label_, key);
+    return *v;
+  }
+  std::uint32_t get_u32(std::string_view key) const {
+    const MetaValue& v = at(key);
+    try { return v.as<std::uint32_t>(key); } catch (const Error& e) { bad(e); }
+  }
+  bool get_bool(std::string_view key) const {
+    const MetaValue& v = at(key);
+    try { return v.as_bool(key); } catch (const Error& e) { bad(e); }
+  }
+  const std::string& get_string(std::string_view key) const {
+    const MetaValue& v = at(key);
+    try { return v.as_string(key); } catch (const Error& e) { bad(e); }
+  }
+  std::span<const std::string> get_strings(std::string_view key) const {
+    const MetaValue& v = at(key);
+    try { return v.as_strings(key); } catch (const Error& e) { bad(e); }
+  }
+  template <typename T>
+  std::span<const T> get_array(std::string_view key) const {
+    const MetaValue& v = at(key);
+    try { return v.as_array<T>(key); } catch (const Error& e) { bad(e); }
+  }
+
+ private:
+  [[noreturn]] void bad(const Error& e) const { fail("{}: {}", label_, e.what()); }
+  std::span<const std::pair<std::string, MetaValue>> kv_;
+  std::string label_;
+};
+
+std::optional<std::uint32_t> opt_u32(const Meta& f, const char* key) {
   if (!f.find(key)) return std::nullopt;
   return f.get_u32(key);
 }
 
+std::optional<GgufTokenizerFiles> tokenizer_files(const Meta& f, SpecialText special);
+
 }  // namespace
 
-std::optional<GgufTokenizerFiles> gguf_tokenizer_files(const GgufFile& f, SpecialText special) {
+namespace {
+
+std::optional<GgufTokenizerFiles> tokenizer_files(const Meta& f, SpecialText special) {
   if (!f.find("tokenizer.ggml.model")) return std::nullopt;
   const std::string& model = f.get_string("tokenizer.ggml.model");
   if (model == "no_vocab" || model == "none") return std::nullopt;
@@ -183,11 +230,22 @@ std::optional<GgufTokenizerFiles> gguf_tokenizer_files(const GgufFile& f, Specia
                             cfg.dump(-1, ' ', false, json::error_handler_t::replace)};
 }
 
-std::optional<io::Tokenizer> gguf_tokenizer(const GgufFile& f, SpecialText special) {
-  const auto files = gguf_tokenizer_files(f, special);
+}  // namespace
+
+std::optional<GgufTokenizerFiles> gguf_tokenizer_files(const GgufFile& f, SpecialText special) {
+  return tokenizer_files(Meta(f.metadata(), f.label()), special);
+}
+
+std::optional<io::Tokenizer> tokenizer_from_metadata(std::span<const std::pair<std::string, MetaValue>> kv,
+                                                     const std::string& label, SpecialText special) {
+  const auto files = tokenizer_files(Meta(kv, label), special);
   if (!files) return std::nullopt;
-  return io::Tokenizer::from_json_text(files->tokenizer_json, f.label() + " (tokenizer)",
-                                       files->tokenizer_config_json, f.label() + " (tokenizer settings)");
+  return io::Tokenizer::from_json_text(files->tokenizer_json, label + " (tokenizer)", files->tokenizer_config_json,
+                                       label + " (tokenizer settings)");
+}
+
+std::optional<io::Tokenizer> gguf_tokenizer(const GgufFile& f, SpecialText special) {
+  return tokenizer_from_metadata(f.metadata(), f.label(), special);
 }
 
 }  // namespace qlab::gguf

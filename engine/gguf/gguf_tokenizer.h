@@ -20,7 +20,9 @@
 // llama-bpe, as llama.cpp defaults them), EOS last when add_eos_token is true.
 // Error (naming the file) for another tokenizer model or a pre-tokenizer qlab does not run.
 #include <optional>
+#include <span>
 #include <string>
+#include <utility>
 
 #include "engine/gguf/gguf_file.h"
 #include "engine/io/tokenizer.h"
@@ -34,5 +36,9 @@ struct GgufTokenizerFiles {
 };
 std::optional<GgufTokenizerFiles> gguf_tokenizer_files(const GgufFile& f, SpecialText special = SpecialText::Parsed);
 std::optional<io::Tokenizer> gguf_tokenizer(const GgufFile& f, SpecialText special = SpecialText::Parsed);
+// The same from tokenizer keys not (yet) in a file: hf_vocab_metadata's, to tokenize an HF model's
+// text exactly as llama.cpp will once the model is converted. label names the source in errors.
+std::optional<io::Tokenizer> tokenizer_from_metadata(std::span<const std::pair<std::string, MetaValue>> kv,
+                                                     const std::string& label, SpecialText special);
 
 }  // namespace qlab::gguf
