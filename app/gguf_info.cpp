@@ -3,12 +3,14 @@
 #include "app/gguf_info.h"
 
 #include <map>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "engine/core/error.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/gguf/gguf_metadata.h"
 #include "engine/gguf/gguf_model.h"
@@ -55,7 +57,14 @@ bool is_gguf_info_arg(const std::filesystem::path& p) {
 
 int print_gguf_info(const std::filesystem::path& path, bool as_json) {
   const gguf::GgufFile f = gguf::GgufFile::open(path);
-  const io::ModelConfig c = gguf::model_config_from_gguf(f);
+  // A file qlab does not run (another architecture) is still described; the reason is shown.
+  std::optional<io::ModelConfig> cfg;
+  std::string not_run;
+  try {
+    cfg = gguf::model_config_from_gguf(f);
+  } catch (const Error& e) {
+    not_run = e.what();
+  }
   std::map<std::string, std::pair<std::int64_t, std::uint64_t>> by_type;  // elements, bytes
   std::int64_t params = 0;
   std::uint64_t tensor_bytes = 0;
@@ -85,8 +94,9 @@ int print_gguf_info(const std::filesystem::path& path, bool as_json) {
     j["format"] = "gguf";
     j["gguf_version"] = f.version();
     j["alignment"] = f.alignment();
-    j["architecture"] = f.get_string("general.architecture");
-    j["config"] = io::model_config_to_json(c);
+    j["architecture"] = f.find("general.architecture") ? f.get_string("general.architecture") : "";
+    if (cfg) j["config"] = io::model_config_to_json(*cfg);
+    else j["runs"] = not_run;
     j["file_type"] = file_type;
     j["parameters"] = params;
     j["bytes"] = f.bytes().size();
@@ -102,14 +112,20 @@ int print_gguf_info(const std::filesystem::path& path, bool as_json) {
     return 0;
   }
   fmt::print("model         {} (GGUF v{}, alignment {})\n", path.string(), f.version(), f.alignment());
-  fmt::print("architecture  {} (runs as {}), file type {}\n", f.get_string("general.architecture"), c.architecture, file_type);
-  fmt::print("shape         {} layers, hidden {}, {} heads ({} kv, head_dim {}), intermediate {}, vocab {}\n",
-             c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
-             c.intermediate_size, c.vocab_size);
-  fmt::print("rope          theta {}, {}{}\n", c.rope.theta, c.rope.freq_factors.empty() ? c.rope.type : "rope_freqs factors",
-             c.rope.type == "linear" ? fmt::format(" (factor {})", c.rope.factor) : std::string());
-  fmt::print("embeddings    {}; q/k/v bias {}\n", c.tie_word_embeddings ? "tied (no output.weight)" : "untied",
-             c.attention_bias ? "yes" : "no");
+  const std::string arch = f.find("general.architecture") ? f.get_string("general.architecture") : "(not given)";
+  if (cfg) {
+    const io::ModelConfig& c = *cfg;
+    fmt::print("architecture  {} (runs as {}), file type {}\n", arch, c.architecture, file_type);
+    fmt::print("shape         {} layers, hidden {}, {} heads ({} kv, head_dim {}), intermediate {}, vocab {}\n",
+               c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+               c.intermediate_size, c.vocab_size);
+    fmt::print("rope          theta {}, {}{}\n", c.rope.theta, c.rope.freq_factors.empty() ? c.rope.type : "rope_freqs factors",
+               c.rope.type == "linear" ? fmt::format(" (factor {})", c.rope.factor) : std::string());
+    fmt::print("embeddings    {}; q/k/v bias {}\n", c.tie_word_embeddings ? "tied (no output.weight)" : "untied",
+               c.attention_bias ? "yes" : "no");
+  } else {
+    fmt::print("architecture  {}, file type {}; qlab does not run it: {}\n", arch, file_type, not_run);
+  }
   fmt::print("tokenizer     {}{}, {} tokens\n", tok_model, tok_pre.empty() ? "" : fmt::format(" (pre-tokenizer {})", tok_pre),
              n_tokens);
   std::vector<std::string> types;
