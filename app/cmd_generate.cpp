@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "app/device_arg.h"
 #include "app/model_arg.h"
 #include "app/model_source.h"
 #include "engine/core/error.h"
@@ -27,6 +28,8 @@ int run(const Args& a) {
   if (opt.sampling.temperature < 0) throw UsageError("--temp must be >= 0 (0 = greedy)");
   if (!(opt.sampling.top_p > 0 && opt.sampling.top_p <= 1)) throw UsageError("--top-p must be in (0, 1]");
 
+  const DeviceArg device = choose_device(a, "generate");
+  opt.backend = device.backend;
   const model::Model m = load_model_source(dir);
   std::optional<io::Tokenizer> loaded = load_tokenizer_source(dir);
   if (!loaded) fail("{} has no tokenizer: generate needs one (qlab logits works on token ids)", dir.string());
@@ -39,6 +42,7 @@ int run(const Args& a) {
   std::vector<std::int32_t> out;
   std::string shown;
   if (!a.json()) {
+    if (device.report()) fmt::print(stderr, "[device: {}]\n", device.where);
     fmt::print("{}", prompt);
     opt.on_token = [&](std::int32_t id) {
       out.push_back(id);
@@ -55,13 +59,14 @@ int run(const Args& a) {
   const double prompt_tps = st.prompt_seconds > 0 ? static_cast<double>(st.prompt_tokens) / st.prompt_seconds : 0;
   const double decode_tps = st.decode_seconds > 0 ? static_cast<double>(st.decoded_tokens) / st.decode_seconds : 0;
   if (a.json()) {
-    print_json(nlohmann::json{{"prompt", prompt},
-                              {"prompt_ids", ids},
-                              {"ids", new_ids},
-                              {"text", tok.decode(new_ids, true)},
-                              {"prompt_tokens_per_s", prompt_tps},
-                              {"decode_tokens_per_s", decode_tps}}
-                   .dump(2));
+    nlohmann::json j{{"prompt", prompt},
+                     {"prompt_ids", ids},
+                     {"ids", new_ids},
+                     {"text", tok.decode(new_ids, true)},
+                     {"prompt_tokens_per_s", prompt_tps},
+                     {"decode_tokens_per_s", decode_tps}};
+    device.add_to(j);
+    print_json(j.dump(2));
   } else {
     const std::string text = tok.decode(new_ids, true);
     if (text.size() > shown.size()) fmt::print("{}", text.substr(shown.size()));
@@ -72,14 +77,20 @@ int run(const Args& a) {
   return 0;
 }
 
+std::vector<Option> options() {
+  std::vector<Option> o = {{"prompt", "TEXT", "the text to continue (BOS added as the tokenizer says)"},
+                           {"n", "N", "new tokens at most (default 32; -n works too)"},
+                           {"temp", "T", "sampling temperature; 0 = greedy (default 0)"},
+                           {"top-k", "K", "sample among the K most likely tokens (default 0 = all)"},
+                           {"top-p", "P", "sample among the smallest set reaching probability P (default 1)"},
+                           {"seed", "S", "random seed for sampling (default 0)"}};
+  for (auto& d : device_options()) o.push_back(d);
+  return o;
+}
+
 const Registrar reg{Command{"generate", "continue a prompt with the model",
                             "MODEL --prompt TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]",
-                            {{"prompt", "TEXT", "the text to continue (BOS added as the tokenizer says)"},
-                             {"n", "N", "new tokens at most (default 32; -n works too)"},
-                             {"temp", "T", "sampling temperature; 0 = greedy (default 0)"},
-                             {"top-k", "K", "sample among the K most likely tokens (default 0 = all)"},
-                             {"top-p", "P", "sample among the smallest set reaching probability P (default 1)"},
-                             {"seed", "S", "random seed for sampling (default 0)"}},
+                            options(),
                             "MODEL is an HF model folder (with tokenizer.json), 'builtin' or a GGUF file. Stops at the "
                             "end-of-sequence token.",
                             1, 1, run}};

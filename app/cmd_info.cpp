@@ -191,7 +191,8 @@ int run(const Args& a) {
     fmt::print("  {:<{}}  {:<7} [{}]\n", name, w, io::dtype_name(t.dtype), fmt::join(t.shape, ", "));
   }
 
-  fmt::print("\nmemory by format (layer Linear weights in the format; embeddings, lm_head, norms as stored):\n");
+  fmt::print("\nmemory by format (f32/f16/bf16: every tensor in that type; block formats: the decoder layers' "
+             "Linear weights in the format, embeddings, lm_head and norms as stored):\n");
   fmt::print("  {:<18} {:>8} {:>12}\n", "format", "bits/w", "total");
   for (const auto& r : memory)
     fmt::print("  {:<18} {:>8.3f} {:>12}{}\n", r.format, r.linear_bpw, human_bytes(r.bytes),

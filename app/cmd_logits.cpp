@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "app/device_arg.h"
 #include "app/model_arg.h"
 #include "app/model_source.h"
 #include "engine/core/atomic_file.h"
@@ -16,22 +17,31 @@ int run(const Args& a) {
   const auto dir = resolve_model_source(a.positional().at(0));
   const auto tokens = read_token_file(a.require("tokens"));
   const std::string out = a.require("out");
+  const DeviceArg device = choose_device(a, "logits");
   const model::Model m = load_model_source(dir);
-  const auto logits = model::forward_all(m, tokens);
+  const auto logits = model::forward_all(m, tokens, *device.backend);
   write_file_atomic(out, std::string_view(reinterpret_cast<const char*>(logits.data()), logits.size() * sizeof(float)));
   if (a.json()) {
-    print_json(nlohmann::json{{"model", dir.string()}, {"tokens", tokens.size()}, {"vocab", m.vocab_size()},
-                              {"out", out}, {"dtype", "float32"}}
-                   .dump(2));
+    nlohmann::json j{{"model", dir.string()}, {"tokens", tokens.size()}, {"vocab", m.vocab_size()},
+                     {"out", out}, {"dtype", "float32"}};
+    device.add_to(j);
+    print_json(j.dump(2));
   } else {
+    if (device.report()) fmt::print("device: {}\n", device.where);
     fmt::print("wrote {} x {} float32 logits to {}\n", tokens.size(), m.vocab_size(), out);
   }
   return 0;
 }
 
+std::vector<Option> options() {
+  std::vector<Option> o = {{"tokens", "FILE", "token ids, whitespace-separated (used as given: no BOS added)"},
+                           {"out", "FILE", "output: float32 little-endian [n_tokens x vocab]"}};
+  for (auto& d : device_options()) o.push_back(d);
+  return o;
+}
+
 const Registrar reg{Command{"logits", "raw float32 logits of a token-id file", "MODEL --tokens FILE --out FILE",
-                            {{"tokens", "FILE", "token ids, whitespace-separated (used as given: no BOS added)"},
-                             {"out", "FILE", "output: float32 little-endian [n_tokens x vocab]"}},
+                            options(),
                             "MODEL is an HF model folder, 'builtin' or a GGUF file. Needs no tokenizer files.", 1, 1, run}};
 
 }  // namespace

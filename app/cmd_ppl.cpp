@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "app/calibrated_quant.h"
 #include "app/cli.h"
+#include "app/device_arg.h"
 #include "app/model_arg.h"
 #include "app/model_source.h"
 #include "engine/core/atomic_file.h"
@@ -54,6 +56,7 @@ int run(const Args& a) {
   if (a.has("kld") && !a.has("quant"))
     throw UsageError("--kld compares a quantized model with the original: add --quant F");
   if (a.has("quant-all") && !a.has("quant")) throw UsageError("--quant-all needs --quant F");
+  const std::string method = quant_method(a);
   std::optional<formats::BlockFormatSpec> spec;
   if (a.has("quant")) {
     try {
@@ -63,6 +66,8 @@ int run(const Args& a) {
     }
   }
 
+  const DeviceArg device = choose_device(a, "ppl");
+  opt.backend = device.backend;
   const model::Model base = load_model_source(dir);
   // Default context: 512 as llama.cpp, or the model's trained context when that is shorter.
   const int trained_ctx = base.config().max_position_embeddings;
@@ -96,13 +101,18 @@ int run(const Args& a) {
   StderrProgress progress;
   nlohmann::json j{{"model", dir.string()}, {"tokens", tokens.size()}, {"ctx", opt.n_ctx},
                    {"protocol", protocol_text(opt)}};
+  device.add_to(j);
   const bool json = a.json();
+  if (!json && device.report()) fmt::print("device: {}\n", device.where);
   if (!json) fmt::print("{} tokens; protocol: {}\n", tokens.size(), protocol_text(opt));
 
   model::Model test = base;  // shares every weight until fake quantization replaces some
-  if (spec) {
+  if (spec && method != "rtn") {
+    quantize_calibrated(a, method, dir, test, *spec, progress, j, json);
+  } else if (spec) {
     // Without --kld the original weights are not read again: let their pages go as each is replaced.
-    const auto st = eval::fake_quantize_model(test, *spec, a.has("quant-all"), progress, !a.has("kld"));
+    // On a GPU the packed bytes themselves (the same logits): the device dequantizes them a slab at a time.
+    const auto st = eval::fake_quantize_model(test, *spec, a.has("quant-all"), progress, !a.has("kld"), device.gpu);
     j["quant"] = {{"format", spec->name}, {"matrices", st.matrices}, {"weights", st.weights},
                   {"embeddings_and_lm_head", a.has("quant-all") ? "quantized" : "kept"}};
     if (!json)
@@ -186,9 +196,10 @@ int run(const Args& a) {
   return 0;
 }
 
-const Registrar reg{Command{
+const Registrar reg{with_calibration_options(Command{
     "ppl", "perplexity (llama.cpp protocol or sliding window), optionally fake-quantized, with KL-divergence",
-    "MODEL [--text FILE | --tokens FILE] [--ctx N] [--quant F] [--quant-all] [--kld] [--sliding STRIDE]",
+    "MODEL [--text FILE | --tokens FILE] [--ctx N] [--chunks N] [--quant F [--method rtn|gptq|awq]] [--quant-all] "
+    "[--kld] [--sliding STRIDE] [--no-bos]",
     {{"text", "FILE", "UTF-8 text, tokenized once with the model's tokenizer (BOS first if it adds one); "
               "default: the model folder's eval.txt (the built-in model's held-out text)"},
      {"tokens", "FILE", "token ids, whitespace-separated, used as given"},
@@ -198,11 +209,12 @@ const Registrar reg{Command{
      {"kld", "", "with --quant: KL-divergence of the quantized model from the original"},
      {"sliding", "STRIDE", "sliding-window protocol: windows of --ctx every STRIDE tokens, every token scored once"},
      {"chunks", "N", "evaluate only the first N chunks / windows"},
-     {"no-bos", "", "do not overwrite each chunk's first token with BOS"}},
+     {"no-bos", "", "do not overwrite each chunk's first token with BOS"},
+     device_options()[0], device_options()[1]},
     "Default protocol (llama.cpp perplexity): the stream is cut into chunks of --ctx tokens; with a BOS "
     "token the first token of each chunk is replaced by it; only the second half of each chunk is "
     "scored. The +/- is llama.cpp's standard error. Reports tokens/s.",
-    1, 1, run}};
+    1, 1, run})};
 
 }  // namespace
 }  // namespace qlab::app

@@ -71,9 +71,13 @@ int reset(const Args& a) {
 
 int export_md(const Args& a) {
   labs::ProgressFile pf = open_progress(a);
-  std::string md = labs::export_markdown(pf, labs::content());
-  if (a.json()) print_json(nlohmann::json{{"markdown", md}}.dump(2));
-  else std::fwrite(md.data(), 1, md.size(), stdout);
+  // Readable tables for notes; --json gives the same milestones and results as data, not wrapped in Markdown.
+  if (a.json()) {
+    print_json(labs::export_json(pf, labs::content()).dump(2));
+    return 0;
+  }
+  const std::string md = labs::export_markdown(pf, labs::content());
+  std::fwrite(md.data(), 1, md.size(), stdout);
   return 0;
 }
 
@@ -87,7 +91,7 @@ const Registrar reg_default{Command{"progress", "your milestones and results (sh
 const Registrar reg_reset{Command{"progress reset", "clear every milestone and result (asks first)",
                                   "[--progress FILE] [--yes]",
                                   {kProgressOpt, {"yes", "", "do not ask for confirmation"}}, "", 0, 0, reset}};
-const Registrar reg_export{Command{"progress export", "a Markdown summary of milestones and recorded results",
+const Registrar reg_export{Command{"progress export", "milestones and recorded results as Markdown tables (--json: as data)",
                                    "[--progress FILE]", {kProgressOpt}, "", 0, 0, export_md}};
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "app/quantize_tensor_calibrated.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
 #include "engine/formats/block.h"
@@ -102,6 +103,7 @@ std::string histogram_text(const formats::ErrorHistogram& h) {
 }
 
 int run(const Args& a) {
+  if (const std::string method = tensor_method(a); method != "rtn") return run_calibrated_tensor(a, method);
   const BlockFormatSpec spec = format_arg(a.require("format"));
   const bool has_in = a.has("in"), has_syn = a.has("synthetic");
   if (has_in == has_syn) throw UsageError("give exactly one of --in FILE or --synthetic KIND");
@@ -203,7 +205,7 @@ int run(const Args& a) {
   return 0;
 }
 
-const Registrar reg{Command{
+const Registrar reg{with_calibrated_tensor_options(Command{
     "quantize-tensor",
     "quantize one float32 tensor with a block format: error metrics and bits per weight",
     "--format F (--in FILE --rows R --cols C | --synthetic KIND [--rows R --cols C --seed S]) "
@@ -225,7 +227,7 @@ const Registrar reg{Command{
     0,
     0,
     run,
-}};
+})};
 
 }  // namespace
 }  // namespace qlab::app

@@ -34,27 +34,35 @@ std::vector<std::string> machine_lines() {
 }
 
 int run_tutor(const Args& a) {
+  if (a.has("ascii") && a.has("unicode")) throw UsageError("--ascii and --unicode exclude each other");
+
+  labs::ModelRef model;
+  if (auto arg = a.get("model"); arg && *arg != "builtin") {
+    // a folder, or a Hugging Face repo id found in the Hugging Face cache
+    std::filesystem::path dir;
+    try {
+      dir = resolve_model_arg(*arg);
+    } catch (const Error& e) {
+      fail("--model: {}", e.what());
+    }
+    std::error_code ec;
+    if (!std::filesystem::exists(dir / "config.json", ec))
+      fail("--model {}: {} has no config.json (give a Hugging Face model folder or repo id)", *arg, dir.string());
+    model.display = *arg;
+    model.dir = dir;
+    model.builtin = false;
+  } else {
+    model.display = "built-in";
+    model.dir = builtin_model_dir();
+    model.builtin = true;
+  }
+  // The arguments are checked first, so a wrong --model says so even where there is no terminal.
   if (!::isatty(STDOUT_FILENO) || !::isatty(STDIN_FILENO)) {
     std::fprintf(stderr,
                  "qlab: the tutor draws on a terminal, and standard %s is not one.\n"
                  "Run qlab in a terminal, or use a command for scripts: qlab --help\n",
                  ::isatty(STDOUT_FILENO) ? "input" : "output");
     return 2;
-  }
-  if (a.has("ascii") && a.has("unicode")) throw UsageError("--ascii and --unicode exclude each other");
-
-  labs::ModelRef model;
-  if (auto dir = a.get("model")) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(*dir, ec))
-      fail("--model {}: no such folder (give a Hugging Face model folder with config.json)", *dir);
-    model.display = *dir;
-    model.dir = *dir;
-    model.builtin = false;
-  } else {
-    model.display = "built-in";
-    model.dir = builtin_model_dir();
-    model.builtin = true;
   }
 
   std::filesystem::path ppath = a.has("progress") ? std::filesystem::path(a.require("progress"))
@@ -76,6 +84,9 @@ int run_tutor(const Args& a) {
   env.content = &labs::content();
   env.progress = &progress;
   env.model = model;
+  // Steps keep their drawn results and checkpoints beside the progress file, one folder per model.
+  env.runs_dir = progress.path().parent_path() / "runs";
+  env.builtin_dir = builtin_model_dir();
   env.detect_machine = machine_lines;
   env.terminal = tui::probe_terminal(opt);
   env.glyph_set = tui::pick_glyph_set(env.terminal.codeset, env.terminal.term, opt.glyphs);
@@ -86,15 +97,19 @@ int run_tutor(const Args& a) {
 const Registrar reg{Command{
     "tutor",
     "open the tutor (the same as running qlab with no command)",
-    "[--model DIR] [--progress FILE] [--ascii|--unicode] [--no-color]",
+    "[--model DIR|ORG/NAME] [--progress FILE] [--ascii|--unicode] [--no-color]",
     {
-        {"model", "DIR", "run the labs on this Hugging Face model folder instead of the built-in model"},
+        {"model", "DIR|ORG/NAME",
+         "run the labs on this Hugging Face model folder, or on a repo id (meta-llama/Llama-3.1-8B) found in the "
+         "Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub), instead of the built-in model"},
         {"progress", "FILE", "progress file (default: $XDG_DATA_HOME/qlab/progress.json)"},
         {"ascii", "", "draw with plain ASCII characters only"},
         {"unicode", "", "draw with box and block characters even if the locale is not UTF-8"},
         {"no-color", "", "no colours (the NO_COLOR environment variable does the same)"},
     },
-    "Keys: arrows or h/j/k/l move, Enter opens or runs, Esc cancels, q goes back, ? shows every key.",
+    "Keys: arrows or h/j/k/l move, Enter opens or runs, Esc cancels, q goes back, s changes a step's settings (the "
+    "text a perplexity step scores, a format, how many chunks), ? shows every key. Steps keep their results and "
+    "checkpoints in a runs folder beside the progress file.",
     0,
     0,
     run_tutor,

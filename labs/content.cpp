@@ -54,6 +54,9 @@ void parse_lab(const json& j, const std::string& file, Content& c) {
     st.body = text_of(s, file, "body", true);
     st.hint = text_of(s, file, "hint", false);
     st.input_prompt = text_of(s, file, "input_prompt", false);
+    for (const auto& pj : s.value("params", json::array()))
+      st.params.push_back({text_of(pj, file, "id", true), text_of(pj, file, "label", true), text_of(pj, file, "help", true),
+                           text_of(pj, file, "default_label", false)});
     l.steps.push_back(std::move(st));
   }
   c.labs.push_back(std::move(l));
@@ -65,7 +68,8 @@ void parse_module(const json& j, const std::string& file, Content& c) {
   for (const auto& m : j.value("milestones", json::array()))
     c.milestones.push_back({text_of(m, file, "id", true), text_of(m, file, "lab", true), text_of(m, file, "text", true)});
   for (const auto& m : j.value("corrections", json::array()))
-    c.corrections.push_back({text_of(m, file, "id", true), text_of(m, file, "claim", true), text_of(m, file, "fact", true)});
+    c.corrections.push_back({text_of(m, file, "id", true), text_of(m, file, "claim", true), text_of(m, file, "fact", true),
+                             text_of(m, file, "evidence", true)});
   const json ui = j.value("ui", json::object());
   for (const auto& [k, v] : ui.items()) c.ui[k] = text_of(ui, file, k, true);
 }
@@ -112,6 +116,12 @@ void parse_paths(const json& j, const std::string& file, Content& c) {
 const StepText* LabText::step(std::string_view sid) const {
   for (const auto& s : steps)
     if (s.id == sid) return &s;
+  return nullptr;
+}
+
+const ParamText* StepText::param(std::string_view pid) const {
+  for (const auto& p : params)
+    if (p.id == pid) return &p;
   return nullptr;
 }
 
@@ -220,6 +230,12 @@ std::vector<std::string> validate(const Content& c) {
       if (!st) problems.push_back(fmt::format("step '{}' has no text in content/{}.json", s.id, lab.id));
       else if (s.asks_input && st->input_prompt.empty())
         problems.push_back(fmt::format("step '{}' asks for input but has no input_prompt", s.id));
+      if (st) {
+        for (const auto& p : s.params)
+          if (!st->param(p.id)) problems.push_back(fmt::format("setting '{}' of step '{}' has no words", p.id, s.id));
+        for (const auto& pt : st->params)
+          if (!s.param(pt.id)) problems.push_back(fmt::format("content setting '{}' is not a setting of step '{}'", pt.id, s.id));
+      }
     }
     for (const auto& st : lt->steps)
       if (!lab.find(st.id)) problems.push_back(fmt::format("content step '{}' is not a step of {}", st.id, lab.id));

@@ -9,9 +9,18 @@
 
 namespace qlab::labs {
 
+// The words of one step setting (labs/params.h): what it is called, what it does, and what its
+// default means where the value alone does not say ("" for a text file: "the model's eval.txt").
+struct ParamText {
+  std::string id, label, help;
+  std::string default_label;  // shown for the default value; empty: the value itself
+};
+
 struct StepText {
   std::string id, title, body, hint;
   std::string input_prompt;  // steps that ask for input: what to ask
+  std::vector<ParamText> params;
+  const ParamText* param(std::string_view id) const;
 };
 
 struct LabText {
@@ -51,8 +60,10 @@ struct StudyPath {
   const PathEntry* entry(std::string_view lab) const;
 };
 
+// A claim of the module that is wrong or dated: what it says, what is true, and the evidence (a
+// step of qlab that measures it, or the primary source it is cited from).
 struct Correction {
-  std::string id, claim, fact;
+  std::string id, claim, fact, evidence;
 };
 
 struct Content {

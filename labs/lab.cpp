@@ -1,8 +1,31 @@
 #include "labs/lab.h"
 
+#include <new>
+
 #include <fmt/format.h>
 
 namespace qlab::labs {
+
+const Param* Step::param(const std::string& pid) const {
+  for (const auto& p : params)
+    if (p.id == pid) return &p;
+  return nullptr;
+}
+
+const std::string& JobContext::param(const std::string& id) const {
+  auto it = params.find(id);
+  if (it == params.end()) fail("this step has no setting '{}'", id);
+  return it->second;
+}
+
+std::int64_t JobContext::param_int(const std::string& id) const {
+  const std::string& v = param(id);
+  try {
+    return std::stoll(v);
+  } catch (const std::exception&) {
+    fail("setting '{}' is '{}', not a whole number", id, v);
+  }
+}
 
 const Step* Lab::find(const std::string& step_id) const {
   for (const auto& s : steps)
@@ -43,7 +66,11 @@ StepResult run_step(const Step& step, const JobContext& ctx, Progress& progress,
     return r;
   }
   try {
-    r = step.job(ctx, progress, stop);
+    JobContext filled = ctx;
+    filled.params = resolve_params(step.params, ctx.params);
+    r = step.job(filled, progress, stop);
+    // the settings that produced the numbers are kept with them
+    if (r.outcome == Outcome::Done && !filled.params.empty()) r.record["settings"] = filled.params;
   } catch (const Cancelled&) {
     r = StepResult{};
     r.outcome = Outcome::Cancelled;
@@ -55,11 +82,15 @@ StepResult run_step(const Step& step, const JobContext& ctx, Progress& progress,
   } catch (const std::bad_alloc&) {
     r = StepResult{};
     r.outcome = Outcome::Failed;
-    r.message = "out of memory";
+    r.message = "out of memory: this step needs more memory than the machine could give it (a smaller model, or fewer chunks in its settings, needs less)";
   } catch (const std::exception& e) {
     r = StepResult{};
     r.outcome = Outcome::Failed;
     r.message = e.what();
+  } catch (...) {
+    r = StepResult{};
+    r.outcome = Outcome::Failed;
+    r.message = "the step ended with an error that carries no message";
   }
   return r;
 }

@@ -2,10 +2,12 @@
 // A lab is a list of steps; a step has a content id (its words live in content/), an engine job, and
 // the result that job returns. Labs know nothing of screens and are testable without a terminal.
 //   ModelRef       the model the labs run on (built-in or an HF folder given with --model)
-//   JobContext     what a job gets: the model, the learner's typed input, a place for scratch files
+//   JobContext     what a job gets: the model, the learner's typed input and settings, the folder for
+//                  the files it writes (checkpoints to resume from, reports)
 //   NotAvailable   thrown by a job whose engine part is not in this build yet (never fake numbers)
 //   Step, Lab      the data; all_labs() lists the eight labs in module order
-//   run_step       runs a job and turns Cancelled / NotAvailable / Error into a StepResult
+//   run_step       fills in the step's settings, runs its job, and turns Cancelled / NotAvailable /
+//                  out of memory / Error into a StepResult: the one place that maps a job's ending
 #include <filesystem>
 #include <functional>
 #include <stop_token>
@@ -14,6 +16,7 @@
 
 #include "engine/core/error.h"
 #include "engine/core/progress.h"
+#include "labs/params.h"
 #include "labs/result.h"
 
 namespace qlab::labs {
@@ -30,6 +33,17 @@ struct JobContext {
   // Long jobs may hand over results so far (a loss curve while training); the tutor draws the
   // latest one while the job runs. May be empty.
   std::function<void(StepResult)> partial;
+  ParamValues params;  // the learner's settings; run_step fills in every declared one
+  // This step's own folder (under the learner's data folder, per model) for what the job writes:
+  // a checkpoint to resume from, reports. Empty: the job keeps nothing on disk (tests, scripts).
+  std::filesystem::path out_dir;
+  // The built-in model's folder: its held-out and calibration texts are the fallback for a model
+  // folder that has none. Empty: no fallback.
+  std::filesystem::path builtin_dir;
+
+  // A declared setting's value; Error when the step declares no such setting.
+  const std::string& param(const std::string& id) const;
+  std::int64_t param_int(const std::string& id) const;
 };
 
 class NotAvailable : public Error {
@@ -41,9 +55,13 @@ using JobFn = std::function<StepResult(const JobContext&, Progress&, std::stop_t
 
 struct Step {
   std::string id;       // stable id: "lab01.properties"; content and progress use it
-  JobFn job;            // empty: a reading step with nothing to run
+  JobFn job;            // empty: a reading step with nothing to run (the learner marks it read)
   bool asks_input = false;   // the tutor asks for a line of text first (JobContext::input)
   bool counts_for_milestone = true;
+  std::vector<Param> params{};  // settings the learner can change on screen
+  bool resumable = false;     // keeps a checkpoint in JobContext::out_dir and continues from it
+
+  const Param* param(const std::string& id) const;
 };
 
 struct Lab {

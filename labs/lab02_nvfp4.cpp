@@ -1,24 +1,21 @@
 // Lab 2 — NVFP4 on the current model (the module's showcase).
 //   lab02.block_scales  per-block scales of a real weight tensor, drawn
-//   lab02.compare       error and bits per weight: NVFP4 vs MXFP4, NF4, int4-g128
-//   lab02.memory        the memory table: 8B / 70B / ~200B x formats against 128 GB
-//   lab02.perplexity    perplexity before and after NVFP4
+//   lab02.compare       error and bits per weight: NVFP4 vs MXFP4, NF4, an INT4 variant (a setting)
+//   lab02.memory        the memory table: 8B / 70B / 180B x formats against 128 GB
+//   lab02.perplexity    perplexity, PPL ratio and KL-divergence before and after a format
+//                       (lab02_perplexity.cpp)
 // Each job runs on the engine; a part the engine does not have yet says so instead of guessing.
 #include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
 
-#include "engine/core/atomic_file.h"
-#include "engine/eval/fake_quant.h"
-#include "engine/eval/perplexity.h"
 #include "engine/formats/block.h"
-#include "engine/io/tokenizer.h"
-#include "engine/model/model.h"
 #include "engine/formats/metrics.h"
 #include "engine/formats/scalar.h"
 #include "engine/quant/memory_model.h"
 #include "labs/lab.h"
+#include "labs/lab02_perplexity.h"
 #include "labs/model_tensor.h"
 #include "labs/tensor_stats.h"
 
@@ -56,7 +53,7 @@ StepResult block_scales_job(const JobContext& ctx, Progress& progress, std::stop
     if (v == 448.0) ++at_max;
   }
   Histogram h;
-  h.title = "Block scales (E4M3 value, log2 scale): most blocks use far less than the tensor's largest";
+  h.title = "Block scales (E4M3 value, log2 axis): 448 x the block's largest |w| / the tensor's largest";
   h.x_label = "log2(block scale)";
   h.lo = -9;
   h.hi = std::log2(448.0);
@@ -66,6 +63,18 @@ StepResult block_scales_job(const JobContext& ctx, Progress& progress, std::stop
     h.counts[static_cast<std::size_t>(std::clamp(b, 0, 39))] += 1;
   }
   r.blocks.push_back(std::move(h));
+  if (!l2.empty()) {
+    // Where the middle half of the block scales sit, from this tensor (no two tensors agree).
+    std::vector<double> sorted(l2);
+    std::sort(sorted.begin(), sorted.end());
+    const double q1 = std::exp2(sorted[sorted.size() / 4]), q3 = std::exp2(sorted[sorted.size() * 3 / 4]);
+    r.blocks.push_back(Text{fmt::format(
+        "Half of the blocks have scales between {:g} and {:g} (of E4M3's 448): their largest weight is {:.0f}% to "
+        "{:.0f}% of the tensor's largest. Whatever its scale, each block spreads its own 16 weights over all of "
+        "E2M1's levels.",
+        q1, q3, 100 * q1 / 448, 100 * q3 / 448)});
+    r.record["scale_quartiles"] = {q1, q3};
+  }
   // The first blocks of row 0, spelled out.
   Table t;
   t.title = "The first blocks of row 0";
@@ -90,8 +99,8 @@ StepResult block_scales_job(const JobContext& ctx, Progress& progress, std::stop
   r.blocks.push_back(Text{fmt::format("SQNR of the whole tensor in NVFP4: {} dB. Blocks whose scale reached 448: {}. "
                                       "Bits per weight from the stored bytes: {:.3f}.",
                                       fmt_db(st.sqnr_db), at_max, q.bits_per_weight())});
-  r.record = {{"tensor", w.name}, {"tensor_scale", s2}, {"blocks", q.scales.size()}, {"sqnr_db", st.sqnr_db},
-              {"bits_per_weight", q.bits_per_weight()}};
+  r.record.update({{"tensor", w.name}, {"tensor_scale", s2}, {"blocks", q.scales.size()}, {"sqnr_db", st.sqnr_db},
+                   {"bits_per_weight", q.bits_per_weight()}});
   progress.report(1.0, "done");
   return r;
 }
@@ -102,7 +111,7 @@ StepResult compare_job(const JobContext& ctx, Progress& progress, std::stop_toke
   std::vector<std::pair<std::string, std::vector<float>>> tensors = {
       {"model tensor", w.data},
       {"gaussian+outliers", synthetic_tensor(SyntheticKind::GaussianOutliers, static_cast<std::size_t>(w.rows * w.cols))}};
-  const std::vector<std::string> names = {"nvfp4", "mxfp4", "nf4", "nf4-dq", "int4-g128"};
+  const std::vector<std::string> names = {"nvfp4", "mxfp4", "nf4", "nf4-dq", ctx.param("int4")};
   StepResult r;
   Table t;
   t.title = fmt::format("4-bit formats on {} ({}x{}) and on a synthetic tensor of the same shape", w.name, w.rows, w.cols);
@@ -210,65 +219,6 @@ StepResult memory_job(const JobContext&, Progress& progress, std::stop_token sto
   return r;
 }
 
-// Scales a sub-job's progress into [lo, hi] of the step's bar.
-class SubProgress final : public Progress {
- public:
-  SubProgress(Progress& p, double lo, double hi, std::string label) : p_(p), lo_(lo), hi_(hi), label_(std::move(label)) {}
-  void report(double f, std::string_view) override { p_.report(lo_ + (hi_ - lo_) * f, label_); }
-
- private:
-  Progress& p_;
-  double lo_, hi_;
-  std::string label_;
-};
-
-StepResult perplexity_job(const JobContext& ctx, Progress& progress, std::stop_token stop) {
-  std::error_code ec;
-  if (!std::filesystem::exists(ctx.model.dir / "config.json", ec))
-    throw NotAvailable(fmt::format("needs the built-in model ({} has no config.json), not in this build yet",
-                                   ctx.model.dir.string()));
-  if (!std::filesystem::exists(ctx.model.dir / "eval.txt", ec))
-    throw NotAvailable(fmt::format("needs held-out text: {} has no eval.txt (the built-in model ships one)",
-                                   ctx.model.dir.string()));
-  progress.report(0.0, "loading the model");
-  model::Model base = model::Model::load(ctx.model.dir);
-  io::Tokenizer tok = io::Tokenizer::load(ctx.model.dir);
-  // The protocol of `qlab ppl MODEL --text eval.txt`, so the learner can reproduce the numbers there:
-  // the whole file tokenized once, BOS first when the tokenizer adds one, and that BOS on the first
-  // position of every chunk.
-  std::vector<std::int32_t> ids = tok.encode(read_file(ctx.model.dir / "eval.txt"), true);
-  eval::PplOptions opt;
-  opt.n_ctx = std::min<std::int64_t>(512, std::max(16, base.config().max_position_embeddings));
-  opt.max_chunks = 16;
-  if (tok.bos_id() && !ids.empty() && ids.front() == *tok.bos_id()) opt.bos = tok.bos_id();
-  SubProgress p1(progress, 0.05, 0.5, "original weights");
-  eval::PplResult before = eval::perplexity(base, ids, opt, p1, stop);
-  check_cancel(stop);
-  model::Model q = base;
-  progress.report(0.5, "quantizing to nvfp4");
-  eval::FakeQuantStats st = eval::fake_quantize_model(q, spec("nvfp4"), false);
-  SubProgress p2(progress, 0.55, 1.0, "nvfp4 weights");
-  eval::PplResult after = eval::perplexity(q, ids, opt, p2, stop);
-  StepResult r;
-  Table t;
-  t.title = fmt::format("Perplexity on held-out text: {} chunks of {} tokens, second half of each scored (llama.cpp protocol)",
-                        before.chunks, opt.n_ctx);
-  t.header = {"weights", "perplexity", "+/-", "increase"};
-  t.rows = {{"original", fmt::format("{:.3f}", before.nll.ppl()), fmt::format("{:.3f}", before.nll.ppl_error()), "-"},
-            {"nvfp4", fmt::format("{:.3f}", after.nll.ppl()), fmt::format("{:.3f}", after.nll.ppl_error()),
-             fmt::format("{:+.3f}", after.nll.ppl() - before.nll.ppl())}};
-  r.blocks.push_back(std::move(t));
-  r.blocks.push_back(Text{fmt::format("{} linear weight matrices ({:.0f} weights) went through NVFP4 and back; embeddings and "
-                                      "the output head stayed as stored.", st.matrices, st.weights)});
-  r.blocks.push_back(Text{fmt::format("The same numbers from the command line: qlab ppl {} --text {} --ctx {} --chunks {} "
-                                      "(add --quant nvfp4 for the second row).",
-                                      ctx.model.builtin ? std::string("builtin") : ctx.model.dir.string(),
-                                      (ctx.model.dir / "eval.txt").string(), opt.n_ctx, opt.max_chunks)});
-  r.record = {{"ppl_before", before.nll.ppl()}, {"ppl_after", after.nll.ppl()}, {"n_ctx", opt.n_ctx},
-              {"chunks", before.chunks}, {"matrices", st.matrices}};
-  return r;
-}
-
 }  // namespace
 
 Lab make_lab02() {
@@ -276,11 +226,23 @@ Lab make_lab02() {
   l.number = 2;
   l.id = "lab02";
   l.milestone_id = "m2";
+  std::vector<std::string> int4, blocks;
+  for (const auto& f : F::all_block_formats()) {
+    blocks.push_back(f.name);
+    if (f.name.rfind("int4-g", 0) == 0) int4.push_back(f.name);
+  }
+  Step compare{"lab02.compare", compare_job, false, true};
+  compare.params = {Param{"int4", ParamKind::Choice, "int4-g128", int4, 0, 0}};
+  Step ppl{"lab02.perplexity", lab02_perplexity_job, false, true};
+  ppl.params = {Param{"format", ParamKind::Choice, "nvfp4", blocks, 0, 0},
+                Param{"text", ParamKind::File, "", {}, 0, 0},
+                Param{"chunks", ParamKind::Integer, "0", {}, 0, 1 << 24}};
+  ppl.resumable = true;
   l.steps = {
       Step{"lab02.block_scales", block_scales_job, false, true},
-      Step{"lab02.compare", compare_job, false, true},
+      std::move(compare),
       Step{"lab02.memory", memory_job, false, true},
-      Step{"lab02.perplexity", perplexity_job, false, true},
+      std::move(ppl),
   };
   return l;
 }

@@ -16,8 +16,22 @@ struct WeightSample {
   std::vector<float> data;       // rows x cols, row-major float32
 };
 
-// The first attention or MLP projection of layer 0 (q_proj preferred), up to max_elements values
-// (whole rows). NotAvailable when the built-in model is not installed; Error for a broken folder.
-WeightSample load_weight_sample(const ModelRef& model, std::int64_t max_elements);
+// A projection of layer `layer` ("q_proj", "down_proj", ...; "auto": q_proj, or the layer's widest
+// projection when q_proj's rows are too narrow for group-wise formats), up to max_elements values
+// (whole rows). NotAvailable when the built-in model is not installed; Error for a broken folder or
+// a layer / projection the model does not have.
+WeightSample load_weight_sample(const ModelRef& model, std::int64_t max_elements, int layer = 0,
+                                const std::string& projection = "auto");
+
+struct PeakRatio {
+  std::string name;
+  double peak_to_rms = 0;  // largest |w| / root mean square: about 4 to 5 for a bell curve this size
+};
+// Every layer projection's peak-to-RMS ratio, largest first, when the model's weights take at most
+// max_bytes (reading a 70B model's 140 GB to rank them is not worth it): empty otherwise.
+std::vector<PeakRatio> rank_by_peak(const ModelRef& model, std::uint64_t max_bytes);
+
+// Largest |x| over the root mean square of x (0 for an empty or all-zero x).
+double peak_to_rms(const std::vector<float>& x);
 
 }  // namespace qlab::labs

@@ -1,4 +1,5 @@
-// The App core: event dispatch, jobs, progress saving, the frame around every screen.
+// The App core: event dispatch, jobs and their results, progress saving, and render() that puts a
+// screen, its overlays and the frame (screen_frame.cpp) together.
 #include "tui/app.h"
 
 #include <signal.h>
@@ -52,6 +53,7 @@ unsigned App::context() const {
 }
 
 std::string App::screen_name() const {
+  if (too_small()) return "too-small";
   switch (overlay_) {
     case Overlay::Help: return "help";
     case Overlay::Glossary: return "glossary";
@@ -59,14 +61,37 @@ std::string App::screen_name() const {
     case Overlay::Diagnostics: return "diagnostics";
     case Overlay::Dialog: return "dialog";
     case Overlay::Input: return "input";
-    case Overlay::ConfirmQuit: return "confirm-quit";
+    case Overlay::Settings: return "settings";
+    case Overlay::Module: return "module";
+    case Overlay::Confirm:
+      switch (confirm_) {
+        case Confirm::Quit: return "confirm-quit";
+        case Confirm::CancelJob: return "confirm-cancel";
+        case Confirm::Untick: return "confirm-untick";
+      }
+      break;
     case Overlay::None: break;
   }
   return screen_ == Screen::Home ? "home" : current_lab().id;
 }
 
+std::string App::job_title(const std::string& step_id) const {
+  for (const auto& lab : labs::all_labs())
+    if (lab.find(step_id)) {
+      const labs::LabText* lt = c_.lab(lab.id);
+      const labs::StepText* st = lt ? lt->step(step_id) : nullptr;
+      return fmt::format("Lab {} · {}", lab.number, st ? st->title : step_id);
+    }
+  return step_id;
+}
+
 void App::handle_key(int k) {
   if (k == key::Resize) return;
+  if (too_small()) {
+    too_small_key(k);
+    return;
+  }
+  too_small_quit_asked_ = false;
   // Text entry takes every printable key, h/j/k/l included: they are letters there, not movement.
   if (overlay_ == Overlay::Input) {
     if (k == key::Enter) {
@@ -81,12 +106,15 @@ void App::handle_key(int k) {
     }
     return;
   }
-  if (overlay_ == Overlay::ConfirmQuit) {
-    if (k == 'y' || k == 'Y' || k == 'q') {
-      runner_.cancel();
-      quit_ = true;
-    }
-    overlay_ = Overlay::None;
+  // A confirmation takes y as yes and any other key as no: a stray key (the rest of an escape
+  // sequence that arrived late) can only keep things as they are.
+  if (overlay_ == Overlay::Confirm) {
+    overlay_ = dialogs_.empty() ? Overlay::None : Overlay::Dialog;
+    if (k == 'y' || k == 'Y') confirmed(confirm_);
+    return;
+  }
+  if (overlay_ == Overlay::Settings && editing_) {
+    settings_key(Action::None, k);
     return;
   }
   unsigned ctx = context();
@@ -109,16 +137,14 @@ void App::dispatch(Action a, int k) {
     return;
   }
   if (a == Action::Cancel && runner_.running()) {
-    runner_.cancel();
+    request_cancel();
     return;
   }
   switch (a) {
     case Action::Glossary: overlay_ = Overlay::Glossary; overlay_scroll_ = 0; return;
     case Action::Diagnostics: overlay_ = Overlay::Diagnostics; overlay_scroll_ = 0; return;
-    case Action::Quiz:
-      overlay_ = Overlay::Quiz;
-      quiz_idx_ = 0; quiz_choice_ = -1; quiz_score_ = 0; quiz_answered_ = 0;
-      return;
+    case Action::Module: overlay_ = Overlay::Module; overlay_scroll_ = 0; return;
+    case Action::Quiz: open_quiz(); return;
     default: break;
   }
   if (screen_ == Screen::Home) home_key(a);
@@ -134,24 +160,11 @@ void App::overlay_key(Action a, int k) {
     return;
   }
   if (overlay_ == Overlay::Quiz) {
-    int n = static_cast<int>(c_.quiz.size());
-    if (a == Action::Back || a == Action::Cancel) { overlay_ = Overlay::None; return; }
-    if (quiz_idx_ >= n) return;
-    const auto& item = c_.quiz[static_cast<std::size_t>(quiz_idx_)];
-    int nch = static_cast<int>(item.choices.size());
-    if (quiz_choice_ < 0) {
-      if (a == Action::Answer) {
-        int pick = k - '1';
-        if (pick >= 0 && pick < nch) {
-          quiz_choice_ = pick;
-          ++quiz_answered_;
-          if (pick == item.answer) ++quiz_score_;
-        }
-      }
-    } else if (a == Action::Open || a == Action::Right || a == Action::Down || a == Action::PageDown) {
-      ++quiz_idx_;
-      quiz_choice_ = -1;
-    }
+    quiz_key(a, k);
+    return;
+  }
+  if (overlay_ == Overlay::Settings) {
+    settings_key(a, k);
     return;
   }
   if (a == Action::Back || a == Action::Cancel || (a == Action::Help && overlay_ == Overlay::Help)) {
@@ -179,6 +192,33 @@ void App::show_dialog(const std::string& title, const std::string& body) {
   overlay_ = Overlay::Dialog;
 }
 
+void App::ask(Confirm what, std::string subject) {
+  confirm_ = what;
+  confirm_subject_ = std::move(subject);
+  overlay_ = Overlay::Confirm;
+}
+
+void App::confirmed(Confirm what) {
+  switch (what) {
+    case Confirm::Quit:
+      runner_.cancel();
+      quit_ = true;
+      break;
+    case Confirm::CancelJob: runner_.cancel(); break;
+    case Confirm::Untick:
+      env_.progress->set_milestone(confirm_subject_, false, "ticked");
+      save_progress();
+      break;
+  }
+}
+
+void App::request_cancel() {
+  const JobSnapshot snap = runner_.snapshot();
+  if (!snap.running || snap.cancel_requested) return;
+  if (snap.elapsed_s < env_.ask_before_cancel_s) runner_.cancel();
+  else ask(Confirm::CancelJob, snap.job_id);
+}
+
 void App::save_progress() {
   try {
     env_.progress->save();
@@ -189,9 +229,21 @@ void App::save_progress() {
 }
 
 void App::toggle_milestone(const std::string& id) {
-  bool done = labs::milestone_done(*env_.progress, id);
-  env_.progress->set_milestone(id, !done, "ticked");
+  // Ticking is one key; unticking a milestone (perhaps completed by an hour of jobs) asks first.
+  if (labs::milestone_done(*env_.progress, id)) {
+    ask(Confirm::Untick, id);
+    return;
+  }
+  env_.progress->set_milestone(id, true, "ticked");
   save_progress();
+}
+
+void App::mark_read(const labs::Step& s) {
+  labs::StepResult r;
+  r.record = {{"read", true}};
+  labs::record_step(*env_.progress, current_lab(), s.id, r, env_.model);
+  save_progress();
+  status_msg_ = "marked as read";
 }
 
 void App::cycle_path() {
@@ -217,6 +269,12 @@ std::vector<const labs::Step*> App::visible_steps(const labs::Lab& lab) const {
   return out;
 }
 
+const labs::Step* App::selected_step() const {
+  auto steps = visible_steps(current_lab());
+  if (steps.empty()) return nullptr;
+  return steps[static_cast<std::size_t>(std::clamp(step_sel_, 0, static_cast<int>(steps.size()) - 1))];
+}
+
 void App::open_lab(int index) {
   lab_idx_ = std::clamp(index, 0, static_cast<int>(labs::all_labs().size()) - 1);
   screen_ = Screen::Lab;
@@ -234,15 +292,14 @@ void App::open_lab(int index) {
 }
 
 void App::run_selected_step() {
-  auto steps = visible_steps(current_lab());
-  if (steps.empty()) return;
-  const labs::Step* s = steps[static_cast<std::size_t>(step_sel_)];
+  const labs::Step* s = selected_step();
+  if (!s) return;
   if (runner_.running()) {
     status_msg_ = "a job is already running (Esc cancels it)";
     return;
   }
   if (!s->job) {
-    status_msg_ = "this step is reading only: nothing to run";
+    mark_read(*s);
     return;
   }
   if (s->asks_input) {
@@ -254,18 +311,28 @@ void App::run_selected_step() {
   start_step(s->id, "");
 }
 
+std::filesystem::path App::out_dir(const std::string& step_id) const {
+  return env_.runs_dir.empty() ? std::filesystem::path() : labs::step_output_dir(env_.runs_dir, env_.model, step_id);
+}
+
 void App::start_step(const std::string& step_id, const std::string& input) {
   const labs::Lab& lab = current_lab();
   const labs::Step* s = lab.find(step_id);
   if (!s) return;
-  labs::JobContext ctx{env_.model, input, [r = &runner_](labs::StepResult p) { r->set_partial(std::move(p)); }};
-  labs::JobFn job = s->job;
-  bool ok = runner_.start(step_id, [job, ctx](Progress& p, std::stop_token st) { return job(ctx, p, st); });
-  if (ok) {
+  labs::JobContext ctx;
+  ctx.model = env_.model;
+  ctx.input = input;
+  ctx.partial = [r = &runner_](labs::StepResult p) { r->set_partial(std::move(p)); };
+  ctx.params = chosen_params(step_id);
+  ctx.out_dir = out_dir(step_id);
+  ctx.builtin_dir = env_.builtin_dir;
+  if (runner_.start(step_id, *s, std::move(ctx))) {
     status_msg_.clear();
     results_.erase(step_id);
     lab_focus_ = 1;
     detail_scroll_ = 0;
+    scroll_to_results_ = true;  // the live results (a loss curve) in view, not the words above them
+    follow_results_ = true;
   }
 }
 
@@ -274,19 +341,39 @@ void App::job_finished(FinishedJob f) {
   for (const auto& l : labs::all_labs())
     if (l.find(f.job_id)) lab = &l;
   if (!lab) return;
+  checkpoints_.erase(f.job_id);
+  const labs::Step* step = lab->find(f.job_id);
   switch (f.result.outcome) {
     case labs::Outcome::Done: {
       bool completed = labs::record_step(*env_.progress, *lab, f.job_id, f.result, env_.model);
       save_progress();
-      status_msg_ = fmt::format("done in {}", format_duration(f.elapsed_s));
+      status_msg_ = fmt::format("{}: done in {}", job_title(f.job_id), format_duration(f.elapsed_s));
+      const nlohmann::json* rec = env_.progress->result(f.job_id);
+      if (const auto dir = out_dir(f.job_id); !dir.empty() && !f.result.blocks.empty()) {
+        try {
+          labs::save_result(dir, f.job_id, f.result, env_.model, rec ? labs::result_text(*rec, "when") : labs::utc_now_iso());
+        } catch (const std::exception& e) {
+          status_msg_ += fmt::format(" (the drawn result was not kept: {})", e.what());
+        }
+      }
+      saved_.erase(f.job_id);
       if (completed) {
         const labs::MilestoneText* mt = c_.milestone(lab->milestone_id);
+        const auto needed = lab->milestone_steps();
+        const std::size_t others = lab->steps.size() - needed.size();
         show_dialog(c_.ui_text("milestone_title"),
-                    fmt::format("{}\n\n{}", mt ? mt->text : lab->milestone_id, c_.ui_text("milestone_body")));
+                    fmt::format("{}\n\n{}{} {}", mt ? mt->text : lab->milestone_id,
+                                fmt::format("All {} steps of this lab that measure on the engine have run.", needed.size()),
+                                others ? fmt::format(" The other {} (reading or practice) do not count toward it.", others)
+                                       : std::string(),
+                                c_.ui_text("milestone_body")));
       }
       break;
     }
-    case labs::Outcome::Cancelled: status_msg_ = "cancelled: nothing was recorded"; break;
+    case labs::Outcome::Cancelled:
+      status_msg_ = step && step->resumable ? "cancelled: the progress so far is kept; r continues it"
+                                            : "cancelled: nothing was recorded";
+      break;
     case labs::Outcome::NotAvailable: status_msg_ = "not available in this build"; break;
     case labs::Outcome::Failed:
       show_dialog(c_.ui_text("error_title"), f.result.message);
@@ -295,9 +382,24 @@ void App::job_finished(FinishedJob f) {
   }
   results_[f.job_id] = std::move(f.result);
   // bring the fresh results into view when the learner is looking at that step
-  auto steps = visible_steps(current_lab());
-  if (screen_ == Screen::Lab && !steps.empty() && steps[static_cast<std::size_t>(step_sel_)]->id == f.job_id)
-    scroll_to_results_ = true;
+  const labs::Step* sel = screen_ == Screen::Lab ? selected_step() : nullptr;
+  if (sel && sel->id == f.job_id) scroll_to_results_ = true;
+}
+
+const labs::SavedResult* App::saved_result(const std::string& step_id) {
+  auto it = saved_.find(step_id);
+  if (it == saved_.end()) {
+    std::optional<labs::SavedResult> s;
+    if (const auto dir = out_dir(step_id); !dir.empty()) s = labs::load_result(dir);
+    it = saved_.emplace(step_id, std::move(s)).first;
+  }
+  return it->second ? &*it->second : nullptr;
+}
+
+const std::optional<labs::Checkpoint>& App::checkpoint(const std::string& step_id) {
+  auto it = checkpoints_.find(step_id);
+  if (it == checkpoints_.end()) it = checkpoints_.emplace(step_id, labs::read_checkpoint(out_dir(step_id))).first;
+  return it->second;
 }
 
 bool App::tick() {
@@ -336,77 +438,24 @@ void App::shutdown() {
   }
 }
 
-void App::render_title(Grid& g, const std::string& left, const std::string& right) {
-  g.fill(g.area().row(0), U' ', Style::Status);
-  int rw = text_width(right);
-  g.put(1, 0, truncate(left, w_ - rw - 3, gl_->ellipsis), Style::Status);
-  g.put(w_ - rw - 1, 0, right, Style::Status);
-}
-
-void App::render_status(Grid& g) {
-  int y = h_ - 1;
-  g.fill(g.area().row(y), U' ', Style::Status);
-  g.put(1, y, status_line(context(), w_ - 2), Style::Status, w_ - 2);
-}
-
-void App::render_too_small(Grid& g) {
-  g.clear();
-  std::vector<std::string> lines = {
-      fmt::format("Window too small: {}x{}", w_, h_),
-      fmt::format("qlab needs at least {}x{}.", kMinWidth, kMinHeight),
-      "Make the window larger, or press q to quit."};
-  int top = std::max(0, (h_ - 3) / 2);
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    // narrow windows get the words wrapped, never cut mid-sentence when there is room to wrap
-    auto wrapped = wrap_text(lines[i], std::max(1, w_));
-    for (const auto& l : wrapped) {
-      if (top >= h_) break;
-      g.put(std::max(0, (w_ - text_width(l)) / 2), top++, l, i == 0 ? Style::Bad : Style::Normal);
-    }
-  }
-}
-
-void App::ascii_fallback(Grid& g) const {
-  for (int y = 0; y < g.height(); ++y)
-    for (int x = 0; x < g.width(); ++x) {
-      char32_t c = g.at(x, y).ch;
-      if (c < 0x80) continue;
-      char32_t r = U'?';
-      switch (c) {
-        case U'↑': r = U'^'; break;
-        case U'↓': r = U'v'; break;
-        case U'←': r = U'<'; break;
-        case U'→': r = U'>'; break;
-        case U'…': r = U'~'; break;
-        case U'×': r = U'x'; break;
-        case U'≈': r = U'~'; break;
-        case U'≥': r = U'>'; break;
-        case U'≤': r = U'<'; break;
-        case U'—': case U'–': case U'−': r = U'-'; break;
-        case U'‘': case U'’': r = U'\''; break;
-        case U'“': case U'”': r = U'"'; break;
-        case U'·': case U'•': r = U'*'; break;
-        case U'µ': r = U'u'; break;
-        default: break;
-      }
-      g.set(x, y, r, g.at(x, y).style);
-    }
-}
-
 void App::render(Grid& g) {
   g.resize(w_, h_);
   g.clear();
-  if (w_ < kMinWidth || h_ < kMinHeight) {
+  if (too_small()) {
     render_too_small(g);
+    if (gl_->set == GlyphSet::Ascii) ascii_fallback(g);
     return;
   }
   if (screen_ == Screen::Home) render_home(g);
   else render_lab(g);
+  render_job_row(g, h_ - 2);
   switch (overlay_) {
     case Overlay::Help: render_help(g); break;
     case Overlay::Glossary: render_glossary(g); break;
     case Overlay::Quiz: render_quiz(g); break;
     case Overlay::Diagnostics: render_diagnostics(g); break;
+    case Overlay::Settings: render_settings(g); break;
+    case Overlay::Module: render_module(g); break;
     case Overlay::Dialog:
       if (!dialogs_.empty())
         draw_dialog(g, dialogs_.front().first, dialogs_.front().second, "Enter or Esc: close", *gl_);
@@ -418,9 +467,7 @@ void App::render(Grid& g) {
       draw_dialog(g, st ? st->title : "Input", prompt + "\n\n> " + input_text_ + "_", "Enter: run   Esc: cancel", *gl_);
       break;
     }
-    case Overlay::ConfirmQuit:
-      draw_dialog(g, "Quit?", c_.ui_text("confirm_quit"), "y: quit   any other key: stay", *gl_);
-      break;
+    case Overlay::Confirm: render_confirm(g); break;
     case Overlay::None: break;
   }
   render_status(g);

@@ -3,16 +3,20 @@
 // The terminal layer (terminal.h) feeds it from ncurses; tests feed it scripted events.
 //   AppEnv       what the tutor shows and writes: content, progress file, model, machine, terminal facts
 //   App          screens (home, lab) and overlays (help, glossary, quiz, diagnostics, dialogs)
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "labs/content.h"
 #include "labs/lab.h"
 #include "labs/progress_file.h"
+#include "labs/step_files.h"
 #include "tui/glyphs.h"
 #include "tui/grid.h"
 #include "tui/job_runner.h"
@@ -40,6 +44,13 @@ struct AppEnv {
   GlyphSet glyph_set = GlyphSet::Unicode;
   TerminalInfo terminal;
   std::vector<std::string> notices;  // shown as dialogs at start (corrupt progress file moved aside, ...)
+  // Where steps keep their files (saved results, checkpoints): <runs_dir>/<model>/<step id>/.
+  // Empty: nothing is kept beyond the progress file.
+  std::filesystem::path runs_dir;
+  std::filesystem::path builtin_dir;  // the built-in model's folder (default texts for other models)
+  // Esc cancels a job younger than this at once; an older one asks first (a stray Esc from a split
+  // escape sequence over a slow link must not throw away minutes of work).
+  double ask_before_cancel_s = 3.0;
 };
 
 class App {
@@ -68,7 +79,9 @@ class App {
 
  private:
   enum class Screen { Home, Lab };
-  enum class Overlay { None, Help, Glossary, Quiz, Diagnostics, Dialog, Input, ConfirmQuit };
+  enum class Overlay { None, Help, Glossary, Quiz, Diagnostics, Dialog, Input, Confirm, Settings, Module };
+  // What a yes in the confirmation dialog does.
+  enum class Confirm { Quit, CancelJob, Untick };
 
   unsigned context() const;
   void dispatch(Action a, int k);
@@ -82,6 +95,10 @@ class App {
   void render_glossary(Grid& g);
   void render_quiz(Grid& g);
   void render_diagnostics(Grid& g);
+  void render_settings(Grid& g);
+  void render_module(Grid& g);
+  void render_confirm(Grid& g);
+  void render_job_row(Grid& g, int y);
   void render_title(Grid& g, const std::string& left, const std::string& right);
   void render_status(Grid& g);
   void render_too_small(Grid& g);
@@ -92,6 +109,14 @@ class App {
   void start_step(const std::string& step_id, const std::string& input);
   void job_finished(FinishedJob f);
   void toggle_milestone(const std::string& id);
+  void mark_read(const labs::Step& s);
+  void ask(Confirm what, std::string subject);
+  void confirmed(Confirm what);
+  void request_cancel();
+  void settings_key(Action a, int k);
+  void quiz_key(Action a, int k);
+  void open_quiz();
+  void finish_quiz();
   void save_progress();
   void show_dialog(const std::string& title, const std::string& body);
   void cycle_path();
@@ -99,8 +124,21 @@ class App {
   const labs::Lab& current_lab() const;
   std::vector<const labs::Step*> visible_steps(const labs::Lab& lab) const;
   const labs::StudyPath* path() const;
-  std::vector<std::string> detail_lines_header(int width) const;
   void ascii_fallback(Grid& g) const;
+  bool too_small() const { return w_ < kMinWidth || h_ < kMinHeight; }
+  void too_small_key(int k);
+  std::string job_title(const std::string& step_id) const;  // "Lab 2 · Perplexity before and after"
+  // settings of steps (labs/params.h), kept in the progress file under "params.<step id>"
+  labs::ParamValues chosen_params(const std::string& step_id) const;
+  void set_param(const std::string& step_id, const std::string& id, const std::string& value);
+  std::string param_display(const labs::Step& s, const labs::Param& p, const std::string& value) const;
+  std::string settings_summary(const labs::Step& s) const;
+  std::filesystem::path out_dir(const std::string& step_id) const;
+  const labs::SavedResult* saved_result(const std::string& step_id);
+  const std::optional<labs::Checkpoint>& checkpoint(const std::string& step_id);
+  const labs::Step* selected_step() const;
+  // quiz: the order of an item's choices for this learner (a permutation of indices)
+  std::vector<int> quiz_order(std::size_t item) const;
 
   AppEnv env_;
   const labs::Content& c_;
@@ -114,12 +152,28 @@ class App {
   std::size_t path_idx_ = 1;
   int lab_idx_ = 0, step_sel_ = 0, lab_focus_ = 0, detail_scroll_ = 0, detail_max_scroll_ = 0;
   bool show_hint_ = false, scroll_to_results_ = false;
+  // While the selected step's job runs, the pane follows its live results (a loss curve arriving
+  // below the words) until the learner scrolls it by hand.
+  bool follow_results_ = false;
   std::map<std::string, labs::StepResult> results_;
   std::string status_msg_;
   int overlay_scroll_ = 0, overlay_max_scroll_ = 0, gloss_sel_ = 0;
   int quiz_idx_ = 0, quiz_choice_ = -1, quiz_score_ = 0, quiz_answered_ = 0;
   std::vector<std::pair<std::string, std::string>> dialogs_;
   std::string input_text_, input_step_;
+  // confirmation dialog
+  Confirm confirm_ = Confirm::Quit;
+  std::string confirm_subject_;
+  bool too_small_quit_asked_ = false;
+  // settings overlay: the step, the selected row, and the text being typed into it (editing_)
+  std::string settings_step_;
+  int settings_sel_ = 0;
+  bool editing_ = false;
+  std::string edit_text_, settings_error_;
+  // saved results and checkpoints read from the step folders (lazily; refreshed when a job ends)
+  std::map<std::string, std::optional<labs::SavedResult>> saved_;
+  std::map<std::string, std::optional<labs::Checkpoint>> checkpoints_;
+  std::uint64_t quiz_seed_ = 0;
   std::future<std::vector<std::string>> machine_future_;
   JobRunner runner_;
 };

@@ -3,7 +3,6 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include "labs/lab.h"
 
 namespace qlab::tui {
 
@@ -27,7 +26,7 @@ JobRunner::~JobRunner() {
   }
 }
 
-bool JobRunner::start(std::string job_id, Fn fn) {
+bool JobRunner::start(std::string job_id, labs::Step step, labs::JobContext ctx) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (snap_.running) return false;
@@ -43,21 +42,10 @@ bool JobRunner::start(std::string job_id, Fn fn) {
   sigemptyset(&block);
   for (int s : {SIGWINCH, SIGINT, SIGTERM, SIGHUP, SIGTSTP, SIGCONT, SIGQUIT}) sigaddset(&block, s);
   pthread_sigmask(SIG_BLOCK, &block, &old);
-  worker_ = std::jthread([this, id = std::move(job_id), fn = std::move(fn)](std::stop_token stop) {
+  worker_ = std::jthread([this, id = std::move(job_id), step = std::move(step),
+                          ctx = std::move(ctx)](std::stop_token stop) {
     Reporter rep(*this);
-    labs::StepResult r;
-    try {
-      r = fn(rep, stop);
-    } catch (const Cancelled&) {
-      r.outcome = labs::Outcome::Cancelled;
-      r.message = "cancelled";
-    } catch (const labs::NotAvailable& e) {
-      r.outcome = labs::Outcome::NotAvailable;
-      r.message = e.what();
-    } catch (const std::exception& e) {
-      r.outcome = labs::Outcome::Failed;
-      r.message = e.what();
-    }
+    labs::StepResult r = labs::run_step(step, ctx, rep, stop);
     std::lock_guard<std::mutex> lock(mu_);
     double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     finished_ = FinishedJob{id, std::move(r), el};

@@ -1,5 +1,7 @@
 #pragma once
-// Runs one engine job at a time on a worker thread so the screen stays responsive.
+// Runs one lab step at a time on a worker thread so the screen stays responsive. The step runs
+// through labs::run_step, so its settings are filled in and its ending (done, not available,
+// cancelled, out of memory, failed) is mapped in one place for the tutor and the tests alike.
 // The job reports through Progress (fraction + label) into a locked snapshot the UI polls each tick;
 // Esc calls cancel(), which requests stop on the job's std::stop_token. Only the UI thread touches the
 // terminal. The worker blocks the terminal signals so they reach the UI thread.
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "engine/core/progress.h"
+#include "labs/lab.h"
 #include "labs/result.h"
 
 namespace qlab::tui {
@@ -37,14 +40,13 @@ struct FinishedJob {
 
 class JobRunner {
  public:
-  using Fn = std::function<labs::StepResult(Progress&, std::stop_token)>;
   JobRunner() = default;
   ~JobRunner();
   JobRunner(const JobRunner&) = delete;
   JobRunner& operator=(const JobRunner&) = delete;
 
-  // Starts fn on the worker; false when a job is already running.
-  bool start(std::string job_id, Fn fn);
+  // Starts labs::run_step(step, ctx) on the worker; false when a job is already running.
+  bool start(std::string job_id, labs::Step step, labs::JobContext ctx);
   bool running() const;
   void cancel();
   // Called from the job (any thread): the results so far, shown while it runs.

@@ -14,10 +14,13 @@ const std::vector<KeyBinding>& key_table() {
       {{key::Tab}, Action::NextPane, "Tab", "next pane", AnyScreen, "pane"},
       {{'x'}, Action::Tick, "x", "tick or untick the milestone by hand", AnyScreen, "tick"},
       {{'i'}, Action::Hint, "i", "show or hide the step's hint", LabScreen, "hint"},
+      {{'s'}, Action::Settings, "s", "the step's settings: format, text, chunks... (saved with your progress)", LabScreen,
+       "settings"},
       {{'p'}, Action::Path, "p", "next study path (quick, standard, deep dive)", Home, "path"},
       {{'w'}, Action::Glossary, "w", "words: glossary and plain-language notes", AnyScreen, "words"},
       {{'c'}, Action::Quiz, "c", "check yourself: the prerequisite quiz", Home, "quiz"},
       {{'d'}, Action::Diagnostics, "d", "diagnostics: terminal, locale, files", AnyScreen, "diag"},
+      {{'m'}, Action::Module, "m", "the module: its introduction and the corrections to it", AnyScreen, "module"},
       {{'1', '2', '3', '4'}, Action::Answer, "1-4", "choose an answer", QuizScreen, "answer"},
       {{key::Up, 'k'}, Action::Up, "↑/k", "move up", Everywhere, ""},
       {{key::Down, 'j'}, Action::Down, "↓/j", "move down", Everywhere, ""},
@@ -29,6 +32,7 @@ const std::vector<KeyBinding>& key_table() {
       {{key::End, 'G'}, Action::Bottom, "G/End", "go to the bottom", Everywhere, ""},
       {{key::BackTab}, Action::PrevPane, "S-Tab", "previous pane", AnyScreen, ""},
       {{key::CtrlL}, Action::Redraw, "^L", "redraw the screen", Everywhere, ""},
+      {{key::Backspace}, Action::Default, "Bksp", "settings: put the selected one back to its default", OverlayCtx, ""},
   };
   return t;
 }

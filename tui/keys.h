@@ -15,7 +15,8 @@ constexpr int Up = 0x110000, Down = Up + 1, Left = Up + 2, Right = Up + 3, PageU
 
 enum class Action {
   None, Up, Down, Left, Right, PageUp, PageDown, Top, Bottom, NextPane, PrevPane,
-  Open, Run, Back, Cancel, Help, Glossary, Quiz, Diagnostics, Path, Tick, Hint, Redraw, Answer
+  Open, Run, Back, Cancel, Help, Glossary, Quiz, Diagnostics, Path, Tick, Hint, Redraw, Answer, Settings, Module,
+  Default
 };
 
 // Where a binding applies (bit set).

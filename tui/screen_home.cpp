@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/core/threads.h"
 #include "labs/milestones.h"
 #include "tui/app.h"
 #include "tui/widgets.h"
@@ -29,7 +30,7 @@ void App::home_key(Action a) {
     case Action::Tick: toggle_milestone(labs::all_labs()[static_cast<std::size_t>(home_focus_ == 1 ? ms_sel_ : lab_sel_)].milestone_id); break;
     case Action::Path: cycle_path(); break;
     case Action::Back:
-      if (runner_.running()) overlay_ = Overlay::ConfirmQuit;
+      if (runner_.running()) ask(Confirm::Quit, "");
       else quit_ = true;
       break;
     default: break;
@@ -40,7 +41,11 @@ void App::render_home(Grid& g) {
   const auto& labs_list = labs::all_labs();
   const labs::StudyPath* p = path();
   render_title(g, "qlab · " + c_.module_title, p ? "path: " + p->name : "");
-  g.put_clipped(Rect{1, 1, w_ - 2, 1}, 1, "Model: " + env_.model.display, Style::Normal, gl_->ellipsis);
+  // Where the work happens: a detected GPU's FP4 support is no promise that the labs use it.
+  const std::string where = fmt::format("on the CPU, {} thread{}", thread_count(), thread_count() == 1 ? "" : "s");
+  g.put_clipped(Rect{1, 1, w_ - 2, 1}, 1,
+                "Model: " + env_.model.display + " · jobs run " + where + " (no GPU use in this build)",
+                Style::Normal, gl_->ellipsis);
   // The machine line may take two rows (row 3 is otherwise a spacer).
   auto mlines = wrap_text("Machine: " + (env_.machine.empty() ? std::string("?") : env_.machine.front()), w_ - 2);
   for (std::size_t i = 0; i < mlines.size() && i < 2; ++i)
@@ -116,8 +121,13 @@ void App::render_home(Grid& g) {
   const labs::PathEntry* pe = p ? p->entry(lab.id) : nullptr;
   if (p) about += pe ? (pe->note.empty() ? "" : " " + p->name + " path: " + pe->note) : " The " + p->name + " path skips this lab.";
   auto lines = wrap_text(about, w_ - 2);
-  for (std::size_t i = 0; i < lines.size() && y < h_ - 2; ++i) g.put(1, ++y, lines[i], Style::Normal, w_ - 2);
-  if (!status_msg_.empty()) g.put_clipped(Rect{1, h_ - 2, w_ - 2, 1}, h_ - 2, status_msg_, Style::Accent, gl_->ellipsis);
+  // (the row above the status line is the running job's or the last message's)
+  for (std::size_t i = 0; i < lines.size() && y + 1 < h_ - 2; ++i) g.put(1, ++y, lines[i], Style::Normal, w_ - 2);
+  // The module's introduction and its corrections live behind a key the status line may not fit.
+  if (y + 2 < h_ - 2)
+    g.put(1, y + 2, fmt::format("{}: the module's introduction, and where it is wrong or dated.",
+                                key_label(Action::Module, Home)),
+          Style::Dim, w_ - 2);
 }
 
 }  // namespace qlab::tui

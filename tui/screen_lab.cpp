@@ -14,6 +14,9 @@ void App::lab_key(Action a) {
   auto steps = visible_steps(current_lab());
   const int n = static_cast<int>(steps.size());
   const int page = std::max(1, h_ - 8);
+  if (a == Action::Up || a == Action::Down || a == Action::PageUp || a == Action::PageDown || a == Action::Top ||
+      a == Action::Bottom)
+    follow_results_ = false;
   auto select = [&](int i) {
     int ns = std::clamp(i, 0, std::max(0, n - 1));
     if (ns != step_sel_) {
@@ -35,14 +38,23 @@ void App::lab_key(Action a) {
     case Action::Open: case Action::Run: run_selected_step(); break;
     case Action::Hint: show_hint_ = !show_hint_; break;
     case Action::Tick: toggle_milestone(current_lab().milestone_id); break;
-    case Action::Back:
-      if (runner_.running()) {
-        status_msg_ = "a job is running: Esc cancels it first";
+    case Action::Settings:
+      if (const labs::Step* s = selected_step(); s && !s->params.empty()) {
+        settings_step_ = s->id;
+        settings_sel_ = 0;
+        editing_ = false;
+        settings_error_.clear();
+        overlay_ = Overlay::Settings;
       } else {
-        screen_ = Screen::Home;
-        lab_sel_ = lab_idx_;
-        status_msg_.clear();
+        status_msg_ = "this step has no settings";
       }
+      break;
+    case Action::Back:
+      // A running job carries on (its bar stays on the bottom row of every screen); q on the home
+      // screen asks before quitting away from it.
+      screen_ = Screen::Home;
+      lab_sel_ = lab_idx_;
+      status_msg_.clear();
       break;
     default: break;
   }
@@ -74,6 +86,7 @@ void App::render_lab(Grid& g) {
     if (snap.running && snap.job_id == s->id) note = "running";
     else if (auto it = results_.find(s->id); it != results_.end() && it->second.outcome == labs::Outcome::NotAvailable) note = "n/a";
     else if (!s->job) note = "read";
+    else if (s->resumable && checkpoint(s->id)) note = "stopped";  // an earlier run to continue
     items.push_back({st ? st->title : s->id, labs::step_done(*env_.progress, s->id), note});
   }
   Rect si = both ? sbox.inset(1) : Rect{};
@@ -103,8 +116,23 @@ void App::render_lab(Grid& g) {
     if (show_hint_) add_text("Hint: " + st->hint, Style::Accent);
     else add_text(fmt::format("(press {} for a hint)", key_label(Action::Hint, LabScreen)), Style::Dim);
   }
-  lines.emplace_back("", Style::Normal);
   std::vector<const labs::Block*> blocks;
+  if (step) {
+    if (!step->params.empty()) {
+      lines.emplace_back("", Style::Normal);
+      add_text(fmt::format("Settings ({} changes them): {}", key_label(Action::Settings, LabScreen), settings_summary(*step)),
+               Style::Accent);
+    }
+    if (!(snap.running && snap.job_id == step->id) && step->resumable)
+      if (const auto& cp = checkpoint(step->id)) {
+        lines.emplace_back("", Style::Normal);
+        add_text(fmt::format("An earlier run stopped at {} ({}). {} continues it with the same settings; changed "
+                             "settings start over.",
+                             cp->summary, cp->when, key_label(Action::Run, LabScreen)),
+                 Style::Accent);
+      }
+  }
+  lines.emplace_back("", Style::Normal);
   if (step) {
     auto it = results_.find(step->id);
     if (snap.running && snap.job_id == step->id) {
@@ -116,14 +144,28 @@ void App::render_lab(Grid& g) {
       switch (r.outcome) {
         case labs::Outcome::Done: for (const auto& b : r.blocks) blocks.push_back(&b); break;
         case labs::Outcome::NotAvailable: add_text(c_.ui_text("not_available") + " " + r.message, Style::Bad); break;
-        case labs::Outcome::Cancelled: add_text(c_.ui_text("cancelled"), Style::Accent); break;
+        case labs::Outcome::Cancelled:
+          add_text(c_.ui_text(step->resumable ? "cancelled_resumable" : "cancelled"), Style::Accent);
+          break;
         case labs::Outcome::Failed: add_text(c_.ui_text("failed") + " " + r.message, Style::Bad); break;
       }
+    } else if (!step->job) {
+      add_text(labs::step_done(*env_.progress, step->id)
+                   ? "Marked as read."
+                   : fmt::format("A step to read. Enter marks it read (it counts toward the steps done)."),
+               Style::Dim);
+    } else if (const labs::SavedResult* saved = labs::step_done(*env_.progress, step->id) ? saved_result(step->id) : nullptr) {
+      // a finished step reopened after a restart: the numbers it drew then
+      add_text(fmt::format("Saved result of the run of {} on the {} model. {} runs it again.", saved->when,
+                           saved->model, key_label(Action::Run, LabScreen)),
+               Style::Dim);
+      for (const auto& b : saved->result.blocks) blocks.push_back(&b);
     } else if (const nlohmann::json* rec = env_.progress->result(step->id)) {
-      add_text(fmt::format("Last run {} on the {} model. Press {} to run it again and draw the results.",
+      add_text(fmt::format("Last run {} on the {} model (its drawing was not kept here). Press {} to run it again.",
                            labs::result_text(*rec, "when"), labs::result_text(*rec, "model"),
-                           key_label(Action::Run, LabScreen)), Style::Dim);
-    } else if (step->job) {
+                           key_label(Action::Run, LabScreen)),
+               Style::Dim);
+    } else {
       add_text(fmt::format("Press {} (or Enter) to run this step.", key_label(Action::Run, LabScreen)), Style::Dim);
     }
   }
@@ -139,6 +181,7 @@ void App::render_lab(Grid& g) {
     y += bh + 1;
   }
   detail_max_scroll_ = std::max(0, total - di.h);
+  if (follow_results_ && snap.running && step && snap.job_id == step->id) scroll_to_results_ = true;
   if (scroll_to_results_) {
     detail_scroll_ = results_start;
     scroll_to_results_ = false;
@@ -148,16 +191,6 @@ void App::render_lab(Grid& g) {
   if (detail_max_scroll_ > 0) {
     std::string more = fmt::format(" {}/{} ", detail_scroll_ + 1, detail_max_scroll_ + 1);
     g.put(dbox.x + dbox.w - text_width(more) - 2, dbox.y + dbox.h - 1, more, Style::Dim);
-  }
-
-  // Bottom row: the running job's progress, or the last message.
-  Rect prow{1, h_ - 2, w_ - 2, 1};
-  if (snap.running) {
-    ProgressView pv{snap.fraction, snap.label.empty() ? snap.job_id : snap.label, snap.rate, snap.eta_s,
-                    snap.elapsed_s, snap.cancel_requested};
-    draw_progress(g, prow, pv, *gl_);
-  } else if (!status_msg_.empty()) {
-    g.put_clipped(prow, prow.y, status_msg_, Style::Accent, gl_->ellipsis);
   }
 }
 

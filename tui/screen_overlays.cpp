@@ -102,50 +102,6 @@ void App::render_glossary(Grid& g) {
   }
 }
 
-void App::render_quiz(Grid& g) {
-  Rect r{2, 1, w_ - 4, h_ - 2};
-  g.fill(r, U' ', Style::Normal);
-  int n = static_cast<int>(c_.quiz.size());
-  draw_box(g, r, *gl_, fmt::format("Check yourself: {} of {}", std::min(quiz_idx_ + 1, n), n), Style::Accent);
-  Rect in = r.inset(1);
-  in.x += 1;
-  in.w -= 2;
-  int y = in.y;
-  auto put_wrapped = [&](const std::string& t, Style s, int indent) {
-    for (const auto& l : wrap_text(t, in.w - indent)) {
-      if (y >= in.y + in.h) return;
-      g.put(in.x + indent, y++, l, s, in.w - indent);
-    }
-  };
-  if (quiz_idx_ >= n) {
-    put_wrapped(fmt::format("You answered {} of {} correctly.", quiz_score_, quiz_answered_), Style::Heading, 0);
-    ++y;
-    put_wrapped(c_.ui_text(quiz_score_ == quiz_answered_ ? "quiz_all_right" : "quiz_some_wrong"), Style::Normal, 0);
-    return;
-  }
-  const auto& item = c_.quiz[static_cast<std::size_t>(quiz_idx_)];
-  put_wrapped(item.question, Style::Heading, 0);
-  ++y;
-  for (std::size_t i = 0; i < item.choices.size(); ++i) {
-    Style s = Style::Normal;
-    std::string mark = "   ";
-    if (quiz_choice_ >= 0) {
-      if (static_cast<int>(i) == item.answer) { s = Style::Good; mark = "ok "; }
-      else if (static_cast<int>(i) == quiz_choice_) { s = Style::Bad; mark = "no "; }
-    }
-    put_wrapped(fmt::format("{}{}. {}", mark, i + 1, item.choices[i]), s, 0);
-  }
-  ++y;
-  if (quiz_choice_ < 0) {
-    put_wrapped(fmt::format("Press 1-{} to answer.", item.choices.size()), Style::Dim, 0);
-  } else {
-    put_wrapped(quiz_choice_ == item.answer ? "Right." : "Not quite.", quiz_choice_ == item.answer ? Style::Good : Style::Bad, 0);
-    put_wrapped(item.explanation, Style::Normal, 0);
-    ++y;
-    put_wrapped("Enter: next question", Style::Dim, 0);
-  }
-}
-
 void App::render_diagnostics(Grid& g) {
   const auto& t = env_.terminal;
   std::vector<std::string> lines = {
@@ -164,6 +120,8 @@ void App::render_diagnostics(Grid& g) {
   lines.push_back("");
   lines.push_back("Progress file: " + env_.progress->path().string() + (env_.progress->read_only() ? " (read-only)" : ""));
   lines.push_back("Model: " + env_.model.display + (env_.model.builtin ? "" : " (" + env_.model.dir.string() + ")"));
+  if (!env_.runs_dir.empty())
+    lines.push_back("Step files (saved results, checkpoints): " + (env_.runs_dir / labs::model_key(env_.model)).string());
   lines.push_back("");
   for (const auto& m : env_.machine) lines.push_back(m);
   std::vector<std::string> wrapped;
@@ -173,6 +131,29 @@ void App::render_diagnostics(Grid& g) {
     wrapped.insert(wrapped.end(), w.begin(), w.end());
   }
   render_pager_overlay(g, "Diagnostics", wrapped);
+}
+
+// The module: its introduction, then each of its claims that is wrong or dated beside what is true
+// and the evidence (a step that measures it here, or the source it is cited from).
+void App::render_module(Grid& g) {
+  const int width = w_ - 8;
+  std::vector<std::string> lines;
+  auto add = [&](const std::string& text, int indent) {
+    for (const auto& l : wrap_text(text, width - indent)) lines.push_back(std::string(static_cast<std::size_t>(indent), ' ') + l);
+  };
+  add(c_.module_title, 0);
+  lines.emplace_back();
+  add(c_.module_intro, 0);
+  lines.emplace_back();
+  add(fmt::format("Where the module is wrong or dated ({} corrections)", c_.corrections.size()), 0);
+  for (std::size_t i = 0; i < c_.corrections.size(); ++i) {
+    const auto& k = c_.corrections[i];
+    lines.emplace_back();
+    add(fmt::format("{}. The module says: {}", i + 1, k.claim), 0);
+    add("What is true: " + k.fact, 3);
+    if (!k.evidence.empty()) add("Evidence: " + k.evidence, 3);
+  }
+  render_pager_overlay(g, "The module and its corrections", lines);
 }
 
 }  // namespace qlab::tui

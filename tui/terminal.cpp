@@ -19,6 +19,7 @@
 #include <ncursesw/curses.h>
 #include <ncursesw/term.h>  // tigetnum
 
+#include "tui/escape_decoder.h"
 #include "tui/glyphs.h"
 
 namespace qlab::tui {
@@ -88,14 +89,7 @@ int map_key(wint_t ch, int kind) {
       default: return -1;
     }
   }
-  switch (ch) {
-    case '\n': case '\r': return key::Enter;
-    case 27: return key::Esc;
-    case '\t': return key::Tab;
-    case 12: return key::CtrlL;
-    case 127: case 8: return key::Backspace;
-    default: return static_cast<int>(ch);
-  }
+  return map_plain_char(static_cast<int>(ch));
 }
 
 struct ColorMap {
@@ -254,6 +248,10 @@ int run_terminal(AppEnv env, const TerminalOptions& opt) {
       }
     }
     bool gone = false;
+    EscapeDecoder esc;  // sequences curses did not decode (PageDown under TERM=vt100, split arrows)
+    auto now_s = [] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    };
     while (!app.quit_requested()) {
       if (int sig = g_signal.load()) {
         gone = sig == SIGHUP;
@@ -263,7 +261,7 @@ int run_terminal(AppEnv env, const TerminalOptions& opt) {
       // Wait for input or a signal: 100 ms while a job runs (progress repaint), otherwise 1 s (the
       // hardware probe's answer is picked up by tick()).
       struct pollfd pfd[2] = {{0, POLLIN, 0}, {wake_pipe[0], POLLIN, 0}};
-      int pr = ::poll(pfd, 2, app.job_running() ? 100 : 1000);
+      int pr = ::poll(pfd, 2, esc.pending() ? 20 : app.job_running() ? 100 : 1000);
       if (pr < 0 && errno != EINTR) {
         gone = true;
         break;
@@ -292,15 +290,23 @@ int run_terminal(AppEnv env, const TerminalOptions& opt) {
           if (errno == EIO || errno == EBADF || errno == ENXIO) gone = true;
           break;
         }
-        int k = map_key(ch, kind);
-        if (k == key::Resize) {
-          app.resize(COLS, LINES);
-          changed = true;
-        } else if (k >= 0) {
-          app.handle_key(k);
-          changed = true;
+        std::vector<int> ks;
+        if (kind == KEY_CODE_YES) ks.push_back(map_key(ch, kind));
+        else ks = esc.feed(static_cast<int>(ch), now_s());
+        for (int k : ks) {
+          if (k == key::Resize) {
+            app.resize(COLS, LINES);
+            changed = true;
+          } else if (k >= 0) {
+            app.handle_key(k);
+            changed = true;
+          }
         }
         if (++n > 64 || app.quit_requested()) break;
+      }
+      for (int k : esc.idle(now_s())) {
+        app.handle_key(k);
+        changed = true;
       }
       if (gone) break;
       // input was readable but nothing could be read: the other end hung up

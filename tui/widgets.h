@@ -21,7 +21,8 @@ namespace qlab::tui {
 
 void draw_box(Grid& g, Rect r, const Glyphs& gl, const std::string& title, Style frame = Style::Frame);
 
-int table_height(const labs::Table& t);
+// Rows the table takes at this width (cells wrap; see widgets_table.cpp).
+int table_height(const labs::Table& t, int width);
 void draw_table(Grid& g, Rect r, const labs::Table& t, const Glyphs& gl);
 
 void draw_line_chart(Grid& g, Rect r, const labs::LineChart& c, const Glyphs& gl);

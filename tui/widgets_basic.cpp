@@ -71,7 +71,9 @@ void draw_progress(Grid& g, Rect row, const ProgressView& p, const Glyphs& gl) {
     right = format_duration(p.elapsed_s);
   }
   int right_w = text_width(right);
-  int label_w = std::min(24, std::max(0, row.w / 4));
+  // The label says which job and where it is ("fp8 (run 3/4) step 130/300"): as much of it as
+  // leaves the bar at least 16 cells.
+  int label_w = std::clamp(std::min(text_width(p.label), row.w - right_w - 4 - 16), 0, std::max(0, row.w / 2));
   int bar_w = row.w - right_w - label_w - 4;
   int x = row.x;
   if (label_w > 0) {

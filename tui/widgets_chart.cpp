@@ -21,6 +21,18 @@ std::string short_num(double v) {
 
 std::string glyph(char32_t c) { return utf8_encode(std::u32string(1, c)); }
 
+// The glyph for the top cell of a bar filled `level` eighths (1..8) in a set that may lack some
+// levels (ASCII and the Linux console have few): the nearest level the set has at or below, else the
+// smallest mark it has -- never the full block, which would make a nearly empty bin look as tall as
+// a full one.
+char32_t partial(const char32_t (&bar)[9], int level) {
+  for (int l = level; l >= 1; --l)
+    if (bar[l] != U' ') return bar[l];
+  for (int l = 1; l <= 8; ++l)
+    if (bar[l] != U' ') return bar[l];
+  return bar[8];
+}
+
 }  // namespace
 
 void draw_line_chart(Grid& g, Rect r, const labs::LineChart& c, const Glyphs& gl) {
@@ -89,18 +101,25 @@ void draw_bar_chart(Grid& g, Rect r, const labs::BarChart& c, const Glyphs& gl) 
   int label_w = 0;
   double vmax = 0;
   for (const auto& l : c.labels) label_w = std::max(label_w, text_width(l));
-  for (double v : c.values) vmax = std::max(vmax, v);
+  for (double v : c.values)
+    if (std::isfinite(v)) vmax = std::max(vmax, v);
   label_w = std::min(label_w, r.w / 3);
+  // +inf is an exact result (an SQNR with no error at all): no bar length can show it, so it is
+  // written out instead of drawn as an empty bar.
   std::vector<std::string> vals;
   int val_w = 0;
   for (double v : c.values) {
-    vals.push_back(short_num(v) + (c.unit.empty() ? "" : " " + c.unit));
-    val_w = std::max(val_w, text_width(vals.back()));
+    vals.push_back(std::isinf(v) && v > 0 ? "exact (no error)" : short_num(v) + (c.unit.empty() ? "" : " " + c.unit));
+    if (!(std::isinf(v) && v > 0)) val_w = std::max(val_w, text_width(vals.back()));
   }
   int bar_w = r.w - label_w - val_w - 3;
   for (std::size_t i = 0; i < c.values.size() && y < r.y + r.h; ++i, ++y) {
     g.put(r.x, y, truncate(i < c.labels.size() ? c.labels[i] : "", label_w, gl.ellipsis), Style::Normal, label_w);
-    double frac = vmax > 0 ? std::max(0.0, c.values[i]) / vmax : 0;
+    if (std::isinf(c.values[i]) && c.values[i] > 0) {
+      g.put(r.x + label_w + 1, y, vals[i], Style::Accent, r.w - label_w - 1);
+      continue;
+    }
+    double frac = vmax > 0 && std::isfinite(c.values[i]) ? std::max(0.0, c.values[i]) / vmax : 0;
     double cells = frac * std::max(0, bar_w);
     int full = static_cast<int>(cells);
     int eighths = static_cast<int>((cells - full) * 8);
@@ -132,10 +151,7 @@ void draw_histogram(Grid& g, Rect r, const labs::Histogram& h, const Glyphs& gl)
     if (v > 0 && e == 0) e = 1;  // a non-empty bin never looks empty
     for (int row = 0; row < plot_h; ++row) {
       int level = std::clamp(e - row * 8, 0, 8);
-      if (level > 0) {
-        char32_t ch = gl.vbar[level] == U' ' ? gl.vbar[8] : gl.vbar[level];
-        g.set(x0 + cx, y + plot_h - 1 - row, ch, Style::Good);
-      }
+      if (level > 0) g.set(x0 + cx, y + plot_h - 1 - row, partial(gl.vbar, level), Style::Good);
     }
   }
   int ax = y + plot_h;
@@ -182,7 +198,7 @@ int block_height(const labs::Block& b, int width) {
   struct V {
     int w;
     int operator()(const labs::Text& t) const { return static_cast<int>(wrap_text(t.body, w).size()); }
-    int operator()(const labs::Table& t) const { return table_height(t); }
+    int operator()(const labs::Table& t) const { return table_height(t, w); }
     int operator()(const labs::LineChart&) const { return 14; }
     int operator()(const labs::Histogram&) const { return 9; }
     int operator()(const labs::BarChart& c) const { return 1 + static_cast<int>(c.values.size()); }

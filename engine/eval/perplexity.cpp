@@ -7,11 +7,9 @@
 #include <cmath>
 
 #include "engine/core/error.h"
-#include "engine/core/threads.h"
 #include "engine/model/backend.h"
 #include "engine/model/forward.h"
 #include "engine/tensor/ops.h"
-#include "engine/model/sampling.h"
 
 namespace qlab::eval {
 
@@ -94,16 +92,18 @@ std::vector<Window> plan(std::int64_t n_tokens, const PplOptions& opt) {
 }
 
 // Runs windows through the model a batch at a time: a small model's windows go several to one
-// forward_batch call (one per thread), each as it would run alone.
+// forward_batch call (one per thread on the CPU), each as it would run alone. The logits stay in
+// the backend's memory (host memory on the CPU), where nll and kl_rows read them.
 class WindowRunner {
  public:
-  WindowRunner(const model::Model& m, const PplOptions& opt) : opt_(opt) {
+  WindowRunner(const model::Model& m, const PplOptions& opt)
+      : opt_(opt), backend_(opt.backend ? *opt.backend : model::cpu_backend()) {
     // Logits of a batch stay under kMaxLogitBytes whatever the vocabulary.
     constexpr double kMaxLogitBytes = 256.0 * 1024 * 1024;
     const double window_bytes = 4.0 * static_cast<double>(opt.n_ctx) * m.vocab_size();
     const auto by_memory = static_cast<std::int64_t>(std::max(1.0, kMaxLogitBytes / window_bytes));
-    max_batch_ = std::clamp<std::int64_t>(model::sequences_per_batch(m, opt.n_ctx), 1, by_memory);
-    for (std::int64_t b = 0; b < max_batch_; ++b) caches_.emplace_back(m.config(), opt.n_ctx);
+    max_batch_ = std::clamp<std::int64_t>(backend_.sequences_per_batch(m.config(), opt.n_ctx), 1, by_memory);
+    for (std::int64_t b = 0; b < max_batch_; ++b) caches_.emplace_back(m.config(), opt.n_ctx, 0, backend_);
   }
 
   // Number of windows from windows[i] on that run together: same length and first scored row.
@@ -115,11 +115,18 @@ class WindowRunner {
   }
 
   // The backend the windows run on (that of the KV caches).
-  model::Backend& backend() { return caches_.front().backend(); }
+  model::Backend& backend() { return backend_; }
+
+  // A buffer of the backend's memory for a batch's logits (grown as needed, kept between batches).
+  struct Logits {
+    std::shared_ptr<float> buf;
+    std::int64_t size = 0;
+    float* get() const { return buf.get(); }
+  };
 
   // Runs the batch; fills logits with each window's rows score_from .. len - 1, window after window.
   void run(const model::Model& m, std::span<const std::int32_t> tokens, std::span<const Window> batch,
-           std::vector<float>& logits) {
+           Logits& logits) {
     const std::int64_t len = batch[0].len, n_rows = len - batch[0].score_from;
     ids_.clear();
     for (const Window& w : batch) {
@@ -132,20 +139,22 @@ class WindowRunner {
       caches_[b].clear();
       caches.push_back(&caches_[b]);
     }
-    logits.resize(batch.size() * static_cast<std::size_t>(n_rows * m.vocab_size()));
-    model::forward_batch(m, caches, ids_, n_rows, logits.data());
+    const std::int64_t n = static_cast<std::int64_t>(batch.size()) * n_rows * m.vocab_size();
+    if (logits.size < n) {
+      logits.buf.reset();
+      logits.buf = backend_.alloc(n);
+      logits.size = n;
+    }
+    model::forward_batch_on_backend(m, caches, ids_, n_rows, logits.get());
   }
 
  private:
   const PplOptions& opt_;
+  model::Backend& backend_;
   std::int64_t max_batch_ = 1;
   std::vector<model::KVCache> caches_;
   std::vector<std::int32_t> ids_;
 };
-
-std::span<const float> row(const std::vector<float>& logits, std::int64_t r, int vocab) {
-  return {logits.data() + r * vocab, static_cast<std::size_t>(vocab)};
-}
 
 void check_ids(std::span<const std::int32_t> tokens, int vocab) {
   for (std::size_t i = 0; i < tokens.size(); ++i)
@@ -167,7 +176,7 @@ PplResult perplexity(const model::Model& m, std::span<const std::int32_t> tokens
   const int V = m.vocab_size();
   WindowRunner runner(m, opt);
   PplResult r;
-  std::vector<float> logits;
+  WindowRunner::Logits logits;
   std::vector<double> nll;
   for (std::size_t i = 0; i < windows.size();) {
     check_cancel(stop);
@@ -179,7 +188,7 @@ PplResult perplexity(const model::Model& m, std::span<const std::int32_t> tokens
     for (std::size_t k = 0; k < batch.size(); ++k) {
       const Window& w = batch[k];
       const std::int32_t* targets = tokens.data() + w.begin + w.score_from + 1;
-      runner.backend().nll(logits.data() + static_cast<std::int64_t>(k) * n_rows * V, n_scored, V, targets,
+      runner.backend().nll(logits.get() + static_cast<std::int64_t>(k) * n_rows * V, n_scored, V, targets,
                            nll.data() + k * static_cast<std::size_t>(n_scored));
     }
     for (std::size_t k = 0; k < batch.size(); ++k) {
@@ -252,60 +261,32 @@ KldResult kl_divergence(const model::Model& base, const model::Model& test, std:
   const int V = base.vocab_size();
   WindowRunner runner(base, opt);
   KldResult r;
-  std::vector<float> lb, lt;
-  struct Row {
-    double kld, nll_b, nll_t, dp;
-    bool same;
-  };
-  std::vector<Row> rows;
+  WindowRunner::Logits lb, lt;
+  std::vector<model::TokenKL> rows;
   for (std::size_t i = 0; i < windows.size();) {
     check_cancel(stop);
     const std::span<const Window> batch(windows.data() + i, runner.batch_at(windows, i));
     runner.run(base, tokens, batch, lb);
     runner.run(test, tokens, batch, lt);
     const std::int64_t n_rows = batch[0].len - batch[0].score_from, n_scored = batch[0].n_scored;
-    rows.assign(batch.size() * static_cast<std::size_t>(n_scored), Row{});
-    parallel_for(rows.size(), [&](std::size_t b, std::size_t e) {
-      std::vector<double> lpb(static_cast<std::size_t>(V)), lpt(static_cast<std::size_t>(V));
-      auto log_softmax = [&](std::span<const float> x, std::vector<double>& out) {
-        float mx = x[0];
-        for (float v : x) mx = std::max(mx, v);
-        double s = 0;
-        for (std::size_t i = 0; i < x.size(); ++i) {
-          out[i] = static_cast<double>(x[i] - mx);
-          s += std::exp(out[i]);
-        }
-        const double ls = std::log(s);
-        for (double& v : out) v -= ls;
-      };
-      for (std::size_t j = b; j < e; ++j) {
-        const auto k = static_cast<std::int64_t>(j) / n_scored, t = static_cast<std::int64_t>(j) % n_scored;
-        const Window& w = batch[static_cast<std::size_t>(k)];
-        const auto target = static_cast<std::size_t>(tokens[static_cast<std::size_t>(w.begin + w.score_from + 1 + t)]);
-        auto rb = row(lb, k * n_rows + t, V), rt = row(lt, k * n_rows + t, V);
-        log_softmax(rb, lpb);
-        log_softmax(rt, lpt);
-        double kl = 0;
-        for (std::size_t i = 0; i < lpb.size(); ++i) kl += std::exp(lpb[i]) * (lpb[i] - lpt[i]);
-        Row& o = rows[j];
-        o.kld = std::max(kl, 0.0);  // exact KL is >= 0; rounding can leave -1e-17
-        // The same NLL as perplexity() computes, so a KLD run's PPL equals a plain run's.
-        o.nll_b = token_nll(rb, static_cast<std::int32_t>(target));
-        o.nll_t = token_nll(rt, static_cast<std::int32_t>(target));
-        o.dp = std::exp(lpt[target]) - std::exp(lpb[target]);
-        o.same = model::argmax(rb) == model::argmax(rt);
-      }
-    });
+    rows.assign(batch.size() * static_cast<std::size_t>(n_scored), model::TokenKL{});
+    // Each window's scored rows: the first n_scored of its n_rows.
+    for (std::size_t k = 0; k < batch.size(); ++k) {
+      const Window& w = batch[k];
+      const std::int64_t at = static_cast<std::int64_t>(k) * n_rows * V;
+      runner.backend().kl_rows(lb.get() + at, lt.get() + at, n_scored, V, tokens.data() + w.begin + w.score_from + 1,
+                               rows.data() + k * static_cast<std::size_t>(n_scored));
+    }
     for (std::size_t k = 0; k < batch.size(); ++k) {
       for (std::int64_t t = 0; t < n_scored; ++t) {
-        const Row& o = rows[k * static_cast<std::size_t>(n_scored) + static_cast<std::size_t>(t)];
+        const model::TokenKL& o = rows[k * static_cast<std::size_t>(n_scored) + static_cast<std::size_t>(t)];
         r.kld.push_back(o.kld);
-        r.delta_p.push_back(o.dp);
-        r.nll_base.push_back(o.nll_b);
-        r.nll_test.push_back(o.nll_t);
-        r.base.nll.add(o.nll_b);
-        r.test.nll.add(o.nll_t);
-        r.same_top += o.same ? 1 : 0;
+        r.delta_p.push_back(o.delta_p);
+        r.nll_base.push_back(o.nll_base);
+        r.nll_test.push_back(o.nll_test);
+        r.base.nll.add(o.nll_base);
+        r.test.nll.add(o.nll_test);
+        r.same_top += o.same_top ? 1 : 0;
       }
       r.base.tokens_evaluated += batch[k].len;
       r.test.tokens_evaluated += batch[k].len;

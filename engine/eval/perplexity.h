@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/core/progress.h"
+#include "engine/model/backend.h"
 #include "engine/model/model.h"
 
 namespace qlab::eval {
@@ -26,6 +27,7 @@ struct PplOptions {
   std::optional<std::int32_t> bos;  // set: overwrite each chunk's first token with it (llama.cpp add_bos)
   std::int64_t stride = 0;          // > 0: sliding-window protocol with this stride
   std::int64_t max_chunks = 0;      // > 0: stop after this many chunks / windows
+  model::Backend* backend = nullptr;  // where the model runs (logits, NLL and KL stay there); null: CPU
 };
 
 // Running sums of scored negative log-likelihoods.

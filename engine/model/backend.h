@@ -6,11 +6,15 @@
 // tested against; a CUDA backend adds its own implementation and keeps its buffers on the device.
 //
 //   memory      new_kv_storage (a KVCache's buffers), begin_pass (a pass's activations and per-pass
-//               tables, reused between passes: per thread on the CPU), upload / download
+//               tables, reused between passes: per thread on the CPU), upload / download, alloc
+//               (a buffer that outlives passes), logits_buffer (where a pass's logits go before
+//               they are copied to the host, on a backend whose memory is not the host's)
 //   operations  embed, rmsnorm, matmul, bias_rope, new_kv / store_kv, attention, residual_rmsnorm,
-//               swiglu, residual_add, nll (log-sum-exp minus the target's logit, for perplexity)
-// Every pointer an operation takes is in the backend's memory (host memory for the CPU); weights
-// are tensor::Matrix (host memory today; a device backend mirrors the ones it uses).
+//               swiglu, residual_add, nll (log-sum-exp minus the target's logit, for perplexity),
+//               kl_rows (KL-divergence of two models' logit rows): logits never leave the backend
+// Every pointer an operation takes is in the backend's memory (host memory for the CPU) unless its
+// comment says host; weights are tensor::Matrix in host memory (a device backend mirrors the ones
+// it uses, and keeps them in their stored type).
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -41,6 +45,15 @@ struct NewKV {
   float* v = nullptr;
 };
 
+// What kl_rows gives per scored token (eval/perplexity.h's KL-divergence mode).
+struct TokenKL {
+  double kld = 0;       // KL(base || test) over the vocabulary, clamped at 0
+  double nll_base = 0;  // -log p_base(target), as nll computes it
+  double nll_test = 0;
+  double delta_p = 0;   // p_test(target) - p_base(target)
+  bool same_top = false;  // both rows' argmax (first on ties) agree
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -54,12 +67,20 @@ class Backend {
   // How many sequences of T tokens are worth one pass (the CPU: one per thread when each sequence's
   // products are too small to share among threads).
   virtual std::int64_t sequences_per_batch(const io::ModelConfig& c, std::int64_t T) const = 0;
+  // Whether forward_batch runs such a batch one sequence per thread (each a pass of its own) rather
+  // than as one pass over all rows.
+  virtual bool runs_sequences_on_threads() const { return false; }
 
   // Whether its memory is the host's (a pointer it hands out can be read by the caller directly).
   virtual bool host_memory() const = 0;
   // Copies between host memory and the backend's (n floats).
   virtual void upload(const float* host, std::int64_t n, float* dst) = 0;
   virtual void download(const float* src, std::int64_t n, float* host) = 0;
+  // n floats of the backend's memory, freed when the last copy of the pointer goes.
+  virtual std::shared_ptr<float> alloc(std::int64_t n) = 0;
+  // n floats of the backend's memory for the logits of the pass begun last on this thread, valid
+  // until the next call (forward_batch's lm_head output on a backend whose memory is not the host's).
+  virtual float* logits_buffer(std::int64_t n) = 0;
 
   // ---- operations over the rows of a pass -----------------------------------------------------------
   // x[r] = table row tokens[r], [tokens.size(), table.cols] (ids already checked against the vocabulary).
@@ -85,8 +106,14 @@ class Backend {
   virtual void residual_add(float* x, const float* h, std::int64_t rows, std::int64_t n) = 0;
   // out[i] = log(sum_j e^logits[i][j]) - logits[i][targets[i]], the negative log-likelihood of each
   // row's target (float exp, the sum in double), for rows of `vocab` logits.
+  // targets and out in host memory.
   virtual void nll(const float* logits, std::int64_t rows, std::int64_t vocab, const std::int32_t* targets,
                    double* out) = 0;
+  // out[i] = the KL-divergence and the rest of TokenKL of test row i against base row i (rows of
+  // `vocab` logits); log-softmax in double over float differences from each row's max. targets and
+  // out in host memory.
+  virtual void kl_rows(const float* base, const float* test, std::int64_t rows, std::int64_t vocab,
+                       const std::int32_t* targets, TokenKL* out) = 0;
 };
 
 // The CPU implementation: the engine's thread pool, BLAS for products, the vectorized kernels of

@@ -15,6 +15,7 @@
 #include "engine/core/threads.h"
 #include "engine/model/attention.h"
 #include "engine/model/backend.h"
+#include "engine/model/sampling.h"
 #include "engine/tensor/blas.h"
 #include "engine/tensor/ops.h"
 
@@ -119,9 +120,18 @@ class CpuBackend final : public Backend {
     return thread_count() > 1 && sequence_product < kSequenceParallelMaxWork ? thread_count() : 1;
   }
 
+  bool runs_sequences_on_threads() const override { return true; }
+
   bool host_memory() const override { return true; }
   void upload(const float* host, std::int64_t n, float* dst) override { std::copy_n(host, n, dst); }
   void download(const float* src, std::int64_t n, float* host) override { std::copy_n(src, n, host); }
+  std::shared_ptr<float> alloc(std::int64_t n) override {
+    return std::shared_ptr<float>(new float[static_cast<std::size_t>(n)], std::default_delete<float[]>());
+  }
+  float* logits_buffer(std::int64_t n) override {
+    thread_local std::vector<float> logits;
+    return sized(logits, n);
+  }
 
   void embed(const tensor::Matrix& table, std::span<const std::int32_t> tokens, float* x) override {
     const std::int64_t H = table.cols;
@@ -246,6 +256,40 @@ class CpuBackend final : public Backend {
       for (std::size_t j = b; j < e; ++j) {
         const float* row = logits + static_cast<std::int64_t>(j) * vocab;
         out[j] = tensor::log_sum_exp(row, vocab) - static_cast<double>(row[targets[j]]);
+      }
+    });
+  }
+
+  void kl_rows(const float* base, const float* test, std::int64_t rows, std::int64_t vocab,
+               const std::int32_t* targets, TokenKL* out) override {
+    const auto V = static_cast<std::size_t>(vocab);
+    parallel_for(static_cast<std::size_t>(rows), [&](std::size_t b, std::size_t e) {
+      std::vector<double> lpb(V), lpt(V);
+      auto log_softmax = [&](std::span<const float> x, std::vector<double>& lp) {
+        float mx = x[0];
+        for (float v : x) mx = std::max(mx, v);
+        double s = 0;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+          lp[i] = static_cast<double>(x[i] - mx);
+          s += std::exp(lp[i]);
+        }
+        const double ls = std::log(s);
+        for (double& v : lp) v -= ls;
+      };
+      for (std::size_t j = b; j < e; ++j) {
+        const std::span<const float> rb(base + j * V, V), rt(test + j * V, V);
+        const auto target = static_cast<std::size_t>(targets[j]);
+        log_softmax(rb, lpb);
+        log_softmax(rt, lpt);
+        double kl = 0;
+        for (std::size_t i = 0; i < V; ++i) kl += std::exp(lpb[i]) * (lpb[i] - lpt[i]);
+        TokenKL& o = out[j];
+        o.kld = std::max(kl, 0.0);  // exact KL is >= 0; rounding can leave -1e-17
+        // nll's arithmetic, so a KLD run's PPL equals a plain run's.
+        o.nll_base = tensor::log_sum_exp(rb.data(), vocab) - static_cast<double>(rb[target]);
+        o.nll_test = tensor::log_sum_exp(rt.data(), vocab) - static_cast<double>(rt[target]);
+        o.delta_p = std::exp(lpt[target]) - std::exp(lpb[target]);
+        o.same_top = argmax(rb) == argmax(rt);
       }
     });
   }

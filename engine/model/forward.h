@@ -29,12 +29,18 @@ void forward(const Model& m, KVCache& cache, std::span<const std::int32_t> token
 void forward_batch(const Model& m, std::span<KVCache* const> caches, std::span<const std::int32_t> tokens,
                    std::int64_t n_logits, float* logits, const LayerHook& hook = {});
 
+// forward_batch with the logits left in the memory of the caches' backend: `logits` is a buffer of
+// B * n_logits * vocab floats there (Backend::alloc), so perplexity and KL-divergence read them
+// where they are (a 128k vocabulary's rows never cross to the host). On the CPU, forward_batch.
+void forward_batch_on_backend(const Model& m, std::span<KVCache* const> caches, std::span<const std::int32_t> tokens,
+                              std::int64_t n_logits, float* logits, const LayerHook& hook = {});
+
 // How many independent sequences of T tokens are worth one forward_batch call on the CPU backend:
 // the thread count where such sequences run one per thread (a small model's products are too small
 // to share), else 1 (each product already uses every thread, and more sequences only take more memory).
 std::int64_t sequences_per_batch(const Model& m, std::int64_t T);
 
-// Convenience: logits of every token of a fresh sequence, [n * vocab].
-std::vector<float> forward_all(const Model& m, std::span<const std::int32_t> tokens);
+// Convenience: logits of every token of a fresh sequence, [n * vocab], run on `backend`.
+std::vector<float> forward_all(const Model& m, std::span<const std::int32_t> tokens, Backend& backend = cpu_backend());
 
 }  // namespace qlab::model

@@ -13,7 +13,8 @@ std::vector<std::int32_t> generate(const Model& m, std::span<const std::int32_t>
   if (opt.max_new_tokens < 0) fail("generate: max_new_tokens {} is negative", opt.max_new_tokens);
   using clock = std::chrono::steady_clock;
   const auto V = static_cast<std::size_t>(m.vocab_size());
-  KVCache cache(m.config(), static_cast<std::int64_t>(prompt.size()) + opt.max_new_tokens);
+  KVCache cache(m.config(), static_cast<std::int64_t>(prompt.size()) + opt.max_new_tokens, 0,
+                opt.backend ? *opt.backend : cpu_backend());
   Sampler sampler(opt.sampling, opt.seed);
   std::vector<float> logits(V);
   std::vector<std::int32_t> out;

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "engine/model/backend.h"
 #include "engine/model/model.h"
 #include "engine/model/sampling.h"
 
@@ -17,6 +18,7 @@ struct GenerateOptions {
   std::uint64_t seed = 0;
   bool stop_at_eos = true;            // stop after the config's eos_token_id
   std::function<void(std::int32_t)> on_token;  // called as each token is chosen (streaming output)
+  Backend* backend = nullptr;         // where the model runs (the KV cache lives there); null: the CPU
 };
 
 struct GenerateStats {

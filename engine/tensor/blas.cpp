@@ -2,11 +2,19 @@
 
 #include <cblas.h>
 
+#include <cstddef>
 #include <mutex>
 
 // OpenBLAS exports its thread control; other BLAS libraries do not. A weak reference keeps the
 // engine linkable against any CBLAS.
 extern "C" void openblas_set_num_threads(int num_threads) __attribute__((weak));
+
+// LAPACK's Fortran entry points (column-major; every argument by reference, the character argument's
+// hidden length last, as gfortran passes it).
+extern "C" {
+void spotrf_(const char* uplo, const int* n, float* a, const int* lda, int* info, std::size_t uplo_len);
+void spotri_(const char* uplo, const int* n, float* a, const int* lda, int* info, std::size_t uplo_len);
+}
 
 namespace qlab::tensor {
 
@@ -39,6 +47,34 @@ void sgemm_nn(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, st
 void sgemv_n(std::int64_t N, std::int64_t K, const float* B, std::int64_t ldb, const float* x, float* y) {
   cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(N), static_cast<int>(K), 1.0f, B,
               static_cast<int>(ldb), x, 1, 0.0f, y, 1);
+}
+
+}  // namespace qlab::tensor
+
+namespace qlab::tensor {
+
+void ssyrk_tn(std::int64_t N, std::int64_t K, float alpha, const float* A, std::int64_t lda, float beta, float* C,
+              std::int64_t ldc) {
+  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(N), static_cast<int>(K), alpha, A,
+              static_cast<int>(lda), beta, C, static_cast<int>(ldc));
+}
+
+// A row-major matrix is its column-major transpose: the row-major upper triangle is the column-major
+// lower one, and row-major A = U^T U is column-major A = L L^T with L = U^T.
+int spotrf_upper(std::int64_t n, float* A, std::int64_t lda) {
+  const char uplo = 'L';
+  const int nn = static_cast<int>(n), ld = static_cast<int>(lda);
+  int info = 0;
+  spotrf_(&uplo, &nn, A, &ld, &info, 1);
+  return info;
+}
+
+int spotri_upper(std::int64_t n, float* A, std::int64_t lda) {
+  const char uplo = 'L';
+  const int nn = static_cast<int>(n), ld = static_cast<int>(lda);
+  int info = 0;
+  spotri_(&uplo, &nn, A, &ld, &info, 1);
+  return info;
 }
 
 }  // namespace qlab::tensor

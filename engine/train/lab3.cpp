@@ -41,8 +41,13 @@ Fp8InferenceResult fp8_inference(const std::filesystem::path& dir, std::int64_t 
   const io::Tokenizer tok = io::Tokenizer::load(dir);
   const auto eval = tok.encode(read_file(dir / "eval.txt"), false);
   const auto calib = tok.encode(read_file(dir / "calib.txt"), false);
-  const std::int64_t n_ctx = m.cfg.max_position_embeddings;
   const std::int32_t bos = m.cfg.bos_token_id >= 0 ? m.cfg.bos_token_id : 0;
+  return fp8_inference(m, eval, calib, m.cfg.max_position_embeddings, bos, max_chunks, stop);
+}
+
+Fp8InferenceResult fp8_inference(const TrainModel& m, const std::vector<std::int32_t>& eval,
+                                 const std::vector<std::int32_t>& calib, std::int64_t n_ctx,
+                                 std::optional<std::int32_t> bos, std::int64_t max_chunks, std::stop_token stop) {
   Fp8InferenceResult r;
   CastContext f32;
   ScoredNll a = eval_perplexity(m, eval, n_ctx, bos, f32, max_chunks);
@@ -78,10 +83,10 @@ Lab3Result run_lab3(const Lab3Options& o, const std::function<void(Precision, co
   Lab3Result res;
   res.unigram_ppl = unigram_perplexity(corpus.train_tokens, init.cfg.vocab_size, corpus.eval_tokens, n_ctx,
                                        o.eval_chunks).ppl();
-  const Precision order[4] = {Precision::FP32, Precision::BF16, Precision::FP8, Precision::FP8NoScale};
-  const double share = o.builtin_dir ? 0.22 : 0.25;
-  for (int i = 0; i < 4; ++i) {
-    const Precision p = order[i];
+  const auto n_runs = static_cast<int>(o.precisions.size());
+  const double share = n_runs ? (o.builtin_dir ? 0.88 : 1.0) / n_runs : 0.0;
+  for (int i = 0; i < n_runs; ++i) {
+    const Precision p = o.precisions[static_cast<std::size_t>(i)];
     TrainState s;
     s.model = init;
     TrainOptions po = opt;

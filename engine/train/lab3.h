@@ -24,6 +24,8 @@
 namespace qlab::train {
 
 struct Lab3Options {
+  // The runs to make, in this order (a caller that checkpoints between runs asks for one at a time).
+  std::vector<Precision> precisions{Precision::FP32, Precision::BF16, Precision::FP8, Precision::FP8NoScale};
   std::int64_t steps = 0;                       // 0: the small preset's
   std::optional<std::filesystem::path> builtin_dir;  // FP8 inference part skipped when unset
   DelayedScaling recipe;
@@ -61,6 +63,11 @@ Lab3Result run_lab3(const Lab3Options& o, const std::function<void(Precision, co
 // on its eval.txt with its tokenizer.json.
 Fp8InferenceResult fp8_inference(const std::filesystem::path& model_dir, std::int64_t max_chunks,
                                  std::stop_token stop = {});
+// The same on token streams the caller made, in chunks of n_ctx with each chunk's first token
+// overwritten by `bos` when set (the caller's perplexity protocol; calibration uses up to 8 chunks).
+Fp8InferenceResult fp8_inference(const TrainModel& m, const std::vector<std::int32_t>& eval_tokens,
+                                 const std::vector<std::int32_t>& calib_tokens, std::int64_t n_ctx,
+                                 std::optional<std::int32_t> bos, std::int64_t max_chunks, std::stop_token stop = {});
 
 nlohmann::json lab3_to_json(const Lab3Result& r);
 

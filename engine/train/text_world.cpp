@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "engine/core/error.h"
+
 namespace qlab::train {
 
 std::uint64_t WorldRng::next() {
@@ -378,6 +380,75 @@ std::string mc_csv(const std::vector<McItem>& items) {
     out += "\n";
   }
   return out;
+}
+
+std::vector<McItem> parse_mc_csv(std::string_view text, const std::string& where) {
+  std::vector<McItem> items;
+  std::vector<std::string> fields;
+  std::string field;
+  std::size_t i = 0, row = 1;
+  bool any = false;  // the record has begun
+  auto end_record = [&] {
+    fields.push_back(std::move(field));
+    field.clear();
+    if (fields.size() == 1 && fields[0].empty()) {  // a blank line
+      fields.clear();
+      return;
+    }
+    if (fields.size() != 6) fail("{}: row {} has {} fields, not 6 (question, A, B, C, D, answer)", where, row, fields.size());
+    const std::string& a = fields[5];
+    if (a.size() != 1 || a[0] < 'A' || a[0] > 'D') fail("{}: row {}: the answer '{}' is not one of A, B, C, D", where, row, a);
+    McItem it;
+    it.question = fields[0];
+    for (int c = 0; c < 4; ++c) it.choices[c] = fields[static_cast<std::size_t>(c + 1)];
+    it.answer = a[0] - 'A';
+    items.push_back(std::move(it));
+    fields.clear();
+  };
+  while (i < text.size()) {
+    char c = text[i];
+    if (c == '"' && field.empty()) {
+      // a quoted field: "" inside is one quote; it ends at a lone quote
+      ++i;
+      for (;;) {
+        if (i >= text.size()) fail("{}: row {}: a quoted field never ends", where, row);
+        if (text[i] == '"') {
+          if (i + 1 < text.size() && text[i + 1] == '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        if (text[i] == '\n') ++row;
+        field += text[i++];
+      }
+      if (i < text.size() && text[i] != ',' && text[i] != '\n' && text[i] != '\r')
+        fail("{}: row {}: text after a quoted field", where, row);
+      any = true;
+      continue;
+    }
+    if (c == ',') {
+      fields.push_back(std::move(field));
+      field.clear();
+      any = true;
+      ++i;
+    } else if (c == '\r' || c == '\n') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      ++i;
+      end_record();
+      any = false;
+      ++row;
+    } else {
+      field += c;
+      any = true;
+      ++i;
+    }
+  }
+  if (any || !fields.empty()) end_record();
+  if (items.empty()) fail("{}: no questions", where);
+  return items;
 }
 
 }  // namespace qlab::train

@@ -15,6 +15,7 @@
 // the story in context (binding "Anna" to "red"), not a memorised fact.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace qlab::train {
@@ -54,6 +55,9 @@ std::string generate_corpus(std::uint64_t seed, std::size_t bytes, const std::st
 
 std::vector<McItem> generate_mc(std::uint64_t seed, int count, const TextOptions& opt = {});
 std::string mc_csv(const std::vector<McItem>& items);
+// The inverse, for any file in MMLU's CSV layout (RFC 4180 quoting, no header row; six fields:
+// question, four choices, the answer letter A-D). Error naming `where`, the row and what is wrong.
+std::vector<McItem> parse_mc_csv(std::string_view text, const std::string& where);
 // "question\nA. a\nB. b\nC. c\nD. d\nAnswer:" — the answer is then " A" .. " D".
 std::string mc_prompt(const McItem& item);
 

@@ -102,6 +102,19 @@ json step_to_json(const StepRecord& r) {
           {"casts", casts_to_json(r.casts)}};
 }
 
+StepRecord step_from_json(const json& e) {
+  StepRecord r;
+  r.step = e.at("step").get<std::int64_t>();
+  r.lr = e.at("lr").get<double>();
+  r.loss = num_from(e.at("loss"));
+  r.grad_norm = num_from(e.at("grad_norm"));
+  r.tokens_per_s = e.at("tokens_per_s").get<double>();
+  r.seconds = e.at("seconds").get<double>();
+  r.finite = e.at("finite").get<bool>();
+  r.casts = casts_from_json(e.at("casts"));
+  return r;
+}
+
 void sample_batch(const std::vector<std::int32_t>& stream, std::int64_t B, std::int64_t T, std::uint64_t seed,
                   std::int64_t step, std::vector<std::int32_t>& tokens, std::vector<std::int32_t>& targets) {
   const std::int64_t n = static_cast<std::int64_t>(stream.size());
@@ -250,18 +263,7 @@ std::pair<TrainState, TrainOptions> load_checkpoint(const std::filesystem::path&
       s.ctx.metas.push_back({meta_from_json(e.at("x")), meta_from_json(e.at("w")), meta_from_json(e.at("dy"))});
     if (std::filesystem::exists(dir / "loss.json")) {
       json lj = json::parse(read_file(dir / "loss.json"));
-      for (const auto& e : lj.at("steps")) {
-        StepRecord r;
-        r.step = e.at("step").get<std::int64_t>();
-        r.lr = e.at("lr").get<double>();
-        r.loss = num_from(e.at("loss"));
-        r.grad_norm = num_from(e.at("grad_norm"));
-        r.tokens_per_s = e.at("tokens_per_s").get<double>();
-        r.seconds = e.at("seconds").get<double>();
-        r.finite = e.at("finite").get<bool>();
-        r.casts = casts_from_json(e.at("casts"));
-        s.history.push_back(r);
-      }
+      for (const auto& e : lj.at("steps")) s.history.push_back(step_from_json(e));
     }
   } catch (const json::exception& e) {
     fail("{}: bad trainer state: {}", state_path.string(), e.what());

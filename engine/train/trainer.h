@@ -49,6 +49,8 @@ struct StepRecord {
   bool finite = true;
 };
 nlohmann::json step_to_json(const StepRecord& r);
+// The inverse (a non-finite loss or gradient norm, written as null, reads back as NaN).
+StepRecord step_from_json(const nlohmann::json& j);
 
 struct TrainState {
   TrainModel model;

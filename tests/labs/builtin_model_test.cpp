@@ -69,33 +69,38 @@ TEST_F(BuiltinModel, Lab2PerplexityMatchesQlabPplBeforeAndAfterNvfp4) {
   const model::Model m = model::Model::load(builtin_dir());
   const std::int64_t n_ctx = r.record["n_ctx"].get<std::int64_t>();
   const std::int64_t chunks = r.record["chunks"].get<std::int64_t>();
-  // The context is the model's own when shorter than 512; a few chunks are scored.
+  // The context is the model's own when shorter than 512; by default the whole text is scored.
   EXPECT_EQ(n_ctx, std::min<std::int64_t>(512, m.config().max_position_embeddings));
-  EXPECT_GE(chunks, 2);
-  EXPECT_LE(chunks, 16);
+  EXPECT_EQ(chunks, r.record["text_tokens"].get<std::int64_t>() / n_ctx);
 
-  const std::string common = "'" + builtin_dir().string() + "' --text '" + (builtin_dir() / "eval.txt").string() + "' --ctx " +
-                             std::to_string(n_ctx) + " --chunks " + std::to_string(chunks);
-  const nlohmann::json before = qlab_json("ppl " + common);
-  const nlohmann::json after = qlab_json("ppl " + common + " --quant nvfp4");
-  ASSERT_TRUE(before.contains("ppl")) << before.dump();
-  ASSERT_TRUE(after.contains("ppl")) << after.dump();
-  EXPECT_EQ(before["chunks"].get<std::int64_t>(), chunks);
+  // The command line's paired run, as the step's text tells the learner to type it.
+  const nlohmann::json ref = qlab_json("ppl '" + builtin_dir().string() + "' --text '" +
+                                       (builtin_dir() / "eval.txt").string() + "' --quant nvfp4 --kld");
+  ASSERT_TRUE(ref.contains("base")) << ref.dump();
+  EXPECT_EQ(ref["ctx"].get<std::int64_t>(), n_ctx);
+  EXPECT_EQ(ref["base"]["chunks"].get<std::int64_t>(), chunks);
+  EXPECT_EQ(ref["base"]["scored_tokens"].get<std::int64_t>(), r.record["scored_tokens"].get<std::int64_t>());
   const double b = r.record["ppl_before"].get<double>(), a = r.record["ppl_after"].get<double>();
-  std::printf("[ lab 2 ] ppl %.4f -> %.4f with nvfp4 (qlab ppl: %.4f -> %.4f), ctx %lld, %lld chunks\n", b, a,
-              before["ppl"].get<double>(), after["ppl"].get<double>(), static_cast<long long>(n_ctx),
-              static_cast<long long>(chunks));
-  // Same tokens, same chunks, same engine: equal but for the order of float sums (a token off by one
-  // would move them by far more).
-  EXPECT_NEAR(b, before["ppl"].get<double>(), 1e-6 * b);
-  EXPECT_NEAR(a, after["ppl"].get<double>(), 1e-6 * a);
-  EXPECT_EQ(r.record["matrices"].get<int>(), after["quant"]["matrices"].get<int>());
+  std::printf("[ lab 2 ] ppl %.4f -> %.4f with nvfp4 (qlab ppl: %.4f -> %.4f), ctx %lld, %lld chunks, KLD %.5f\n", b, a,
+              ref["base"]["ppl"].get<double>(), ref["quantized"]["ppl"].get<double>(), static_cast<long long>(n_ctx),
+              static_cast<long long>(chunks), r.record["mean_kld"].get<double>());
+  // The step runs the text a few chunks at a time and adds the per-token values in the command's
+  // order, so the figures are the command's to the last bit.
+  EXPECT_EQ(b, ref["base"]["ppl"].get<double>());
+  EXPECT_EQ(a, ref["quantized"]["ppl"].get<double>());
+  EXPECT_EQ(r.record["ln_ratio"].get<double>(), ref["ln_ppl_ratio"].get<double>());
+  EXPECT_EQ(r.record["ln_ratio_error"].get<double>(), ref["ln_ppl_ratio_error"].get<double>());
+  EXPECT_EQ(r.record["mean_kld"].get<double>(), ref["kld"]["mean"].get<double>());
+  EXPECT_EQ(r.record["kld_error"].get<double>(), ref["kld"]["error"].get<double>());
+  EXPECT_EQ(r.record["same_top"].get<double>(), ref["same_top"]["fraction"].get<double>());
+  EXPECT_EQ(r.record["matrices"].get<int>(), ref["quant"]["matrices"].get<int>());
   EXPECT_EQ(r.record["matrices"].get<int>(), 7 * m.config().num_hidden_layers);
   // Rounding every weight to 4 bits costs something, and not everything.
   EXPECT_GT(a, b);
   EXPECT_LT(a, 2 * b);
   EXPECT_GT(b, 1.0);
   EXPECT_LT(b, m.config().vocab_size);  // better than guessing uniformly
+  EXPECT_GT(r.record["mean_kld"].get<double>(), 0.0);
 }
 
 TEST_F(BuiltinModel, Lab2CompareGivesNvfp4FourAndAHalfBitsPerWeight) {
@@ -127,19 +132,19 @@ TEST_F(BuiltinModel, Lab3Fp8InferenceIsCloseToFp32AndFp32MatchesTheRuntime) {
                fp8 = r.record["ppl_fp8"].get<double>();
   const std::int64_t scored = r.record["scored_tokens"].get<std::int64_t>();
 
-  // Reference: the runtime (engine/model), not the trainer's forward pass the step uses, on the same
-  // chunks: eval.txt tokenized without BOS, BOS written on each chunk's first position, the model's
-  // full context per chunk.
+  // Reference: the runtime (engine/model), not the trainer's forward pass the step uses, on the
+  // chunks `qlab ppl` makes: eval.txt tokenized with BOS first when the tokenizer adds one, BOS
+  // written on each chunk's first position, 512 tokens per chunk or the model's context if shorter.
   const model::Model m = model::Model::load(builtin_dir());
   const io::Tokenizer tok = io::Tokenizer::load(builtin_dir());
-  const auto ids = tok.encode(read_file(builtin_dir() / "eval.txt"), false);
+  const auto ids = tok.encode(read_file(builtin_dir() / "eval.txt"), true);
   eval::PplOptions opt;
-  opt.n_ctx = m.config().max_position_embeddings;
-  opt.bos = m.config().bos_token_id >= 0 ? m.config().bos_token_id : 0;
-  opt.max_chunks = r.record["max_chunks"].get<std::int64_t>();
+  opt.n_ctx = std::min(512, m.config().max_position_embeddings);
+  if (tok.bos_id() && ids.front() == *tok.bos_id()) opt.bos = tok.bos_id();
   const eval::PplResult ref = eval::perplexity(m, ids, opt);
   std::printf("[ lab 3 ] ppl fp32 %.5f (runtime %.5f), bf16 %.5f, fp8 %.5f, %lld tokens\n", f32, ref.nll.ppl(), bf16,
               fp8, static_cast<long long>(scored));
+  EXPECT_EQ(r.record["n_ctx"].get<std::int64_t>(), opt.n_ctx);
   EXPECT_EQ(scored, ref.nll.count);
   EXPECT_NEAR(f32, ref.nll.ppl(), 1e-4 * ref.nll.ppl());
 
@@ -150,6 +155,21 @@ TEST_F(BuiltinModel, Lab3Fp8InferenceIsCloseToFp32AndFp32MatchesTheRuntime) {
   // Per-tensor E4M3 with calibrated scales keeps a model close: within 10% of float32.
   EXPECT_NEAR(fp8, f32, 0.10 * f32);
   EXPECT_NEAR(bf16, f32, 0.05 * f32);
+}
+
+// Lab 3's FP32 row and lab 2's original-weights row are one measurement (one text, one protocol), made
+// by two forward passes written apart: they agree to float rounding, not to a token's difference.
+TEST_F(BuiltinModel, Lab3Fp32EqualsLab2OriginalOnTheSameTextAndProtocol) {
+  StepResult r2 = run("lab02", "lab02.perplexity");
+  StepResult r3 = run("lab03", "lab03.fp8_inference");
+  ASSERT_EQ(r2.outcome, Outcome::Done) << r2.message;
+  ASSERT_EQ(r3.outcome, Outcome::Done) << r3.message;
+  EXPECT_EQ(r2.record["scored_tokens"].get<std::int64_t>(), r3.record["scored_tokens"].get<std::int64_t>());
+  EXPECT_EQ(r2.record["n_ctx"].get<std::int64_t>(), r3.record["n_ctx"].get<std::int64_t>());
+  const double p2 = r2.record["ppl_before"].get<double>(), p3 = r3.record["ppl_fp32"].get<double>();
+  EXPECT_NEAR(p2, p3, 1e-4 * p2);
+  // Both say which text they scored, in the same words.
+  EXPECT_EQ(r2.record["text"], r3.record["text"]);
 }
 
 }  // namespace

@@ -137,6 +137,78 @@ TEST(Lab01, ModelTensorWithoutTheModelSaysSo) {
   EXPECT_TRUE(r.blocks.empty());
 }
 
+// Item 10 of the learner's report: infinity, NaN, -0 and out-of-range input, and UE4M3's bit groups.
+TEST(Lab01, BitsKeepInfinityWhereAFormatHasOne) {
+  StepResult r = run("lab01.bits", "inf");
+  ASSERT_EQ(r.outcome, Outcome::Done) << r.message;
+  const Table* t = first_block<Table>(r);
+  ASSERT_NE(t, nullptr);
+  // IEEE infinity patterns (IEEE 754-2008 binary32/16; bfloat16 is binary32's top half; OCP FP8 E5M2)
+  EXPECT_EQ((*row_of(*t, "f32"))[2], "0x7f800000");
+  EXPECT_EQ((*row_of(*t, "f16"))[2], "0x7c00");
+  EXPECT_EQ((*row_of(*t, "bf16"))[2], "0x7f80");
+  EXPECT_EQ((*row_of(*t, "e5m2"))[2], "0x7c");
+  EXPECT_EQ((*row_of(*t, "f16"))[3], "inf");
+  // E4M3 (fn) has no infinity: its largest, and the row says so
+  EXPECT_EQ((*row_of(*t, "e4m3"))[3], "448 (no infinity: its largest)");
+  EXPECT_EQ((*row_of(*t, "int8"))[3], "127 (no infinity: its largest)");
+}
+
+TEST(Lab01, BitsSayWhichFormatsHaveNoNaN) {
+  StepResult r = run("lab01.bits", "nan");
+  ASSERT_EQ(r.outcome, Outcome::Done) << r.message;
+  const Table* t = first_block<Table>(r);
+  for (const char* f : {"nf4", "int8", "int4", "ue4m3", "e2m1"}) {
+    ASSERT_NE(row_of(*t, f), nullptr) << f;
+    EXPECT_EQ((*row_of(*t, f))[3], "no NaN in this format") << f;
+    EXPECT_EQ((*row_of(*t, f))[2], "-") << f;  // no code that would decode to -1 or 0
+  }
+  EXPECT_EQ((*row_of(*t, "e4m3"))[2], "0x7f");  // its one NaN pattern (OCP FP8 E4M3)
+  EXPECT_EQ((*row_of(*t, "f32"))[3], "nan");
+}
+
+TEST(Lab01, BitsShowNegativeZero) {
+  StepResult r = run("lab01.bits", "-0");
+  ASSERT_EQ(r.outcome, Outcome::Done) << r.message;
+  const Table* t = first_block<Table>(r);
+  EXPECT_EQ((*row_of(*t, "f16"))[3], "-0");
+  EXPECT_EQ((*row_of(*t, "f16"))[2], "0x8000");
+  EXPECT_EQ((*row_of(*t, "int8"))[3], "0 (no -0)");
+  EXPECT_EQ((*row_of(*t, "e8m0"))[3], "NaN (no such value in this format)");  // E8M0 has no zero
+}
+
+TEST(Lab01, BitsTreatEveryValueBeyondFp32AsInfinityAndSaySo) {
+  for (const char* in : {"1e40", "1e400"}) {
+    StepResult r = run("lab01.bits", in);
+    ASSERT_EQ(r.outcome, Outcome::Done) << in << ": " << r.message;
+    const Text* note = first_block<Text>(r);
+    ASSERT_NE(note, nullptr) << in;
+    EXPECT_NE(note->body.find("infinity"), std::string::npos) << note->body;
+    EXPECT_EQ((*row_of(*first_block<Table>(r), "f32"))[3], "inf") << in;
+  }
+  StepResult neg = run("lab01.bits", "-1e400");
+  EXPECT_EQ((*row_of(*first_block<Table>(neg), "f32"))[3], "-inf");
+}
+
+TEST(Lab01, Ue4m3BitsAreGroupedAsExponentAndMantissa) {
+  StepResult r = run("lab01.bits", "1");
+  const Table* t = first_block<Table>(r);
+  // UE4M3 keeps 7 bits in a byte: the unused top bit, 4 exponent bits (bias 7), 3 mantissa bits
+  EXPECT_EQ((*row_of(*t, "ue4m3"))[1], "0 0111 000");
+  EXPECT_EQ((*row_of(*t, "e4m3"))[1], "0 0111 000");  // sign, exponent, mantissa
+  EXPECT_EQ((*row_of(*t, "f32"))[1], "0 01111111 00000000000000000000000");
+}
+
+// FP32 itself rounds 0.1: its row shows the stored value to enough digits and the error against the
+// number as typed (0.1f = 13421773 / 2^27 = 0.100000001490116...).
+TEST(Lab01, BitsShowFp32sOwnRounding) {
+  StepResult r = run("lab01.bits", "0.1");
+  const Table* t = first_block<Table>(r);
+  EXPECT_EQ((*row_of(*t, "f32"))[3], "0.100000001");
+  EXPECT_EQ((*row_of(*t, "f32"))[4], "1.49e-09");
+  EXPECT_EQ((*row_of(*t, "f16"))[3], "0.0999756");  // 1638 / 2^14
+}
+
 TEST(Lab01, CancelBeforeStartIsReportedAsCancelled) {
   const Step* s = find_lab("lab01")->find("lab01.synthetic");
   std::stop_source src;

@@ -1,57 +1,14 @@
 // The tutor core without a terminal: scripted keys and resizes, the screen read back as text.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 
 #include "labs/milestones.h"
-#include "tui/app.h"
+#include "tests/tui/app_fixture.h"
 
 namespace qlab::tui {
 namespace {
-
-namespace fs = std::filesystem;
-
-class AppTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/qlab-app-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    progress_ = std::make_unique<labs::ProgressFile>(dir_ / "progress.json");
-    progress_->load();
-  }
-  void TearDown() override {
-    app_.reset();
-    fs::remove_all(dir_);
-  }
-  App& make(GlyphSet gs = GlyphSet::Unicode, int w = 80, int h = 24) {
-    AppEnv env;
-    env.content = &labs::content();
-    env.progress = progress_.get();
-    env.model.display = "built-in";
-    env.model.dir = dir_ / "no-model";
-    env.machine = {"test machine · 2 CPUs"};
-    env.glyph_set = gs;
-    env.terminal.term = "xterm-256color";
-    app_ = std::make_unique<App>(std::move(env));
-    app_->resize(w, h);
-    return *app_;
-  }
-  std::string screen() {
-    app_->render(grid_);
-    return grid_.to_text();
-  }
-  void keys(std::initializer_list<int> ks) {
-    for (int k : ks) app_->handle_key(k);
-  }
-  fs::path dir_;
-  std::unique_ptr<labs::ProgressFile> progress_;
-  std::unique_ptr<App> app_;
-  Grid grid_;
-};
 
 TEST_F(AppTest, HomeShowsLabsMilestonesModelAndMachine) {
   make();
@@ -148,8 +105,18 @@ TEST_F(AppTest, TickByHandTogglesAndSaves) {
   EXPECT_TRUE(reread.milestone("m1")->done);
   EXPECT_EQ(reread.milestone("m1")->how, "ticked");
   EXPECT_NE(screen().find("[x] Data type precis"), std::string::npos);
+  // Unticking asks first (item 14): any key but y keeps the tick.
   keys({'x'});
+  EXPECT_EQ(app_->screen_name(), "confirm-untick");
+  EXPECT_NE(screen().find("Untick"), std::string::npos) << screen();
+  keys({'n'});
+  EXPECT_EQ(app_->screen_name(), "home");
+  EXPECT_NE(screen().find("[x] Data type precis"), std::string::npos);
+  keys({'x', 'y'});
   EXPECT_NE(screen().find("[ ] Data type precis"), std::string::npos);
+  labs::ProgressFile after(dir_ / "progress.json");
+  after.load();
+  EXPECT_FALSE(after.milestone("m1")->done);
 }
 
 TEST_F(AppTest, TooSmallSaysSoAndStillQuits) {

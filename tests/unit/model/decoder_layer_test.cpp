@@ -272,6 +272,13 @@ class CountingBackend final : public Backend {
     ++calls["nll"];
     cpu().nll(logits, rows, vocab, targets, out);
   }
+  std::shared_ptr<float> alloc(std::int64_t n) override { return cpu().alloc(n); }
+  float* logits_buffer(std::int64_t n) override { return cpu().logits_buffer(n); }
+  void kl_rows(const float* base, const float* test, std::int64_t rows, std::int64_t vocab,
+               const std::int32_t* targets, TokenKL* out) override {
+    ++calls["kl_rows"];
+    cpu().kl_rows(base, test, rows, vocab, targets, out);
+  }
 
  private:
   static Backend& cpu() { return cpu_backend(); }

@@ -1,0 +1,31 @@
+#pragma once
+// `--method gptq|awq|rtn` for the commands that quantize a whole model in memory (qlab ppl): the
+// calibration options, their checks, and the run that replaces the model's Linear weights.
+#include <filesystem>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "app/cli.h"
+#include "engine/core/progress.h"
+#include "engine/formats/block.h"
+#include "engine/model/model.h"
+
+namespace qlab::app {
+
+// --method, --calib, --samples, --seq-len, --seed, --act-order (appended to a command's options).
+std::vector<Option> calibration_options();
+// c with calibration_options() appended to its options.
+Command with_calibration_options(Command c);
+
+// "rtn" (default), "gptq" or "awq"; UsageError for anything else, for calibration flags without a
+// calibrated method, and for a method without --quant.
+std::string quant_method(const Args& a);
+
+// Quantizes `m` (loaded from model_dir) to `spec` with the calibrated method: prints the calibration
+// plan and warnings (stderr) unless json, and adds a "calibration" object to j.
+void quantize_calibrated(const Args& a, const std::string& method, const std::filesystem::path& model_dir,
+                         model::Model& m, const formats::BlockFormatSpec& spec, Progress& progress,
+                         nlohmann::json& j, bool json);
+
+}  // namespace qlab::app

@@ -1,0 +1,41 @@
+#pragma once
+// The CUDA backend: backend.h's operations on one GPU, the CPU backend's results to float rounding.
+//
+//   weights      kept on the device in their stored type (weights.h): bf16 stays bf16, packed stays
+//                packed; uploaded on first use, freed least-recently-used when memory runs out
+//   products     y = x W^T. Up to 8 rows of x (decoding): the GEMV kernel (gemv.cu), one pass over the
+//                stored weights, float32 arithmetic; packed weights are dequantized a slab of rows at
+//                a time into scratch first. More rows: cuBLAS, f32 math = float32 operands and
+//                accumulation (CUBLAS_COMPUTE_32F, default math mode: no TF32), half-precision and
+//                packed weights widened a slab at a time; bf16 math = x rounded to bfloat16, bf16
+//                weights as stored (others narrowed a slab at a time), tensor cores, float32 accumulation
+//   attention    attention.cu (tiled, online softmax; split along the keys for decoding)
+//   KV cache     float32 on the device, [capacity, kv_heads * head_dim] keys then values per layer
+//   evaluation   nll and kl_rows reduce logit rows on the device; only per-token numbers come back
+//
+// Models larger than the GPU. Today: weights that do not fit are evicted and re-uploaded as the
+// layers come round (correct, synchronous: a pass costs the host-to-device copy of what did not
+// fit). The overlapped design, for a later round: the first pass records the order in which
+// weights are used (it is the same every pass); weights that fit stay resident; the rest go through
+// a ring of two device slots, each layer's copy issued on a second stream from pinned staging
+// buffers (filled from the memory mapping by a host thread) while the previous layer computes, an
+// event per slot ordering copy before use and use before reuse. On the GB10 the GPU reads the
+// host's memory directly: there the weights would not be copied at all but registered in place
+// (cudaHostRegister of the mapping, read-only), which costs no second copy of a model that uses
+// most of the 128 GB; free memory there is read from /proc/meminfo (context.h), since NVML
+// reports none for a GPU without memory of its own.
+#include "engine/model/backend.h"
+#include "engine/model/device.h"
+
+namespace qlab::cuda {
+
+// The backend of device 0 for the given math (created on first use; an Error if no GPU is usable).
+model::Backend& backend(model::GpuMath math);
+
+// Device memory the weights take now, and how many weight uploads there have been (tests, bench).
+struct WeightStats {
+  std::uint64_t resident_bytes = 0, uploads = 0;
+};
+WeightStats weight_stats();
+
+}  // namespace qlab::cuda
