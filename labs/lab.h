@@ -84,6 +84,7 @@ StepResult run_step(const Step& step, const JobContext& ctx, Progress& progress,
 Lab make_lab01();
 Lab make_lab02();
 Lab make_lab03();
-Lab make_reading_lab(int number);  // labs 4-8: objectives and reading now, jobs in later issues
+Lab make_lab06();
+Lab make_reading_lab(int number);  // labs 4, 5, 7, 8: objectives and reading now, jobs in later issues
 
 }  // namespace qlab::labs
