@@ -6,6 +6,7 @@
 // (its "quantize time" over the tensor's MB gives the same unit).
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -80,6 +81,12 @@ int run(const Args& a) {
   const std::int64_t rows = a.get_int("rows", 1024, 1, 1 << 20), cols = a.get_int("cols", 4096, 256, 1 << 20);
   if (cols % 256 != 0) throw UsageError("--cols must be a multiple of 256 (every type's block)");
   const int repeat = static_cast<int>(a.get_int("repeat", 3, 1, 1000));
+  std::optional<GgmlType> only;
+  if (a.has("type")) {
+    only = type_from_name(a.require("type"));
+    if (!only || !type_traits(*only).qlab_converts || *only == GgmlType::F32)
+      throw UsageError(fmt::format("--type {}: not a type qlab writes ({})", a.require("type"), converted_type_names()));
+  }
   const std::vector<float> x = bench_input(rows, cols), im = bench_imatrix(cols);
   if (a.has("write-gguf")) write_inputs(a.require("write-gguf"), x, im, rows, cols);
   const double mb = static_cast<double>(x.size()) * 4.0 / 1e6;
@@ -91,6 +98,7 @@ int run(const Args& a) {
                "imatrix 1", "imatrix all");
   for (const auto& tr : all_types()) {
     if (!tr.qlab_converts || tr.type == GgmlType::F32) continue;
+    if (only && *only != tr.type) continue;
     std::vector<std::byte> out(row_bytes(tr.type, cols) * static_cast<std::size_t>(rows));
     auto measure = [&](const float* w) {
       const double one = best_rate(repeat, mb, [&] { quantize_rows(tr.type, x.data(), rows, cols, w, out); });
@@ -120,8 +128,9 @@ int run(const Args& a) {
 
 const Registrar reg{Command{
     "bench gguf", "GGUF quantization throughput per ggml type (MB of float32 input per second)",
-    "[--rows R] [--cols C] [--repeat N] [--write-gguf FILE]",
+    "[--rows R] [--cols C] [--repeat N] [--type T] [--write-gguf FILE]",
     {{"rows", "R", "rows of the tensor (default 1024)"},
+     {"type", "T", "only this ggml type (q4_K, f16, ...)"},
      {"cols", "C", "columns, a multiple of 256 (default 4096)"},
      {"repeat", "N", "runs per measurement, the best kept (default 3)"},
      {"write-gguf", "FILE", "also write the tensor as an F32 GGUF and its imatrix as FILE.imatrix, to time "
