@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # qlab developer entry point: installs what is missing, builds, and runs.
 #   ./dev.sh start        install + build + open the tutor on the built-in model
-#   ./dev.sh test         install + build + run every test (what CI runs)
+#   ./dev.sh test         install + build (warnings are errors) + run every test (what CI runs)
 #   ./dev.sh asan         unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   ./dev.sh arm64        cross-build the engine and its unit tests for aarch64, run them under qemu-user
 #   ./dev.sh fuzz         build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 60)
@@ -55,6 +55,10 @@ add_arm64_architecture() {
 # clone of the same tree) a cache hit.
 launcher() { command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache; true; }
 
+# Warnings are errors in every mode CI runs (test, asan, arm64, fuzz); `start` and `build` leave them
+# warnings, so a newer compiler's new warning never stops a learner from opening the tutor.
+WERROR=-DQLAB_WERROR=ON
+
 configure() {  # configure DIR [cmake args...]
   local dir=$1; shift
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release $(launcher) "$@" >/dev/null
@@ -83,25 +87,25 @@ case "${1:-start}" in
     # elsewhere (NodeSource's carries its own npm) is used as it is.
     command -v node >/dev/null && command -v npm >/dev/null || install_missing nodejs npm
     tests/node/install.sh
-    build build
+    build build "$WERROR"
     ctest --test-dir build --output-on-failure -j "$JOBS"
     ;;
   asan)
     install_missing "${PACKAGES[@]}"
-    build build-asan -DQLAB_SANITIZE=ON -DQLAB_ENGINE_ONLY=ON -DQLAB_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    build build-asan "$WERROR" -DQLAB_SANITIZE=ON -DQLAB_ENGINE_ONLY=ON -DQLAB_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --test-dir build-asan --output-on-failure -j "$JOBS"
     ;;
   arm64)
     add_arm64_architecture
     install_missing "${PACKAGES[@]}" "${ARM64_PACKAGES[@]}"
-    build build-arm64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DQLAB_ENGINE_ONLY=ON -DQLAB_BUILD_BENCH=OFF
+    build build-arm64 "$WERROR" -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake -DQLAB_ENGINE_ONLY=ON -DQLAB_BUILD_BENCH=OFF
     ctest --test-dir build-arm64 --output-on-failure -j "$JOBS"
     ;;
   fuzz)
     install_missing "${PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
     # not engine-only: the progress-file target needs the labs library
-    CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQLAB_FUZZ=ON $(launcher) \
+    CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQLAB_FUZZ=ON "$WERROR" $(launcher) \
       -DQLAB_BUILD_BENCH=OFF >/dev/null
     targets=()
     for src in tests/fuzz/*_fuzz.cpp; do n=$(basename "$src" _fuzz.cpp); targets+=("$n"); done

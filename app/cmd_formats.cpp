@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <iostream>
 #include <limits>
-#include <random>
 #include <string>
 
 #include <fmt/format.h>
@@ -25,24 +24,11 @@ using formats::ScalarProperties;
 
 // ---- formats list -------------------------------------------------------------------------------
 
-// Bits per weight of a block format, measured on the bytes of a real quantized 16 x 4096 tensor:
-// rows as wide as a real layer's, so per-row parts (int-ch scales) weigh what they do in a model,
-// and per-tensor scalars are already below the printed precision (NVFP4 4.50049 here, 4.50000 at
-// 4096 x 4096). A full 4096 x 4096 tensor in every format takes seconds; this takes milliseconds.
+// Bits per weight of a block format, from its storage sizes (formats::bits_per_weight) for a 16 x 4096
+// tensor: rows as wide as a real layer's, so per-row parts (int-ch scales) weigh what they do in a
+// model, and per-tensor scalars are already below the printed precision (NVFP4 4.50049 here, 4.50000
+// at 4096 x 4096).
 constexpr std::int64_t kRows = 16, kCols = 4096;
-
-std::vector<float> gaussian(std::size_t n) {
-  std::mt19937 rng(1234);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> x(n);
-  for (auto& v : x) v = d(rng);
-  return x;
-}
-
-double measured_bits_per_weight(const formats::BlockFormatSpec& spec) {
-  static const std::vector<float> x = gaussian(static_cast<std::size_t>(kRows * kCols));
-  return formats::quantize(spec, x, kRows, kCols).bits_per_weight();
-}
 
 // A property that does not apply (0 in the table) prints as "-".
 std::string num(double v) { return v == 0.0 ? "-" : fmt::format("{:g}", v); }
@@ -77,7 +63,7 @@ int run_list(const Args& a) {
                      {"description", b.description},
                      {"block_size", b.block_size},
                      {"element_bits", b.bits},
-                     {"bits_per_weight", measured_bits_per_weight(b)}});
+                     {"bits_per_weight", formats::bits_per_weight(b, kRows, kCols)}});
     print_json(out.dump(2));
     return 0;
   }
@@ -93,14 +79,14 @@ int run_list(const Args& a) {
                num(p.epsilon), p.finite_count, p.long_name);
   }
   if (!blocks.empty()) {
-    fmt::print("\nblock formats (bits per weight measured on the bytes of a quantized {}x{} gaussian tensor)\n",
+    fmt::print("\nblock formats (bits per weight from the bytes a {}x{} tensor stores: codes, scales, zero points)\n",
                kRows, kCols);
     fmt::print("{:<18} {:>11} {:>6}  {}\n", "name", "bits/weight", "block", "description");
     for (const auto& b : blocks) {
       const std::string block = b.block_size > 0 ? std::to_string(b.block_size)
                                 : b.block_size == 0 ? "row"
                                                     : "tensor";
-      fmt::print("{:<18} {:>11.4g} {:>6}  {}\n", b.name, measured_bits_per_weight(b), block, b.description);
+      fmt::print("{:<18} {:>11.4g} {:>6}  {}\n", b.name, formats::bits_per_weight(b, kRows, kCols), block, b.description);
     }
   }
   return 0;

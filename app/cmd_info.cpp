@@ -15,7 +15,7 @@
 #include "engine/formats/block.h"
 #include "engine/io/model_config.h"
 #include "engine/io/safetensors.h"
-#include "engine/io/synth_model.h"
+#include "engine/io/tensor_map.h"
 
 namespace qlab::app {
 
@@ -23,12 +23,9 @@ namespace {
 
 using nlohmann::json;
 
-// The weights a --quant run replaces: 2-D Linear weights inside the decoder layers. Embeddings,
-// lm_head, norms and biases stay as stored.
-bool is_linear_weight(const io::TensorRef& t) {
-  return t.shape.size() == 2 && t.name.rfind("model.layers.", 0) == 0 && t.name.size() > 7 &&
-         t.name.compare(t.name.size() - 7, 7, ".weight") == 0;
-}
+// The weights a --quant run replaces (the tensor map's Linear weights, by name). Embeddings, lm_head,
+// norms and biases stay as stored.
+bool quantized(const io::TensorRef& t) { return t.shape.size() == 2 && io::quantized(io::role_of(t.name)); }
 
 struct FormatRow {
   std::string format;
@@ -43,7 +40,7 @@ std::vector<FormatRow> memory_by_format(const io::TensorStore& store) {
   for (const auto& name : store.names()) {
     const io::TensorRef& t = store.at(name);
     all_n += static_cast<std::uint64_t>(t.numel());
-    if (is_linear_weight(t)) {
+    if (quantized(t)) {
       linear.push_back(&t);
       linear_n += static_cast<std::uint64_t>(t.numel());
     } else {
@@ -73,7 +70,7 @@ std::vector<FormatRow> memory_by_format(const io::TensorStore& store) {
 std::vector<std::string> check_against_config(const io::ModelConfig& c, const io::TensorStore& store) {
   std::vector<std::string> notes;
   std::set<std::string> expected;
-  for (const auto& h : io::llama_tensor_headers(c, io::DType::F32)) {
+  for (const auto& h : io::tensor_map(c)) {
     expected.insert(h.name);
     const io::TensorRef* t = store.find(h.name);
     if (!t)

@@ -3,8 +3,8 @@
 // training text). Scored two ways, both zero-shot: by the answer letter (the log-likelihood of
 // " A" .. " D" after the lettered prompt, as lm-evaluation-harness scores MMLU) and by the answer
 // text (of " answer." after "Question: ...\nAnswer:").
-// The scorer is the trainer's (engine/train/evaluate.h), in float32; it moves to engine/eval on
-// the runtime's model with the engine's seams work, and this command with it.
+// The protocol and the reader are engine/eval/multiple_choice.h's; the model scores with the runtime's
+// forward pass (float32 products over the weights as stored), so any --model can be scored.
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -15,9 +15,9 @@
 #include "app/model_arg.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
+#include "engine/eval/multiple_choice.h"
 #include "engine/io/tokenizer.h"
-#include "engine/train/evaluate.h"
-#include "engine/train/text_world.h"
+#include "engine/model/model.h"
 
 namespace qlab::app {
 namespace {
@@ -32,17 +32,16 @@ int run(const Args& a) {
     if (!std::filesystem::exists(csv))
       throw UsageError(fmt::format("give --csv FILE ({} has no mmlu.csv of its own)", dir.string()));
   }
-  const auto items = train::parse_mc_csv(read_file(csv), csv.string());
+  const auto items = eval::read_mc_csv(read_file(csv), csv.string());
   const auto limit = a.get_int("limit", 0, 1, 1 << 30);
-  std::vector<train::McItem> used(items.begin(),
+  std::vector<eval::McItem> used(items.begin(),
                                   items.begin() + static_cast<std::ptrdiff_t>(limit > 0 ? std::min<std::size_t>(
                                                                                                   items.size(), limit)
                                                                                             : items.size()));
   if (!std::filesystem::exists(dir / "tokenizer.json")) fail("{} has no tokenizer.json: mc needs a tokenizer", dir.string());
-  const train::TrainModel m = train::TrainModel::load(dir);
+  const model::Model m = model::Model::load(dir);
   const io::Tokenizer tok = io::Tokenizer::load(dir);
-  train::CastContext f32;
-  const train::McScore s = train::mc_accuracy(m, tok, used, f32);
+  const eval::McScore s = eval::mc_accuracy(m, tok, used);
   // Binomial standard error of an accuracy over n questions.
   auto err = [&](double p) { return s.items > 1 ? std::sqrt(p * (1 - p) / (s.items - 1)) : 0.0; };
   if (a.json()) {

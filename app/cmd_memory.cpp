@@ -6,46 +6,41 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "engine/capacity/memory_model.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
-#include "engine/quant/memory_model.h"
+#include "engine/io/model_config.h"
 
 namespace qlab::app {
 namespace {
 
-using quant::MemoryEstimate;
-using quant::ModelArch;
+using capacity::MemoryEstimate;
+using capacity::ModelArch;
 
 constexpr double GB = 1e9;
 
 std::vector<ModelArch> chosen_models(const Args& a) {
   auto name = a.get("model");
-  if (!name) return quant::builtin_models();
-  for (const auto& m : quant::builtin_models())
+  if (!name) return capacity::builtin_models();
+  for (const auto& m : capacity::builtin_models())
     if (m.id == *name || m.name == *name) return {m};
   // a config.json, or a model folder holding one
   std::filesystem::path p(*name);
   if (std::filesystem::is_directory(p)) p /= "config.json";
   if (std::filesystem::is_regular_file(p)) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file(p));
-    } catch (const nlohmann::json::exception& e) {
-      fail("{}: not valid JSON ({})", p.string(), e.what());
-    }
-    ModelArch m = quant::arch_from_hf_config(j, p.string());
+    ModelArch m = capacity::arch_from_config(io::load_model_config(p, io::ConfigUse::Shapes));
     m.id = m.name = p.parent_path().filename().string().empty() ? p.string() : p.parent_path().filename().string();
     return {m};
   }
   std::string ids;
-  for (const auto& m : quant::builtin_models()) ids += (ids.empty() ? "" : ", ") + m.id;
+  for (const auto& m : capacity::builtin_models()) ids += (ids.empty() ? "" : ", ") + m.id;
   throw UsageError(fmt::format("--model '{}' is neither a known model ({}) nor a config.json or model folder", *name, ids));
 }
 
-std::vector<quant::Scheme> chosen_schemes(const Args& a, const ModelArch& m) {
+std::vector<capacity::Scheme> chosen_schemes(const Args& a, const ModelArch& m) {
   auto list = a.get("formats");
-  if (!list) return quant::default_schemes(m);
-  std::vector<quant::Scheme> out;
+  if (!list) return capacity::default_schemes(m);
+  std::vector<capacity::Scheme> out;
   std::size_t i = 0;
   while (i <= list->size()) {
     auto j = list->find(',', i);
@@ -53,11 +48,11 @@ std::vector<quant::Scheme> chosen_schemes(const Args& a, const ModelArch& m) {
     std::string f = list->substr(i, j - i);
     if (f.empty()) throw UsageError("--formats has an empty entry");
     try {
-      if (f == "released" && m.released_expert_format.empty()) {
+      if (f == "released" && m.config.released_format.empty()) {
         i = j + 1;
         continue;  // only models published quantized have a release row
       }
-      out.push_back(quant::scheme_from_name(f, m));
+      out.push_back(capacity::scheme_from_name(f, m));
     } catch (const Error& e) {
       throw UsageError(e.what());
     }
@@ -72,7 +67,7 @@ double kept_extra(const MemoryEstimate& e) {
   return e.kept_bytes - kept_params * e.element_bits / 8.0;
 }
 
-nlohmann::json estimate_json(const ModelArch& m, const quant::Scheme& s, const MemoryEstimate& e) {
+nlohmann::json estimate_json(const ModelArch& m, const capacity::Scheme& s, const MemoryEstimate& e) {
   const std::int64_t rows = 16;
   return {
       {"format", e.scheme},
@@ -81,7 +76,9 @@ nlohmann::json estimate_json(const ModelArch& m, const quant::Scheme& s, const M
       {"experts_only", s.experts_only},
       {"element_bits", e.element_bits},
       {"bits_per_weight", e.bits_per_weight},
-      {"bits_per_weight_measured", quant::measured_bits_per_weight(s.linear_format, rows, m.hidden)},
+      // the key's name is kept for readers of earlier output; the value is from storage sizes, as it
+      // always equalled the bytes of a quantized tensor of this shape
+      {"bits_per_weight_measured", capacity::tensor_bits_per_weight(s.linear_format, rows, m.config.hidden_size)},
       {"quantized_parameters", e.quantized_parameters},
       {"weight_bytes", e.weight_bytes},
       {"naive_bytes", e.naive_bytes},
@@ -104,15 +101,15 @@ std::string wrap_overhead(std::string s) {
 }
 
 int run(const Args& a) {
-  quant::MemoryOptions o;
+  capacity::MemoryOptions o;
   o.context = a.get_int("ctx", 8192, 1, 10'000'000);
   o.batch = a.get_int("batch", 1, 1, 65536);
   o.budget_gb = a.get_double("budget-gb", 128.0);
   if (!std::isfinite(o.budget_gb) || o.budget_gb <= 0 || o.budget_gb > 1e9)
     throw UsageError(fmt::format("--budget-gb must be a positive number of GB, got '{}'", a.get_or("budget-gb", "")));
   std::string kv = a.get_or("kv", "f16");
-  if (kv == "f16" || kv == "fp16" || kv == "bf16") o.kv = quant::KvDtype::F16;
-  else if (kv == "fp8" || kv == "e4m3") o.kv = quant::KvDtype::FP8;
+  if (kv == "f16" || kv == "fp16" || kv == "bf16") o.kv = capacity::KvDtype::F16;
+  else if (kv == "fp8" || kv == "e4m3") o.kv = capacity::KvDtype::FP8;
   else throw UsageError(fmt::format("--kv must be f16 or fp8, got '{}'", kv));
 
   auto models = chosen_models(a);
@@ -121,7 +118,7 @@ int run(const Args& a) {
     nlohmann::json out = {
         {"context", o.context},
         {"batch", o.batch},
-        {"kv_dtype", quant::kv_dtype_name(o.kv)},
+        {"kv_dtype", capacity::kv_dtype_name(o.kv)},
         {"budget_gb", o.budget_gb},
         {"units", "bytes; GB in text output = 1e9 bytes"},
         {"assumptions",
@@ -129,7 +126,7 @@ int run(const Args& a) {
                            "Optimizer exports NVFP4/FP8 checkpoints"},
           {"naive", "parameters x bits of one element / 8: the module's rule"},
           {"kv_cache", "2 x KV heads x head_dim per layer per token; sliding-window layers keep only the window"},
-          {"overhead", quant::overhead_assumption()}}},
+          {"overhead", capacity::overhead_assumption()}}},
     };
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& m : models) {
@@ -140,9 +137,9 @@ int run(const Args& a) {
                            {"active_parameters", m.active_parameter_count()},
                            {"published_parameters", m.published_parameters},
                            {"published_source", m.published_source},
-                           {"kv_cache_bytes", quant::kv_cache_bytes(m, o)}};
+                           {"kv_cache_bytes", capacity::kv_cache_bytes(m, o)}};
       nlohmann::json es = nlohmann::json::array();
-      for (const auto& s : chosen_schemes(a, m)) es.push_back(estimate_json(m, s, quant::estimate_memory(m, s, o)));
+      for (const auto& s : chosen_schemes(a, m)) es.push_back(estimate_json(m, s, capacity::estimate_memory(m, s, o)));
       jm["estimates"] = std::move(es);
       arr.push_back(std::move(jm));
     }
@@ -152,15 +149,15 @@ int run(const Args& a) {
   }
 
   fmt::print("Memory to serve each model: context {} tokens x batch {}, KV cache {}, budget {:g} GB (GB = 10^9 bytes)\n",
-             o.context, o.batch, quant::kv_dtype_name(o.kv), o.budget_gb);
+             o.context, o.batch, capacity::kv_dtype_name(o.kv), o.budget_gb);
   for (const auto& m : models) {
     fmt::print("\n{} — {:.2f} B parameters{}{}\n", m.name, m.parameter_count() / GB,
-               m.experts ? fmt::format(" ({:.2f} B active per token)", m.active_parameter_count() / GB) : "",
+               m.config.num_experts ? fmt::format(" ({:.2f} B active per token)", m.active_parameter_count() / GB) : "",
                m.repo.empty() ? "" : fmt::format(", config.json of {}", m.repo));
     fmt::print("  {:<28} {:>6} {:>8} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8}  {}\n", "format", "bits/w", "weights",
                "naive", "+scales", "+16-bit", "KV", "overhead", "total", "fits");
     for (const auto& s : chosen_schemes(a, m)) {
-      auto e = quant::estimate_memory(m, s, o);
+      auto e = capacity::estimate_memory(m, s, o);
       const double scales = e.weight_bytes - e.naive_bytes - kept_extra(e);
       fmt::print("  {:<28} {:>6.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>7.2f} {:>8.2f} {:>8.2f}  {}\n", e.label,
                  e.bits_per_weight, e.weight_bytes / GB, e.naive_bytes / GB, scales / GB, kept_extra(e) / GB,
@@ -173,7 +170,7 @@ int run(const Args& a) {
       "  +scales: the block scales and zero points each format stores (NVFP4: one E4M3 byte per 16 weights);\n"
       "  +16-bit: tensors exporters keep in BF16 (embeddings, lm_head, norms, routers), beyond the naive bits.\n"
       "KV and overhead come on top of the weights.\n{}.\n",
-      wrap_overhead(quant::overhead_assumption()));
+      wrap_overhead(capacity::overhead_assumption()));
   return 0;
 }
 

@@ -15,10 +15,11 @@
 #include "app/model_source.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
-#include "engine/eval/fake_quant.h"
-#include "engine/formats/format_lookup.h"
 #include "engine/eval/perplexity.h"
+#include "engine/eval/ppl_setup.h"
+#include "engine/formats/format_lookup.h"
 #include "engine/io/tokenizer.h"
+#include "engine/quant/rtn.h"
 
 namespace qlab::app {
 namespace {
@@ -26,15 +27,6 @@ namespace {
 nlohmann::json quantiles_json(const eval::Quantiles& q) {
   return {{"max", q.max}, {"p99.9", q.p999}, {"p99", q.p99}, {"p95", q.p95},  {"p90", q.p90},
           {"median", q.median}, {"p10", q.p10}, {"p5", q.p5}, {"p1", q.p1}, {"min", q.min}};
-}
-
-std::string protocol_text(const eval::PplOptions& o) {
-  if (o.stride > 0)
-    return fmt::format("sliding window: ctx {}, stride {}, every token after the first scored once, no BOS rewrite",
-                       o.n_ctx, o.stride);
-  return fmt::format("llama.cpp: chunks of {}, {}second half scored ({} tokens per chunk)", o.n_ctx,
-                     o.bos ? fmt::format("BOS {} on each chunk's first position, ", *o.bos) : std::string("no BOS, "),
-                     o.n_ctx - 1 - o.n_ctx / 2);
 }
 
 int run(const Args& a) {
@@ -50,9 +42,11 @@ int run(const Args& a) {
                                    dir.string()));
     text_path = dir / "eval.txt";
   }
-  eval::PplOptions opt;
-  opt.stride = a.get_int("sliding", 0, 1, 1 << 20);
-  opt.max_chunks = a.get_int("chunks", 0, 1, 1LL << 40);
+  eval::PplRequest req;
+  req.stride = a.get_int("sliding", 0, 1, 1 << 20);
+  req.max_chunks = a.get_int("chunks", 0, 1, 1LL << 40);
+  req.n_ctx = a.get_int("ctx", 0, 4, 1 << 20);  // 0: the set-up's default (512, or the trained context)
+  req.rewrite_bos = !a.has("no-bos");
   if (a.has("kld") && !a.has("quant"))
     throw UsageError("--kld compares a quantized model with the original: add --quant F");
   if (a.has("quant-all") && !a.has("quant")) throw UsageError("--quant-all needs --quant F");
@@ -67,44 +61,28 @@ int run(const Args& a) {
   }
 
   const DeviceArg device = choose_device(a, "ppl");
-  opt.backend = device.backend;
   const model::Model base = load_model_source(dir);
-  // Default context: 512 as llama.cpp, or the model's trained context when that is shorter.
-  const int trained_ctx = base.config().max_position_embeddings;
-  opt.n_ctx = a.get_int("ctx", trained_ctx > 0 ? std::min(512, trained_ctx) : 512, 4, 1 << 20);
-  if (trained_ctx > 0 && opt.n_ctx > trained_ctx)
-    fmt::print(stderr, "warning: --ctx {} is longer than the {} tokens {} was trained on; perplexity past it is "
-                       "not meaningful\n", opt.n_ctx, trained_ctx, dir.string());
-  std::vector<std::int32_t> tokens;
-  std::optional<std::int32_t> bos;
   // A GGUF file's text is tokenized as llama-perplexity does: special tokens' text is plain text.
   std::optional<io::Tokenizer> tok = load_tokenizer_source(dir, /*special_as_text=*/true);
   if (!text_path.empty()) {
     if (!tok) fail("{} has no tokenizer: use --tokens FILE with token ids instead of --text", dir.string());
-    const std::string text = read_file(text_path);
-    // Like llama.cpp: the whole file tokenized once, BOS first when the tokenizer adds one.
-    tokens = tok->encode(text, true);
-    if (tok->bos_id() && !tokens.empty() && tokens.front() == *tok->bos_id()) bos = tok->bos_id();
+    req.text = read_file(text_path);
   } else {
-    tokens = read_token_file(a.require("tokens"));
-    // Token files are used as given; the chunk-start BOS is the tokenizer's, else the config's.
-    if (tok) {
-      const auto probe = tok->encode("a", true);
-      if (tok->bos_id() && !probe.empty() && probe.front() == *tok->bos_id()) bos = tok->bos_id();
-    } else if (base.config().bos_token_id >= 0) {
-      bos = base.config().bos_token_id;
-    }
+    req.tokens = read_token_file(a.require("tokens"));
   }
-  if (a.has("no-bos")) bos.reset();
-  opt.bos = bos;
+  const eval::PplSetup setup = eval::ppl_setup(base.config(), tok ? &*tok : nullptr, std::move(req));
+  for (const auto& w : setup.warnings) fmt::print(stderr, "warning: {}: {}\n", dir.string(), w);
+  eval::PplOptions opt = setup.options;
+  opt.backend = device.backend;
+  const std::vector<std::int32_t>& tokens = setup.tokens;
 
   StderrProgress progress;
   nlohmann::json j{{"model", dir.string()}, {"tokens", tokens.size()}, {"ctx", opt.n_ctx},
-                   {"protocol", protocol_text(opt)}};
+                   {"protocol", setup.protocol}};
   device.add_to(j);
   const bool json = a.json();
   if (!json && device.report()) fmt::print("device: {}\n", device.where);
-  if (!json) fmt::print("{} tokens; protocol: {}\n", tokens.size(), protocol_text(opt));
+  if (!json) fmt::print("{} tokens; protocol: {}\n", tokens.size(), setup.protocol);
 
   model::Model test = base;  // shares every weight until fake quantization replaces some
   if (spec && method != "rtn") {
@@ -112,7 +90,8 @@ int run(const Args& a) {
   } else if (spec) {
     // Without --kld the original weights are not read again: let their pages go as each is replaced.
     // On a GPU the packed bytes themselves (the same logits): the device dequantizes them a slab at a time.
-    const auto st = eval::fake_quantize_model(test, *spec, a.has("quant-all"), progress, !a.has("kld"), device.gpu);
+    const auto st = quant::fake_quantize_model(test, *spec, {.embeddings = a.has("quant-all")}, progress,
+                                               !a.has("kld"), device.gpu);
     j["quant"] = {{"format", spec->name}, {"matrices", st.matrices}, {"weights", st.weights},
                   {"embeddings_and_lm_head", a.has("quant-all") ? "quantized" : "kept"}};
     if (!json)

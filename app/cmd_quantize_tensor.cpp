@@ -18,53 +18,18 @@
 #include "engine/formats/format_lookup.h"
 #include "engine/formats/metrics.h"
 #include "engine/formats/scalar.h"
+#include "engine/tensor/synthetic.h"
 
 namespace qlab::app {
 namespace {
 
 using formats::BlockFormatSpec;
 
-// ---- synthetic tensors --------------------------------------------------------------------------
-// splitmix64 and closed-form transforms: the same numbers on every platform and standard library.
-
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }  // (0, 1)
-  double gaussian() {
-    return std::sqrt(-2.0 * std::log(uniform())) * std::cos(6.283185307179586 * uniform());
-  }
-};
-
-// Weight-like scales: std 0.02 as in an initialized transformer linear layer.
+// Synthetic tensors come from the engine's one generator (engine/tensor/synthetic.h), as lab 1's do.
 std::vector<float> synthetic(const std::string& kind, std::int64_t rows, std::int64_t cols, std::uint64_t seed) {
-  Rng rng{seed * 0x2545F4914F6CDD1Dull + 1};
-  std::vector<float> x(static_cast<std::size_t>(rows * cols));
-  constexpr double kStd = 0.02;
-  if (kind == "gaussian") {
-    for (auto& v : x) v = static_cast<float>(kStd * rng.gaussian());
-  } else if (kind == "gaussian-outliers") {
-    // one weight in a thousand is an outlier of 5 to 15 standard deviations
-    for (auto& v : x) {
-      double g = kStd * rng.gaussian();
-      if (rng.uniform() < 1e-3) g = (g < 0 ? -1 : 1) * kStd * (5.0 + 10.0 * rng.uniform());
-      v = static_cast<float>(g);
-    }
-  } else if (kind == "laplace") {
-    const double b = kStd / std::sqrt(2.0);  // same variance as the gaussian
-    for (auto& v : x) {
-      double u = rng.uniform() - 0.5;
-      v = static_cast<float>(-b * (u < 0 ? -1.0 : 1.0) * std::log(1.0 - 2.0 * std::fabs(u)));
-    }
-  } else {
-    throw UsageError(fmt::format("--synthetic must be gaussian, gaussian-outliers or laplace, got '{}'", kind));
-  }
-  return x;
+  const auto k = tensor::synthetic_kind_from_name(kind);
+  if (!k) throw UsageError(fmt::format("--synthetic must be gaussian, gaussian-outliers or laplace, got '{}'", kind));
+  return tensor::synthetic_tensor(*k, static_cast<std::size_t>(rows * cols), seed);
 }
 
 std::vector<float> read_tensor(const std::string& path, std::int64_t rows, std::int64_t cols) {

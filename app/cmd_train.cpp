@@ -18,6 +18,7 @@
 #include "engine/train/lab3.h"
 #include "engine/train/train_job.h"
 #include "engine/train/train_presets.h"
+#include "labs/lab03_json.h"
 
 namespace qlab::app {
 
@@ -136,7 +137,7 @@ int run_lab3_cmd(const Args& a) {
       },
       Progress::none(), guard.token());
   printer.end_line();
-  nlohmann::json j = train::lab3_to_json(r);
+  nlohmann::json j = labs::lab3_to_json(r);
   if (a.has("out")) {
     const std::filesystem::path out(a.require("out"));
     std::filesystem::create_directories(out);

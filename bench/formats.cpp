@@ -10,12 +10,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "engine/core/threads.h"
 #include "engine/formats/block.h"
+#include "engine/tensor/synthetic.h"
 
 namespace {
 
@@ -29,14 +29,10 @@ std::int64_t env_or(const char* name, std::int64_t fallback) {
 const std::int64_t kRows = env_or("QLAB_BENCH_ROWS", 2048);
 const std::int64_t kCols = env_or("QLAB_BENCH_COLS", 4096);
 
+// A weight-like tensor: `qlab quantize-tensor --synthetic gaussian` of this shape.
 const std::vector<float>& input() {
-  static const std::vector<float> x = [] {
-    std::mt19937 rng(42);
-    std::normal_distribution<float> d(0.0f, 0.02f);
-    std::vector<float> v(static_cast<std::size_t>(kRows * kCols));
-    for (auto& e : v) e = d(rng);
-    return v;
-  }();
+  static const std::vector<float> x =
+      qlab::tensor::synthetic_tensor(qlab::tensor::SyntheticKind::Gaussian, static_cast<std::size_t>(kRows * kCols));
   return x;
 }
 

@@ -1,7 +1,8 @@
 // ggml-type quantization throughput (engine/gguf): MB of float32 input per second, per type, with
 // and without an importance matrix, on one thread (quantize_rows) and on the whole pool
-// (quantize_tensor). The tensor is rows x cols of N(0, 0.02) values with a few outliers; the
-// importance matrix is log-normal.
+// (quantize_tensor). The tensor is rows x cols of `qlab quantize-tensor --synthetic gaussian-outliers`
+// (engine/tensor/synthetic.h: N(0, 0.02) with one value in a thousand an outlier); the importance
+// matrix is log-normal.
 //   QLAB_BENCH_ROWS / QLAB_BENCH_COLS   the tensor (default 1024 x 4096: 16 MiB of float32)
 //   QLAB_BENCH_GGUF=FILE                also write the tensor as an F32 GGUF (tensor "blk.0.ffn_up.weight"
 //                                       of a one-layer llama) so llama-quantize can be timed on
@@ -19,6 +20,7 @@
 #include "engine/gguf/gguf_writer.h"
 #include "engine/gguf/imatrix_file.h"
 #include "engine/gguf/quantize.h"
+#include "engine/tensor/synthetic.h"
 
 namespace {
 
@@ -34,11 +36,8 @@ const std::int64_t kCols = env_or("QLAB_BENCH_COLS", 4096);
 
 const std::vector<float>& input() {
   static const std::vector<float> x = [] {
-    std::mt19937 rng(42);
-    std::normal_distribution<float> d(0.0f, 0.02f);
-    std::vector<float> v(static_cast<std::size_t>(kRows * kCols));
-    for (auto& e : v) e = d(rng);
-    for (std::size_t i = 0; i < v.size(); i += 997) v[i] *= 20;
+    std::vector<float> v = qlab::tensor::synthetic_tensor(qlab::tensor::SyntheticKind::GaussianOutliers,
+                                                          static_cast<std::size_t>(kRows * kCols));
     if (const char* path = std::getenv("QLAB_BENCH_GGUF")) {
       GgufWriter w;
       w.set("general.architecture", MetaValue::string("llama"));

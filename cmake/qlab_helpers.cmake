@@ -1,8 +1,25 @@
+# qlab_record_edges(FOLDER LIBS...): notes FOLDER's qlab_* libraries for the include_graph test, which
+# checks them against the folder's #include "engine/..." lines (see cmake/check_include_graph.cmake).
+function(qlab_record_edges folder)
+  set(folders "")
+  foreach(lib ${ARGN})
+    if(lib MATCHES "^qlab_(.+)$" AND NOT lib STREQUAL "qlab_engine")
+      list(APPEND folders ${CMAKE_MATCH_1})
+    endif()
+  endforeach()
+  list(JOIN folders "," folders)
+  set_property(GLOBAL APPEND PROPERTY QLAB_INCLUDE_GRAPH "${folder}:${folders}")
+endfunction()
+
 # qlab_component(NAME DIR [DEPS ...]): a static library made of every .cpp in DIR.
 # Each engine folder is its own library so a folder can be built and tested alone;
 # a folder with no sources yet becomes an INTERFACE library so dependants still link.
 function(qlab_component name dir)
   cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/${dir})
+  if(rel MATCHES "^engine/")
+    qlab_record_edges(${rel} ${ARG_DEPS})
+  endif()
   file(GLOB srcs CONFIGURE_DEPENDS ${dir}/*.cpp)
   if(srcs)
     add_library(${name} STATIC ${srcs})
@@ -23,6 +40,10 @@ function(qlab_test_dir dir)
   file(GLOB srcs CONFIGURE_DEPENDS ${dir}/*_test.cpp)
   if(NOT srcs)
     return()
+  endif()
+  file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${dir})
+  if(rel MATCHES "^tests/unit/")
+    qlab_record_edges(${rel} ${ARGN})
   endif()
   set(target test_${leaf})
   add_executable(${target} ${srcs})

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "engine/formats/scalar.h"
+#include "engine/tensor/synthetic.h"
 #include "labs/lab.h"
 #include "labs/model_tensor.h"
 #include "labs/tensor_stats.h"
@@ -155,11 +156,12 @@ StepResult synthetic_job(const JobContext& ctx, Progress& progress, std::stop_to
   StepResult r;
   const auto n = static_cast<std::size_t>(ctx.param_int("values"));
   std::vector<std::pair<std::string, std::vector<float>>> tensors;
-  for (SyntheticKind k : {SyntheticKind::Gaussian, SyntheticKind::Laplace, SyntheticKind::GaussianOutliers}) {
-    tensors.emplace_back(synthetic_name(k), synthetic_tensor(k, n));
+  // The tensors of `qlab quantize-tensor --synthetic KIND` with the same number of values (seed 0).
+  for (auto k : {tensor::SyntheticKind::Gaussian, tensor::SyntheticKind::Laplace, tensor::SyntheticKind::GaussianOutliers}) {
+    tensors.emplace_back(tensor::synthetic_name(k), tensor::synthetic_tensor(k, n));
     double ss = 0;
     for (float v : tensors.back().second) ss += static_cast<double>(v) * v;
-    r.record["rms"][synthetic_name(k)] = std::sqrt(ss / static_cast<double>(n));  // about 0.02 by design
+    r.record["rms"][tensor::synthetic_name(k)] = std::sqrt(ss / static_cast<double>(n));  // about 0.02 by design
   }
   tensor_report(r, tensors, progress, stop);
   return r;
@@ -174,8 +176,8 @@ StepResult model_tensor_job(const JobContext& ctx, Progress& progress, std::stop
   tensor_report(r, {{"model tensor", w.data}}, progress, stop);
   const double peak = peak_to_rms(w.data);
   const auto n = w.data.size();
-  const double gauss = peak_to_rms(synthetic_tensor(SyntheticKind::Gaussian, n));
-  const double outl = peak_to_rms(synthetic_tensor(SyntheticKind::GaussianOutliers, n));
+  const double gauss = peak_to_rms(tensor::synthetic_tensor(tensor::SyntheticKind::Gaussian, n));
+  const double outl = peak_to_rms(tensor::synthetic_tensor(tensor::SyntheticKind::GaussianOutliers, n));
   r.blocks.insert(r.blocks.begin(),
                   Block(Text{fmt::format("Tensor {} of the {} model: the first {} of its {} rows. Its largest |w| is {:.1f} "
                                          "times its RMS; a bell curve of as many values gives {:.1f}, the synthetic "

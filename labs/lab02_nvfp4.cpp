@@ -10,10 +10,11 @@
 
 #include <fmt/format.h>
 
+#include "engine/capacity/memory_model.h"
 #include "engine/formats/block.h"
 #include "engine/formats/metrics.h"
 #include "engine/formats/scalar.h"
-#include "engine/quant/memory_model.h"
+#include "engine/tensor/synthetic.h"
 #include "labs/lab.h"
 #include "labs/lab02_perplexity.h"
 #include "labs/model_tensor.h"
@@ -96,11 +97,12 @@ StepResult block_scales_job(const JobContext& ctx, Progress& progress, std::stop
   }
   r.blocks.push_back(std::move(t));
   ErrorStats st = error_stats(w.data, deq);
+  const double bpw = F::bits_per_weight(spec("nvfp4"), w.rows, w.cols);  // from the format's storage sizes
   r.blocks.push_back(Text{fmt::format("SQNR of the whole tensor in NVFP4: {} dB. Blocks whose scale reached 448: {}. "
                                       "Bits per weight from the stored bytes: {:.3f}.",
-                                      fmt_db(st.sqnr_db), at_max, q.bits_per_weight())});
+                                      fmt_db(st.sqnr_db), at_max, bpw)});
   r.record.update({{"tensor", w.name}, {"tensor_scale", s2}, {"blocks", q.scales.size()}, {"sqnr_db", st.sqnr_db},
-                   {"bits_per_weight", q.bits_per_weight()}});
+                   {"bits_per_weight", bpw}});
   progress.report(1.0, "done");
   return r;
 }
@@ -110,7 +112,9 @@ StepResult compare_job(const JobContext& ctx, Progress& progress, std::stop_toke
   WeightSample w = load_weight_sample(ctx.model, 1 << 20);
   std::vector<std::pair<std::string, std::vector<float>>> tensors = {
       {"model tensor", w.data},
-      {"gaussian+outliers", synthetic_tensor(SyntheticKind::GaussianOutliers, static_cast<std::size_t>(w.rows * w.cols))}};
+      // `qlab quantize-tensor --synthetic gaussian-outliers` of the same shape
+      {"gaussian-outliers", tensor::synthetic_tensor(tensor::SyntheticKind::GaussianOutliers,
+                                                     static_cast<std::size_t>(w.rows * w.cols))}};
   const std::vector<std::string> names = {"nvfp4", "mxfp4", "nf4", "nf4-dq", ctx.param("int4")};
   StepResult r;
   Table t;
@@ -139,7 +143,8 @@ StepResult compare_job(const JobContext& ctx, Progress& progress, std::stop_toke
         for (std::int64_t r = 0; r < w.rows; ++r)
           std::copy_n(yp.begin() + r * pcols, w.cols, y.begin() + r * w.cols);
         F::ErrorMetrics m = F::error_metrics(x, y, 1);
-        const double bpw = q.bits_per_weight() * static_cast<double>(pcols) / static_cast<double>(w.cols);
+        // the format's storage sizes for the padded rows, over the real weights
+        const double bpw = F::bits_per_weight(s, w.rows, pcols) * static_cast<double>(pcols) / static_cast<double>(w.cols);
         if (k == 0) {
           row.push_back(fmt::format("{:.3f}", bpw));
           row.push_back(fmt_db(m.sqnr_db));
@@ -180,15 +185,15 @@ StepResult compare_job(const JobContext& ctx, Progress& progress, std::stop_toke
 StepResult memory_job(const JobContext&, Progress& progress, std::stop_token stop) {
   const std::vector<std::string> models = {"llama-3.1-8b", "llama-3.1-70b", "falcon-180b"};
   const std::vector<std::string> schemes = {"bf16", "fp8-tensor", "int8-ch", "nvfp4", "mxfp4", "int4-g128", "nf4"};
-  quant::MemoryOptions opt;  // 8192 context, batch 1, f16 KV, 128 GB
+  capacity::MemoryOptions opt;  // 8192 context, batch 1, f16 KV, 128 GB
   StepResult r;
   Table t;
   t.title = fmt::format("GB to serve: weights + KV cache ({} tokens) + runtime; budget {:.0f} GB", opt.context,
                         opt.budget_gb);
   t.header = {"format"};
-  std::vector<const quant::ModelArch*> archs;
+  std::vector<const capacity::ModelArch*> archs;
   for (const auto& id : models) {
-    archs.push_back(&quant::builtin_model(id));
+    archs.push_back(&capacity::builtin_model(id));
     t.header.push_back(archs.back()->name);
   }
   Table wt;
@@ -199,8 +204,8 @@ StepResult memory_job(const JobContext&, Progress& progress, std::stop_token sto
     check_cancel(stop);
     std::vector<std::string> row = {sname}, wrow = {sname};
     for (const auto* a : archs) {
-      quant::Scheme s = quant::scheme_from_name(sname, *a);
-      quant::MemoryEstimate e = quant::estimate_memory(*a, s, opt);
+      capacity::Scheme s = capacity::scheme_from_name(sname, *a);
+      capacity::MemoryEstimate e = capacity::estimate_memory(*a, s, opt);
       row.push_back(fmt::format("{:.0f}{}", e.total_bytes / 1e9, e.fits ? "   " : " no"));
       wrow.push_back(fmt::format("{:.1f}", e.weight_bytes / 1e9));
       r.record[a->id][sname] = {{"total_gb", e.total_bytes / 1e9}, {"weights_gb", e.weight_bytes / 1e9},
@@ -215,7 +220,7 @@ StepResult memory_job(const JobContext&, Progress& progress, std::stop_token sto
   r.blocks.push_back(std::move(t));
   r.blocks.push_back(std::move(wt));
   r.blocks.push_back(Text{"no = does not fit in the budget. Embeddings and the output head stay in BF16, as "
-                          "quantized checkpoints keep them. " + quant::overhead_assumption()});
+                          "quantized checkpoints keep them. " + capacity::overhead_assumption()});
   return r;
 }
 

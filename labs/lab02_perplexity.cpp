@@ -14,10 +14,10 @@
 
 #include <fmt/format.h>
 
-#include "engine/eval/fake_quant.h"
 #include "engine/formats/block.h"
 #include "engine/model/forward.h"
 #include "engine/model/model.h"
+#include "engine/quant/rtn.h"
 #include "labs/scoring.h"
 #include "labs/step_files.h"
 
@@ -149,11 +149,11 @@ StepResult lab02_perplexity_job(const JobContext& ctx, Progress& progress, std::
   progress.report(0.0, "loading the model");
   const model::Model base = model::Model::load(ctx.model.dir);
   const io::Tokenizer tok = io::Tokenizer::load(ctx.model.dir);
-  const PplSetup su = ppl_setup(tok, text, base.config().max_position_embeddings, ctx.param_int("chunks"));
-  const std::int64_t n_ctx = su.opt.n_ctx;
+  const eval::PplSetup su = scoring_setup(base.config(), tok, text, ctx.param_int("chunks"));
+  const std::int64_t n_ctx = su.options.n_ctx;
 
   const json key{{"model", ctx.model.dir.string()}, {"text", text.path.string()},    {"tokens", su.tokens.size()},
-                 {"token_hash", fnv1a(su.tokens)},   {"n_ctx", n_ctx},               {"bos", su.opt.bos.value_or(-1)},
+                 {"token_hash", fnv1a(su.tokens)},   {"n_ctx", n_ctx},               {"bos", su.options.bos.value_or(-1)},
                  {"format", fmt_name},               {"chunks", su.chunks}};
   PairedSums acc;
   std::int64_t done = 0;
@@ -172,7 +172,7 @@ StepResult lab02_perplexity_job(const JobContext& ctx, Progress& progress, std::
 
   model::Model q = base;
   progress.report(0.02, "quantizing to " + fmt_name);
-  const eval::FakeQuantStats fq = eval::fake_quantize_model(q, *spec, false);
+  const quant::FakeQuantStats fq = quant::fake_quantize_model(q, *spec);
   auto save = [&] {
     if (ctx.out_dir.empty()) return;
     write_checkpoint(ctx.out_dir, key, {{"sums", acc.to_json()}, {"chunks_done", done}},
@@ -193,7 +193,7 @@ StepResult lab02_perplexity_job(const JobContext& ctx, Progress& progress, std::
         last.insert(last.end(), span.begin(), span.begin() + n_ctx);
         span = last;
       }
-      eval::PplOptions opt = su.opt;
+      eval::PplOptions opt = su.options;
       opt.max_chunks = n;
       PieceProgress pp(progress, 0.05 + 0.95 * static_cast<double>(done) / static_cast<double>(su.chunks),
                        0.05 + 0.95 * static_cast<double>(done + n) / static_cast<double>(su.chunks),

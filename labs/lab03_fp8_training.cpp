@@ -200,11 +200,11 @@ StepResult inference_job(const JobContext& ctx, Progress& progress, std::stop_to
   const io::Tokenizer tok = io::Tokenizer::load(ctx.model.dir);
   const train::TrainModel m = train::TrainModel::load(ctx.model.dir);
   check_cancel(stop);
-  const PplSetup su = ppl_setup(tok, text, m.cfg.max_position_embeddings, ctx.param_int("chunks"));
+  const eval::PplSetup su = scoring_setup(m.cfg, tok, text, ctx.param_int("chunks"));
   const auto calib_tokens = tok.encode(read_file(calib.path), false);
   progress.report(-1, "scoring fp32, bf16, fp8");
   const train::Fp8InferenceResult f =
-      train::fp8_inference(m, su.tokens, calib_tokens, su.opt.n_ctx, su.opt.bos, su.chunks, stop);
+      train::fp8_inference(m, su, calib_tokens, stop);
   StepResult r;
   r.blocks.push_back(Text{"Scored: " + su.protocol + fmt::format(": {} tokens scored. Calibrated on {} chunks of {}.",
                                                                  f.scored_tokens, f.calib_chunks, calib.origin)});
@@ -218,7 +218,7 @@ StepResult inference_job(const JobContext& ctx, Progress& progress, std::stop_to
             {"fp8 e4m3 (per-tensor scales)", fmt::format("{:.4f}", f.ppl_fp8), change(f.ppl_fp8)}};
   r.blocks.push_back(std::move(t));
   r.record = {{"ppl_fp32", f.ppl_fp32}, {"ppl_bf16", f.ppl_bf16}, {"ppl_fp8", f.ppl_fp8}, {"scored_tokens", f.scored_tokens},
-              {"chunks", su.chunks}, {"n_ctx", su.opt.n_ctx}, {"calib_chunks", f.calib_chunks}, {"text", text.origin}};
+              {"chunks", su.chunks}, {"n_ctx", su.options.n_ctx}, {"calib_chunks", f.calib_chunks}, {"text", text.origin}};
   return r;
 }
 

@@ -106,7 +106,7 @@ Lab06Text lab06_text(const JobContext& ctx, const fs::path& folder, const io::Mo
   const fs::path plain = folder / "eval_plain.txt";
   write_file_atomic(plain, text);
   ScoringText st{plain, chosen.origin, chosen.generated};
-  PplSetup su = ppl_setup(*tok, st, cfg.max_position_embeddings, ctx.param_int("chunks"));
+  eval::PplSetup su = scoring_setup(cfg, *tok, st, ctx.param_int("chunks"));
   return Lab06Text{std::move(vocab), std::move(*tok), plain, std::move(su), chosen.origin};
 }
 
@@ -123,8 +123,8 @@ StepResult lab06_convert_job(const JobContext& ctx, Progress& progress, std::sto
   const ScoringText calib = scoring_text(ctx, "", "calib.txt");
   const std::vector<std::int32_t> calib_tokens = t.tokenizer.encode(read_file(calib.path), true);
   gguf::ImatrixOptions io;
-  io.n_ctx = t.setup.opt.n_ctx;
-  io.bos = t.setup.opt.bos;
+  io.n_ctx = t.setup.options.n_ctx;
+  io.bos = t.setup.options.bos;
   io.dataset = calib.path.filename().string();
   const bool can_imatrix = static_cast<std::int64_t>(calib_tokens.size()) >= 2 * io.n_ctx;
   gguf::ConvertOptions with_imatrix;
@@ -158,7 +158,7 @@ StepResult lab06_convert_job(const JobContext& ctx, Progress& progress, std::sto
     const gguf::ConvertResult c = gguf::convert_to_gguf(ctx.model.dir, file, o, pc, stop);
     const model::Model q = gguf::load_gguf_model(std::make_shared<const gguf::GgufFile>(gguf::GgufFile::open(file)));
     Part pk(progress, lo + 0.3 * (hi - lo), hi, fmt::format("scoring {}", ty.label()));
-    const eval::KldResult k = eval::kl_divergence(base, q, t.setup.tokens, t.setup.opt, pk, stop);
+    const eval::KldResult k = eval::kl_divergence(base, q, t.setup.tokens, t.setup.options, pk, stop);
     base_ppl = k.base.nll.ppl();
     const double ppl = k.test.nll.ppl();
     table.rows.push_back({ty.label(), megabytes(c.file_bytes), fmt::format("{:.2f}", c.bits_per_weight()),
@@ -191,7 +191,7 @@ StepResult lab06_convert_job(const JobContext& ctx, Progress& progress, std::sto
                   : std::string(" The calibration text is too short for an importance matrix: no +imatrix rows."))});
   if (!ctx.out_dir.empty())
     r.blocks.push_back(Text{fmt::format("The files are in {}.", folder.path().string())});
-  r.record = {{"base_ppl", base_ppl}, {"rows", rows}, {"n_ctx", t.setup.opt.n_ctx}, {"chunks", t.setup.chunks},
+  r.record = {{"base_ppl", base_ppl}, {"rows", rows}, {"n_ctx", t.setup.options.n_ctx}, {"chunks", t.setup.chunks},
               {"text", t.origin}};
   return r;
 }

@@ -20,7 +20,7 @@ struct Lab06Text {
   io::Tokenizer tokenizer;          // llama.cpp's tokenization of the folder (special tokens' text is plain)
   std::filesystem::path plain;      // the text with every control token's text written as a line break:
                                     // llama-perplexity reads special tokens' text as plain text
-  PplSetup setup;
+  eval::PplSetup setup;             // the engine's perplexity set-up of `plain`
   std::string origin;
 };
 

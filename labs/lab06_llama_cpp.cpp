@@ -114,7 +114,7 @@ StepResult lab06_llama_cpp_job(const JobContext& ctx, Progress& progress, std::s
   const model::Model m = gguf::load_gguf_model(f);
   const std::optional<io::Tokenizer> tok = gguf::gguf_tokenizer(*f, gguf::SpecialText::Plain);
   const bool same_tokens = tok && tok->encode(read_file(t.plain), true) == t.setup.tokens;
-  const eval::PplResult ours = eval::perplexity(m, t.setup.tokens, t.setup.opt, Progress::none(), stop);
+  const eval::PplResult ours = eval::perplexity(m, t.setup.tokens, t.setup.options, Progress::none(), stop);
 
   StepResult r;
   r.blocks.push_back(Text{fmt::format("{}: {:.2f} MB, {:.2f} bits per weight, {} tensors, written by qlab gguf in "
@@ -130,7 +130,7 @@ StepResult lab06_llama_cpp_job(const JobContext& ctx, Progress& progress, std::s
                         {"bits_per_weight", c.bits_per_weight()}, {"qlab_ppl", ours.nll.ppl()}};
   if (llama) {
     progress.report(0.5, fmt::format("llama.cpp reads {}", name));
-    const LlamaRun lr = run_llama_perplexity(*llama, file, t.plain, t.setup.opt.n_ctx, t.setup.chunks, stop);
+    const LlamaRun lr = run_llama_perplexity(*llama, file, t.plain, t.setup.options.n_ctx, t.setup.chunks, stop);
     if (lr.ppl) {
       loaded_by = "llama.cpp";
       tt.rows.push_back({fmt::format("llama.cpp ({})", llama->string()), fmt::format("{:.4f}", *lr.ppl),

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "engine/io/safetensors.h"
+#include "engine/io/tensor_map.h"
 
 namespace qlab::labs {
 
@@ -35,7 +36,7 @@ std::vector<PeakRatio> rank_by_peak(const ModelRef& model, std::uint64_t max_byt
   if (store.total_bytes() > max_bytes) return out;
   for (const auto& n : store.names()) {
     const io::TensorRef& t = store.at(n);
-    if (t.shape.size() != 2 || n.find("layers.") == std::string::npos || n.find("proj.weight") == std::string::npos) continue;
+    if (t.shape.size() != 2 || !io::is_linear_weight(io::role_of(n))) continue;
     if (io::dtype_size(t.dtype) == 0) continue;
     out.push_back({n, peak_to_rms(io::to_f32(t))});
   }
@@ -71,7 +72,7 @@ WeightSample load_weight_sample(const ModelRef& model, std::int64_t max_elements
     if (!pick && layer == 0)
       for (const auto& n : store.names()) {
         const io::TensorRef& t = store.at(n);
-        if (t.shape.size() == 2 && n.find("layers.") != std::string::npos && n.find("proj.weight") != std::string::npos) {
+        if (t.shape.size() == 2 && io::is_linear_weight(io::role_of(n))) {
           pick = &t;
           break;
         }

@@ -1,7 +1,5 @@
 #include "labs/scoring.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 
 #include "engine/core/atomic_file.h"
@@ -29,23 +27,20 @@ ScoringText scoring_text(const JobContext& ctx, const std::string& chosen, const
        ctx.model.display, own_name);
 }
 
-PplSetup ppl_setup(const io::Tokenizer& tok, const ScoringText& text, int trained_ctx, std::int64_t max_chunks) {
-  PplSetup s;
-  s.tokens = tok.encode(read_file(text.path), true);
-  s.opt.n_ctx = trained_ctx > 0 ? std::min(512, trained_ctx) : 512;
-  if (tok.bos_id() && !s.tokens.empty() && s.tokens.front() == *tok.bos_id()) s.opt.bos = tok.bos_id();
-  const auto n = static_cast<std::int64_t>(s.tokens.size());
-  if (n < 2 * s.opt.n_ctx)
-    fail("{}: {} tokens, fewer than the {} that two chunks of {} need; choose a longer text", text.path.string(), n,
-         2 * s.opt.n_ctx, s.opt.n_ctx);
-  const std::int64_t all = n / s.opt.n_ctx;
-  s.chunks = max_chunks > 0 ? std::min(all, max_chunks) : all;
-  s.opt.max_chunks = s.chunks;
-  s.scored_per_chunk = s.opt.n_ctx - 1 - s.opt.n_ctx / 2;
-  s.protocol = fmt::format("{} tokens of {}; {} of {} chunks of {} tokens, {}second half of each scored "
-                           "(llama.cpp's protocol, as qlab ppl)",
-                           n, text.origin, s.chunks, all, s.opt.n_ctx,
-                           s.opt.bos ? "BOS on each chunk's first position, " : "no BOS, ");
+eval::PplSetup scoring_setup(const io::ModelConfig& config, const io::Tokenizer& tok, const ScoringText& text,
+                             std::int64_t max_chunks) {
+  eval::PplRequest req;
+  req.text = read_file(text.path);
+  req.max_chunks = max_chunks;
+  eval::PplSetup s;
+  try {
+    s = eval::ppl_setup(config, &tok, std::move(req));
+  } catch (const Cancelled&) {
+    throw;
+  } catch (const Error& e) {
+    fail("{}: {}", text.path.string(), e.what());
+  }
+  s.protocol = fmt::format("{} tokens of {}, {} chunks: {}", s.tokens.size(), text.origin, s.chunks, s.protocol);
   return s;
 }
 

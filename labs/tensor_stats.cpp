@@ -3,53 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <random>
 
 #include <fmt/format.h>
 
 #include "engine/formats/metrics.h"
 
 namespace qlab::labs {
-
-const char* synthetic_name(SyntheticKind k) {
-  switch (k) {
-    case SyntheticKind::Gaussian: return "gaussian";
-    case SyntheticKind::Laplace: return "laplace";
-    case SyntheticKind::GaussianOutliers: return "gaussian+outliers";
-  }
-  return "?";
-}
-
-std::vector<float> synthetic_tensor(SyntheticKind k, std::size_t n) {
-  std::vector<float> v(n);
-  std::mt19937_64 rng(0x51ab00 + static_cast<unsigned>(k));
-  const double sigma = 0.02;
-  switch (k) {
-    case SyntheticKind::Gaussian: {
-      std::normal_distribution<double> d(0.0, sigma);
-      for (auto& x : v) x = static_cast<float>(d(rng));
-      break;
-    }
-    case SyntheticKind::Laplace: {
-      // Laplace with the same standard deviation: scale b = sigma / sqrt(2), by inverse CDF.
-      std::uniform_real_distribution<double> u(-0.5, 0.5);
-      const double b = sigma / std::sqrt(2.0);
-      for (auto& x : v) {
-        double r = u(rng);
-        x = static_cast<float>(-b * std::copysign(1.0, r) * std::log1p(-2.0 * std::fabs(r)));
-      }
-      break;
-    }
-    case SyntheticKind::GaussianOutliers: {
-      // One value in a thousand is 20x larger: the outlier channels real LLM weights have.
-      std::normal_distribution<double> d(0.0, sigma);
-      std::uniform_int_distribution<int> pick(0, 999);
-      for (auto& x : v) x = static_cast<float>(d(rng) * (pick(rng) == 0 ? 20.0 : 1.0));
-      break;
-    }
-  }
-  return v;
-}
 
 ErrorStats error_stats(const std::vector<float>& x, const std::vector<float>& q) {
   // The engine's metrics, so the numbers agree with `qlab quantize-tensor`; underflow counted here.

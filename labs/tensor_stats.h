@@ -1,6 +1,6 @@
 #pragma once
-// Small helpers the labs share: synthetic weight-like tensors and the error of a round trip.
-//   synthetic_tensor   deterministic (seeded) gaussian / laplace / gaussian-with-outliers values
+// Small helpers the labs share: the error of a round trip. (Synthetic weight-like tensors come from the
+// engine, engine/tensor/synthetic.h, the generator `qlab quantize-tensor --synthetic` uses.)
 //   ErrorStats         SQNR, MSE, max error, and an error histogram of x against its round trip
 #include <cstdint>
 #include <string>
@@ -9,12 +9,6 @@
 #include "labs/result.h"
 
 namespace qlab::labs {
-
-enum class SyntheticKind { Gaussian, Laplace, GaussianOutliers };
-
-const char* synthetic_name(SyntheticKind k);
-// n values with standard deviation about 0.02 (the size of an LLM weight), fixed seed per kind.
-std::vector<float> synthetic_tensor(SyntheticKind k, std::size_t n);
 
 struct ErrorStats {
   double sqnr_db = 0;   // 10 log10(sum x^2 / sum (x - q)^2); +inf when exact

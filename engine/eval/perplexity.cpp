@@ -50,16 +50,7 @@ double token_nll(std::span<const float> logits, std::int32_t target) {
          static_cast<double>(logits[static_cast<std::size_t>(target)]);
 }
 
-namespace {
-
-// One model evaluation: tokens [begin, begin + len) of the stream, then `n_scored` targets at
-// window positions score_from + 1 ... ; the logits predicting them are rows score_from ... of the window.
-struct Window {
-  std::int64_t begin = 0, len = 0, score_from = 0, n_scored = 0;
-  bool bos = false;
-};
-
-std::vector<Window> plan(std::int64_t n_tokens, const PplOptions& opt) {
+std::vector<Window> plan_windows(std::int64_t n_tokens, const PplOptions& opt) {
   const std::int64_t ctx = opt.n_ctx;
   if (ctx < 4) fail("context {} is too small (at least 4 tokens)", ctx);
   std::vector<Window> w;
@@ -90,6 +81,17 @@ std::vector<Window> plan(std::int64_t n_tokens, const PplOptions& opt) {
     w.resize(static_cast<std::size_t>(opt.max_chunks));
   return w;
 }
+
+std::string protocol_text(const PplOptions& o) {
+  if (o.stride > 0)
+    return fmt::format("sliding window: ctx {}, stride {}, every token after the first scored once, no BOS rewrite",
+                       o.n_ctx, o.stride);
+  return fmt::format("llama.cpp: chunks of {}, {}second half scored ({} tokens per chunk)", o.n_ctx,
+                     o.bos ? fmt::format("BOS {} on each chunk's first position, ", *o.bos) : std::string("no BOS, "),
+                     o.n_ctx - 1 - o.n_ctx / 2);
+}
+
+namespace {
 
 // Runs windows through the model a batch at a time: a small model's windows go several to one
 // forward_batch call (one per thread on the CPU), each as it would run alone. The logits stay in
@@ -171,7 +173,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 PplResult perplexity(const model::Model& m, std::span<const std::int32_t> tokens, const PplOptions& opt,
                      Progress& progress, std::stop_token stop) {
   check_ids(tokens, m.vocab_size());
-  const std::vector<Window> windows = plan(static_cast<std::int64_t>(tokens.size()), opt);
+  const std::vector<Window> windows = plan_windows(static_cast<std::int64_t>(tokens.size()), opt);
   const auto t0 = std::chrono::steady_clock::now();
   const int V = m.vocab_size();
   WindowRunner runner(m, opt);
@@ -256,7 +258,7 @@ KldResult kl_divergence(const model::Model& base, const model::Model& test, std:
          ct.num_hidden_layers, ct.num_key_value_heads, ct.head_dim, cb.num_hidden_layers, cb.num_key_value_heads,
          cb.head_dim);
   check_ids(tokens, base.vocab_size());
-  const std::vector<Window> windows = plan(static_cast<std::int64_t>(tokens.size()), opt);
+  const std::vector<Window> windows = plan_windows(static_cast<std::int64_t>(tokens.size()), opt);
   const auto t0 = std::chrono::steady_clock::now();
   const int V = base.vocab_size();
   WindowRunner runner(base, opt);

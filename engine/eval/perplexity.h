@@ -10,10 +10,13 @@
 // KL-divergence mode: the same chunks run through a base and a test model; per scored token the
 // exact KL(base || test) over the full vocabulary (double precision; no 16-bit log-prob storage,
 // so base-vs-itself gives 0), NLL of both, and argmax agreement.
+// The protocol itself (plan_windows, protocol_text) is data any forward pass can run: the trainer
+// scores its own runs with it (engine/train/evaluate.h). What text and BOS go in: ppl_setup.h.
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <stop_token>
+#include <string>
 #include <vector>
 
 #include "engine/core/progress.h"
@@ -29,6 +32,19 @@ struct PplOptions {
   std::int64_t max_chunks = 0;      // > 0: stop after this many chunks / windows
   model::Backend* backend = nullptr;  // where the model runs (logits, NLL and KL stay there); null: CPU
 };
+
+// One model evaluation of the protocol: tokens [begin, begin + len) of the stream (the first replaced
+// by BOS when `bos`); the logits of window rows score_from ... score_from + n_scored - 1 predict the
+// targets at window positions score_from + 1 ... score_from + n_scored.
+struct Window {
+  std::int64_t begin = 0, len = 0, score_from = 0, n_scored = 0;
+  bool bos = false;
+};
+// The windows the protocol runs over a stream of n_tokens; Error when the stream is too short for it
+// (llama.cpp: at least two chunks) or the options do not fit together.
+std::vector<Window> plan_windows(std::int64_t n_tokens, const PplOptions& opt);
+// The protocol in one line, to print beside every number it produced.
+std::string protocol_text(const PplOptions& opt);
 
 // Running sums of scored negative log-likelihoods.
 struct NllStats {

@@ -14,7 +14,7 @@
 #include "engine/gguf/quantize.h"
 #include "engine/io/model_config.h"
 #include "engine/io/safetensors.h"
-#include "engine/io/synth_model.h"
+#include "engine/io/tensor_map.h"
 #include "engine/tensor/matrix.h"
 
 namespace qlab::gguf {
@@ -100,7 +100,7 @@ ConvertResult convert_to_gguf(const fs::path& model_dir, const fs::path& out, co
   std::vector<Source> sources;
   {
     std::map<std::string, std::vector<std::int64_t>> expected;
-    for (const auto& h : io::llama_tensor_headers(cfg, io::DType::F32)) expected[h.name] = h.shape;
+    for (const auto& h : io::tensor_headers(io::tensor_map(cfg), io::DType::F32)) expected[h.name] = h.shape;
     for (const auto& [name, shape] : expected) {
       const io::TensorRef* t = store.find(name);
       if (!t) fail("{}: tensor {} is missing", model_dir.string(), name);

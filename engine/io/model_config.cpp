@@ -1,97 +1,41 @@
-// config.json of the Llama family, as transformers 4.x and 5.x write it. Every field is read with
-// its type checked and its range bounded, so a corrupt or hostile file stops here with a message
-// naming the field instead of turning into a huge allocation or a division by zero later.
+// config.json of the Llama family, as transformers 4.x and 5.x write it, and the entry point for the
+// other families (model_config_families.cpp). Fields are read through config::Reader (config_reader.h).
 #include <cmath>
 #include <limits>
 
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
+#include "engine/io/config_reader.h"
 #include "engine/io/model_config.h"
 #include "engine/io/strict_json.h"
+#include "engine/io/tensor_map.h"
 
 namespace qlab::io {
 
 namespace {
 
 using json = nlohmann::json;
+using config::kMaxCount;
+using config::kMaxDim;
+using config::kMaxPositions;
+using config::kMaxVocab;
+using config::Reader;
 
 struct Arch {
   const char* architecture;
   const char* model_type;
+  bool runnable;  // the runtime runs it; the others are read for their shapes only
 };
-constexpr Arch kArchs[] = {
-    {"LlamaForCausalLM", "llama"}, {"MistralForCausalLM", "mistral"}, {"Qwen2ForCausalLM", "qwen2"}};
+constexpr Arch kArchs[] = {{"LlamaForCausalLM", "llama", true},
+                           {"MistralForCausalLM", "mistral", true},
+                           {"Qwen2ForCausalLM", "qwen2", true},
+                           {"FalconForCausalLM", "falcon", false},
+                           {"GptOssForCausalLM", "gpt_oss", false}};
 
-class Reader {
- public:
-  Reader(const json& j, std::string source) : j_(j), src_(std::move(source)) {}
+bool usable(const Arch& a, ConfigUse use) { return a.runnable || use == ConfigUse::Shapes; }
 
-  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
-  const std::string& source() const { return src_; }
-
-  // A whole number in [lo, hi]; `fallback` when absent or null (required: Error instead).
-  long long integer(const char* key, long long lo, long long hi, std::optional<long long> fallback,
-                    const char* what = nullptr) const {
-    if (!has(key)) {
-      if (!fallback) fail("{}: required field \"{}\" is missing{}", src_, key, what ? fmt::format(" ({})", what) : "");
-      return *fallback;
-    }
-    return integer_value(j_[key], key, lo, hi);
-  }
-
-  long long integer_value(const json& v, const std::string& key, long long lo, long long hi) const {
-    long long x = 0;
-    if (v.is_number_unsigned()) {
-      auto u = v.get<std::uint64_t>();
-      if (u > static_cast<std::uint64_t>(std::numeric_limits<long long>::max()))
-        fail("{}: \"{}\" = {} is out of range ({} to {})", src_, key, v.dump(), lo, hi);
-      x = static_cast<long long>(u);
-    } else if (v.is_number_integer()) {
-      x = v.get<long long>();
-    } else {
-      fail("{}: \"{}\" must be a whole number, got {}", src_, key, v.dump().substr(0, 60));
-    }
-    if (x < lo || x > hi) fail("{}: \"{}\" = {} is out of range ({} to {})", src_, key, x, lo, hi);
-    return x;
-  }
-
-  double number(const json& obj, const char* key, double lo, double hi, std::optional<double> fallback,
-                const std::string& where) const {
-    if (!obj.contains(key) || obj[key].is_null()) {
-      if (!fallback) fail("{}: required field \"{}\" is missing{}", src_, key, where);
-      return *fallback;
-    }
-    const json& v = obj[key];
-    if (!v.is_number()) fail("{}: \"{}\"{} must be a number, got {}", src_, key, where, v.dump().substr(0, 60));
-    double x = v.get<double>();
-    if (!std::isfinite(x) || x < lo || x > hi)
-      fail("{}: \"{}\"{} = {} is out of range ({} to {})", src_, key, where, x, lo, hi);
-    return x;
-  }
-
-  bool boolean(const char* key, bool fallback) const {
-    if (!has(key)) return fallback;
-    if (!j_[key].is_boolean()) fail("{}: \"{}\" must be true or false, got {}", src_, key, j_[key].dump().substr(0, 60));
-    return j_[key].get<bool>();
-  }
-
-  std::string string(const char* key, const std::string& fallback) const {
-    if (!has(key)) return fallback;
-    if (!j_[key].is_string()) fail("{}: \"{}\" must be a string, got {}", src_, key, j_[key].dump().substr(0, 60));
-    return j_[key].get<std::string>();
-  }
-
- private:
-  const json& j_;
-  std::string src_;
-};
-
-constexpr long long kMaxDim = 1 << 20;     // hidden / intermediate / head_dim: 1M is far past any model
-constexpr long long kMaxCount = 1 << 14;   // layers, heads
-constexpr long long kMaxVocab = 1 << 24;
-constexpr long long kMaxPositions = 1LL << 32;
-
-std::string pick_architecture(const Reader& r, const json& j, std::string& model_type) {
+std::string pick_architecture(const Reader& r, const json& j, std::string& model_type, ConfigUse use) {
+  const char* supported = use == ConfigUse::Run ? kSupportedArchitectures : kShapeArchitectures;
   std::string arch;
   if (r.has("architectures")) {
     const json& a = j["architectures"];
@@ -102,18 +46,18 @@ std::string pick_architecture(const Reader& r, const json& j, std::string& model
   model_type = r.string("model_type", "");
   if (arch.empty()) {
     for (const auto& k : kArchs)
-      if (model_type == k.model_type) arch = k.architecture;
+      if (usable(k, use) && model_type == k.model_type) arch = k.architecture;
     if (arch.empty())
       fail("{}: unsupported architecture {} (supported: {})", r.source(),
            model_type.empty() ? "(no architectures or model_type given)" : "model_type " + printable(model_type),
-           kSupportedArchitectures);
+           supported);
   }
   for (const auto& k : kArchs)
-    if (arch == k.architecture) {
+    if (usable(k, use) && arch == k.architecture) {
       if (model_type.empty()) model_type = k.model_type;
       return arch;
     }
-  fail("{}: unsupported architecture {} (supported: {})", r.source(), printable(arch), kSupportedArchitectures);
+  fail("{}: unsupported architecture {} (supported: {})", r.source(), printable(arch), supported);
 }
 
 // rope_scaling (4.x) or rope_parameters (5.x): same keys, the 5.x one also holds rope_theta.
@@ -173,19 +117,10 @@ void read_rope(const Reader& r, const json& j, RopeConfig& rope) {
   }
 }
 
-}  // namespace
-
-ModelConfig parse_model_config(const json& j, const std::string& source_name) {
-  if (!j.is_object()) fail("{}: must be a JSON object, got {}", source_name, j.type_name());
-  Reader r(j, source_name);
-  ModelConfig c;
-  c.architecture = pick_architecture(r, j, c.model_type);
-  const bool qwen2 = c.architecture == "Qwen2ForCausalLM";
-  const bool llama = c.architecture == "LlamaForCausalLM";
-
-  c.vocab_size = static_cast<int>(r.integer("vocab_size", 1, kMaxVocab, {}));
+// The sizes every Llama-style decoder has (Llama, Mistral, Qwen2, GPT-OSS).
+void read_decoder_sizes(const Reader& r, ModelConfig& c) {
+  const std::string& source_name = r.source();
   c.hidden_size = static_cast<int>(r.integer("hidden_size", 1, kMaxDim, {}));
-  c.intermediate_size = static_cast<int>(r.integer("intermediate_size", 1, kMaxDim, {}));
   c.num_hidden_layers = static_cast<int>(r.integer("num_hidden_layers", 1, kMaxCount, {}));
   c.num_attention_heads = static_cast<int>(r.integer("num_attention_heads", 1, kMaxCount, {}));
   c.num_key_value_heads =
@@ -201,20 +136,31 @@ ModelConfig parse_model_config(const json& j, const std::string& source_name) {
            source_name, c.hidden_size, c.num_attention_heads);
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
-  // Bounding the projection widths too keeps parameter_count() far inside 64 bits.
+  // Bounding the projection widths too keeps every tensor's size far inside 64 bits.
   if (1LL * c.num_attention_heads * c.head_dim > kMaxDim)
     fail("{}: num_attention_heads x head_dim = {} x {} is out of range (at most {})", source_name,
          c.num_attention_heads, c.head_dim, kMaxDim);
-  if (c.head_dim % 2 != 0)
-    fail("{}: head dimension {} is odd; RoPE rotates pairs of dimensions", source_name, c.head_dim);
-  const long long default_positions = qwen2 ? 32768 : (llama ? 2048 : 4096 * 32);
-  c.max_position_embeddings =
-      static_cast<int>(r.integer("max_position_embeddings", 1, std::numeric_limits<int>::max(), default_positions));
-  c.rms_norm_eps = r.number(j, "rms_norm_eps", 1e-30, 1.0, 1e-6, "");
-  read_rope(r, j, c.rope);
+  c.intermediate_size = static_cast<int>(r.integer("intermediate_size", 1, kMaxDim, {}));
+  c.vocab_size = static_cast<int>(r.integer("vocab_size", 1, kMaxVocab, {}));
+}
 
-  const std::string act = r.string("hidden_act", "silu");
-  if (act != "silu") fail("{}: \"hidden_act\" = {} is not supported (the Llama family uses silu)", source_name, printable(act));
+// Llama, Mistral and Qwen2 after their sizes: what running them needs (Run), biases, tying, windows.
+void read_llama_family(const Reader& r, const json& j, ModelConfig& c, ConfigUse use) {
+  const std::string& source_name = r.source();
+  const bool qwen2 = c.architecture == "Qwen2ForCausalLM";
+  const bool llama = c.architecture == "LlamaForCausalLM";
+  if (use == ConfigUse::Run) {
+    if (c.head_dim % 2 != 0)
+      fail("{}: head dimension {} is odd; RoPE rotates pairs of dimensions", source_name, c.head_dim);
+    const long long default_positions = qwen2 ? 32768 : (llama ? 2048 : 4096 * 32);
+    c.max_position_embeddings = static_cast<int>(
+        r.integer("max_position_embeddings", 1, std::numeric_limits<int>::max(), default_positions));
+    c.rms_norm_eps = r.number(j, "rms_norm_eps", 1e-30, 1.0, 1e-6, "");
+    read_rope(r, j, c.rope);
+    const std::string act = r.string("hidden_act", "silu");
+    if (act != "silu")
+      fail("{}: \"hidden_act\" = {} is not supported (the Llama family uses silu)", source_name, printable(act));
+  }
   c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
   if (qwen2) {
     c.attention_bias = true;  // Qwen2 always has q/k/v bias and never an o_proj bias
@@ -224,22 +170,23 @@ ModelConfig parse_model_config(const json& j, const std::string& source_name) {
     c.mlp_bias = r.boolean("mlp_bias", false);
   }
 
-  if (r.has("bos_token_id")) c.bos_token_id = static_cast<int>(r.integer("bos_token_id", 0, kMaxVocab * 4, {}));
-  if (r.has("eos_token_id")) {
-    const json& e = j["eos_token_id"];
-    if (e.is_array()) {
-      for (std::size_t i = 0; i < e.size(); ++i)
-        c.eos_token_ids.push_back(
-            static_cast<int>(r.integer_value(e[i], fmt::format("eos_token_id[{}]", i), 0, kMaxVocab * 4)));
-    } else {
-      c.eos_token_ids.push_back(static_cast<int>(r.integer("eos_token_id", 0, kMaxVocab * 4, {})));
+  if (use == ConfigUse::Run) {
+    if (r.has("bos_token_id")) c.bos_token_id = static_cast<int>(r.integer("bos_token_id", 0, kMaxVocab * 4, {}));
+    if (r.has("eos_token_id")) {
+      const json& e = j["eos_token_id"];
+      if (e.is_array()) {
+        for (std::size_t i = 0; i < e.size(); ++i)
+          c.eos_token_ids.push_back(
+              static_cast<int>(r.integer_value(e[i], fmt::format("eos_token_id[{}]", i), 0, kMaxVocab * 4)));
+      } else {
+        c.eos_token_ids.push_back(static_cast<int>(r.integer("eos_token_id", 0, kMaxVocab * 4, {})));
+      }
+      if (!c.eos_token_ids.empty()) c.eos_token_id = c.eos_token_ids.front();
     }
-    if (!c.eos_token_ids.empty()) c.eos_token_id = c.eos_token_ids.front();
+    std::string dtype = r.has("dtype") ? r.string("dtype", "") : r.string("torch_dtype", "float32");
+    if (dtype.rfind("torch.", 0) == 0) dtype = dtype.substr(6);
+    c.dtype = dtype;
   }
-
-  std::string dtype = r.has("dtype") ? r.string("dtype", "") : r.string("torch_dtype", "float32");
-  if (dtype.rfind("torch.", 0) == 0) dtype = dtype.substr(6);
-  c.dtype = dtype;
 
   if (qwen2) {
     if (r.boolean("use_sliding_window", false))
@@ -247,28 +194,77 @@ ModelConfig parse_model_config(const json& j, const std::string& source_name) {
   } else if (!llama && r.has("sliding_window")) {
     c.sliding_window = static_cast<int>(r.integer("sliding_window", 1, std::numeric_limits<int>::max(), {}));
   }
+  c.sliding_layers = c.sliding_window > 0 ? c.num_hidden_layers : 0;
+}
+
+// The model's size with checked arithmetic: the tensors outside the layers, plus num_hidden_layers times
+// one layer's (every layer of these families has the same tensors), without listing every layer.
+// nullopt past kMaxParameters.
+std::optional<long long> bounded_parameter_count(const ModelConfig& c) {
+  ModelConfig one = c;
+  one.num_hidden_layers = 1;
+  long long outside = 0, layer = 0, total = 0;
+  for (const TensorEntry& t : tensor_map(one)) (t.layer < 0 ? outside : layer) += t.numel();  // each < 2^62
+  if (__builtin_mul_overflow(layer, static_cast<long long>(c.num_hidden_layers), &total) ||
+      __builtin_add_overflow(total, outside, &total) || total > kMaxParameters)
+    return std::nullopt;
+  return total;
+}
+
+void check_total_size(const ModelConfig& c) {
+  if (!bounded_parameter_count(c))
+    fail("{}: the shapes imply more than {} parameters ({} layers, hidden {}, intermediate {}, vocab {}{}); "
+         "check those fields",
+         c.name(), kMaxParameters, c.num_hidden_layers, c.hidden_size, c.intermediate_size, c.vocab_size,
+         c.num_experts ? fmt::format(", {} experts", c.num_experts) : "");
+}
+
+}  // namespace
+
+ModelConfig parse_model_config(const json& j, const std::string& source_name, ConfigUse use) {
+  if (!j.is_object()) fail("{}: must be a JSON object, got {}", source_name, j.type_name());
+  Reader r(j, source_name);
+  ModelConfig c;
+  c.source = source_name;
+  c.architecture = pick_architecture(r, j, c.model_type, use);
+  if (c.architecture == "FalconForCausalLM") {
+    config::read_falcon(r, c);
+  } else {
+    read_decoder_sizes(r, c);
+    if (c.architecture == "GptOssForCausalLM")
+      config::read_gpt_oss(r, c);
+    else
+      read_llama_family(r, j, c, use);
+  }
+  check_total_size(c);
   return c;
 }
 
-ModelConfig load_model_config(const std::filesystem::path& path) {
+ModelConfig load_model_config(const std::filesystem::path& path, ConfigUse use) {
   std::error_code ec;
   std::filesystem::path file = std::filesystem::is_directory(path, ec) ? path / "config.json" : path;
   if (!std::filesystem::exists(file, ec)) fail("{}: no such file (a model folder needs a config.json)", file.string());
-  return parse_model_config(parse_json_strict(read_file(file), file.string()), file.string());
+  return parse_model_config(parse_json_strict(read_file(file), file.string()), file.string(), use);
 }
 
+bool ModelConfig::runnable() const {
+  for (const auto& k : kArchs)
+    if (k.runnable && architecture == k.architecture) return true;
+  return false;
+}
+
+std::string ModelConfig::name() const { return source.empty() ? std::string("model config") : source; }
+
 long long ModelConfig::parameter_count() const {
-  const long long H = hidden_size, I = intermediate_size, V = vocab_size;
-  const long long q = 1LL * num_attention_heads * head_dim, kv = 1LL * num_key_value_heads * head_dim;
-  long long attn = H * q + 2 * H * kv + q * H;
-  if (attention_bias) attn += q + 2 * kv;
-  if (o_proj_bias) attn += H;
-  long long mlp = 3 * H * I + (mlp_bias ? 2 * I + H : 0);
-  long long layer = attn + mlp + 2 * H;
-  return V * H * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * layer + H;
+  const auto n = bounded_parameter_count(*this);
+  if (!n) fail("{}: the shapes imply more than {} parameters", name(), kMaxParameters);
+  return *n;
 }
 
 json model_config_to_json(const ModelConfig& c, ConfigStyle style) {
+  if (!c.runnable())
+    fail("{}: writing a {} config is not supported (only {})", c.name(), printable(c.architecture),
+         kSupportedArchitectures);
   json j;
   j["architectures"] = json::array({c.architecture});
   j["model_type"] = c.model_type;

@@ -2,11 +2,9 @@
 //   presets           configs shaped like published models
 //   tensor list       HF names and shapes, the same list transformers' LlamaForCausalLM has
 //   values            a counter-based generator, so any element can be computed on its own
-//   shards            greedy packing in model order, transformers' file names and index
-//   staging folder    everything lands in <out>.partial-<pid>, renamed to <out> when complete
+//   the folder        io::CheckpointWriter: greedy shards in model order, transformers' file names and
+//                     index, staged in <out>.partial-<pid> and renamed to <out> when complete
 #include "engine/io/synth_model.h"
-
-#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
@@ -18,6 +16,8 @@
 #include "engine/core/error.h"
 #include "engine/core/threads.h"
 #include "engine/formats/scalar.h"
+#include "engine/io/checkpoint_writer.h"
+#include "engine/io/tensor_map.h"
 
 namespace qlab::io {
 
@@ -66,42 +66,6 @@ ModelConfig synth_preset(std::string_view name) {
   fail("unknown preset '{}' (presets: {})", name, list);
 }
 
-// ---- tensor list ---------------------------------------------------------------------------
-
-std::vector<TensorHeader> llama_tensor_headers(const ModelConfig& c, DType dtype) {
-  const std::int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-  const std::int64_t q = std::int64_t{c.num_attention_heads} * c.head_dim;
-  const std::int64_t kv = std::int64_t{c.num_key_value_heads} * c.head_dim;
-  std::vector<TensorHeader> t;
-  t.push_back({"model.embed_tokens.weight", dtype, {V, H}});
-  for (int l = 0; l < c.num_hidden_layers; ++l) {
-    const std::string p = fmt::format("model.layers.{}.", l);
-    t.push_back({p + "input_layernorm.weight", dtype, {H}});
-    t.push_back({p + "self_attn.q_proj.weight", dtype, {q, H}});
-    t.push_back({p + "self_attn.k_proj.weight", dtype, {kv, H}});
-    t.push_back({p + "self_attn.v_proj.weight", dtype, {kv, H}});
-    t.push_back({p + "self_attn.o_proj.weight", dtype, {H, q}});
-    if (c.attention_bias) {
-      t.push_back({p + "self_attn.q_proj.bias", dtype, {q}});
-      t.push_back({p + "self_attn.k_proj.bias", dtype, {kv}});
-      t.push_back({p + "self_attn.v_proj.bias", dtype, {kv}});
-    }
-    if (c.o_proj_bias) t.push_back({p + "self_attn.o_proj.bias", dtype, {H}});
-    t.push_back({p + "post_attention_layernorm.weight", dtype, {H}});
-    t.push_back({p + "mlp.gate_proj.weight", dtype, {I, H}});
-    t.push_back({p + "mlp.up_proj.weight", dtype, {I, H}});
-    t.push_back({p + "mlp.down_proj.weight", dtype, {H, I}});
-    if (c.mlp_bias) {
-      t.push_back({p + "mlp.gate_proj.bias", dtype, {I}});
-      t.push_back({p + "mlp.up_proj.bias", dtype, {I}});
-      t.push_back({p + "mlp.down_proj.bias", dtype, {H}});
-    }
-  }
-  t.push_back({"model.norm.weight", dtype, {H}});
-  if (!c.tie_word_embeddings) t.push_back({"lm_head.weight", dtype, {V, H}});
-  return t;
-}
-
 // ---- values --------------------------------------------------------------------------------
 
 namespace {
@@ -132,11 +96,13 @@ inline float unit_normal(std::uint64_t key, std::uint64_t i) {
 
 enum class Init { Normal, Ones, Zeros };
 
+// transformers' _init_weights for the Llama family, by the tensor's role in the map.
 Init init_of(std::string_view name) {
-  auto ends = [&](std::string_view s) { return name.size() >= s.size() && name.substr(name.size() - s.size()) == s; };
-  if (ends("norm.weight")) return Init::Ones;
-  if (ends(".bias")) return Init::Zeros;
-  return Init::Normal;
+  switch (role_of(name)) {
+    case TensorRole::Norm: return Init::Ones;
+    case TensorRole::Bias: return Init::Zeros;
+    default: return Init::Normal;
+  }
 }
 
 void fill_values(const TensorHeader& t, std::uint64_t key, float stdev, std::uint64_t first,
@@ -172,34 +138,6 @@ void fill_values(const TensorHeader& t, std::uint64_t key, float stdev, std::uin
       std::size_t{1} << 16);
 }
 
-// ---- shards --------------------------------------------------------------------------------
-
-struct Shard {
-  std::string file;
-  std::vector<TensorHeader> tensors;
-};
-
-std::vector<Shard> plan_shards(const std::vector<TensorHeader>& all, std::uint64_t max_bytes) {
-  std::vector<Shard> shards;
-  std::uint64_t used = 0;
-  for (const auto& t : all) {
-    const std::uint64_t n = dtype_byte_length(t.dtype, t.shape, t.name);
-    if (shards.empty() || (used + n > max_bytes && !shards.back().tensors.empty())) {
-      shards.emplace_back();
-      used = 0;
-    }
-    shards.back().tensors.push_back(t);
-    used += n;
-  }
-  if (shards.size() == 1) {
-    shards[0].file = "model.safetensors";
-  } else {
-    for (std::size_t i = 0; i < shards.size(); ++i)
-      shards[i].file = fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1, shards.size());
-  }
-  return shards;
-}
-
 const std::map<std::string, std::string> kFileMetadata = {{"format", "pt"}};
 
 std::string dtype_word(DType d) {
@@ -209,6 +147,14 @@ std::string dtype_word(DType d) {
     case DType::BF16: return "bfloat16";
     default: fail("synthetic models are stored as F32, F16 or BF16, not {}", dtype_name(d));
   }
+}
+
+CheckpointOptions checkpoint_options(const SynthSpec& spec, std::stop_token stop) {
+  CheckpointOptions o;
+  o.max_shard_bytes = spec.max_shard_bytes;
+  o.shard_metadata = kFileMetadata;
+  o.stop = std::move(stop);
+  return o;
 }
 
 }  // namespace
@@ -223,13 +169,11 @@ float synth_value(std::uint64_t seed, std::string_view tensor_name, std::uint64_
 }
 
 std::uint64_t synth_model_bytes(const SynthSpec& spec) {
-  std::uint64_t total = 0;
-  for (const auto& s : plan_shards(llama_tensor_headers(spec.config, spec.dtype), spec.max_shard_bytes))
-    total += safetensors_file_size(s.tensors, kFileMetadata);
-  return total + 64 * 1024;  // config.json and the index
+  const auto all = tensor_headers(tensor_map(spec.config), spec.dtype);
+  return checkpoint_shard_bytes(all, checkpoint_options(spec, {})) + 64 * 1024;  // + config.json and the index
 }
 
-// ---- staging folder ------------------------------------------------------------------------
+// ---- the folder: the checkpoint writer's -----------------------------------------------------
 
 SynthResult write_synth_model(const fs::path& out_dir, const SynthSpec& spec, Progress& progress,
                               std::stop_token stop) {
@@ -240,65 +184,37 @@ SynthResult write_synth_model(const fs::path& out_dir, const SynthSpec& spec, Pr
   nlohmann::json cj = model_config_to_json(cfg);
   cfg = parse_model_config(cj, "synthetic model config");
 
-  std::error_code ec;
-  if (fs::exists(out_dir, ec) && !(fs::is_directory(out_dir, ec) && fs::is_empty(out_dir, ec)))
-    fail("{}: already exists and is not an empty folder; choose a new folder", out_dir.string());
-  const fs::path abs = fs::absolute(out_dir);
-  const fs::path parent = abs.parent_path();
-  if (!fs::is_directory(parent, ec)) fail("{}: folder {} does not exist", out_dir.string(), parent.string());
-
-  const std::vector<TensorHeader> all = llama_tensor_headers(cfg, spec.dtype);
-  const std::vector<Shard> shards = plan_shards(all, spec.max_shard_bytes);
+  const std::vector<TensorHeader> all = tensor_headers(tensor_map(cfg), spec.dtype);
+  CheckpointWriter w(out_dir, checkpoint_options(spec, stop));  // refuses a folder in use
   const std::uint64_t need = synth_model_bytes(spec);
-  auto space = fs::space(parent, ec);
+  std::error_code ec;
+  auto space = fs::space(w.staging_dir().parent_path(), ec);
   if (!ec && space.available < need)
     fail("{}: the model needs {:.2f} GB but only {:.2f} GB are free there", out_dir.string(), need / 1e9,
          space.available / 1e9);
 
-  const fs::path staging = parent / fmt::format("{}.partial-{}", abs.filename().string(), ::getpid());
-  fs::remove_all(staging, ec);
-  if (!fs::create_directory(staging, ec) || ec)
-    fail("{}: cannot create the staging folder {}: {}", out_dir.string(), staging.string(), ec.message());
+  // The writer shards the tensors as plan_shards does; the plan only names the shard in progress labels.
+  const auto plan = plan_shards(all, spec.max_shard_bytes);
+  std::uint64_t data_total = 0, done = 0;
+  for (const auto& t : all) data_total += dtype_byte_length(t.dtype, t.shape, t.name);
+  for (std::size_t k = 0; k < plan.size(); ++k)
+    for (std::size_t i : plan[k]) {
+      const TensorHeader& t = all[i];
+      const std::string label =
+          fmt::format("writing {} ({}/{})", shard_file_name(k, plan.size()), k + 1, plan.size());
+      w.add(t, [&, t, label, key = name_key(spec.seed, t.name)](std::uint64_t off, std::span<std::byte> chunk) {
+        fill_values(t, key, spec.init_std, off / dtype_size(t.dtype), chunk);
+        done += chunk.size();
+        progress.report(data_total ? double(done) / double(data_total) : 1.0, label);
+      });
+    }
+  w.write_json("config.json", cj);
+  const CheckpointResult cr = w.finish();
 
   SynthResult result;
+  result.files = cr.files;
+  result.bytes = cr.bytes;
   result.parameters = cfg.parameter_count();
-  try {
-    std::uint64_t data_total = 0;
-    for (const auto& t : all) data_total += dtype_byte_length(t.dtype, t.shape, t.name);
-    std::uint64_t done = 0;
-    nlohmann::json weight_map = nlohmann::json::object();
-    for (std::size_t s = 0; s < shards.size(); ++s) {
-      const Shard& sh = shards[s];
-      std::vector<std::uint64_t> keys;
-      for (const auto& t : sh.tensors) keys.push_back(name_key(spec.seed, t.name));
-      const std::string label = fmt::format("writing {} ({}/{})", sh.file, s + 1, shards.size());
-      write_safetensors_streamed(staging / sh.file, sh.tensors, kFileMetadata,
-                                 [&](std::size_t i, std::uint64_t off, std::span<std::byte> chunk) {
-                                   check_cancel(stop);
-                                   const TensorHeader& t = sh.tensors[i];
-                                   fill_values(t, keys[i], spec.init_std, off / dtype_size(t.dtype), chunk);
-                                   done += chunk.size();
-                                   progress.report(data_total ? double(done) / double(data_total) : 1.0, label);
-                                 });
-      for (const auto& t : sh.tensors) weight_map[t.name] = sh.file;
-      result.files.push_back(out_dir / sh.file);
-    }
-    if (shards.size() > 1) {
-      nlohmann::json index = {{"metadata", {{"total_size", data_total}}}, {"weight_map", weight_map}};
-      write_file_atomic(staging / "model.safetensors.index.json", index.dump(2) + "\n");
-      result.files.push_back(out_dir / "model.safetensors.index.json");
-    }
-    write_file_atomic(staging / "config.json", cj.dump(2) + "\n");
-    result.files.insert(result.files.begin(), out_dir / "config.json");
-
-    if (fs::exists(out_dir, ec)) fs::remove(out_dir, ec);  // the empty folder the user made
-    fs::rename(staging, out_dir, ec);
-    if (ec) fail("{}: cannot move the finished model into place: {}", out_dir.string(), ec.message());
-  } catch (...) {
-    fs::remove_all(staging, ec);
-    throw;
-  }
-  for (const auto& f : result.files) result.bytes += fs::file_size(f, ec);
   progress.report(1.0, "done");
   return result;
 }

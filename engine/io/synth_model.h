@@ -2,9 +2,9 @@
 // Random-weight Hugging Face models of any size, so that big-model code paths can be run and
 // timed with nothing downloaded.
 //   synth_preset / synth_preset_names   shapes of real models (TinyLlama-1.1B, Llama-3.1-8B) and a tiny one
-//   llama_tensor_headers                the tensor names and shapes a config implies (HF naming)
 //   write_synth_model                   config.json + model.safetensors (sharded past max_shard_bytes),
 //                                       streamed a chunk at a time, into a folder that appears whole
+// The tensors are the config's tensor map (tensor_map.h), in its order.
 // Weights are drawn like transformers' _init_weights: N(0, initializer_range = 0.02) for every
 // Linear and the embedding, RMSNorm weights 1, biases 0. Each value is a pure function of (seed,
 // tensor name, element index), so the bytes do not depend on thread count or chunking.
@@ -23,8 +23,6 @@ namespace qlab::io {
 
 const std::vector<std::string>& synth_preset_names();  // "tiny", "tinyllama-1.1b", "llama-3.1-8b"
 ModelConfig synth_preset(std::string_view name);       // Error listing the names if unknown
-
-std::vector<TensorHeader> llama_tensor_headers(const ModelConfig& c, DType dtype);
 
 struct SynthSpec {
   ModelConfig config;

@@ -29,7 +29,7 @@ struct CorpusSpec {
 
 struct Corpus {
   std::string train_text, eval_text, calib_text, tokenizer_json;
-  std::vector<McItem> mc;
+  std::vector<eval::McItem> mc;
   std::vector<std::int32_t> train_tokens, eval_tokens, calib_tokens;
 };
 

@@ -2,18 +2,15 @@
 
 #include <chrono>
 
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
+#include "engine/eval/unigram.h"
 #include "engine/io/tokenizer.h"
+#include "engine/quant/fp8_calibration.h"
 #include "engine/train/evaluate.h"
 #include "engine/train/train_presets.h"
 
 namespace qlab::train {
-
-using nlohmann::json;
 
 namespace {
 
@@ -21,47 +18,38 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-json casts_json(const CastStats& c) {
-  json j = json::object();
-  for (int r = 0; r < kCastRoles; ++r)
-    j[std::string(cast_role_name(static_cast<CastRole>(r)))] = {{"values", c[r].total},
-                                                                 {"saturated", c[r].saturated},
-                                                                 {"flushed_to_zero", c[r].flushed},
-                                                                 {"saturated_fraction", c[r].saturated_fraction()},
-                                                                 {"flushed_fraction", c[r].flushed_fraction()}};
-  return j;
-}
-
-json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-
 }  // namespace
 
 Fp8InferenceResult fp8_inference(const std::filesystem::path& dir, std::int64_t max_chunks, std::stop_token stop) {
   const TrainModel m = TrainModel::load(dir);
   const io::Tokenizer tok = io::Tokenizer::load(dir);
-  const auto eval = tok.encode(read_file(dir / "eval.txt"), false);
-  const auto calib = tok.encode(read_file(dir / "calib.txt"), false);
-  const std::int32_t bos = m.cfg.bos_token_id >= 0 ? m.cfg.bos_token_id : 0;
-  return fp8_inference(m, eval, calib, m.cfg.max_position_embeddings, bos, max_chunks, stop);
+  // The ids of eval.txt without a leading BOS, chunked with the model's BOS (eval::ppl_setup's policy).
+  eval::PplRequest req;
+  req.tokens = tok.encode(read_file(dir / "eval.txt"), false);
+  req.n_ctx = m.cfg.max_position_embeddings;
+  req.max_chunks = max_chunks;
+  const eval::PplSetup setup = eval::ppl_setup(m.cfg, &tok, std::move(req));
+  return fp8_inference(m, setup, tok.encode(read_file(dir / "calib.txt"), false), stop);
 }
 
-Fp8InferenceResult fp8_inference(const TrainModel& m, const std::vector<std::int32_t>& eval,
-                                 const std::vector<std::int32_t>& calib, std::int64_t n_ctx,
-                                 std::optional<std::int32_t> bos, std::int64_t max_chunks, std::stop_token stop) {
+Fp8InferenceResult fp8_inference(const TrainModel& m, const eval::PplSetup& setup,
+                                 const std::vector<std::int32_t>& calib, std::stop_token stop) {
+  const std::int64_t n_ctx = setup.options.n_ctx;
   Fp8InferenceResult r;
+  r.protocol = setup.protocol;
   CastContext f32;
-  ScoredNll a = eval_perplexity(m, eval, n_ctx, bos, f32, max_chunks);
+  ScoredNll a = eval_perplexity(m, setup, f32);
   r.ppl_fp32 = a.ppl();
   r.scored_tokens = a.count;
   check_cancel(stop);
   CastContext b16;
   b16.precision = Precision::BF16;
-  r.ppl_bf16 = eval_perplexity(m, eval, n_ctx, bos, b16, max_chunks).ppl();
+  r.ppl_bf16 = eval_perplexity(m, setup, b16).ppl();
   check_cancel(stop);
-  r.calib_chunks = std::min<std::int64_t>(8, static_cast<std::int64_t>(calib.size()) / n_ctx);
+  r.calib_chunks = quant::calibration_chunks(calib.size(), n_ctx, 8);
   CastContext f8 = calibrate_fp8_inference(m, calib, n_ctx, r.calib_chunks);
   f8.stats = CastStats{};
-  r.ppl_fp8 = eval_perplexity(m, eval, n_ctx, bos, f8, max_chunks).ppl();
+  r.ppl_fp8 = eval_perplexity(m, setup, f8).ppl();
   r.fp8_casts = f8.stats;
   return r;
 }
@@ -77,12 +65,12 @@ Lab3Result run_lab3(const Lab3Options& o, const std::function<void(Precision, co
   opt.recipe = o.recipe;
   TrainModel init = TrainModel::create(preset.config(preset.corpus.vocab_size));
   init.init(opt.seed);
-  const std::int64_t n_ctx = init.cfg.max_position_embeddings;
-  const std::int32_t bos = init.cfg.bos_token_id >= 0 ? init.cfg.bos_token_id : 0;
+  const eval::PplSetup held_out =
+      held_out_setup(init, corpus.eval_tokens, init.cfg.max_position_embeddings, o.eval_chunks);
 
   Lab3Result res;
-  res.unigram_ppl = unigram_perplexity(corpus.train_tokens, init.cfg.vocab_size, corpus.eval_tokens, n_ctx,
-                                       o.eval_chunks).ppl();
+  res.protocol = held_out.protocol;
+  res.unigram_ppl = eval::unigram_perplexity(corpus.train_tokens, init.cfg.vocab_size, held_out).ppl();
   const auto n_runs = static_cast<int>(o.precisions.size());
   const double share = n_runs ? (o.builtin_dir ? 0.88 : 1.0) / n_runs : 0.0;
   for (int i = 0; i < n_runs; ++i) {
@@ -116,9 +104,9 @@ Lab3Result run_lab3(const Lab3Options& o, const std::function<void(Precision, co
     CastContext c = s.ctx;
     c.precision = p;
     c.record_amax = false;
-    run.eval_ppl = eval_perplexity(s.model, corpus.eval_tokens, n_ctx, bos, c, o.eval_chunks).ppl();
+    run.eval_ppl = eval_perplexity(s.model, held_out, c).ppl();
     CastContext f32;
-    run.eval_ppl_fp32 = eval_perplexity(s.model, corpus.eval_tokens, n_ctx, bos, f32, o.eval_chunks).ppl();
+    run.eval_ppl_fp32 = eval_perplexity(s.model, held_out, f32).ppl();
     res.runs.push_back(std::move(run));
   }
   if (o.builtin_dir) {
@@ -128,53 +116,6 @@ Lab3Result run_lab3(const Lab3Options& o, const std::function<void(Precision, co
   res.seconds = seconds_since(t0);
   progress.report(1.0, "done");
   return res;
-}
-
-json lab3_to_json(const Lab3Result& r) {
-  json runs = json::array();
-  for (const auto& run : r.runs) {
-    json steps = json::array(), loss = json::array(), gn = json::array();
-    json sat = json::object(), flush = json::object();
-    for (int k = 0; k < kCastRoles; ++k) {
-      sat[std::string(cast_role_name(static_cast<CastRole>(k)))] = json::array();
-      flush[std::string(cast_role_name(static_cast<CastRole>(k)))] = json::array();
-    }
-    for (const auto& h : run.history) {
-      steps.push_back(h.step);
-      loss.push_back(num(h.loss));
-      gn.push_back(num(h.grad_norm));
-      for (int k = 0; k < kCastRoles; ++k) {
-        const std::string n(cast_role_name(static_cast<CastRole>(k)));
-        sat[n].push_back(h.casts[k].saturated_fraction());
-        flush[n].push_back(h.casts[k].flushed_fraction());
-      }
-    }
-    runs.push_back({{"precision", precision_name(run.precision)},
-                    {"step", steps},
-                    {"loss", loss},
-                    {"grad_norm", gn},
-                    {"saturated_fraction", sat},
-                    {"flushed_fraction", flush},
-                    {"casts_total", casts_json(run.totals)},
-                    {"final_loss", run.history.empty() ? json(nullptr) : num(run.history.back().loss)},
-                    {"eval_ppl", num(run.eval_ppl)},
-                    {"eval_ppl_fp32_forward", num(run.eval_ppl_fp32)},
-                    {"seconds", run.seconds},
-                    {"tokens_per_s", run.tokens_per_s},
-                    {"stop_reason", run.stop_reason}});
-  }
-  json j = {{"runs", runs}, {"unigram_ppl", num(r.unigram_ppl)}, {"seconds", r.seconds}};
-  if (r.inference) {
-    const auto& f = *r.inference;
-    j["fp8_inference"] = {{"ppl_fp32", num(f.ppl_fp32)},
-                          {"ppl_bf16", num(f.ppl_bf16)},
-                          {"ppl_e4m3", num(f.ppl_fp8)},
-                          {"scored_tokens", f.scored_tokens},
-                          {"calibration_chunks", f.calib_chunks},
-                          {"scaling", "per tensor, max calibration (scale = 448 / amax), lm_head kept bf16"},
-                          {"casts", casts_json(f.fp8_casts)}};
-  }
-  return j;
 }
 
 }  // namespace qlab::train

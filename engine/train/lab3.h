@@ -5,9 +5,7 @@
 //                 on held-out text; and, given the built-in model's folder, measures its perplexity
 //                 with e4m3 weights and activations (per-tensor scales calibrated on calib.txt, the
 //                 head kept bf16) beside fp32 and bf16
-//   lab3_to_json  what the lab screen draws: per run the loss curve, grad norms, per-step share of
-//                 values saturated / flushed to zero for weights, activations and gradients, totals,
-//                 final held-out perplexity, tokens/s; and the inference table
+// What the lab screen and `qlab train --lab3` show of it is labs/lab03_json.h.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -16,9 +14,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include "engine/core/progress.h"
+#include "engine/eval/ppl_setup.h"
 #include "engine/train/trainer.h"
 
 namespace qlab::train {
@@ -44,6 +41,7 @@ struct Lab3Run {
 };
 
 struct Fp8InferenceResult {
+  std::string protocol;       // how eval.txt is scored (eval::PplSetup::protocol)
   double ppl_fp32 = 0, ppl_bf16 = 0, ppl_fp8 = 0;
   std::int64_t scored_tokens = 0, calib_chunks = 0;
   CastStats fp8_casts{};      // counts of the fp8 pass
@@ -53,6 +51,7 @@ struct Lab3Result {
   std::vector<Lab3Run> runs;
   std::optional<Fp8InferenceResult> inference;
   double unigram_ppl = 0;     // reference for the curves: a unigram model on the same held-out tokens
+  std::string protocol;       // how the held-out text is scored (eval::PplSetup::protocol)
   double seconds = 0;
 };
 
@@ -63,12 +62,9 @@ Lab3Result run_lab3(const Lab3Options& o, const std::function<void(Precision, co
 // on its eval.txt with its tokenizer.json.
 Fp8InferenceResult fp8_inference(const std::filesystem::path& model_dir, std::int64_t max_chunks,
                                  std::stop_token stop = {});
-// The same on token streams the caller made, in chunks of n_ctx with each chunk's first token
-// overwritten by `bos` when set (the caller's perplexity protocol; calibration uses up to 8 chunks).
-Fp8InferenceResult fp8_inference(const TrainModel& m, const std::vector<std::int32_t>& eval_tokens,
-                                 const std::vector<std::int32_t>& calib_tokens, std::int64_t n_ctx,
-                                 std::optional<std::int32_t> bos, std::int64_t max_chunks, std::stop_token stop = {});
-
-nlohmann::json lab3_to_json(const Lab3Result& r);
+// The same on what the caller sets up (eval::ppl_setup: its text, BOS, context and chunks), calibrated
+// on up to 8 chunks of calib_tokens.
+Fp8InferenceResult fp8_inference(const TrainModel& m, const eval::PplSetup& scored,
+                                 const std::vector<std::int32_t>& calib_tokens, std::stop_token stop = {});
 
 }  // namespace qlab::train

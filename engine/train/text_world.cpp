@@ -289,8 +289,8 @@ Story story_for(WorldRng& r, const TextOptions& opt) {
 
 // Four choices: the answer and three wrong ones, the first wrong one (mentioned in the story)
 // kept with probability 1/2, the rest drawn from the pool; the answer lands on a random letter.
-McItem make_item(WorldRng& r, const Story& s, const Question& q) {
-  McItem it;
+eval::McItem make_item(WorldRng& r, const Story& s, const Question& q) {
+  eval::McItem it;
   it.question = s.text + "\nQuestion: " + q.text;
   std::vector<std::string> wrong;
   std::vector<std::string> pool;
@@ -309,19 +309,14 @@ McItem make_item(WorldRng& r, const Story& s, const Question& q) {
 
 }  // namespace
 
-std::string mc_prompt(const McItem& item) {
-  return fmt::format("{}\nA. {}\nB. {}\nC. {}\nD. {}\nAnswer:", item.question, item.choices[0], item.choices[1],
-                     item.choices[2], item.choices[3]);
-}
-
 std::string generate_document(WorldRng& rng, const TextOptions& opt) {
   Story s = story_for(rng, opt);
   std::string doc = s.text;
   double u = rng.uniform();
   if (u < opt.quiz_fraction) {
     const Question& q = s.questions[rng.below(static_cast<std::uint32_t>(s.questions.size()))];
-    McItem it = make_item(rng, s, q);
-    doc = mc_prompt(it) + " " + static_cast<char>('A' + it.answer);
+    eval::McItem it = make_item(rng, s, q);
+    doc = eval::mc_prompt(it) + " " + static_cast<char>('A' + it.answer);
   } else if (u < opt.quiz_fraction + opt.qa_fraction) {
     int n = 1 + static_cast<int>(rng.below(2));
     auto idx = distinct(rng, static_cast<std::uint32_t>(s.questions.size()),
@@ -343,111 +338,15 @@ std::string generate_corpus(std::uint64_t seed, std::size_t bytes, const std::st
   return out;
 }
 
-std::vector<McItem> generate_mc(std::uint64_t seed, int count, const TextOptions& opt) {
+std::vector<eval::McItem> generate_mc(std::uint64_t seed, int count, const TextOptions& opt) {
   WorldRng rng(seed);
-  std::vector<McItem> items;
+  std::vector<eval::McItem> items;
   items.reserve(static_cast<std::size_t>(count));
   for (int i = 0; i < count; ++i) {
     Story s = story_for(rng, opt);
     const Question& q = s.questions[rng.below(static_cast<std::uint32_t>(s.questions.size()))];
     items.push_back(make_item(rng, s, q));
   }
-  return items;
-}
-
-namespace {
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"') o += '"';
-    o += c;
-  }
-  return o + "\"";
-}
-}  // namespace
-
-std::string mc_csv(const std::vector<McItem>& items) {
-  std::string out;
-  for (const auto& it : items) {
-    out += csv_field(it.question);
-    for (const auto& c : it.choices) {
-      out += ',';
-      out += csv_field(c);
-    }
-    out += ",";
-    out += static_cast<char>('A' + it.answer);
-    out += "\n";
-  }
-  return out;
-}
-
-std::vector<McItem> parse_mc_csv(std::string_view text, const std::string& where) {
-  std::vector<McItem> items;
-  std::vector<std::string> fields;
-  std::string field;
-  std::size_t i = 0, row = 1;
-  bool any = false;  // the record has begun
-  auto end_record = [&] {
-    fields.push_back(std::move(field));
-    field.clear();
-    if (fields.size() == 1 && fields[0].empty()) {  // a blank line
-      fields.clear();
-      return;
-    }
-    if (fields.size() != 6) fail("{}: row {} has {} fields, not 6 (question, A, B, C, D, answer)", where, row, fields.size());
-    const std::string& a = fields[5];
-    if (a.size() != 1 || a[0] < 'A' || a[0] > 'D') fail("{}: row {}: the answer '{}' is not one of A, B, C, D", where, row, a);
-    McItem it;
-    it.question = fields[0];
-    for (int c = 0; c < 4; ++c) it.choices[c] = fields[static_cast<std::size_t>(c + 1)];
-    it.answer = a[0] - 'A';
-    items.push_back(std::move(it));
-    fields.clear();
-  };
-  while (i < text.size()) {
-    char c = text[i];
-    if (c == '"' && field.empty()) {
-      // a quoted field: "" inside is one quote; it ends at a lone quote
-      ++i;
-      for (;;) {
-        if (i >= text.size()) fail("{}: row {}: a quoted field never ends", where, row);
-        if (text[i] == '"') {
-          if (i + 1 < text.size() && text[i + 1] == '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          ++i;
-          break;
-        }
-        if (text[i] == '\n') ++row;
-        field += text[i++];
-      }
-      if (i < text.size() && text[i] != ',' && text[i] != '\n' && text[i] != '\r')
-        fail("{}: row {}: text after a quoted field", where, row);
-      any = true;
-      continue;
-    }
-    if (c == ',') {
-      fields.push_back(std::move(field));
-      field.clear();
-      any = true;
-      ++i;
-    } else if (c == '\r' || c == '\n') {
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      ++i;
-      end_record();
-      any = false;
-      ++row;
-    } else {
-      field += c;
-      any = true;
-      ++i;
-    }
-  }
-  if (any || !fields.empty()) end_record();
-  if (items.empty()) fail("{}: no questions", where);
   return items;
 }
 

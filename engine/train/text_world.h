@@ -6,17 +6,16 @@
 //                       question/answer lines about it; with `sums_fraction`, also runs of
 //                       two-digit sums and differences
 //   generate_corpus     documents joined by a separator until a byte budget is reached
-//   McItem / generate_mc  multiple-choice items in the MMLU CSV layout (question, A, B, C, D, answer)
-//   mc_csv              the items as CSV text (RFC 4180 quoting), no header row, as MMLU ships them
-//   mc_prompt           the prompt an item is scored with ("...\nAnswer:"), the same layout the
-//                       training text uses for its quiz documents
+//   generate_mc         multiple-choice items (eval::McItem, engine/eval/multiple_choice.h: the MMLU
+//                       layout and the prompt they are scored with, which the quiz documents use too)
 // The world: people (with pronouns), objects, colours, places, fruits, counts and small sums. Each
 // document draws its names and attributes at random, so answering a question about a story needs
 // the story in context (binding "Anna" to "red"), not a memorised fact.
 #include <cstdint>
 #include <string>
-#include <string_view>
 #include <vector>
+
+#include "engine/eval/multiple_choice.h"
 
 namespace qlab::train {
 
@@ -30,12 +29,6 @@ class WorldRng {
 
  private:
   std::uint64_t s_;
-};
-
-struct McItem {
-  std::string question;         // story and question, newline-separated
-  std::string choices[4];
-  int answer = 0;               // 0..3 = A..D
 };
 
 struct TextOptions {
@@ -53,12 +46,6 @@ std::string generate_document(WorldRng& rng, const TextOptions& opt = {});
 std::string generate_corpus(std::uint64_t seed, std::size_t bytes, const std::string& separator = "\n\n",
                             const TextOptions& opt = {});
 
-std::vector<McItem> generate_mc(std::uint64_t seed, int count, const TextOptions& opt = {});
-std::string mc_csv(const std::vector<McItem>& items);
-// The inverse, for any file in MMLU's CSV layout (RFC 4180 quoting, no header row; six fields:
-// question, four choices, the answer letter A-D). Error naming `where`, the row and what is wrong.
-std::vector<McItem> parse_mc_csv(std::string_view text, const std::string& where);
-// "question\nA. a\nB. b\nC. c\nD. d\nAnswer:" — the answer is then " A" .. " D".
-std::string mc_prompt(const McItem& item);
+std::vector<eval::McItem> generate_mc(std::uint64_t seed, int count, const TextOptions& opt = {});
 
 }  // namespace qlab::train

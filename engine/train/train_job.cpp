@@ -6,6 +6,7 @@
 
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
+#include "engine/eval/unigram.h"
 #include "engine/io/tokenizer.h"
 #include "engine/train/evaluate.h"
 #include "engine/train/train_presets.h"
@@ -16,13 +17,12 @@ using nlohmann::json;
 
 json evaluate_model(const TrainModel& m, Precision p, const CastContext& trained_ctx, const Corpus& corpus,
                     std::int64_t n_ctx, std::int64_t eval_chunks) {
-  const std::int32_t bos = m.cfg.bos_token_id >= 0 ? m.cfg.bos_token_id : 0;
+  const eval::PplSetup held_out = held_out_setup(m, corpus.eval_tokens, n_ctx, eval_chunks);
   CastContext f32;
-  const ScoredNll ppl32 = eval_perplexity(m, corpus.eval_tokens, n_ctx, bos, f32, eval_chunks);
-  const ScoredNll uni = unigram_perplexity(corpus.train_tokens, m.cfg.vocab_size, corpus.eval_tokens, n_ctx, eval_chunks);
-  const ScoredNll uni_self =
-      unigram_perplexity(corpus.eval_tokens, m.cfg.vocab_size, corpus.eval_tokens, n_ctx, eval_chunks);
-  json j = {{"protocol", fmt::format("llama.cpp chunks of {} tokens, BOS first, second half scored", n_ctx)},
+  const ScoredNll ppl32 = eval_perplexity(m, held_out, f32);
+  const eval::NllStats uni = eval::unigram_perplexity(corpus.train_tokens, m.cfg.vocab_size, held_out);
+  const eval::NllStats uni_self = eval::unigram_perplexity(corpus.eval_tokens, m.cfg.vocab_size, held_out);
+  json j = {{"protocol", held_out.protocol},
             {"scored_tokens", ppl32.count},
             {"ppl_fp32", ppl32.ppl()},
             {"unigram_ppl", uni.ppl()},
@@ -32,11 +32,11 @@ json evaluate_model(const TrainModel& m, Precision p, const CastContext& trained
     CastContext c = trained_ctx;
     c.precision = p;
     c.record_amax = false;
-    j["ppl_" + std::string(precision_name(p))] = eval_perplexity(m, corpus.eval_tokens, n_ctx, bos, c, eval_chunks).ppl();
+    j["ppl_" + std::string(precision_name(p))] = eval_perplexity(m, held_out, c).ppl();
   }
   if (!corpus.mc.empty()) {
     io::Tokenizer tok = io::Tokenizer::from_json_text(corpus.tokenizer_json, "tokenizer.json");
-    McScore s = mc_accuracy(m, tok, corpus.mc, f32);
+    eval::McScore s = mc_accuracy(m, tok, corpus.mc, f32);
     j["mc_items"] = s.items;
     j["mc_accuracy_letter"] = s.letter_accuracy();
     j["mc_accuracy_answer_text"] = s.text_accuracy();
@@ -88,7 +88,7 @@ TrainJobResult run_train_job(const TrainJobOptions& o, const std::function<void(
   std::filesystem::create_directories(o.out);
   write_file_atomic(o.out / "eval.txt", corpus.eval_text);
   write_file_atomic(o.out / "calib.txt", corpus.calib_text);
-  write_file_atomic(o.out / "mmlu.csv", mc_csv(corpus.mc));
+  write_file_atomic(o.out / "mmlu.csv", eval::mc_csv(corpus.mc));
 
   RunHooks hooks;
   hooks.on_step = on_step;

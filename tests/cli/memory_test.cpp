@@ -96,6 +96,15 @@ TEST(CliMemory, AConfigJsonFile) {
   auto bad = qlab("memory --model '" + dir.string() + "'", true);
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.out.find("num_hidden_layers"), std::string::npos);
+  // Every field within its bound, the shapes together past what 64-bit counts hold: an error naming
+  // the file, not numbers from an overflow.
+  std::ofstream(dir / "config.json") << R"({"model_type": "llama", "num_hidden_layers": 16384,
+    "hidden_size": 1048576, "head_dim": 1048576, "num_attention_heads": 1, "num_key_value_heads": 1,
+    "intermediate_size": 1048576, "vocab_size": 1048576})";
+  auto huge = qlab("memory --model '" + dir.string() + "'", true);
+  EXPECT_EQ(huge.code, 1);
+  EXPECT_NE(huge.out.find((dir / "config.json").string()), std::string::npos) << huge.out;
+  EXPECT_NE(huge.out.find("parameters"), std::string::npos) << huge.out;
   std::filesystem::remove_all(dir);
 }
 

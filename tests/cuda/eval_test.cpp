@@ -8,9 +8,9 @@
 #include <random>
 
 #include "cuda_test_util.h"
-#include "engine/eval/fake_quant.h"
 #include "engine/eval/perplexity.h"
 #include "engine/formats/format_lookup.h"
+#include "engine/quant/rtn.h"
 
 namespace qlab::eval {
 namespace {
@@ -48,7 +48,7 @@ TEST(EvalOnGpu, KlDivergenceEqualsTheCpu) {
   const model::Model base =
       model::Model::load(qlab::testing::synth("hd64_bf16", qlab::testing::shape(2, 512, 8, 2, 1024, 3000), io::DType::BF16));
   model::Model test = base;
-  fake_quantize_model(test, formats::block_format("int4-g32"), false, Progress::none(), false, true);
+  quant::fake_quantize_model(test, formats::block_format("int4-g32"), {}, Progress::none(), false, true);
   std::mt19937 rng(12);
   std::uniform_int_distribution<std::int32_t> d(0, base.vocab_size() - 1);
   std::vector<std::int32_t> tokens(700);

@@ -13,12 +13,12 @@
 #include <vector>
 
 #include "cuda_test_util.h"
-#include "engine/eval/fake_quant.h"
 #include "engine/formats/format_lookup.h"
 #include "engine/formats/scalar.h"
 #include "engine/tensor/matrix.h"
 #include "engine/model/decoder_layer.h"
 #include "engine/model/forward.h"
+#include "engine/quant/rtn.h"
 
 namespace qlab::model {
 namespace {
@@ -248,7 +248,7 @@ TEST(ForwardOnGpu, PackedWeightsEqualTheCpu) {
   for (const char* name : {"nvfp4", "mxfp4", "nf4", "nf4-dq", "int4-g32", "int3-g64", "int8-ch", "fp8-tensor",
                            "fp8-channel", "int4-ch-sym"}) {
     Model q = base;
-    eval::fake_quantize_model(q, formats::block_format(name), true, Progress::none(), false, true);
+    quant::fake_quantize_model(q, formats::block_format(name), {.embeddings = true}, Progress::none(), false, true);
     ASSERT_EQ(q.weights().layers[0].wq.type, tensor::ElemType::Packed) << name;
     const auto cpu = forward_all(q, tokens);
     const double e = max_row_rel_error(forward_all(q, tokens, gpu()), cpu, V);

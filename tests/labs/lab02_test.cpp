@@ -8,10 +8,10 @@
 #include <cstring>
 #include <filesystem>
 
+#include "engine/capacity/model_arch.h"
 #include "engine/io/safetensors.h"
-#include "engine/quant/model_arch.h"
+#include "engine/tensor/synthetic.h"
 #include "labs/lab.h"
-#include "labs/tensor_stats.h"
 
 namespace qlab::labs {
 namespace {
@@ -25,7 +25,7 @@ class Lab02Test : public ::testing::Test {
     char tmpl[] = "/tmp/qlab-lab02-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    w_ = synthetic_tensor(SyntheticKind::Gaussian, kRows * kCols);
+    w_ = tensor::synthetic_tensor(tensor::SyntheticKind::Gaussian, kRows * kCols);
     io::TensorToWrite t{"model.layers.0.self_attn.q_proj.weight", io::DType::F32, {kRows, kCols},
                         std::as_bytes(std::span<const float>(w_))};
     io::write_safetensors(dir_ / "model.safetensors", {t});
@@ -89,9 +89,9 @@ TEST_F(Lab02Test, ModelTensorStepMeasuresTheRealTensor) {
 TEST(Lab02Memory, TableMatchesHandCountedBytes) {
   StepResult r = run_step(*find_lab("lab02")->find("lab02.memory"), JobContext{}, Progress::none(), {});
   ASSERT_EQ(r.outcome, Outcome::Done) << r.message;
-  const auto a70 = quant::builtin_model("llama-3.1-70b");
+  const auto a70 = capacity::builtin_model("llama-3.1-70b");
   const double params = static_cast<double>(a70.parameter_count());
-  const double embed_head = 2.0 * a70.vocab * a70.hidden;  // untied: embeddings + output head
+  const double embed_head = 2.0 * a70.config.vocab_size * a70.config.hidden_size;  // untied: embeddings + output head
   // BF16: 2 bytes per parameter
   EXPECT_NEAR(r.record["llama-3.1-70b"]["bf16"]["weights_gb"].get<double>(), params * 2 / 1e9, 0.05);
   // NVFP4: linear weights at 4.5 bits, embeddings and head kept in BF16 (norms: tiny, in the tolerance)

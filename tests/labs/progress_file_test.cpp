@@ -10,6 +10,8 @@
 #include <fstream>
 #include <random>
 
+#include <fmt/format.h>
+
 #include "engine/core/atomic_file.h"
 #include "labs/milestones.h"
 #include "labs/progress_file.h"
@@ -230,7 +232,7 @@ TEST_F(ProgressFileTest, KilledDuringSavesTheFileIsAlwaysOldOrNew) {
     int n = j["settings"]["counter"].get<int>();
     ASSERT_GE(n, last) << "went back in time";
     ASSERT_EQ(static_cast<int>(j["results"].size()), n) << "half a state on disk";
-    for (int k = 1; k <= n; ++k) ASSERT_EQ(j["results"]["r" + std::to_string(k)]["n"], k);
+    for (int k = 1; k <= n; ++k) ASSERT_EQ(j["results"][fmt::format("r{}", k)]["n"], k);
     if (n > last) ++saw_progress;
     last = n;
   }
@@ -274,7 +276,7 @@ TEST_F(ProgressFileTest, TwoWritersAtOnceLoseNoTick) {
   json j = on_disk();
   for (int w = 0; w < 2; ++w)
     for (int i = 0; i < per_writer; ++i) {
-      std::string id = "w" + std::to_string(w) + "-" + std::to_string(i);
+      std::string id = fmt::format("w{}-{}", w, i);
       ASSERT_TRUE(j["milestones"].contains(id)) << id << " was lost";
       EXPECT_EQ(j["milestones"][id]["done"], true);
     }

@@ -162,7 +162,18 @@ TEST_F(AppTest, QuizExplainsTheAnswer) {
   keys({'c'});
   EXPECT_EQ(app_->screen_name(), "quiz");
   const auto& q = labs::content().quiz.front();
-  int wrong = q.answer == 0 ? 1 : 0;
+  // The choices are shown in this learner's own shuffled order: read the screen for a number
+  // that does not carry the right answer.
+  const std::string before = screen();
+  const std::string right = q.choices[static_cast<std::size_t>(q.answer)].substr(0, 30);
+  int wrong = -1;
+  for (int d = 1; d <= static_cast<int>(q.choices.size()) && wrong < 0; ++d) {
+    std::string tag = std::to_string(d) + ". ";
+    auto at = before.find(tag);
+    ASSERT_NE(at, std::string::npos) << before;
+    if (before.compare(at + tag.size(), right.size(), right) != 0) wrong = d - 1;
+  }
+  ASSERT_GE(wrong, 0) << before;
   keys({'1' + wrong});
   std::string s = screen();
   EXPECT_NE(s.find("Not quite."), std::string::npos) << s;

@@ -3,15 +3,17 @@
 #include <gtest/gtest.h>
 
 #include "../model/fixture_util.h"
-#include "engine/eval/fake_quant.h"
 #include "engine/eval/perplexity.h"
 #include "engine/formats/format_lookup.h"
 #include "engine/model/forward.h"
+#include "engine/quant/rtn.h"
 
 namespace qlab::eval {
 namespace {
 
 using qlab::testing::fixture;
+using quant::fake_quantize_model;
+using quant::FakeQuantStats;
 
 TEST(FakeQuantPacked, SameLogitsAndPerplexityAtThePackedSize) {
   const auto base = model::Model::load(fixture("models/llama"));
@@ -20,8 +22,8 @@ TEST(FakeQuantPacked, SameLogitsAndPerplexityAtThePackedSize) {
     SCOPED_TRACE(name);
     const auto& spec = formats::block_format(name);
     model::Model f32 = base, packed = base;
-    const FakeQuantStats a = fake_quantize_model(f32, spec, true);
-    const FakeQuantStats b = fake_quantize_model(packed, spec, true, Progress::none(), false, true);
+    const FakeQuantStats a = fake_quantize_model(f32, spec, {.embeddings = true});
+    const FakeQuantStats b = fake_quantize_model(packed, spec, {.embeddings = true}, Progress::none(), false, true);
     EXPECT_EQ(a.matrices, b.matrices);
     EXPECT_EQ(a.weights, b.weights);
     EXPECT_EQ(model::forward_all(packed, tokens), model::forward_all(f32, tokens));
@@ -44,7 +46,7 @@ TEST(FakeQuantPacked, SameLogitsAndPerplexityAtThePackedSize) {
 
 TEST(FakeQuantPacked, TiedEmbeddingsStayTied) {
   model::Model m = model::Model::load(fixture("models/llama_tied"));
-  fake_quantize_model(m, formats::block_format("int4-g32"), true, Progress::none(), false, true);
+  fake_quantize_model(m, formats::block_format("int4-g32"), {.embeddings = true}, Progress::none(), false, true);
   EXPECT_EQ(m.weights().embed.data, m.weights().lm_head.data);
   EXPECT_EQ(m.weights().embed.type, tensor::ElemType::Packed);
 }

@@ -5,13 +5,14 @@
 
 #include "../model/fixture_util.h"
 #include "engine/core/error.h"
-#include "engine/eval/fake_quant.h"
 #include "engine/eval/perplexity.h"
+#include "engine/quant/rtn.h"
 
 namespace qlab::eval {
 namespace {
 
 using qlab::testing::fixture;
+using qlab::quant::fake_quantize_model;
 
 formats::BlockFormatSpec spec(const char* name) {
   auto s = formats::block_format_from_name(name);
@@ -30,7 +31,7 @@ std::size_t distinct_in_row(const tensor::Matrix& m, std::int64_t r) {
 TEST(FakeQuant, LinearWeightsOnlyByDefault) {
   const auto base = model::Model::load(fixture("models/llama"));
   model::Model q = base;
-  const auto st = fake_quantize_model(q, spec("int2-ch"), false);
+  const auto st = fake_quantize_model(q, spec("int2-ch"));
   EXPECT_EQ(st.matrices, 7 * base.config().num_hidden_layers);
   for (const auto& l : q.weights().layers)
     for (const tensor::Matrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
@@ -42,7 +43,7 @@ TEST(FakeQuant, LinearWeightsOnlyByDefault) {
   EXPECT_GT(distinct_in_row(base.weights().layers[0].wq, 0), 4u);
 
   model::Model all = base;
-  const auto st_all = fake_quantize_model(all, spec("int2-ch"), true);
+  const auto st_all = fake_quantize_model(all, spec("int2-ch"), {.embeddings = true});
   EXPECT_EQ(st_all.matrices, st.matrices + 2);
   EXPECT_LE(distinct_in_row(all.weights().embed, 0), 4u);
   EXPECT_LE(distinct_in_row(all.weights().lm_head, 0), 4u);
@@ -51,7 +52,7 @@ TEST(FakeQuant, LinearWeightsOnlyByDefault) {
 TEST(FakeQuant, TiedEmbeddingsStayTied) {
   model::Model m = model::Model::load(fixture("models/llama_tied"));
   ASSERT_EQ(m.weights().embed.data, m.weights().lm_head.data);
-  fake_quantize_model(m, spec("int4-g32"), true);
+  fake_quantize_model(m, spec("int4-g32"), {.embeddings = true});
   EXPECT_EQ(m.weights().embed.data, m.weights().lm_head.data);
 }
 
@@ -97,7 +98,7 @@ TEST(Kld, GrowsAsTheFormatCoarsens) {
   double prev = 0;
   for (const char* f : {"int8-ch", "int4-g32", "int2-ch"}) {
     model::Model q = base;
-    fake_quantize_model(q, spec(f), false);
+    fake_quantize_model(q, spec(f));
     const auto r = kl_divergence(base, q, tokens, opts());
     EXPECT_GT(r.mean_kld(), prev) << f;
     prev = r.mean_kld();

@@ -7,7 +7,7 @@
 
 #include "engine/io/model_config.h"
 #include "engine/io/safetensors.h"
-#include "engine/io/synth_model.h"
+#include "engine/io/tensor_map.h"
 #include "tests/unit/io/io_test_util.h"
 
 namespace qlab::io {
@@ -43,13 +43,16 @@ TEST(FixtureModels, ConfigImpliesExactlyTheSavedTensors) {
     SCOPED_TRACE(m.filename().string());
     const ModelConfig c = load_model_config(m);
     const TensorStore s = TensorStore::open(m);
-    const auto expected = llama_tensor_headers(c, DType::F32);
+    const auto expected = tensor_map(c);
     std::set<std::string> names;
     for (const auto& h : expected) {
       names.insert(h.name);
       const TensorRef* t = s.find(h.name);
       ASSERT_NE(t, nullptr) << "transformers saved no " << h.name;
       EXPECT_EQ(t->shape, h.shape) << h.name;
+      EXPECT_EQ(t->numel(), h.numel()) << h.name;
+      // the role read from the name alone is the one the map gives
+      EXPECT_EQ(role_of(h.name), h.role) << h.name;
     }
     for (const auto& n : s.names()) EXPECT_TRUE(names.count(n)) << "unexpected tensor " << n;
     long long params = 0;

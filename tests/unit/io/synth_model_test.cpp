@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/io/synth_model.h"
+#include "engine/io/tensor_map.h"
 #include "tests/unit/io/io_test_util.h"
 
 namespace qlab::io {
@@ -17,13 +18,13 @@ TEST(SynthPresets, MatchPublishedParameterCounts) {
   EXPECT_EQ(synth_preset("tinyllama-1.1b").parameter_count(), 1'100'048'384LL);
   EXPECT_EQ(synth_preset("llama-3.1-8b").parameter_count(), 8'030'261'248LL);
   long long from_tensors = 0;
-  for (const auto& t : llama_tensor_headers(synth_preset("llama-3.1-8b"), DType::BF16)) {
+  for (const auto& t : tensor_headers(tensor_map(synth_preset("llama-3.1-8b")), DType::BF16)) {
     long long n = 1;
     for (auto d : t.shape) n *= d;
     from_tensors += n;
   }
   EXPECT_EQ(from_tensors, 8'030'261'248LL);
-  EXPECT_EQ(llama_tensor_headers(synth_preset("llama-3.1-8b"), DType::BF16).size(), 291u);  // 32 x 9 + 3
+  EXPECT_EQ(tensor_headers(tensor_map(synth_preset("llama-3.1-8b")), DType::BF16).size(), 291u);  // 32 x 9 + 3
   expect_error([] { synth_preset("gpt-5"); }, {"unknown preset 'gpt-5'", "tinyllama-1.1b"});
 }
 
@@ -41,13 +42,13 @@ TEST(SynthModel, TinyF32IsAValidModelWithInitStatistics) {
   auto store = TensorStore::open(dir / "m");
   EXPECT_EQ(store.metadata().at("format"), "pt");
   long long n = 0;
-  for (const auto& h : llama_tensor_headers(cfg, DType::F32)) {
+  for (const auto& h : tensor_headers(tensor_map(cfg), DType::F32)) {
     const TensorRef& t = store.at(h.name);
     EXPECT_EQ(t.shape, h.shape) << h.name;
     EXPECT_EQ(t.dtype, DType::F32);
     n += t.numel();
   }
-  EXPECT_EQ(store.size(), llama_tensor_headers(cfg, DType::F32).size());
+  EXPECT_EQ(store.size(), tensor_headers(tensor_map(cfg), DType::F32).size());
   EXPECT_EQ(n, cfg.parameter_count());
   EXPECT_EQ(r.parameters, n);
 

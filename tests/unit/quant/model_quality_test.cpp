@@ -7,12 +7,12 @@
 #include <filesystem>
 
 #include "engine/core/atomic_file.h"
-#include "engine/eval/fake_quant.h"
 #include "engine/eval/perplexity.h"
 #include "engine/formats/format_lookup.h"
 #include "engine/io/tokenizer.h"
 #include "engine/quant/awq_model.h"
 #include "engine/quant/gptq_model.h"
+#include "engine/quant/rtn.h"
 
 namespace qlab::quant {
 namespace {
@@ -35,7 +35,7 @@ struct Builtin {
   }
   double rtn(const std::string& f) const {
     model::Model m = base;
-    eval::fake_quantize_model(m, formats::block_format(f), false);
+    fake_quantize_model(m, formats::block_format(f));
     return ppl(m);
   }
   double gptq(const std::string& f) const {

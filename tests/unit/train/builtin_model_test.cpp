@@ -14,11 +14,12 @@
 #include <vector>
 
 #include "engine/core/atomic_file.h"
-#include "engine/eval/fake_quant.h"
+#include "engine/eval/multiple_choice.h"
 #include "engine/eval/perplexity.h"
 #include "engine/formats/block.h"
 #include "engine/io/tokenizer.h"
 #include "engine/model/model.h"
+#include "engine/quant/rtn.h"
 #include "engine/train/corpus.h"
 #include "engine/train/evaluate.h"
 #include "engine/train/text_world.h"
@@ -59,7 +60,7 @@ class BuiltinModel : public ::testing::Test {
     if (!format.empty()) {
       const auto spec = formats::block_format_from_name(format);
       EXPECT_TRUE(spec.has_value()) << format;
-      const auto st = eval::fake_quantize_model(m, *spec, false);
+      const auto st = quant::fake_quantize_model(m, *spec);
       EXPECT_EQ(st.matrices, 7 * m.config().num_hidden_layers) << format;
     }
     return eval::perplexity(m, *ids_, ppl_options()).nll.ppl();
@@ -75,7 +76,7 @@ TEST_F(BuiltinModel, TextsAreThePresetsTexts) {
   EXPECT_EQ(read_file(builtin_dir() / "eval.txt"), generate_corpus(spec.seed + 1, spec.eval_bytes, kEndOfText, spec.text));
   EXPECT_EQ(read_file(builtin_dir() / "calib.txt"),
             generate_corpus(spec.seed + 2, spec.calib_bytes, kEndOfText, spec.text));
-  EXPECT_EQ(read_file(builtin_dir() / "mmlu.csv"), mc_csv(generate_mc(spec.seed + 3, spec.mc_items, spec.text)));
+  EXPECT_EQ(read_file(builtin_dir() / "mmlu.csv"), eval::mc_csv(generate_mc(spec.seed + 3, spec.mc_items, spec.text)));
   EXPECT_EQ(model_->config().vocab_size, spec.vocab_size);
 }
 
@@ -97,15 +98,21 @@ TEST_F(BuiltinModel, AnswersMultipleChoiceQuestionsWellAboveChance) {
   // The first 80 items of the set (mmlu.csv, as checked above): at 1/4 chance, more than half right
   // by luck has odds under 1 in a million.
   const CorpusSpec& spec = train_preset("builtin").corpus;
-  std::vector<McItem> items = generate_mc(spec.seed + 3, spec.mc_items, spec.text);
+  std::vector<eval::McItem> items = generate_mc(spec.seed + 3, spec.mc_items, spec.text);
   items.resize(80);
   const TrainModel m = TrainModel::load(builtin_dir());
   const io::Tokenizer tok = io::Tokenizer::load(builtin_dir());
   CastContext f32;
-  const McScore s = mc_accuracy(m, tok, items, f32);
+  const eval::McScore s = mc_accuracy(m, tok, items, f32);
   ASSERT_EQ(s.items, 80);
   // Chance is 1/4; scored by the answer's text (the letter mapping is beyond a model this size).
   EXPECT_GT(s.text_accuracy(), 0.5);
+  // The runtime, scoring with its own forward pass under the same protocol, picks the same answers
+  // (the two passes round differently, so a near tie may go the other way: at most one item).
+  const eval::McScore r = eval::mc_accuracy(*model_, tok, items);
+  ASSERT_EQ(r.items, 80);
+  EXPECT_NEAR(r.text_correct, s.text_correct, 1);
+  EXPECT_NEAR(r.letter_correct, s.letter_correct, 1);
 }
 
 TEST_F(BuiltinModel, RoundingTheWeightsCostsMoreTheFewerTheBits) {

@@ -74,14 +74,14 @@ TEST(TextWorld, SumsDocumentsAreRightAndOnlyWhereAskedFor) {
 }
 
 TEST(TextWorld, McCsvQuotesFieldsPerRfc4180) {
-  McItem it;
+  eval::McItem it;
   it.question = "Anna said \"hi\", then left.\nQuestion: Who?";
   it.choices[0] = "Anna";
   it.choices[1] = "Ben";
   it.choices[2] = "a, b";
   it.choices[3] = "Zoe";
   it.answer = 2;
-  EXPECT_EQ(mc_csv({it}), "\"Anna said \"\"hi\"\", then left.\nQuestion: Who?\",Anna,Ben,\"a, b\",Zoe,C\n");
+  EXPECT_EQ(eval::mc_csv({it}), "\"Anna said \"\"hi\"\", then left.\nQuestion: Who?\",Anna,Ben,\"a, b\",Zoe,C\n");
 }
 
 TEST(ByteLevelAlphabet, MatchesGpt2) {

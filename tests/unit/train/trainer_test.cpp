@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "engine/eval/unigram.h"
 #include "engine/model/forward.h"
 #include "engine/model/model.h"
 #include "engine/train/corpus.h"
@@ -145,8 +146,9 @@ TEST(Trainer, ShortRunLearnsBeyondAUnigramModel) {
   run_training(s, f.opt, f.corpus.train_tokens, {});
   CastContext ctx;
   const auto n_ctx = s.model.cfg.max_position_embeddings;
-  const double ppl = eval_perplexity(s.model, f.corpus.eval_tokens, n_ctx, 0, ctx).ppl();
-  const double uni = unigram_perplexity(f.corpus.train_tokens, s.model.cfg.vocab_size, f.corpus.eval_tokens, n_ctx).ppl();
+  const eval::PplSetup held_out = held_out_setup(s.model, f.corpus.eval_tokens, n_ctx);
+  const double ppl = eval_perplexity(s.model, held_out, ctx).ppl();
+  const double uni = eval::unigram_perplexity(f.corpus.train_tokens, s.model.cfg.vocab_size, held_out).ppl();
   EXPECT_LT(ppl, 0.7 * uni) << "ppl " << ppl << " unigram " << uni;
   EXPECT_LT(s.history.back().loss, s.history.front().loss - 1.0);
 }

@@ -1,13 +1,12 @@
 // Memory needed to serve a model in a weight format; see memory_model.h for what is counted and why.
-#include "engine/quant/memory_model.h"
+#include "engine/capacity/memory_model.h"
 
 #include <algorithm>
-#include <random>
 
 #include "engine/core/error.h"
 #include "engine/formats/block.h"
 
-namespace qlab::quant {
+namespace qlab::capacity {
 
 namespace {
 
@@ -35,8 +34,8 @@ std::vector<Scheme> default_schemes(const ModelArch& m) {
       {"int4-g128", "int4-g128", false, "int4 g128"},
       {"nf4", "nf4", false, "nf4"},
   };
-  if (!m.released_expert_format.empty())
-    s.push_back({"released", m.released_expert_format, true, "as released (" + m.released_expert_format + " experts)"});
+  if (!m.config.released_format.empty())
+    s.push_back({"released", m.config.released_format, true, "as released (" + m.config.released_format + " experts)"});
   return s;
 }
 
@@ -53,19 +52,24 @@ int kv_bytes_per_element(KvDtype k) { return k == KvDtype::FP8 ? 1 : 2; }
 const char* kv_dtype_name(KvDtype k) { return k == KvDtype::FP8 ? "fp8" : "f16"; }
 
 double kv_cache_bytes(const ModelArch& m, const MemoryOptions& o) {
-  const double per_layer_token = 2.0 * m.kv_heads * m.head_dim * kv_bytes_per_element(o.kv);
-  const double full_layers = m.layers - m.sliding_layers;
-  const double window_tokens = static_cast<double>(std::min<std::int64_t>(o.context, m.sliding_window));
+  const io::ModelConfig& c = m.config;
+  const double per_layer_token = 2.0 * c.num_key_value_heads * c.head_dim * kv_bytes_per_element(o.kv);
+  const double full_layers = c.num_hidden_layers - c.sliding_layers;
+  const double window_tokens = static_cast<double>(std::min<std::int64_t>(o.context, c.sliding_window));
   return static_cast<double>(o.batch) * per_layer_token *
-         (full_layers * static_cast<double>(o.context) + m.sliding_layers * window_tokens);
+         (full_layers * static_cast<double>(o.context) + c.sliding_layers * window_tokens);
 }
 
 double overhead_bytes(const ModelArch& m, const MemoryOptions& o) {
-  const double tokens = static_cast<double>(std::min<std::int64_t>(o.batch * o.context, kStepTokens));
-  const double ffn_active = static_cast<double>(m.intermediate) * (m.experts > 0 ? m.experts_per_token : 1);
-  const double per_token = 2.0 * (2.0 * m.hidden + double(m.heads) * m.head_dim + 2.0 * m.kv_heads * m.head_dim +
-                                  (m.gated_mlp ? 2.0 : 1.0) * ffn_active);
-  const double logits = 4.0 * static_cast<double>(o.batch) * m.vocab;
+  const io::ModelConfig& c = m.config;
+  // batch x context in double: the product of two caller-given counts need not fit 64 bits
+  const double tokens = std::min(static_cast<double>(o.batch) * static_cast<double>(o.context),
+                                 static_cast<double>(kStepTokens));
+  const double ffn_active =
+      static_cast<double>(c.intermediate_size) * (c.num_experts > 0 ? c.num_experts_per_tok : 1);
+  const double per_token = 2.0 * (2.0 * c.hidden_size + double(c.num_attention_heads) * c.head_dim +
+                                  2.0 * c.num_key_value_heads * c.head_dim + (c.gated_mlp ? 2.0 : 1.0) * ffn_active);
+  const double logits = 4.0 * static_cast<double>(o.batch) * c.vocab_size;
   return kRuntimeFixedBytes + tokens * per_token + logits;
 }
 
@@ -87,10 +91,10 @@ MemoryEstimate estimate_memory(const ModelArch& m, const Scheme& s, const Memory
   for (const auto& t : m.tensors) {
     const double params = static_cast<double>(t.parameters());
     e.parameters += t.parameters();
-    const bool quantize = is_linear_weight(t.role) && (!s.experts_only || t.role == TensorRole::Experts);
+    const bool quantize = io::quantized(t.role, {.embeddings = false, .experts_only = s.experts_only});
     if (!quantize) {
       e.kept_bytes += 2.0 * params;
-      if (t.role == TensorRole::Embedding || t.role == TensorRole::LmHead) e.embedding_head_bytes += 2.0 * params;
+      if (t.role == io::TensorRole::Embedding || t.role == io::TensorRole::LmHead) e.embedding_head_bytes += 2.0 * params;
       continue;
     }
     e.quantized_parameters += t.parameters();
@@ -118,18 +122,12 @@ MemoryEstimate estimate_memory(const ModelArch& m, const Scheme& s, const Memory
   return e;
 }
 
-double measured_bits_per_weight(const std::string& format, std::int64_t rows, std::int64_t cols) {
+double tensor_bits_per_weight(const std::string& format, std::int64_t rows, std::int64_t cols) {
   if (is_16bit(format)) return 16.0;
   const auto spec = spec_or_fail(format);
-  if (rows <= 0 || cols <= 0) fail("representative tensor [{}, {}] is empty", rows, cols);
-  std::vector<float> x(static_cast<std::size_t>(rows * cols));
-  std::mt19937 rng(12345);
-  std::normal_distribution<float> normal(0.0f, 0.02f);  // the spread of a trained Linear weight
-  for (auto& v : x) v = normal(rng);
-  const std::int64_t padded = formats::padded_cols(spec, cols);
-  if (padded != cols) x = formats::pad_columns(x, rows, cols, padded);
-  const auto q = formats::quantize(spec, x, rows, padded);
-  return 8.0 * static_cast<double>(q.storage_bytes()) / (static_cast<double>(rows) * static_cast<double>(cols));
+  if (rows <= 0 || cols <= 0) fail("tensor [{}, {}] is empty", rows, cols);
+  const auto sz = formats::storage_sizes(spec, rows, formats::padded_cols(spec, cols));
+  return 8.0 * static_cast<double>(sz.total()) / (static_cast<double>(rows) * static_cast<double>(cols));
 }
 
-}  // namespace qlab::quant
+}  // namespace qlab::capacity

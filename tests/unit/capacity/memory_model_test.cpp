@@ -1,14 +1,15 @@
 // The memory calculator against hand-derived byte counts and the module's capacity table.
-#include "engine/quant/memory_model.h"
+#include "engine/capacity/memory_model.h"
 
 #include <set>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "engine/core/error.h"
 #include "engine/formats/block.h"
 
-namespace qlab::quant {
+namespace qlab::capacity {
 namespace {
 
 constexpr double GB = 1e9;
@@ -168,18 +169,45 @@ TEST(MemoryModel, StorageCountsAreTheBytesQuantizeWrites) {
   }
 }
 
-TEST(MemoryModel, MeasuredBitsPerWeight) {
+TEST(MemoryModel, TensorBitsPerWeight) {
   // block-formats.md §6, plus the per-tensor fp32 scalar where the format has one
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("nvfp4", 16, 4096), 4.5 + 32.0 / (16 * 4096));
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("mxfp4", 16, 4096), 4.25);
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("nf4", 16, 4096), 4.5);
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("int4-g128", 16, 4096), 4.15625);  // fp16 scale + 4-bit zero
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("int8-ch", 16, 4096), 8.0 + 32.0 / 4096);
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("bf16", 16, 4096), 16.0);
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("nvfp4", 16, 4096), 4.5 + 32.0 / (16 * 4096));
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("mxfp4", 16, 4096), 4.25);
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("nf4", 16, 4096), 4.5);
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("int4-g128", 16, 4096), 4.15625);  // fp16 scale + 4-bit zero
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("int8-ch", 16, 4096), 8.0 + 32.0 / 4096);
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("bf16", 16, 4096), 16.0);
   // GPT-OSS rows of 2880 are not whole 128-groups: padded to 2944, 1472 + 23 x 2 + 12 bytes per row
-  EXPECT_DOUBLE_EQ(measured_bits_per_weight("int4-g128", 4, 2880), 1530.0 * 8 / 2880);
-  EXPECT_THROW(measured_bits_per_weight("nvfp5", 4, 64), Error);
+  EXPECT_DOUBLE_EQ(tensor_bits_per_weight("int4-g128", 4, 2880), 1530.0 * 8 / 2880);
+  EXPECT_THROW(tensor_bits_per_weight("nvfp5", 4, 64), Error);
+}
+
+// A config whose every field is within its own bound but whose product is not (a reliability review's
+// reproduction: 2^30 layers, 2^20 wide) printed garbage from a signed 64-bit overflow (undefined
+// behaviour; UBSan stops the test there). It must be an error naming the file.
+TEST(MemoryModel, ShapesThatOverflowAreAnErrorNamingTheFile) {
+  auto expect_refused = [](const nlohmann::json& cfg, const char* field) {
+    try {
+      const ModelArch m = arch_from_hf_config(cfg, "huge/config.json");
+      const auto e = estimate_memory(m, scheme_from_name("nvfp4", m), {});
+      ADD_FAILURE() << "accepted: " << m.parameter_count() << " parameters, " << e.total_bytes << " bytes";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("huge/config.json"), std::string::npos) << msg;
+      EXPECT_NE(msg.find(field), std::string::npos) << msg;
+    }
+  };
+  nlohmann::json c = {{"model_type", "llama"},      {"num_hidden_layers", 1 << 30}, {"hidden_size", 1 << 20},
+                      {"head_dim", 1 << 20},        {"num_attention_heads", 1},     {"num_key_value_heads", 1},
+                      {"intermediate_size", 1 << 20}, {"vocab_size", 1 << 20}};
+  expect_refused(c, "num_hidden_layers");
+  c["num_hidden_layers"] = 1 << 14;  // within every field's bound, past 2^50 parameters together
+  expect_refused(c, "parameters");
+  nlohmann::json moe = {{"model_type", "gpt_oss"},        {"num_hidden_layers", 1 << 14}, {"hidden_size", 1 << 20},
+                        {"num_attention_heads", 1},        {"head_dim", 64},               {"num_key_value_heads", 1},
+                        {"intermediate_size", 1 << 20},    {"vocab_size", 1 << 24},        {"num_local_experts", 1 << 14}};
+  expect_refused(moe, "parameters");
 }
 
 }  // namespace
-}  // namespace qlab::quant
+}  // namespace qlab::capacity

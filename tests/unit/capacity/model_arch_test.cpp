@@ -1,12 +1,12 @@
 // Parameter counts derived from the published configs, against the totals their publishers state.
-#include "engine/quant/model_arch.h"
+#include "engine/capacity/model_arch.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "engine/core/error.h"
 
-namespace qlab::quant {
+namespace qlab::capacity {
 namespace {
 
 TEST(ModelArch, CatalogHasTheModulesModels) {
@@ -46,19 +46,19 @@ TEST(ModelArch, GptOssActiveParametersMatchTheModelCard) {
 
 TEST(ModelArch, ShapesThatDriveTheKvCache) {
   const auto l70 = builtin_model("Llama 3.1 70B");  // names work too
-  EXPECT_EQ(l70.kv_heads, 8);
-  EXPECT_EQ(l70.head_dim, 128);
-  EXPECT_EQ(l70.sliding_layers, 0);
+  EXPECT_EQ(l70.config.num_key_value_heads, 8);
+  EXPECT_EQ(l70.config.head_dim, 128);
+  EXPECT_EQ(l70.config.sliding_layers, 0);
   const auto g = builtin_model("gpt-oss-120b");
-  EXPECT_EQ(g.head_dim, 64);
-  EXPECT_EQ(g.sliding_layers, 18);
-  EXPECT_EQ(g.sliding_window, 128);
-  EXPECT_EQ(g.released_expert_format, "mxfp4");
+  EXPECT_EQ(g.config.head_dim, 64);
+  EXPECT_EQ(g.config.sliding_layers, 18);
+  EXPECT_EQ(g.config.sliding_window, 128);
+  EXPECT_EQ(g.config.released_format, "mxfp4");
   const auto f = builtin_model("falcon-180b");
-  EXPECT_EQ(f.head_dim, 64);
-  EXPECT_EQ(f.kv_heads, 8);
-  EXPECT_FALSE(f.gated_mlp);
-  EXPECT_EQ(f.intermediate, 4 * 14848);
+  EXPECT_EQ(f.config.head_dim, 64);
+  EXPECT_EQ(f.config.num_key_value_heads, 8);
+  EXPECT_FALSE(f.config.gated_mlp);
+  EXPECT_EQ(f.config.intermediate_size, 4 * 14848);
 }
 
 TEST(ModelArch, TiedEmbeddingsAreCountedOnce) {
@@ -97,4 +97,4 @@ TEST(ModelArch, BadConfigsNameTheField) {
 }
 
 }  // namespace
-}  // namespace qlab::quant
+}  // namespace qlab::capacity

@@ -5,7 +5,7 @@
 //   MemoryOptions     context, batch, KV cache dtype, budget
 //   MemoryEstimate    weights (split into what makes them differ from params x bits), KV, overhead, total
 //   estimate_memory   one model x one scheme
-//   measured_bits_per_weight   bits per weight of real bytes from quantizing a representative tensor
+//   tensor_bits_per_weight     bits per weight of one rows x cols tensor in a format, from its storage sizes
 //
 // What is counted, and why (peers' conventions, see the shared export-formats notes):
 // - Quantized: the Linear weights inside the decoder layers (attention q/k/v/o, MLP, MoE experts), in the
@@ -25,9 +25,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/quant/model_arch.h"
+#include "engine/capacity/model_arch.h"
 
-namespace qlab::quant {
+namespace qlab::capacity {
 
 struct Scheme {
   std::string name;            // "nvfp4", "bf16", "released"
@@ -83,8 +83,9 @@ double kv_cache_bytes(const ModelArch& m, const MemoryOptions& o);
 double overhead_bytes(const ModelArch& m, const MemoryOptions& o);
 std::string overhead_assumption();  // one sentence, shown with every table
 
-// Bits per weight from real bytes: quantizes a representative tensor [rows, cols] (Gaussian, fixed
-// seed) with the block format and counts what quantize() stored. 16 for bf16/f16.
-double measured_bits_per_weight(const std::string& format, std::int64_t rows, std::int64_t cols);
+// Bits per weight of a [rows, cols] tensor in the format: the bytes formats::storage_sizes counts (codes,
+// block scales, zero points, second-level and per-tensor scales) for rows padded to whole blocks, over
+// the rows x cols real weights. 16 for bf16/f16.
+double tensor_bits_per_weight(const std::string& format, std::int64_t rows, std::int64_t cols);
 
-}  // namespace qlab::quant
+}  // namespace qlab::capacity

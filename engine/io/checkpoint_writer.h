@@ -1,0 +1,124 @@
+#pragma once
+// A Hugging Face model folder, written as transformers' save_pretrained lays one out, by whatever makes
+// one (synth-model now, the exporters next), without holding the model in memory and without ever
+// leaving a half-written folder where the caller asked for one.
+//   CheckpointWriter(out_dir)     refuses an out_dir that exists and is not an empty folder
+//   add(header, bytes | fill)     tensors pushed in the caller's order (layer by layer)
+//   write_file / write_json / copy_file   config.json, tokenizer files, any other file of the folder
+//   finish()                      names the shards, writes the index, moves the folder into place
+//   cancel(), or destruction without finish()   removes everything written
+//
+// Sharding follows transformers' shard_checkpoint: greedy in the order tensors arrive, a shard closed
+// when the next tensor would take its data past max_shard_bytes (tensor bytes; headers not counted),
+// never left empty (a tensor larger than the limit fills a shard alone). One shard is model.safetensors;
+// n shards are model-0000k-of-0000n.safetensors with model.safetensors.index.json holding
+// {"metadata": {"total_size": tensor bytes, ...}, "weight_map": {tensor: file}} (keys sorted, indent 2).
+//
+// Within a shard the tensors are laid out as the safetensors library lays them out (by dtype, then name;
+// safetensors.h), so a shard is byte-identical to safetensors.torch.save_file of its tensors. That layout
+// needs every tensor of the shard before the first byte of data, so a shard is written when it closes
+// (the add() that overflows it, or finish()), and where the bytes wait until then depends on the call:
+//   add(header, fill)    nowhere: fill(byte_offset, chunk) is called then, chunk by chunk, and writes
+//                        straight into the shard (fill must stay valid until the shard closes)
+//   add(header, bytes)   copied at once to a spill file beside the shard, and from there into the shard
+//                        (disk: the shard's bytes twice while it is open; memory: one chunk)
+// Naming: how many shards there are is known only at finish(), so each shard is written under a
+// temporary name (shard-00001.safetensors) in the staging folder and finish() renames them; renames
+// within one folder are cheap, and every byte of a shard is still written once.
+// Staging: everything is written into <out_dir>.partial-<pid> beside out_dir, and finish() renames that
+// folder to out_dir (replacing an empty out_dir the user made). On any error, on cancel and on
+// destruction without finish() the staging folder is removed, so out_dir appears whole or not at all.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
+#include <span>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/io/safetensors.h"
+
+namespace qlab::io {
+
+struct CheckpointOptions {
+  std::uint64_t max_shard_bytes = 5'000'000'000;  // transformers' default max_shard_size "5GB"
+  std::map<std::string, std::string> shard_metadata = {{"format", "pt"}};  // __metadata__ of each shard
+  nlohmann::json index_metadata = nlohmann::json::object();  // more "metadata" of the index (total_parameters)
+  std::size_t chunk_bytes = std::size_t{16} << 20;           // largest piece of a tensor in memory at once
+  std::stop_token stop;                                      // checked between chunks: Cancelled
+};
+
+// Fills `chunk` with bytes [byte_offset, byte_offset + chunk.size()) of the tensor.
+using TensorFill = std::function<void(std::uint64_t byte_offset, std::span<std::byte> chunk)>;
+
+struct CheckpointResult {
+  std::vector<std::filesystem::path> files;  // in out_dir: the other files in the order written, shards, index
+  std::uint64_t bytes = 0;                   // on disk, every file
+  std::uint64_t tensor_bytes = 0;            // the index's total_size
+  std::size_t shards = 0;
+};
+
+// The shards greedy packing makes of these tensors in this order (indices into `tensors`).
+std::vector<std::vector<std::size_t>> plan_shards(const std::vector<TensorHeader>& tensors,
+                                                  std::uint64_t max_shard_bytes);
+// Bytes the shard files of these tensors will take (to check free space before writing).
+std::uint64_t checkpoint_shard_bytes(const std::vector<TensorHeader>& tensors, const CheckpointOptions& options = {});
+// The shard file names of a checkpoint of n shards, in order.
+std::string shard_file_name(std::size_t index, std::size_t n);
+
+class CheckpointWriter {
+ public:
+  explicit CheckpointWriter(std::filesystem::path out_dir, CheckpointOptions options = {});
+  ~CheckpointWriter();
+  CheckpointWriter(const CheckpointWriter&) = delete;
+  CheckpointWriter& operator=(const CheckpointWriter&) = delete;
+
+  void add(TensorHeader header, std::span<const std::byte> bytes);
+  void add(TensorHeader header, TensorFill fill);
+
+  // A file of the folder by plain name ("config.json", "tokenizer.json"); write_json writes dump(2) + "\n".
+  void write_file(const std::string& name, std::string_view bytes);
+  void write_json(const std::string& name, const nlohmann::json& j);
+  void copy_file(const std::filesystem::path& from, const std::string& name = {});
+
+  CheckpointResult finish();
+  void cancel();
+
+  const std::filesystem::path& out_dir() const { return out_; }
+  const std::filesystem::path& staging_dir() const { return staging_; }
+
+ private:
+  struct Pending {
+    TensorHeader header;
+    std::uint64_t bytes = 0;
+    TensorFill fill;               // or, when empty, the bytes sit in the spill file at spill_offset
+    std::uint64_t spill_offset = 0;
+  };
+  struct Written {
+    std::string temp_name;
+    std::vector<std::string> tensors;
+  };
+  void add_pending(Pending p);
+  void close_shard();
+  void check_open() const;
+  std::string checked_file_name(const std::string& name);
+
+  std::filesystem::path out_, parent_, staging_;
+  CheckpointOptions opt_;
+  std::vector<Pending> shard_;      // the open shard
+  std::uint64_t shard_bytes_ = 0;
+  int spill_fd_ = -1;
+  std::uint64_t spill_size_ = 0;
+  std::vector<Written> written_;   // closed shards
+  std::set<std::string> tensor_names_, file_names_;
+  std::vector<std::string> files_;  // the other files, in the order written
+  std::uint64_t tensor_bytes_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace qlab::io
