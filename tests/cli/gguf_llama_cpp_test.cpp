@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/core/atomic_file.h"
+#include "tests/cli/plain_text.h"
 #include "tests/cli/qlab_run.h"
 
 namespace {
@@ -99,8 +100,8 @@ class LlamaCpp : public ::testing::Test {
   // model never saw) as llama.cpp tokenizes it.
   void write_eval_tokens(std::size_t n) {
     ASSERT_EQ(qlab::testing::run_qlab(dir, "gguf builtin --type F32 --out vocab.gguf").code, 0);
-    std::string text = qlab::read_file(fs::path(QLAB_SOURCE_DIR) / "assets/builtin/eval.txt").substr(0, 8 * n);
-    for (std::size_t at; (at = text.find("<|endoftext|>")) != std::string::npos;) text.replace(at, 13, "\n");
+    const std::string text = qlab::testing::endoftext_as_line_breaks(
+        qlab::read_file(fs::path(QLAB_SOURCE_DIR) / "assets/builtin/eval.txt").substr(0, 8 * n));
     std::ofstream(dir / "text.txt") << text;
     int code = 0;
     const std::string out = sh("node " + quoted(node_dir() / "llama_cpp.mjs") + " tokenize " + quoted(dir / "vocab.gguf") +
