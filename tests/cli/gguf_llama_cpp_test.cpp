@@ -4,7 +4,9 @@
 // For each file type qlab writes from the built-in model (and, for the k-quants on whole 256-blocks,
 // from a synthetic model with --pure), llama.cpp's next-token distribution at every position of a
 // fixed token sequence is compared with qlab's on the same file: the mean and largest KL divergence
-// and how often the top token agrees.
+// and how often the top token agrees. The same for the transformers-made fixture models of each
+// family qlab converts (Llama, Llama 3.1's rope scaling as rope_freqs, linear rope scaling, tied
+// embeddings, Mistral, Qwen2's q/k/v biases).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +18,8 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+
+#include <string>
 
 #include "engine/core/atomic_file.h"
 #include "tests/cli/plain_text.h"
@@ -196,6 +200,61 @@ TEST_F(LlamaCpp, KQuantBlocksOfASyntheticModel) {
     EXPECT_LT(a.mean_kl, 3e-4) << t;  // the f32-kv bounds above
     EXPECT_LT(a.max_kl, 1e-2) << t;
     std::printf("  synth --pure %-8s mean KL %.3g  max KL %.3g\n", t, a.mean_kl, a.max_kl);
+  }
+}
+
+// A byte-level BPE tokenizer.json of 256 byte tokens and no merges (GPT-2's byte-to-character map),
+// so a fixture model of vocabulary 256 carries a tokenizer llama.cpp loads.
+std::string byte_level_tokenizer_json() {
+  std::vector<int> bytes, chars;
+  for (int b = 0; b < 256; ++b)
+    if ((b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)) bytes.push_back(b);
+  chars = bytes;
+  for (int b = 0, extra = 0; b < 256; ++b)
+    if (std::find(bytes.begin(), bytes.end(), b) == bytes.end()) {
+      bytes.push_back(b);
+      chars.push_back(256 + extra++);
+    }
+  nlohmann::json vocab = nlohmann::json::object();
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const int c = chars[i];  // below 0x800: one or two UTF-8 bytes
+    std::string u = c < 0x80 ? std::string(1, static_cast<char>(c))
+                             : std::string{static_cast<char>(0xC0 | (c >> 6)), static_cast<char>(0x80 | (c & 0x3F))};
+    vocab[u] = bytes[i];
+  }
+  return nlohmann::json{{"version", "1.0"},
+                        {"added_tokens", nlohmann::json::array()},
+                        {"normalizer", nullptr},
+                        {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+                        {"post_processor", nullptr},
+                        {"decoder", {{"type", "ByteLevel"}}},
+                        {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}}}
+      .dump();
+}
+
+TEST_F(LlamaCpp, EveryFamilyQlabConvertsRunsInLlamaCpp) {
+  // Models made by transformers (tests/fixtures/models, vocabulary 256), each with a byte-level
+  // tokenizer added: llama.cpp must accept the architecture, hyper-parameters, rope scaling and
+  // tensors qlab writes for it and compute what qlab computes, against the f32-kv bounds above.
+  for (const char* m : {"llama", "llama31", "llama_linear", "llama_tied", "mistral", "qwen2"}) {
+    const fs::path src = fs::path(QLAB_SOURCE_DIR) / "tests/fixtures/models" / m;
+    fs::remove_all(dir / "m");
+    fs::create_directories(dir / "m");
+    for (const auto& e : fs::directory_iterator(src)) fs::copy_file(e.path(), dir / "m" / e.path().filename());
+    std::ofstream(dir / "m/tokenizer.json") << byte_level_tokenizer_json();
+    fs::copy_file(src / "tokens.txt", dir / "tokens.txt", fs::copy_options::overwrite_existing);
+    for (const char* t : {"F32", "Q8_0"}) {
+      const auto w = qlab::testing::run_qlab(dir, std::string("gguf m --type ") + t + " --out m.gguf");
+      ASSERT_EQ(w.code, 0) << m << " " << t << ": " << w.err;
+      const auto p = llama_probs(dir / "m.gguf", dir / "tokens.txt", "f32-kv");
+      const auto l = qlab_logits(dir / "m.gguf", dir / "tokens.txt");
+      ASSERT_EQ(p.size(), l.size()) << m << " " << t;
+      const Agreement a = compare(p, l, 256);
+      EXPECT_LT(a.mean_kl, 3e-4) << m << " " << t;
+      EXPECT_LT(a.max_kl, 1e-2) << m << " " << t;
+      std::printf("  %-13s %-5s mean KL %.3g  max KL %.3g  same top %.1f%%\n", m, t, a.mean_kl, a.max_kl,
+                  100 * a.same_top);
+    }
   }
 }
 
