@@ -127,7 +127,8 @@ StepResult lab06_llama_cpp_job(const JobContext& ctx, Progress& progress, std::s
   tt.header = {"program", "perplexity", "+/-"};
   tt.rows.push_back({"qlab", fmt::format("{:.4f}", ours.nll.ppl()), fmt::format("{:.4f}", ours.nll.ppl_error())});
   nlohmann::json rec = {{"gguf", file.filename().string()}, {"type", type}, {"bytes", c.file_bytes},
-                        {"bits_per_weight", c.bits_per_weight()}, {"qlab_ppl", ours.nll.ppl()}};
+                        {"bits_per_weight", c.bits_per_weight()}, {"qlab_ppl", ours.nll.ppl()},
+                        {"n_ctx", t.setup.options.n_ctx}, {"chunks", t.setup.chunks}};
   if (llama) {
     progress.report(0.5, fmt::format("llama.cpp reads {}", name));
     const LlamaRun lr = run_llama_perplexity(*llama, file, t.plain, t.setup.options.n_ctx, t.setup.chunks, stop);

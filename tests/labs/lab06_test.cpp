@@ -1,12 +1,19 @@
 // Lab 6 on the built-in model: the table of GGUF types (sizes and bits per weight from the files,
 // perplexity and KL-divergence as llama.cpp runs them), the files left in the step's folder, and the
-// test step without llama.cpp (qlab's reader loads the file and the screen says so) with its Modelfile.
+// test step without llama.cpp (qlab's reader loads the file and the screen says so) with its Modelfile,
+// and with a llama-perplexity found in LLAMA_CPP_DIR: the program is run on the step's own file and
+// text with the step's context and chunks, and its answer, or its failure, is what the screen shows.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <vector>
 
 #include "engine/core/atomic_file.h"
 #include "engine/gguf/gguf_file.h"
@@ -94,6 +101,104 @@ TEST_F(Lab06Test, WithoutLlamaCppQlabsReaderLoadsTheFileAndTheScreenSaysSo) {
   EXPECT_EQ(mf.rfind("FROM ./model-Q4_K_M.gguf\n", 0), 0u) << mf;
   EXPECT_NE(mf.find("TEMPLATE \"\"\"{{ .Prompt }}\"\"\""), std::string::npos) << mf;  // a base model: no chat template
   EXPECT_NE(mf.find("PARAMETER stop \"<|endoftext|>\""), std::string::npos) << mf;
+}
+
+// LLAMA_CPP_DIR set to a folder for the length of a scope, PATH emptied (the machine's own llama.cpp,
+// if any, must not be found first), both restored after.
+class LlamaCppDir {
+ public:
+  explicit LlamaCppDir(const fs::path& dir) {
+    if (const char* p = std::getenv("PATH")) path_ = p;
+    if (const char* d = std::getenv("LLAMA_CPP_DIR")) dir_ = d;
+    ::setenv("PATH", "/nonexistent", 1);
+    ::setenv("LLAMA_CPP_DIR", dir.c_str(), 1);
+  }
+  ~LlamaCppDir() {
+    ::setenv("PATH", path_.c_str(), 1);
+    if (dir_) {
+      ::setenv("LLAMA_CPP_DIR", dir_->c_str(), 1);
+    } else {
+      ::unsetenv("LLAMA_CPP_DIR");
+    }
+  }
+
+ private:
+  std::string path_;
+  std::optional<std::string> dir_;
+};
+
+// A stand-in llama-perplexity in dir/build/bin (where a llama.cpp checkout builds it): it saves its
+// arguments one per line to dir/args, then prints `output` (no single quotes in it) and exits with
+// `status`. Shell builtins only: PATH is emptied while it runs.
+void write_stand_in(const fs::path& dir, const std::string& output, int status) {
+  fs::create_directories(dir / "build/bin");
+  const fs::path bin = dir / "build/bin/llama-perplexity";
+  std::ofstream(bin) << "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > '" << (dir / "args").string()
+                     << "'\nprintf '%s\\n' '" << output << "'\nexit " << status << "\n";
+  fs::permissions(bin, fs::perms::owner_all);
+}
+
+std::vector<std::string> lines_of(const fs::path& p) {
+  std::vector<std::string> v;
+  std::istringstream in(read_file(p));
+  for (std::string l; std::getline(in, l);) v.push_back(l);
+  return v;
+}
+
+TEST_F(Lab06Test, WithLlamaCppItsPerplexityIsShownBesideQlabs) {
+  const fs::path llama = out_ / "llama.cpp";
+  write_stand_in(llama, "perplexity: calculating perplexity over 8 chunks\n[1]12.5,[2]13.25\n"
+                        "Final estimate: PPL = 13.2500 +/- 0.41230", 0);
+  StepResult r;
+  {
+    LlamaCppDir env(llama);
+    r = run("lab06.llama_cpp", {{"chunks", "8"}});
+  }
+  ASSERT_EQ(r.outcome, Outcome::Done) << r.message;
+  EXPECT_EQ(r.record["loaded_by"], "llama.cpp");
+  EXPECT_EQ(r.record["llama_cpp_ppl"].get<double>(), 13.25);
+  const std::string text = all_text(r);
+  EXPECT_NE(text.find("The file was loaded by llama.cpp."), std::string::npos) << text;
+  EXPECT_EQ(text.find("DGGML_CUDA=ON"), std::string::npos);  // no build instructions: it was found
+  // The program scored the step's own file and text with the step's context and chunk count.
+  const auto args = lines_of(llama / "args");
+  auto after = [&](const std::string& flag) {
+    const auto it = std::find(args.begin(), args.end(), flag);
+    return it != args.end() && it + 1 != args.end() ? *(it + 1) : std::string();
+  };
+  EXPECT_EQ(after("-m"), (out_ / "model-Q4_K_M.gguf").string());
+  EXPECT_EQ(after("-f"), (out_ / "eval_plain.txt").string());
+  EXPECT_EQ(after("-c"), std::to_string(r.record["n_ctx"].get<std::int64_t>()));
+  EXPECT_EQ(r.record["chunks"], 8);
+  EXPECT_EQ(after("--chunks"), "8");
+  // Both perplexities in one table.
+  bool table = false;
+  for (const auto& b : r.blocks)
+    if (auto t = std::get_if<Table>(&b)) {
+      ASSERT_EQ(t->rows.size(), 2u);
+      EXPECT_EQ(t->rows[0][0], "qlab");
+      EXPECT_EQ(t->rows[1][1], "13.2500");
+      EXPECT_EQ(t->rows[1][2], "0.4123");
+      table = true;
+    }
+  EXPECT_TRUE(table);
+}
+
+TEST_F(Lab06Test, ALlamaCppThatFailsIsReportedAndQlabsReaderStillLoadsTheFile) {
+  const fs::path llama = out_ / "llama.cpp";
+  write_stand_in(llama, "llama_model_load: error loading model: something it did not like", 1);
+  StepResult r;
+  {
+    LlamaCppDir env(llama);
+    r = run("lab06.llama_cpp", {{"chunks", "8"}});
+  }
+  ASSERT_EQ(r.outcome, Outcome::Done) << r.message;
+  EXPECT_EQ(r.record["loaded_by"], "qlab");
+  EXPECT_FALSE(r.record.contains("llama_cpp_ppl"));
+  const std::string text = all_text(r);
+  EXPECT_NE(text.find("did not give a perplexity"), std::string::npos) << text;
+  EXPECT_NE(text.find("something it did not like"), std::string::npos) << text;
+  EXPECT_NE(text.find("The file was loaded by qlab."), std::string::npos) << text;
 }
 
 TEST(Lab06Modelfile, RecognisedChatTemplatesBecomeOllamaTemplates) {
