@@ -32,6 +32,13 @@ using qlab::testing::quoted;
 
 fs::path node_dir() { return fs::path(QLAB_SOURCE_DIR) / "tests/node"; }
 
+// The Node.js the tests run: the one install.sh put beside node-llama-cpp where the system's is older
+// than 20, else the system's.
+std::string node() {
+  const fs::path local = node_dir() / "node_modules/.bin/node";
+  return fs::exists(local) ? quoted(local) : std::string("node");
+}
+
 std::string sh(const std::string& cmd, int* code = nullptr) {
   std::string out;
   FILE* p = popen((cmd + " 2>&1").c_str(), "r");
@@ -82,10 +89,11 @@ class LlamaCpp : public ::testing::Test {
   void SetUp() override {
     dir = qlab::testing::scratch_dir("qlab-llama-cpp");
     int code = 0;
-    const std::string v = sh("node --version", &code);
+    const std::string v = sh(node() + " --version", &code);
     ASSERT_EQ(code, 0) << "Node.js is not installed: the llama.cpp tests need it (./dev.sh test installs it)";
     ASSERT_GE(std::atoi(v.c_str() + (v[0] == 'v' ? 1 : 0)), 20)
-        << "node-llama-cpp 3.21.1 needs Node.js 20 or newer; this machine has " << v;
+        << "node-llama-cpp 3.21.1 needs Node.js 20 or newer; this machine has " << v
+        << ": run tests/node/install.sh (./dev.sh test does), which then installs Node.js 20 beside it";
     ASSERT_TRUE(fs::exists(node_dir() / "node_modules/node-llama-cpp/package.json"))
         << "node-llama-cpp is not installed: run tests/node/install.sh (./dev.sh test does)";
   }
@@ -94,7 +102,7 @@ class LlamaCpp : public ::testing::Test {
   // llama.cpp's probabilities for `tokens` on `model`, [n x vocab].
   std::vector<float> llama_probs(const fs::path& model, const fs::path& tokens, const std::string& mode = "f32-kv") {
     int code = 0;
-    const std::string out = sh("node " + quoted(node_dir() / "llama_cpp.mjs") + " probs " + quoted(model) + " " +
+    const std::string out = sh(node() + " " + quoted(node_dir() / "llama_cpp.mjs") + " probs " + quoted(model) + " " +
                                quoted(tokens) + " " + quoted(dir / "p.bin") + " " + mode, &code);
     EXPECT_EQ(code, 0) << "llama.cpp failed on " << model << ": " << out;
     return read_f32(dir / "p.bin");
@@ -108,7 +116,7 @@ class LlamaCpp : public ::testing::Test {
         qlab::read_file(fs::path(QLAB_SOURCE_DIR) / "assets/builtin/eval.txt").substr(0, 8 * n));
     std::ofstream(dir / "text.txt") << text;
     int code = 0;
-    const std::string out = sh("node " + quoted(node_dir() / "llama_cpp.mjs") + " tokenize " + quoted(dir / "vocab.gguf") +
+    const std::string out = sh(node() + " " + quoted(node_dir() / "llama_cpp.mjs") + " tokenize " + quoted(dir / "vocab.gguf") +
                                " " + quoted(dir / "text.txt") + " " + quoted(dir / "ids.txt"), &code);
     ASSERT_EQ(code, 0) << out;
     std::istringstream in(qlab::read_file(dir / "ids.txt"));
@@ -129,7 +137,7 @@ TEST_F(LlamaCpp, TokenizesTheBuiltInModelsTextAsQlabDoes) {
   const std::string text = qlab::read_file(fs::path(QLAB_SOURCE_DIR) / "assets/builtin/eval.txt").substr(0, 4000);
   std::ofstream(dir / "text.txt") << text;
   int code = 0;
-  const std::string out = sh("node " + quoted(node_dir() / "llama_cpp.mjs") + " tokenize " + quoted(dir / "m.gguf") +
+  const std::string out = sh(node() + " " + quoted(node_dir() / "llama_cpp.mjs") + " tokenize " + quoted(dir / "m.gguf") +
                              " " + quoted(dir / "text.txt") + " " + quoted(dir / "ids.txt"), &code);
   ASSERT_EQ(code, 0) << out;
   // qlab ppl prints how many tokens the text is; the ids themselves are checked by
