@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -138,6 +139,8 @@ TEST_F(GgufCli, PerplexityEqualsLlamaPerplexitys) {
     const auto j = nlohmann::json::parse(r.out);
     const double ours = j["ppl"], theirs = p["ppl"];
     EXPECT_LT(std::fabs(ours - theirs) / theirs, 1e-3) << ft << " " << opt << ": qlab " << ours << ", llama.cpp " << theirs;
+    std::printf("  %-10s %-8s qlab %.4f  llama-perplexity %.4f  %.3f %%\n", ft.c_str(), opt.c_str(), ours, theirs,
+                100 * std::fabs(ours - theirs) / theirs);
     EXPECT_EQ(j["chunks"].get<int>(), p["chunks"].get<int>()) << ft;
   }
 }
