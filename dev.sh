@@ -2,7 +2,10 @@
 # qlab developer entry point: installs what is missing, builds, and runs.
 #   ./dev.sh start        install + build + open the tutor on the built-in model
 #   ./dev.sh test         install + build (warnings are errors) + run every test (what CI runs)
-#   ./dev.sh asan         unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   ./dev.sh asan         every test (engine, labs, tui, the CLI through an instrumented qlab) under
+#                         AddressSanitizer + UndefinedBehaviorSanitizer, built with clang together with
+#                         the libFuzzer targets (build-asan, which `fuzz` reuses)
+#   ./dev.sh tsan         the pool, job runner and progress-lock tests under ThreadSanitizer
 #   ./dev.sh arm64        cross-build the engine and its unit tests for aarch64, run them under qemu-user
 #   ./dev.sh fuzz         build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 60)
 #   ./dev.sh build        install + build only
@@ -52,7 +55,9 @@ add_arm64_architecture() {
 }
 
 # ccache, when installed, makes every later build of unchanged sources (another build folder, a fresh
-# clone of the same tree) a cache hit.
+# clone of the same tree) a cache hit: paths inside the checkout are hashed relative to it, and the
+# working folder is left out of the hash of builds with debug information.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 launcher() { command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache; true; }
 
 # Warnings are errors in every mode CI runs (test, asan, arm64, fuzz); `start` and `build` leave them
@@ -67,6 +72,12 @@ configure() {  # configure DIR [cmake args...]
 build() {  # build DIR [cmake args...]: every target
   configure "$@"
   cmake --build "$1" -j "$JOBS"
+}
+
+# The clang build with ASan + UBSan that `asan` tests and `fuzz` fuzzes (build-asan).
+configure_asan() {
+  CC=clang CXX=clang++ configure build-asan "$WERROR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQLAB_SANITIZE=ON -DQLAB_FUZZ=ON \
+    -DQLAB_BUILD_BENCH=OFF
 }
 
 case "${1:-start}" in
@@ -91,10 +102,28 @@ case "${1:-start}" in
     ctest --test-dir build --output-on-failure -j "$JOBS"
     ;;
   asan)
-    install_missing "${PACKAGES[@]}"
-    build build-asan "$WERROR" -DQLAB_SANITIZE=ON -DQLAB_ENGINE_ONLY=ON -DQLAB_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    install_missing "${PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
+    # One clang build serves both: every test binary and the fuzz targets, all with ASan + UBSan
+    # (and libFuzzer's coverage hooks, which cost the tests little). RelWithDebInfo: -O2, with lines
+    # in the reports.
+    configure_asan
+    cmake --build build-asan -j "$JOBS"
+    # The tutor's end-to-end tests and the CLI tests run the instrumented qlab, so its memory errors
+    # and leaks fail them too.
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --test-dir build-asan --output-on-failure -j "$JOBS"
+    ;;
+  tsan)
+    install_missing "${PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
+    # Only what has threads worth checking: the thread pool (test_core), the job runner (test_tui)
+    # and the progress file's lock (test_labs). OpenBLAS's own threads are not instrumented (their
+    # synchronisation is invisible to TSan), so it runs single-threaded here. clang: GCC's
+    # target_clones resolvers run before the TSan runtime starts and crash it; clang builds no clones.
+    CC=clang CXX=clang++ configure build-tsan "$WERROR" -DQLAB_TSAN=ON -DQLAB_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    cmake --build build-tsan -j "$JOBS" --target test_core test_tui test_labs
+    OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+      ctest --test-dir build-tsan --output-on-failure -j "$JOBS" \
+        -R '^(Threads|ThreadPool|MappedFile|JobRunner|ProgressFileTest|AppTest)\.'
     ;;
   arm64)
     add_arm64_architecture
@@ -104,21 +133,19 @@ case "${1:-start}" in
     ;;
   fuzz)
     install_missing "${PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
-    # not engine-only: the progress-file target needs the labs library
-    CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQLAB_FUZZ=ON "$WERROR" $(launcher) \
-      -DQLAB_BUILD_BENCH=OFF >/dev/null
+    configure_asan
     targets=()
     for src in tests/fuzz/*_fuzz.cpp; do n=$(basename "$src" _fuzz.cpp); targets+=("$n"); done
-    cmake --build build-fuzz -j "$JOBS" --target "${targets[@]/#/fuzz_}"
-    mkdir -p build-fuzz/artifacts
+    cmake --build build-asan -j "$JOBS" --target "${targets[@]/#/fuzz_}"
+    mkdir -p build-asan/fuzz-artifacts
     for n in "${targets[@]}"; do
       # new inputs go to a scratch copy, so the committed seed corpus stays small
-      mkdir -p "build-fuzz/corpus/$n"
+      mkdir -p "build-asan/fuzz-corpus/$n"
       echo "fuzzing $n for ${FUZZ_SECONDS:-60} s"
-      ./build-fuzz/tests/fuzz/fuzz_"$n" -max_total_time="${FUZZ_SECONDS:-60}" -timeout=10 -rss_limit_mb=4096 \
-        -artifact_prefix=build-fuzz/artifacts/"$n"- "build-fuzz/corpus/$n" "tests/fuzz/corpus/$n"
+      ./build-asan/tests/fuzz/fuzz_"$n" -max_total_time="${FUZZ_SECONDS:-60}" -timeout=10 -rss_limit_mb=4096 \
+        -artifact_prefix=build-asan/fuzz-artifacts/"$n"- "build-asan/fuzz-corpus/$n" "tests/fuzz/corpus/$n"
     done
     ;;
   *)
-    sed -n '2,9p' "$0"; exit 2 ;;
+    sed -n '2,11p' "$0"; exit 2 ;;
 esac

@@ -2,15 +2,27 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 
 #include <fmt/format.h>
 
 #include "engine/core/error.h"
+#include "engine/core/mapped_file.h"
+#include "engine/core/terminal_text.h"
 #include "engine/core/threads.h"
 
 namespace qlab::app {
+
+const std::vector<Option>& common_options() {
+  static const std::vector<Option> o = {
+      {"help", "", "show this help and exit"},
+      {"json", "", "print machine-readable JSON instead of text"},
+      {"threads", "N", "worker threads (default: QLAB_THREADS or all cores)"},
+  };
+  return o;
+}
 
 namespace {
 
@@ -31,14 +43,6 @@ std::vector<std::string> split_words(const std::string& s) {
   return out;
 }
 
-const std::vector<Option>& common_options() {
-  static const std::vector<Option> o = {
-      {"help", "", "show this help and exit"},
-      {"json", "", "print machine-readable JSON instead of text"},
-      {"threads", "N", "worker threads (default: QLAB_THREADS or all cores)"},
-  };
-  return o;
-}
 
 void print_command_help(const Command& c) {
   fmt::print("usage: qlab {} {}\n\n{}\n", c.name, c.usage, c.summary);
@@ -76,7 +80,7 @@ const Option* find_option(const Command& c, const std::string& name) {
   return nullptr;
 }
 
-Args parse(const Command& c, const std::vector<std::string>& words) {
+Args parse_options(const Command& c, const std::vector<std::string>& words) {
   Args a;
   for (std::size_t i = 0; i < words.size(); ++i) {
     const std::string& w = words[i];
@@ -149,14 +153,46 @@ long long Args::get_int(const std::string& name, long long fallback, long long l
 double Args::get_double(const std::string& name, double fallback) const {
   auto v = get(name);
   if (!v) return fallback;
+  double x = 0;
   try {
     std::size_t used = 0;
-    double x = std::stod(*v, &used);
+    x = std::stod(*v, &used);
     if (used != v->size()) throw std::invalid_argument("trailing");
-    return x;
   } catch (const std::exception&) {
     throw UsageError(fmt::format("--{} expects a number, got '{}'", name, *v));
   }
+  // No option means anything by nan or inf; letting them through turns a typo into nonsense output.
+  if (!std::isfinite(x)) throw UsageError(fmt::format("--{} expects a finite number, got '{}'", name, *v));
+  return x;
+}
+
+Args parse_args(const Command& c, const std::vector<std::string>& words) {
+  Args a = parse_options(c, words);
+  if (a.has("help")) return a;
+  if (a.positional().size() < c.min_positional || a.positional().size() > c.max_positional) {
+    if (c.max_positional == 0) throw UsageError(fmt::format("unexpected argument '{}'", a.positional().front()));
+    throw UsageError(fmt::format("expected {} argument{}: {}",
+                                 c.min_positional == c.max_positional
+                                     ? std::to_string(c.min_positional)
+                                     : fmt::format("{} to {}", c.min_positional, c.max_positional),
+                                 c.max_positional == 1 ? "" : "s", c.usage));
+  }
+  return a;
+}
+
+const Command* find_command(const std::vector<std::string>& words, std::size_t& used) {
+  const Command* cmd = nullptr;
+  used = 0;
+  // longest command name that matches the leading words
+  for (const auto& c : table()) {
+    auto cw = split_words(c.name);
+    if (cw.empty() || cw.size() > words.size() || cw.size() <= used) continue;
+    if (std::equal(cw.begin(), cw.end(), words.begin())) {
+      cmd = &c;
+      used = cw.size();
+    }
+  }
+  return cmd;
 }
 
 void register_command(Command c) { table().push_back(std::move(c)); }
@@ -185,15 +221,7 @@ int run_main(int argc, char** argv) {
     fmt::print("qlab {}\n", QLAB_VERSION);
     return 0;
   } else {
-    // longest command name that matches the leading words
-    for (const auto& c : table()) {
-      auto cw = split_words(c.name);
-      if (cw.empty() || cw.size() > words.size() || cw.size() <= used) continue;
-      if (std::equal(cw.begin(), cw.end(), words.begin())) {
-        cmd = &c;
-        used = cw.size();
-      }
-    }
+    cmd = find_command(words, used);
     if (!cmd) {
       // a group word alone ("qlab formats") lists its subcommands
       bool group = false;
@@ -205,13 +233,18 @@ int run_main(int argc, char** argv) {
           fmt::print(stderr, "  qlab {:<20} {}\n", c.name, c.summary);
         }
       }
-      if (!group) fmt::print(stderr, "qlab: unknown command '{}' (see qlab --help)\n", words[0]);
+      if (!group) fmt::print(stderr, "qlab: unknown command '{}' (see qlab --help)\n", terminal_safe(words[0]));
       return 2;
     }
   }
   std::vector<std::string> rest(words.begin() + static_cast<long>(used), words.end());
+  // Messages may quote what the user or a file gave: printed with control characters escaped, so
+  // they stay one line and cannot drive the terminal.
+  const auto say = [&](const char* what, const std::string& message) {
+    fmt::print(stderr, "qlab {}: {}{}\n", cmd->name, what, terminal_safe(message));
+  };
   try {
-    Args a = parse(*cmd, rest);
+    Args a = parse_args(*cmd, rest);
     if (a.has("help")) {
       print_command_help(*cmd);
       return 0;
@@ -229,18 +262,20 @@ int run_main(int argc, char** argv) {
     if (const ThreadStartReport r = thread_start_report(); r.running < r.requested)
       fmt::print(stderr, "qlab {}: warning: {} of {} threads started ({}: the process limit, ulimit -u or a "
                  "container's pids limit); running on {}\n", cmd->name, r.running, r.requested, r.error, threads);
-    return cmd->run(a);
+    const int code = cmd->run(a);
+    check_mapped_inputs();  // a model file truncated under a job that has no cancel point after it
+    return code;
   } catch (const UsageError& e) {
-    fmt::print(stderr, "qlab {}: {} (see qlab {} --help)\n", cmd->name, e.what(), cmd->name);
+    fmt::print(stderr, "qlab {}: {} (see qlab {} --help)\n", cmd->name, terminal_safe(e.what()), cmd->name);
     return 2;
   } catch (const Error& e) {
-    fmt::print(stderr, "qlab {}: error: {}\n", cmd->name, e.what());
+    say("error: ", e.what());
     return 1;
   } catch (const std::bad_alloc&) {
-    fmt::print(stderr, "qlab {}: error: out of memory\n", cmd->name);
+    say("error: ", "out of memory");
     return 1;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "qlab {}: error: {}\n", cmd->name, e.what());
+    say("error: ", e.what());
     return 1;
   }
 }

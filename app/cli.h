@@ -34,7 +34,7 @@ class Args {
   std::string require(const std::string& name) const;  // UsageError if missing
   long long get_int(const std::string& name, long long fallback, long long min_value,
                     long long max_value) const;
-  double get_double(const std::string& name, double fallback) const;
+  double get_double(const std::string& name, double fallback) const;  // finite numbers only
   const std::vector<std::string>& positional() const { return positional_; }
   // Every value an option was given, in order (an option that may repeat: --tensor-type A --tensor-type B).
   std::vector<std::string> get_all(const std::string& name) const {
@@ -67,10 +67,19 @@ struct Command {
 
 void register_command(Command c);
 const std::vector<Command>& commands();
+const std::vector<Option>& common_options();  // --help, --json, --threads: every command has them
 
 struct Registrar {
   explicit Registrar(Command c) { register_command(std::move(c)); }
 };
+
+// The registered command named by the leading words (the longest match), and how many words its
+// name took; nullptr when none matches.
+const Command* find_command(const std::vector<std::string>& words, std::size_t& used);
+
+// The options and arguments after the command's name. UsageError for an unknown option, a missing
+// value, a flag given a value, or the wrong number of arguments (not checked when --help is given).
+Args parse_args(const Command& c, const std::vector<std::string>& words);
 
 // Runs the program: finds the command, parses, catches errors. Returns the exit code.
 int run_main(int argc, char** argv);

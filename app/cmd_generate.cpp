@@ -10,6 +10,8 @@
 #include "app/model_arg.h"
 #include "app/model_source.h"
 #include "engine/core/error.h"
+#include "engine/core/mapped_file.h"
+#include "engine/core/terminal_text.h"
 #include "engine/io/tokenizer.h"
 #include "engine/model/generate.h"
 
@@ -26,6 +28,7 @@ int run(const Args& a) {
   opt.sampling.top_p = a.get_double("top-p", 1.0);
   opt.seed = static_cast<std::uint64_t>(a.get_int("seed", 0, 0, INT64_MAX));
   if (opt.sampling.temperature < 0) throw UsageError("--temp must be >= 0 (0 = greedy)");
+  // (get_double refuses nan and inf, so --temp nan is a usage error too)
   if (!(opt.sampling.top_p > 0 && opt.sampling.top_p <= 1)) throw UsageError("--top-p must be in (0, 1]");
 
   const DeviceArg device = choose_device(a, "generate");
@@ -34,8 +37,23 @@ int run(const Args& a) {
   std::optional<io::Tokenizer> loaded = load_tokenizer_source(dir);
   if (!loaded) fail("{} has no tokenizer: generate needs one (qlab logits works on token ids)", dir.string());
   const io::Tokenizer tok = std::move(*loaded);
+  tok.check_fits(m.vocab_size(), is_gguf_source(dir) ? dir : dir / "config.json");
   const auto ids = tok.encode(prompt, true);
   if (ids.empty()) fail("the prompt encodes to no tokens");
+  // Generation stops at the model's trained context: the KV cache is sized by prompt + new tokens,
+  // and positions past max_position_embeddings mean nothing.
+  const std::int64_t n_ctx = m.config().max_position_embeddings;
+  const auto n_prompt = static_cast<std::int64_t>(ids.size());
+  if (n_prompt >= n_ctx)
+    fail("the prompt is {} tokens, which fills the {} positions {} was trained on (max_position_embeddings)",
+         n_prompt, n_ctx, dir.string());
+  if (n_prompt + opt.max_new_tokens > n_ctx) {
+    const auto room = static_cast<int>(n_ctx - n_prompt);
+    fmt::print(stderr, "note: -n {} stops at {} new tokens: the model's context is {} positions "
+                       "(max_position_embeddings) and the prompt takes {}\n",
+               opt.max_new_tokens, room, n_ctx, n_prompt);
+    opt.max_new_tokens = room;
+  }
 
   // Decode the whole continuation each time and print what is new, so a character split across
   // tokens is printed once it is complete.
@@ -48,7 +66,8 @@ int run(const Args& a) {
       out.push_back(id);
       const std::string text = tok.decode(out, true);
       if (text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
-        fmt::print("{}", text.substr(shown.size()));
+        check_mapped_inputs();  // a weights file truncated under the run: stop before printing more
+        fmt::print("{}", terminal_safe(text.substr(shown.size()), true));
         std::fflush(stdout);
         shown = text;
       }
@@ -56,6 +75,7 @@ int run(const Args& a) {
   }
   model::GenerateStats st;
   const auto new_ids = model::generate(m, ids, opt, &st);
+  check_mapped_inputs();
   const double prompt_tps = st.prompt_seconds > 0 ? static_cast<double>(st.prompt_tokens) / st.prompt_seconds : 0;
   const double decode_tps = st.decode_seconds > 0 ? static_cast<double>(st.decoded_tokens) / st.decode_seconds : 0;
   if (a.json()) {
@@ -69,7 +89,7 @@ int run(const Args& a) {
     print_json(j.dump(2));
   } else {
     const std::string text = tok.decode(new_ids, true);
-    if (text.size() > shown.size()) fmt::print("{}", text.substr(shown.size()));
+    if (text.size() > shown.size()) fmt::print("{}", terminal_safe(text.substr(shown.size()), true));
     fmt::print("\n");
     fmt::print(stderr, "[{} prompt tokens at {:.1f} tok/s, {} new tokens at {:.1f} tok/s]\n", st.prompt_tokens,
                prompt_tps, new_ids.size(), decode_tps);
@@ -92,7 +112,9 @@ const Registrar reg{Command{"generate", "continue a prompt with the model",
                             "MODEL --prompt TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]",
                             options(),
                             "MODEL is an HF model folder (with tokenizer.json), 'builtin' or a GGUF file. Stops at the "
-                            "end-of-sequence token.",
+                            "end-of-sequence token,\nor at the model's trained context (max_position_embeddings). "
+                            "Control characters in the text are\nprinted as escapes (\\xNN); --json gives the "
+                            "text as it is.",
                             1, 1, run}};
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -18,6 +19,7 @@
 #include "engine/eval/perplexity.h"
 #include "engine/eval/ppl_setup.h"
 #include "engine/formats/format_lookup.h"
+#include "engine/io/safetensors.h"
 #include "engine/io/tokenizer.h"
 #include "engine/quant/rtn.h"
 
@@ -27,6 +29,19 @@ namespace {
 nlohmann::json quantiles_json(const eval::Quantiles& q) {
   return {{"max", q.max}, {"p99.9", q.p999}, {"p99", q.p99}, {"p95", q.p95},  {"p90", q.p90},
           {"median", q.median}, {"p10", q.p10}, {"p5", q.p5}, {"p1", q.p1}, {"min", q.min}};
+}
+
+// A perplexity that is NaN or infinite is an error, not a result: say which weight made it so.
+[[noreturn]] void fail_not_finite(const std::filesystem::path& dir) {
+  if (is_gguf_source(dir))
+    fail("{}: the perplexity is not a number (a weight holds a NaN or an infinity, or the forward pass overflowed)",
+         dir.string());
+  const io::TensorStore store = io::TensorStore::open(dir);
+  if (const auto bad = store.first_non_finite())
+    fail("{}: tensor '{}' holds a NaN or an infinity (element {}), so the perplexity is not a number", dir.string(),
+         bad->first, bad->second);
+  fail("{}: the perplexity is not a number although every weight is finite (the forward pass overflowed)",
+       dir.string());
 }
 
 int run(const Args& a) {
@@ -64,6 +79,7 @@ int run(const Args& a) {
   const model::Model base = load_model_source(dir);
   // A GGUF file's text is tokenized as llama-perplexity does: special tokens' text is plain text.
   std::optional<io::Tokenizer> tok = load_tokenizer_source(dir, /*special_as_text=*/true);
+  if (tok) tok->check_fits(base.vocab_size(), is_gguf_source(dir) ? dir : dir / "config.json");
   if (!text_path.empty()) {
     if (!tok) fail("{} has no tokenizer: use --tokens FILE with token ids instead of --text", dir.string());
     req.text = read_file(text_path);
@@ -106,6 +122,7 @@ int run(const Args& a) {
   };
   if (a.has("kld")) {
     const eval::KldResult r = eval::kl_divergence(base, test, tokens, opt, progress);
+    if (!std::isfinite(r.base.nll.ppl()) || !std::isfinite(r.test.nll.ppl())) fail_not_finite(dir);
     const double secs = r.base.seconds;
     const double tps = secs > 0 ? 2.0 * static_cast<double>(r.base.tokens_evaluated) / secs : 0;
     const double n = static_cast<double>(r.kld.size());
@@ -157,6 +174,7 @@ int run(const Args& a) {
   }
 
   const eval::PplResult r = eval::perplexity(test, tokens, opt, progress);
+  if (!std::isfinite(r.nll.ppl())) fail_not_finite(dir);
   const double tps = r.seconds > 0 ? static_cast<double>(r.tokens_evaluated) / r.seconds : 0;
   j.update(ppl_json(r));
   j["seconds"] = r.seconds;

@@ -10,6 +10,7 @@
 
 #include "app/cli.h"
 #include "engine/core/error.h"
+#include "engine/core/terminal_text.h"
 #include "labs/content.h"
 #include "labs/milestones.h"
 #include "labs/progress_file.h"
@@ -22,7 +23,7 @@ labs::ProgressFile open_progress(const Args& a) {
   labs::ProgressFile pf(a.has("progress") ? std::filesystem::path(a.require("progress"))
                                           : labs::ProgressFile::default_path());
   pf.load();
-  for (const auto& n : pf.take_notices()) fmt::print(stderr, "qlab progress: {}\n", n);
+  for (const auto& n : pf.take_notices()) fmt::print(stderr, "qlab progress: {}\n", terminal_safe(n));
   return pf;
 }
 
@@ -32,10 +33,10 @@ int show(const Args& a) {
   if (a.json()) {
     nlohmann::json j = pf.data();
     j["path_of_file"] = pf.path().string();
-    print_json(j.dump(2));
+    print_json(j.dump(2, ' ', true));  // ASCII only: a C1 control in a hand-edited string stays escaped
     return 0;
   }
-  fmt::print("progress file: {}\n", pf.path().string());
+  fmt::print("progress file: {}\n", terminal_safe(pf.path().string()));
   fmt::print("milestones: {} of {} done\n\n", labs::milestones_done(pf), labs::all_labs().size());
   for (const auto& lab : labs::all_labs()) {
     const auto* mt = c.milestone(lab.milestone_id);
@@ -43,7 +44,7 @@ int show(const Args& a) {
     bool done = st && st->done;
     fmt::print("  [{}] {}  (lab {}: {}/{} steps){}\n", done ? 'x' : ' ', mt ? mt->text : lab.milestone_id,
                lab.number, labs::steps_done(pf, lab), lab.steps.size(),
-               done ? fmt::format("  {} {}", st->how, st->when) : "");
+               done ? fmt::format("  {} {}", terminal_safe(st->how), terminal_safe(st->when)) : "");
   }
   return 0;
 }
@@ -53,7 +54,7 @@ int reset(const Args& a) {
   if (!a.has("yes")) {
     if (!::isatty(STDIN_FILENO))
       throw UsageError("resetting deletes every tick and result: add --yes to confirm when not at a terminal");
-    fmt::print("Reset every milestone and result in {}? Type yes to confirm: ", pf.path().string());
+    fmt::print("Reset every milestone and result in {}? Type yes to confirm: ", terminal_safe(pf.path().string()));
     std::fflush(stdout);
     std::string answer;
     std::getline(std::cin, answer);
@@ -64,8 +65,8 @@ int reset(const Args& a) {
   }
   pf.reset();
   pf.save();
-  if (a.json()) print_json(nlohmann::json{{"reset", true}, {"file", pf.path().string()}}.dump(2));
-  else fmt::print("progress reset: {}\n", pf.path().string());
+  if (a.json()) print_json(nlohmann::json{{"reset", true}, {"file", pf.path().string()}}.dump(2, ' ', true));
+  else fmt::print("progress reset: {}\n", terminal_safe(pf.path().string()));
   return 0;
 }
 
@@ -73,11 +74,12 @@ int export_md(const Args& a) {
   labs::ProgressFile pf = open_progress(a);
   // Readable tables for notes; --json gives the same milestones and results as data, not wrapped in Markdown.
   if (a.json()) {
-    print_json(labs::export_json(pf, labs::content()).dump(2));
+    print_json(labs::export_json(pf, labs::content()).dump(2, ' ', true));
     return 0;
   }
   const std::string md = labs::export_markdown(pf, labs::content());
-  std::fwrite(md.data(), 1, md.size(), stdout);
+  const std::string shown = terminal_safe(md, true);  // the file's strings, quoted in the summary
+  std::fwrite(shown.data(), 1, shown.size(), stdout);
   return 0;
 }
 

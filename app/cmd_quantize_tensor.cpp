@@ -33,11 +33,12 @@ std::vector<float> synthetic(const std::string& kind, std::int64_t rows, std::in
 }
 
 std::vector<float> read_tensor(const std::string& path, std::int64_t rows, std::int64_t cols) {
-  std::string bytes = read_file(path);
+  // The size is checked before anything is read or allocated; a FIFO or a device is refused.
+  const InputFile in(path, ~std::uint64_t{0});
   const std::uint64_t want = static_cast<std::uint64_t>(rows) * static_cast<std::uint64_t>(cols) * 4;
-  if (bytes.size() != want)
-    fail("{} holds {} bytes, but --rows {} --cols {} of float32 needs {} bytes", path, bytes.size(), rows, cols,
-         want);
+  if (in.size() != want)
+    fail("{} holds {} bytes, but --rows {} --cols {} of float32 needs {} bytes", path, in.size(), rows, cols, want);
+  const std::string bytes = in.read_all();
   std::vector<float> x(static_cast<std::size_t>(rows * cols));
   std::memcpy(x.data(), bytes.data(), bytes.size());  // raw little-endian float32 (the hosts we build for)
   return x;
@@ -183,7 +184,8 @@ const Registrar reg{with_calibrated_tensor_options(Command{
         {"synthetic", "KIND", "gaussian, gaussian-outliers or laplace (std 0.02)"},
         {"seed", "S", "seed of the synthetic tensor (default 0)"},
         {"pad", "", "zero-pad each row to a whole number of blocks"},
-        {"dequant-out", "FILE", "write the dequantized tensor (raw float32, same shape)"},
+        {"dequant-out", "FILE", "write the dequantized tensor (raw float32, same shape); a device or pipe is "
+                                "written to directly, a link through to its file"},
         {"bins", "N", "error histogram bins (default 21)"},
         {"reference", "", "run the plain reference kernels (same bytes, slower)"},
     },

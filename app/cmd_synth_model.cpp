@@ -9,7 +9,9 @@
 
 #include "app/cli.h"
 #include "app/model_arg.h"
+#include "app/signal_stop.h"
 #include "engine/core/error.h"
+#include "engine/core/progress.h"
 #include "engine/io/synth_model.h"
 
 namespace qlab::app {
@@ -85,7 +87,15 @@ int run(const Args& a) {
 
   StderrProgress progress;
   auto t0 = std::chrono::steady_clock::now();
-  io::SynthResult r = io::write_synth_model(out, spec, progress);
+  SignalStop signals;  // Ctrl-C, kill, a closed terminal: the staging folder is removed, then we exit
+  io::SynthResult r;
+  try {
+    r = io::write_synth_model(out, spec, progress, signals.token());
+  } catch (const Cancelled&) {
+    if (signals.signal() == 0) throw;
+    fmt::print(stderr, "\nqlab synth-model: interrupted; nothing was written\n");
+    signals.end_as_signalled();
+  }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   if (a.json()) {
@@ -128,8 +138,10 @@ const Registrar reg({
         {"max-shard-mb", "M", "largest shard in MB before splitting (default 5000, as transformers)"},
     },
     "Weights are N(0, 0.02) like transformers' initialisation (RMSNorm weights 1, biases 0). The model is\n"
-    "written a chunk at a time into a staging folder that is renamed into place when complete, so memory\n"
-    "stays small for any size and an interrupted run leaves nothing behind.",
+    "written a chunk at a time into a staging folder (DIR.partial-PID beside DIR) that is renamed into place\n"
+    "when complete, so memory stays small for any size. Interrupted by Ctrl-C, kill or a closed terminal, the\n"
+    "run removes its staging folder before it exits; one left by a run that could not (kill -9, a power loss)\n"
+    "is removed by the next synth-model run into the same folder.",
     0,
     0,
     run,

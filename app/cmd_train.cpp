@@ -178,7 +178,10 @@ int run(const Args& a) {
   o.batch = opt_int(a, "batch", 1, 4096);
   o.seq = opt_int(a, "seq", 2, 1 << 16);
   o.checkpoint_every = opt_int(a, "checkpoint-every", 0, 100000000);
-  if (a.has("lr")) o.lr = a.get_double("lr", 0);
+  if (a.has("lr")) {
+    o.lr = a.get_double("lr", 0);
+    if (!(*o.lr > 0)) throw UsageError(fmt::format("--lr must be a positive number, got {}", *a.get("lr")));
+  }
   if (a.has("seed")) o.seed = static_cast<std::uint64_t>(a.get_int("seed", 1, 0, INT64_MAX));
   if (a.has("amax-history") || a.has("margin") || a.has("amax-algo")) {
     train::DelayedScaling r = recipe_from(a);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -12,7 +13,9 @@
 
 #include <fmt/format.h>
 
+#include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
+#include "engine/core/terminal_text.h"
 
 namespace qlab::app {
 
@@ -101,17 +104,27 @@ std::filesystem::path resolve_model_arg(const std::string& arg) {
 }
 
 std::vector<std::int32_t> read_token_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) fail("cannot read token file {}", path.string());
+  // read_file refuses a FIFO, a device or a folder, and anything past 1 GiB, before reading.
+  const std::string text = read_file(path);
   std::vector<std::int32_t> ids;
-  std::string word;
-  while (in >> word) {
-    char* end = nullptr;
-    errno = 0;
-    const long long v = std::strtoll(word.c_str(), &end, 10);
-    if (end == word.c_str() || *end != '\0' || errno != 0 || v < 0 || v > INT32_MAX)
-      fail("{}: '{}' (token {}) is not a token id (non-negative integer)", path.string(), word, ids.size());
-    ids.push_back(static_cast<std::int32_t>(v));
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  auto space = [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; };
+  while (p < end) {
+    while (p < end && space(*p)) ++p;
+    if (p == end) break;
+    const char* word_end = p;
+    while (word_end < end && !space(*word_end)) ++word_end;
+    // The whole word must be the number: "2\0garbage" is not 2. A leading '+' is allowed, as before.
+    std::int32_t v = -1;
+    const char* digits = p < word_end && *p == '+' && word_end - p > 1 && p[1] != '-' ? p + 1 : p;
+    const auto [stop, ec] = std::from_chars(digits, word_end, v);
+    if (ec != std::errc() || stop != word_end || v < 0)
+      fail("{}: '{}' (token {}) is not a token id (non-negative integer)", path.string(),
+           terminal_safe(std::string_view(p, static_cast<std::size_t>(std::min<std::ptrdiff_t>(word_end - p, 40)))),
+           ids.size());
+    ids.push_back(v);
+    p = word_end;
   }
   if (ids.empty()) fail("{}: no token ids", path.string());
   return ids;

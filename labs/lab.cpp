@@ -1,5 +1,7 @@
 #include "labs/lab.h"
 
+#include "engine/core/mapped_file.h"
+
 #include <new>
 
 #include <fmt/format.h>
@@ -69,6 +71,7 @@ StepResult run_step(const Step& step, const JobContext& ctx, Progress& progress,
     JobContext filled = ctx;
     filled.params = resolve_params(step.params, ctx.params);
     r = step.job(filled, progress, stop);
+    check_mapped_inputs();  // a model file truncated under a job with no cancel point after it
     // the settings that produced the numbers are kept with them
     if (r.outcome == Outcome::Done && !filled.params.empty()) r.record["settings"] = filled.params;
   } catch (const Cancelled&) {

@@ -172,7 +172,7 @@ StepResult lab02_perplexity_job(const JobContext& ctx, Progress& progress, std::
 
   model::Model q = base;
   progress.report(0.02, "quantizing to " + fmt_name);
-  const quant::FakeQuantStats fq = quant::fake_quantize_model(q, *spec);
+  const quant::FakeQuantStats fq = quant::fake_quantize_model(q, *spec, {}, Progress::none(), false, false, stop);
   auto save = [&] {
     if (ctx.out_dir.empty()) return;
     write_checkpoint(ctx.out_dir, key, {{"sums", acc.to_json()}, {"chunks_done", done}},

@@ -10,8 +10,15 @@
 // Changes are recorded as operations and applied, under an flock on "<file>.lock", to the file as
 // it is on disk at that moment; so two sessions never lose each other's ticks. Saves are atomic
 // (temporary file, fsync, rename, fsync the folder): after a crash the file is the old or the new one.
-// A file that does not parse is moved aside to "<file>.corrupt-<time>" and a fresh one starts; the
-// learner is told through notices().
+// A file that does not parse (or is not an object with an integer schema) is moved aside to
+// "<file>.corrupt-<time>" and a fresh one starts. A file with some entries that cannot be read (a
+// milestone whose "done" is "yes") keeps the rest: the original is copied aside byte for byte and
+// the file rewritten without those entries. The learner is told through notices() either way.
+// Reading takes no lock and needs no write access (a read-only folder, another user's lock file);
+// the lock (flock on "<file>.lock", given up after a timeout) guards changes. The path may be a
+// symbolic link: the file it points to is read, replaced and set aside, and the link stays. A path
+// that is not a regular file (a FIFO, a device, a folder) is an Error and is never replaced.
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -51,6 +58,9 @@ class ProgressFile {
   // nothing changed. Error (naming the file) when the file cannot be written.
   void save();
 
+  // How long save() waits for another session's lock before it fails (default 10 s).
+  void set_lock_timeout(std::chrono::milliseconds t) { lock_timeout_ = t; }
+
   bool has_unsaved_changes() const { return !ops_.empty(); }
   bool read_only() const { return read_only_; }
   const nlohmann::json& data() const { return data_; }
@@ -71,7 +81,12 @@ class ProgressFile {
     bool done = false;
     nlohmann::json value;
   };
-  nlohmann::json read_disk_locked();  // the file as it is now (fresh object if absent or moved aside)
+  // The file as it is now (a fresh object if absent or moved aside). An unreadable part is set aside
+  // under the lock (taken here unless `locked`), or, when that cannot be done, left and the
+  // session made read-only.
+  nlohmann::json read_disk(bool locked);
+  void remove_stale_temporaries() const;
+  void check_kind() const;  // Error unless the path is missing or a regular file
   void apply(nlohmann::json& j, const Op& op) const;
 
   std::filesystem::path path_;
@@ -79,6 +94,7 @@ class ProgressFile {
   std::vector<Op> ops_;
   std::vector<std::string> notices_;
   bool read_only_ = false;
+  std::chrono::milliseconds lock_timeout_{10000};
 };
 
 // A text field of a recorded result ("when", "model"): "?" when absent or not a string (a file

@@ -425,17 +425,18 @@ bool App::wait_job(int timeout_ms) {
   return idle;
 }
 
-void App::shutdown() {
-  if (shut_down_) return;
+bool App::shutdown() {
+  if (shut_down_) return !runner_.running();
   shut_down_ = true;
   runner_.cancel();
-  runner_.wait_idle(std::chrono::milliseconds(2000));
+  const bool stopped = runner_.wait_idle(kJobStopWait);
   if (auto f = runner_.take_finished(); f && f->result.outcome == labs::Outcome::Done) job_finished(std::move(*f));
   try {
     env_.progress->save();
   } catch (const std::exception&) {
     // the terminal may be gone; nothing more can be done without a screen
   }
+  return stopped;
 }
 
 void App::render(Grid& g) {

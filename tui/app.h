@@ -3,6 +3,7 @@
 // The terminal layer (terminal.h) feeds it from ncurses; tests feed it scripted events.
 //   AppEnv       what the tutor shows and writes: content, progress file, model, machine, terminal facts
 //   App          screens (home, lab) and overlays (help, glossary, quiz, diagnostics, dialogs)
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -68,8 +69,11 @@ class App {
 
   bool quit_requested() const { return quit_; }
   bool job_running() const { return runner_.running(); }
-  // Cancels a running job (waiting a little for it), saves progress. Safe to call twice.
-  void shutdown();
+  // Safe to call twice. Cancels the job, waits at most kJobStopWait for it, saves progress. False when the job is still
+  // running: it did not reach a cancel point in time (a blocking read, one long matrix product), and
+  // since a thread cannot be stopped from outside, the caller must end the process rather than wait.
+  bool shutdown();
+  static constexpr std::chrono::milliseconds kJobStopWait{2000};
   // Tests: wait for the running job, then tick.
   bool wait_job(int timeout_ms);
 

@@ -320,8 +320,16 @@ int run_terminal(AppEnv env, const TerminalOptions& opt) {
         blit(grid, cm);
       }
     }
-    app.shutdown();  // cancels the job, saves progress
-    (void)gone;
+    // Cancels the job, saves progress. A job that does not stop within the bounded wait would keep
+    // the process alive with no terminal (SIGHUP) or after the learner quit: end it now instead.
+    if (!app.shutdown()) {
+      sigaction(SIGWINCH, &curses_winch, nullptr);
+      restore_terminal();
+      if (!gone)
+        std::fprintf(stderr, "qlab: the running job did not stop within %lld s of being cancelled; exiting without it\n",
+                     static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(App::kJobStopWait).count()));
+      std::_Exit(exit_code != 0 ? exit_code : 1);
+    }
   }
   sigaction(SIGWINCH, &curses_winch, nullptr);
   restore_terminal();

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "engine/core/error.h"
+#include "engine/core/mapped_file.h"
 
 namespace qlab {
 
@@ -23,8 +24,12 @@ class Cancelled : public Error {
   Cancelled() : Error("cancelled") {}
 };
 
+// The points where a long job can stop: a cancel request (Cancelled), or a memory-mapped input
+// that was truncated under the job (Error naming the file; see mapped_file.h), whose bytes read
+// since are zeros.
 inline void check_cancel(const std::stop_token& stop) {
   if (stop.stop_requested()) throw Cancelled();
+  check_mapped_inputs();
 }
 
 }  // namespace qlab

@@ -23,13 +23,15 @@ BpeModel::BpeModel(TokenMap vocab, const std::vector<std::pair<std::string, std:
     if (id < 0) fail("{}: vocabulary id {} of token {} is negative", where, id, printable(token));
     max_id_ = std::max(max_id_, id);
   }
-  by_id_.assign(static_cast<std::size_t>(max_id_ + 1), nullptr);
+  // The id -> token table is sized by what the file holds, never by one number in it: a dense
+  // table when the ids nearly fill [0, max id] (every real vocabulary), else a hash map (an id of
+  // 2^31 - 2 in a vocabulary of ten would otherwise ask for 16 GiB).
+  const bool dense = static_cast<std::uint64_t>(max_id_) + 1 <= 2 * static_cast<std::uint64_t>(vocab_.size()) + 256;
+  if (dense) by_id_.assign(static_cast<std::size_t>(max_id_ + 1), nullptr);
   for (const auto& [token, id] : vocab_) {
-    if (by_id_[static_cast<std::size_t>(id)]) {
-      fail("{}: vocabulary id {} is given to two tokens, {} and {}", where, id, printable(*by_id_[id]),
-           printable(token));
-    }
-    by_id_[static_cast<std::size_t>(id)] = &token;
+    const std::string*& slot = dense ? by_id_[static_cast<std::size_t>(id)] : sparse_by_id_[id];
+    if (slot) fail("{}: vocabulary id {} is given to two tokens, {} and {}", where, id, printable(*slot), printable(token));
+    slot = &token;
   }
   if (options_.unk_token) {
     if (auto it = vocab_.find(*options_.unk_token); it != vocab_.end()) unk_id_ = it->second;
@@ -81,7 +83,9 @@ std::optional<std::int32_t> BpeModel::token_to_id(std::string_view token) const 
 
 const std::string* BpeModel::id_to_token(std::int32_t id) const {
   if (id < 0 || id > max_id_) return nullptr;
-  return by_id_[static_cast<std::size_t>(id)];
+  if (!by_id_.empty()) return by_id_[static_cast<std::size_t>(id)];
+  auto it = sparse_by_id_.find(id);
+  return it == sparse_by_id_.end() ? nullptr : it->second;
 }
 
 const BpeModel::Merge* BpeModel::find_merge(std::int32_t a, std::int32_t b) const {

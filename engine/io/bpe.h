@@ -63,7 +63,8 @@ class BpeModel {
   void merge_all(std::vector<std::int32_t>& ids) const;
 
   TokenMap vocab_;
-  std::vector<const std::string*> by_id_;  // id -> key in vocab_ (nullptr for holes)
+  std::vector<const std::string*> by_id_;  // id -> key in vocab_ (nullptr for holes); empty when sparse
+  std::unordered_map<std::int32_t, const std::string*> sparse_by_id_;  // used when the ids are sparse
   std::unordered_map<std::uint64_t, Merge> merges_;
   BpeOptions options_;
   std::optional<std::int32_t> unk_id_;

@@ -2,6 +2,7 @@
 #include "engine/io/checkpoint_writer.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -61,6 +62,33 @@ void fsync_folder(const fs::path& dir) {
 std::string temp_shard_name(std::size_t k) { return fmt::format("shard-{:05d}.safetensors", k + 1); }
 std::string spill_name(std::size_t k) { return fmt::format("shard-{:05d}.spill", k + 1); }
 
+// Takes the flock of a staging folder without waiting; -1 when another process holds it (or it
+// cannot be opened as a folder).
+int lock_folder(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -1;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Removes "<name>.partial-*" folders beside the output whose writer is gone (a run killed by SIGKILL
+// or a power loss, which no handler sees). A folder whose lock is held belongs to a run going on now,
+// in this or another PID namespace, and is left alone.
+void remove_abandoned_staging(const fs::path& parent, const std::string& name) {
+  const std::string prefix = name + ".partial-";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    if (e.path().filename().string().rfind(prefix, 0) != 0 || e.is_symlink(ec) || !e.is_directory(ec)) continue;
+    const int fd = lock_folder(e.path());
+    if (fd < 0) continue;
+    fs::remove_all(e.path(), ec);
+    ::close(fd);
+  }
+}
+
 }  // namespace
 
 std::string shard_file_name(std::size_t index, std::size_t n) {
@@ -102,15 +130,30 @@ CheckpointWriter::CheckpointWriter(fs::path out_dir, CheckpointOptions options)
   std::error_code ec;
   if (fs::exists(out_, ec) && !(fs::is_directory(out_, ec) && fs::is_empty(out_, ec)))
     fail("{}: already exists and is not an empty folder; choose a new folder", out_.string());
-  fs::path abs = fs::absolute(out_).lexically_normal();
+  // A link (to an empty or a missing folder) is written through, as atomic_file.h does for files.
+  fs::path target = out_;
+  for (int hops = 0; hops < 40 && fs::is_symlink(target, ec); ++hops) {
+    const fs::path to = fs::read_symlink(target, ec);
+    if (ec) fail("{}: cannot read the symbolic link: {}", out_.string(), ec.message());
+    target = to.is_absolute() ? to : target.parent_path() / to;
+  }
+  fs::path abs = fs::absolute(target).lexically_normal();
   if (abs.filename().empty()) abs = abs.parent_path();  // "out/" names the folder "out"
   const fs::path parent = abs.parent_path();
   if (!fs::is_directory(parent, ec)) fail("{}: folder {} does not exist", out_.string(), parent.string());
   parent_ = parent;
+  target_ = abs;
+  remove_abandoned_staging(parent, abs.filename().string());
   staging_ = parent / fmt::format("{}.partial-{}", abs.filename().string(), ::getpid());
   fs::remove_all(staging_, ec);
   if (!fs::create_directory(staging_, ec) || ec)
     fail("{}: cannot create the staging folder {}: {}", out_.string(), staging_.string(), ec.message());
+  lock_fd_ = lock_folder(staging_);
+  if (lock_fd_ < 0) {
+    const int err = errno;
+    fs::remove_all(staging_, ec);
+    fail("{}: cannot lock the staging folder {}: {}", out_.string(), staging_.string(), std::strerror(err));
+  }
 }
 
 CheckpointWriter::~CheckpointWriter() {
@@ -128,6 +171,8 @@ void CheckpointWriter::cancel() {
   shard_.clear();
   std::error_code ec;
   if (!staging_.empty()) fs::remove_all(staging_, ec);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+  lock_fd_ = -1;
   done_ = true;
 }
 
@@ -284,10 +329,12 @@ CheckpointResult CheckpointWriter::finish() {
       shard_names.push_back(kIndexName);
     }
     std::error_code ec;
-    if (fs::exists(out_, ec)) fs::remove(out_, ec);  // the empty folder the user made
-    fs::rename(staging_, out_, ec);
+    if (fs::exists(target_, ec)) fs::remove(target_, ec);  // the empty folder the user made
+    fs::rename(staging_, target_, ec);
     if (ec) fail("{}: cannot move the finished checkpoint into place: {}", out_.string(), ec.message());
     done_ = true;
+    ::close(lock_fd_);  // after the rename: the folder is no longer a staging folder
+    lock_fd_ = -1;
     fsync_folder(parent_);
     for (const auto& f : files_) r.files.push_back(out_ / f);
     for (const auto& f : shard_names) r.files.push_back(out_ / f);

@@ -28,6 +28,10 @@
 // Staging: everything is written into <out_dir>.partial-<pid> beside out_dir, and finish() renames that
 // folder to out_dir (replacing an empty out_dir the user made). On any error, on cancel and on
 // destruction without finish() the staging folder is removed, so out_dir appears whole or not at all.
+// The run holds an flock on its staging folder until the rename; the kernel drops it however the
+// process ends (SIGKILL, a crash), so the next writer beside it removes the folders nobody holds and
+// leaves those of runs going on now. An out_dir that is a symbolic link is written through: the
+// checkpoint lands where it points and the link stays.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -109,6 +113,8 @@ class CheckpointWriter {
   std::string checked_file_name(const std::string& name);
 
   std::filesystem::path out_, parent_, staging_;
+  std::filesystem::path target_;    // out_ with its links followed: where the staging folder is renamed to
+  int lock_fd_ = -1;                // the flock on staging_
   CheckpointOptions opt_;
   std::vector<Pending> shard_;      // the open shard
   std::uint64_t shard_bytes_ = 0;

@@ -242,8 +242,14 @@ ModelConfig parse_model_config(const json& j, const std::string& source_name, Co
 
 ModelConfig load_model_config(const std::filesystem::path& path, ConfigUse use) {
   std::error_code ec;
-  std::filesystem::path file = std::filesystem::is_directory(path, ec) ? path / "config.json" : path;
-  if (!std::filesystem::exists(file, ec)) fail("{}: no such file (a model folder needs a config.json)", file.string());
+  // A model folder, or the config file itself (which may be anything: read_file names what it is).
+  std::filesystem::path file =
+      std::filesystem::is_directory(path, ec) && path.filename() != "config.json" ? path / "config.json" : path;
+  if (!std::filesystem::exists(file, ec)) {
+    if (ec && ec != std::errc::no_such_file_or_directory)
+      fail("{}: cannot be read: {}", file.string(), ec.message());  // an unreadable folder is not "no such file"
+    fail("{}: no such file (a model folder needs a config.json)", file.string());
+  }
   return parse_model_config(parse_json_strict(read_file(file), file.string()), file.string(), use);
 }
 

@@ -67,6 +67,13 @@ class TensorStore {
   std::uint64_t total_bytes() const;                   // sum of tensor byte lengths
   std::vector<std::filesystem::path> files() const;    // the file, or every shard in index order
   std::size_t size() const;                            // number of tensors
+  // Error naming the file when one of the mapped files was truncated while it was read (the bytes
+  // read from it since are zeros; see engine/core/mapped_file.h).
+  void check_intact() const;
+  // The first F32/F16/BF16 tensor, in name order, holding a NaN or an infinity, with the index of
+  // the element; nullopt when all are finite. Reads every such tensor's bits (no copy): meant for
+  // explaining a result that came out non-finite, not for every load.
+  std::optional<std::pair<std::string, std::int64_t>> first_non_finite() const;
 
  private:
   TensorStore();

@@ -1,17 +1,14 @@
 // TensorStore: a model folder's tensors, memory-mapped read-only. Nothing is copied; a TensorRef's
-// bytes point into the mapping and stay valid while the store lives.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+// bytes point into the mapping and stay valid while the store lives. A file truncated while it is
+// mapped reads as zeros from there on and is reported by check_intact() and check_cancel()
+// (engine/core/mapped_file.h).
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <set>
 
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
+#include "engine/core/mapped_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/io/safetensors_header.h"
 #include "engine/io/strict_json.h"
@@ -20,61 +17,18 @@ namespace qlab::io {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// A read-only private mapping of a whole file; unmapped on destruction.
-class Mapping {
- public:
-  explicit Mapping(const fs::path& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail("{}: cannot open: {}", path.string(), std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      int e = errno;
-      ::close(fd);
-      fail("{}: cannot stat: {}", path.string(), std::strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-      ::close(fd);
-      fail("{}: not a regular file", path.string());
-    }
-    size_ = static_cast<std::size_t>(st.st_size);
-    if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p == MAP_FAILED) {
-        int e = errno;
-        ::close(fd);
-        fail("{}: cannot memory-map {} bytes: {}", path.string(), size_, std::strerror(e));
-      }
-      data_ = static_cast<const std::byte*>(p);
-    }
-    ::close(fd);
-  }
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-  ~Mapping() {
-    if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
-  }
-  std::span<const std::byte> bytes() const { return {data_, size_}; }
-
- private:
-  const std::byte* data_ = nullptr;
-  std::size_t size_ = 0;
-};
-
-}  // namespace
 
 struct TensorStore::Impl {
   fs::path where;  // what open() was given, for messages
   std::vector<fs::path> files;
-  std::vector<std::unique_ptr<Mapping>> maps;
+  std::vector<std::unique_ptr<MappedFile>> maps;
   std::map<std::string, TensorRef, std::less<>> tensors;
   std::map<std::string, std::string> metadata;
   std::uint64_t total = 0;
 
   // Maps one file and adds its tensors; `expected` (sharded) is the set the index gives this shard.
   void add_file(const fs::path& path, const std::set<std::string>* expected, const fs::path& index_path) {
-    auto m = std::make_unique<Mapping>(path);
+    auto m = std::make_unique<MappedFile>(path);
     ParsedSafetensors parsed = parse_safetensors(m->bytes(), path.string());
     if (files.empty()) metadata = parsed.metadata;
     for (auto& p : parsed.tensors) {
@@ -132,6 +86,8 @@ TensorStore TensorStore::open(const fs::path& dir_or_file) {
     const fs::path index = dir_or_file / "model.safetensors.index.json";
     if (fs::exists(single, ec)) {
       s.impl_->add_file(single, nullptr, single);
+    } else if (ec && ec != std::errc::no_such_file_or_directory) {
+      fail("{}: cannot be read: {}", single.string(), ec.message());  // an unreadable folder, not a missing file
     } else if (fs::exists(index, ec)) {
       s.impl_->open_index(index);
     } else {
@@ -139,6 +95,8 @@ TensorStore TensorStore::open(const fs::path& dir_or_file) {
     }
   } else if (!fs::exists(dir_or_file, ec)) {
     fail("{}: no such file or folder", dir_or_file.string());
+  } else if (dir_or_file.filename() == "config.json") {
+    fail("{}: is a model's config, not its weights: give the folder that holds it", dir_or_file.string());
   } else if (dir_or_file.extension() == ".json") {
     s.impl_->open_index(dir_or_file);
   } else {
@@ -168,5 +126,29 @@ const std::map<std::string, std::string>& TensorStore::metadata() const { return
 std::uint64_t TensorStore::total_bytes() const { return impl_->total; }
 std::vector<fs::path> TensorStore::files() const { return impl_->files; }
 std::size_t TensorStore::size() const { return impl_->tensors.size(); }
+
+std::optional<std::pair<std::string, std::int64_t>> TensorStore::first_non_finite() const {
+  // An all-ones exponent field is an infinity or a NaN in each of these formats.
+  auto scan = [](const std::byte* p, std::int64_t n, std::size_t width, std::uint32_t exponent) -> std::int64_t {
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::uint32_t bits = 0;
+      std::memcpy(&bits, p + static_cast<std::size_t>(i) * width, width);  // little-endian hosts
+      if ((bits & exponent) == exponent) return i;
+    }
+    return -1;
+  };
+  for (const auto& [name, t] : impl_->tensors) {
+    std::int64_t at = -1;
+    if (t.dtype == DType::F32) at = scan(t.bytes.data(), t.numel(), 4, 0x7F800000u);
+    else if (t.dtype == DType::F16) at = scan(t.bytes.data(), t.numel(), 2, 0x7C00u);
+    else if (t.dtype == DType::BF16) at = scan(t.bytes.data(), t.numel(), 2, 0x7F80u);
+    if (at >= 0) return std::make_pair(name, at);
+  }
+  return std::nullopt;
+}
+
+void TensorStore::check_intact() const {
+  for (const auto& m : impl_->maps) m->check_intact();
+}
 
 }  // namespace qlab::io

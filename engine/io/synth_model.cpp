@@ -3,7 +3,8 @@
 //   tensor list       HF names and shapes, the same list transformers' LlamaForCausalLM has
 //   values            a counter-based generator, so any element can be computed on its own
 //   the folder        io::CheckpointWriter: greedy shards in model order, transformers' file names and
-//                     index, staged in <out>.partial-<pid> and renamed to <out> when complete
+//                     index, staged in <out>.partial-<pid> (flock held; abandoned ones removed) and
+//                     renamed to <out> when complete
 #include "engine/io/synth_model.h"
 
 #include <atomic>

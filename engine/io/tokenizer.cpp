@@ -140,6 +140,13 @@ std::string Tokenizer::decode(const std::vector<std::int32_t>& ids, bool skip_sp
 }
 
 int Tokenizer::vocab_size() const { return impl_->size; }
+
+void Tokenizer::check_fits(int model_vocab_size, const std::filesystem::path& model_config) const {
+  if (impl_->size <= model_vocab_size) return;
+  fail("{}: has token ids up to {}, but {} gives the model {} (vocab_size): this tokenizer does not belong to "
+       "this model",
+       impl_->source, impl_->size - 1, model_config.string(), model_vocab_size);
+}
 std::optional<std::int32_t> Tokenizer::bos_id() const { return impl_->bos; }
 std::optional<std::int32_t> Tokenizer::eos_id() const { return impl_->eos; }
 

@@ -46,6 +46,9 @@ class Tokenizer {
   std::string decode(const std::vector<std::int32_t>& ids, bool skip_special = false) const;
 
   int vocab_size() const;                      // highest id + 1, added tokens included
+  // Error when this tokenizer has ids the model has no embedding row for (ids up to vocab_size() - 1
+  // against the model's vocab_size, read from model_config): the files do not belong together.
+  void check_fits(int model_vocab_size, const std::filesystem::path& model_config) const;
   std::optional<std::int32_t> bos_id() const;
   std::optional<std::int32_t> eos_id() const;
   std::optional<std::int32_t> token_to_id(std::string_view token) const;

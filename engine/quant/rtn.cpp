@@ -27,7 +27,7 @@ tensor::Matrix* runtime_matrix(model::Weights& w, const io::TensorEntry& t) {
 }  // namespace
 
 FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSpec& spec, const io::QuantScope& scope,
-                                   Progress& progress, bool release_originals, bool keep_packed) {
+                                   Progress& progress, bool release_originals, bool keep_packed, std::stop_token stop) {
   model::Weights& w = m.mutable_weights();
   const bool tied = w.lm_head.data == w.embed.data;
   std::vector<tensor::Matrix*> targets;
@@ -41,6 +41,7 @@ FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSp
   // One matrix at a time: the format's own kernels use the thread pool, and peak memory stays at
   // one float32 copy in flight beyond the ones already replaced.
   for (std::size_t i = 0; i < targets.size(); ++i) {
+    check_cancel(stop);
     tensor::Matrix& t = *targets[i];
     tensor::Matrix q = tensor::quantize_matrix(t, spec, keep_packed ? tensor::QuantizedStorage::Packed
                                                                     : tensor::QuantizedStorage::F32);

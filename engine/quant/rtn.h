@@ -6,6 +6,8 @@
 // hold. Rows that do not fill whole blocks are zero-padded first, as a checkpoint writer pads them.
 // Replaced weights become owned float32 copies, or with keep_packed the quantized bytes themselves
 // (tensor::quantize_matrix): the same logits, at the format's size in memory. The rest stay as stored.
+#include <stop_token>
+
 #include "engine/core/progress.h"
 #include "engine/formats/block.h"
 #include "engine/io/tensor_map.h"
@@ -21,8 +23,10 @@ struct FakeQuantStats {
 // release_originals: drop the replaced weights' mapped pages from the resident set as each is
 // done (peak memory = the float32 copies, not copies + original). Harmless when another Model still
 // reads them (they are paged back in from the file), but then it saves nothing.
+// stop is checked before each matrix (one matrix of an 8B model takes about a second): Cancelled.
 FakeQuantStats fake_quantize_model(model::Model& m, const formats::BlockFormatSpec& spec,
                                    const io::QuantScope& scope = {}, Progress& progress = Progress::none(),
-                                   bool release_originals = false, bool keep_packed = false);
+                                   bool release_originals = false, bool keep_packed = false,
+                                   std::stop_token stop = {});
 
 }  // namespace qlab::quant

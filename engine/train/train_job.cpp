@@ -47,6 +47,10 @@ json evaluate_model(const TrainModel& m, Precision p, const CastContext& trained
 TrainJobResult run_train_job(const TrainJobOptions& o, const std::function<void(const StepRecord&)>& on_step,
                              Progress& progress, std::stop_token stop) {
   if (o.out.empty()) fail("train: an output folder is needed");
+  // Checked before any work: a file, a FIFO or a device where the folder should be.
+  std::error_code ec;
+  if (const auto st = std::filesystem::status(o.out, ec); std::filesystem::exists(st) && !std::filesystem::is_directory(st))
+    fail("{}: exists and is not a folder; --out names the checkpoint folder", o.out.string());
   TrainState state;
   TrainOptions opt;
   if (o.resume) {

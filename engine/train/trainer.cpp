@@ -36,28 +36,59 @@ json options_to_json(const TrainOptions& o) {
           {"checkpoint_every", o.checkpoint_every}};
 }
 
-TrainOptions options_from_json(const json& j) {
+namespace {
+
+// trainer_state.json is a file like any other: every field is checked against the same bounds the
+// command line has, so a hand edit (or damage) is an Error naming the field, not a 1e9 batch that
+// runs the machine out of memory.
+std::int64_t int_field(const json& j, const char* key, std::int64_t lo, std::int64_t hi, std::string_view src) {
+  const json& v = j.at(key);
+  if (!v.is_number_integer()) fail("{}: options.{} must be a whole number, got {}", src, key, v.dump().substr(0, 40));
+  const bool above = v.is_number_unsigned() ? v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi)
+                                            : v.get<std::int64_t>() > hi;
+  if (above || (!v.is_number_unsigned() && v.get<std::int64_t>() < lo))
+    fail("{}: options.{} = {} is out of range ({} to {})", src, key, v.dump(), lo, hi);
+  return v.get<std::int64_t>();
+}
+
+// A finite number in [lo, hi] (lo excluded when lo_open).
+double num_field(const json& j, const char* key, double lo, double hi, bool lo_open, std::string_view src) {
+  const json& v = j.at(key);
+  if (!v.is_number()) fail("{}: options.{} must be a number, got {}", src, key, v.dump().substr(0, 40));
+  const double x = v.get<double>();
+  if (!std::isfinite(x) || x < lo || (lo_open && x == lo) || x > hi)
+    fail("{}: options.{} = {} is out of range ({} {} to {})", src, key, v.dump(), lo_open ? "above" : "from", lo, hi);
+  return x;
+}
+
+}  // namespace
+
+TrainOptions options_from_json(const json& j, std::string_view src) {
   TrainOptions o;
   o.preset = j.at("preset").get<std::string>();
   auto p = precision_from_name(j.at("precision").get<std::string>());
-  if (!p) fail("trainer_state.json: unknown precision {}", j.at("precision").dump());
+  if (!p) fail("{}: unknown precision {}", src, j.at("precision").dump());
   o.precision = *p;
-  o.steps = j.at("steps").get<std::int64_t>();
-  o.batch = j.at("batch").get<std::int64_t>();
-  o.seq = j.at("seq").get<std::int64_t>();
-  o.schedule.lr = j.at("lr").get<double>();
-  o.schedule.min_lr = j.at("min_lr").get<double>();
-  o.schedule.warmup = j.at("warmup").get<std::int64_t>();
-  o.adamw.beta1 = j.at("beta1").get<double>();
-  o.adamw.beta2 = j.at("beta2").get<double>();
-  o.adamw.eps = j.at("eps").get<double>();
-  o.adamw.weight_decay = j.at("weight_decay").get<double>();
-  o.clip = j.at("clip").get<double>();
-  o.recipe.history_len = j.at("amax_history_len").get<int>();
-  o.recipe.margin = j.at("margin").get<int>();
-  o.recipe.most_recent = j.at("amax_compute_algo").get<std::string>() == "most_recent";
+  // the bounds of `qlab train`'s options
+  o.steps = int_field(j, "steps", 1, 100000000, src);
+  o.batch = int_field(j, "batch", 1, 4096, src);
+  o.seq = int_field(j, "seq", 2, 1 << 16, src);
+  o.schedule.lr = num_field(j, "lr", 0, 1e3, true, src);
+  o.schedule.min_lr = num_field(j, "min_lr", 0, 1e3, false, src);
+  o.schedule.warmup = int_field(j, "warmup", 0, 100000000, src);
+  o.adamw.beta1 = num_field(j, "beta1", 0, 1, false, src);
+  o.adamw.beta2 = num_field(j, "beta2", 0, 1, false, src);
+  if (o.adamw.beta1 >= 1 || o.adamw.beta2 >= 1) fail("{}: options.beta1 and beta2 must be below 1", src);
+  o.adamw.eps = num_field(j, "eps", 0, 1, true, src);
+  o.adamw.weight_decay = num_field(j, "weight_decay", 0, 1e3, false, src);
+  o.clip = num_field(j, "clip", 0, 1e9, false, src);
+  o.recipe.history_len = static_cast<int>(int_field(j, "amax_history_len", 1, 1 << 20, src));
+  o.recipe.margin = static_cast<int>(int_field(j, "margin", 0, 64, src));
+  const std::string algo = j.at("amax_compute_algo").get<std::string>();
+  if (algo != "max" && algo != "most_recent") fail("{}: options.amax_compute_algo {} is not max or most_recent", src, algo);
+  o.recipe.most_recent = algo == "most_recent";
   o.seed = j.at("seed").get<std::uint64_t>();
-  o.checkpoint_every = j.at("checkpoint_every").get<std::int64_t>();
+  o.checkpoint_every = int_field(j, "checkpoint_every", 0, 100000000, src);
   return o;
 }
 
@@ -256,9 +287,11 @@ std::pair<TrainState, TrainOptions> load_checkpoint(const std::filesystem::path&
   TrainOptions opt;
   try {
     json state = json::parse(read_file(state_path));
-    opt = options_from_json(state.at("options"));
+    opt = options_from_json(state.at("options"), state_path.string());
     s.step = state.at("step").get<std::int64_t>();
     s.adam.t = state.at("adam_t").get<std::int64_t>();
+    if (s.step < 0 || s.step > opt.steps || s.adam.t < 0)
+      fail("{}: step {} (adam_t {}) is outside the run's {} steps", state_path.string(), s.step, s.adam.t, opt.steps);
     for (const auto& e : state.at("fp8_scaling"))
       s.ctx.metas.push_back({meta_from_json(e.at("x")), meta_from_json(e.at("w")), meta_from_json(e.at("dy"))});
     if (std::filesystem::exists(dir / "loss.json")) {

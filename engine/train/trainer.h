@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <stop_token>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,8 @@ struct TrainOptions {
   std::int64_t checkpoint_every = 0;  // steps; 0: only at the end
 };
 nlohmann::json options_to_json(const TrainOptions& o);
-TrainOptions options_from_json(const nlohmann::json& j);
+// Every field checked against the bounds of `qlab train`'s options; Error naming src and the field.
+TrainOptions options_from_json(const nlohmann::json& j, std::string_view src = "trainer_state.json");
 
 struct StepRecord {
   std::int64_t step = 0;

@@ -45,13 +45,15 @@ inline std::filesystem::path scratch_dir(const std::string& prefix) {
   return d;
 }
 
-// Runs `qlab ARGS` with `dir` as the working folder; stdin_text goes to standard input.
+// Runs `qlab ARGS` with `dir` as the working folder; stdin_text goes to standard input. With
+// timeout_s, qlab is killed after that many seconds and the status is 124 (a hang made visible).
 inline QlabRun run_qlab(const std::filesystem::path& dir, const std::string& args,
-                        const std::string& stdin_text = "") {
+                        const std::string& stdin_text = "", int timeout_s = 0) {
   {
     std::ofstream(dir / ".stdin", std::ios::binary) << stdin_text;
   }
-  const std::string cmd = "cd '" + dir.string() + "' && '" + QLAB_BINARY + "' " + args +
+  const std::string limit = timeout_s > 0 ? "timeout -k 5 " + std::to_string(timeout_s) + " " : "";
+  const std::string cmd = "cd '" + dir.string() + "' && " + limit + "'" + QLAB_BINARY + "' " + args +
                           " < .stdin > .stdout 2> .stderr";
   const int status = std::system(cmd.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir / ".stdout"), slurp(dir / ".stderr")};

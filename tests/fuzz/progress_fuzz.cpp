@@ -1,7 +1,8 @@
 // libFuzzer target for the progress file: the input is the file's bytes as found on disk.
 // Properties checked beyond "no crash":
-//   - loading reports trouble as qlab::Error only; a file that does not pass the schema check is
-//     moved aside byte for byte and a fresh state starts;
+//   - loading reports trouble as qlab::Error only; a file that does not parse is moved aside byte for
+//     byte and a fresh state starts; one with entries that cannot be read keeps every readable one,
+//     with the original copied aside byte for byte;
 //   - every reader the tutor and `qlab progress` use (milestones, results, the Markdown export)
 //     accepts whatever loading let through;
 //   - a tick saved on top of the file is there after a reload, and the keys it did not touch
@@ -87,21 +88,41 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   read_everything(pf);
 
-  const bool kept = fs::exists(file);
-  nlohmann::json before;
-  if (kept) {
-    // Loaded as it is: it parsed and passed the schema check.
-    before = nlohmann::json::parse(bytes, nullptr, false);
-    check(!before.is_discarded() && ProgressFile::check_schema(before).empty());
-  } else {
-    // Moved aside: the learner's bytes are kept unchanged next to the fresh start.
-    int aside = 0;
+  // Three outcomes: loaded as it is (the file untouched); partly readable (the original kept byte
+  // for byte beside it, the file rewritten with every entry that could be read); unreadable (moved
+  // aside byte for byte, a fresh state).
+  auto corrupt_copies = [&] {
+    int n = 0;
     for (const auto& e : fs::directory_iterator(scratch.dir()))
       if (e.path().filename().string().rfind("progress.json.corrupt-", 0) == 0) {
-        ++aside;
+        ++n;
         check(qlab::read_file(e.path()) == bytes);
       }
-    check(aside == 1);
+    return n;
+  };
+  const bool on_disk = fs::exists(file);
+  const bool kept = on_disk && qlab::read_file(file) == bytes;
+  nlohmann::json before;
+  if (kept) {
+    before = nlohmann::json::parse(bytes, nullptr, false);
+    check(!before.is_discarded() && ProgressFile::check_schema(before).empty());
+    check(corrupt_copies() == 0);
+  } else if (on_disk) {
+    check(corrupt_copies() == 1);
+    const nlohmann::json now = nlohmann::json::parse(qlab::read_file(file), nullptr, false);
+    check(!now.is_discarded() && ProgressFile::check_schema(now).empty());
+    // every milestone that could be read survived, unchanged
+    const nlohmann::json original = nlohmann::json::parse(bytes, nullptr, false);
+    check(!original.is_discarded());
+    if (auto m = original.find("milestones"); m != original.end() && m->is_object())
+      for (const auto& [id, v] : m->items()) {
+        const bool readable = v.is_object() && v.contains("done") && v["done"].is_boolean() &&
+                              (!v.contains("when") || v["when"].is_string()) &&
+                              (!v.contains("how") || v["how"].is_string());
+        if (readable) check(pf.data()["milestones"].contains(id) && pf.data()["milestones"][id] == v);
+      }
+  } else {
+    check(corrupt_copies() == 1);
     check(pf.milestone("m1") == std::nullopt);
   }
   if (pf.read_only()) return 0;  // a newer schema: shown, never written

@@ -1,9 +1,15 @@
 // The progress file: schema, merge under the lock, corrupt files moved aside, crash safety.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include <cstdlib>
 #include <filesystem>
@@ -280,6 +286,170 @@ TEST_F(ProgressFileTest, TwoWritersAtOnceLoseNoTick) {
       ASSERT_TRUE(j["milestones"].contains(id)) << id << " was lost";
       EXPECT_EQ(j["milestones"][id]["done"], true);
     }
+}
+
+// ---- issue 12: special paths, locks, partial damage ------------------------------------------
+
+std::vector<std::string> corrupt_copies(const fs::path& folder, const std::string& stem) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(folder))
+    if (e.path().filename().string().rfind(stem + ".corrupt-", 0) == 0) out.push_back(read_file(e.path()));
+  return out;
+}
+
+// Item 16: one field that cannot be read costs that entry, not the whole file.
+TEST_F(ProgressFileTest, OneBadFieldKeepsTheOtherTicks) {
+  fs::create_directories(path_.parent_path());
+  const std::string text = R"({"schema": 1, "milestones": {"m1": {"done": "yes"}, "m2": {"done": true, "how": "ticked"},
+                               "m3": {"done": true, "when": 5}}, "last": 7,
+                               "results": {"lab01.bits": {"x": 1}}, "mine": [1]})";
+  write_file_atomic(path_, text);
+  ProgressFile pf(path_);
+  pf.load();
+  auto notices = pf.take_notices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_NE(notices[0].find("milestone \"m1\""), std::string::npos) << notices[0];
+  EXPECT_NE(notices[0].find("milestone \"m3\""), std::string::npos) << notices[0];
+  EXPECT_NE(notices[0].find("\"last\""), std::string::npos) << notices[0];
+  EXPECT_TRUE(milestone_done(pf, "m2"));
+  EXPECT_FALSE(pf.milestone("m1"));
+  EXPECT_NE(pf.result("lab01.bits"), nullptr);
+  // the original, byte for byte, beside the file; the file keeps everything readable
+  EXPECT_EQ(corrupt_copies(path_.parent_path(), "progress.json"), std::vector<std::string>{text});
+  json j = on_disk();
+  EXPECT_EQ(j["milestones"]["m2"]["how"], "ticked");
+  EXPECT_FALSE(j["milestones"].contains("m1"));
+  EXPECT_FALSE(j.contains("last"));
+  EXPECT_EQ(j["mine"][0], 1);
+  // once repaired it loads quietly, and no second copy is made
+  ProgressFile again(path_);
+  again.load();
+  EXPECT_TRUE(again.take_notices().empty());
+  EXPECT_EQ(corrupt_copies(path_.parent_path(), "progress.json").size(), 1u);
+}
+
+// Item 1: a symlinked progress file keeps being a link; its target gets the updates.
+TEST_F(ProgressFileTest, SymlinkedFileIsUpdatedThroughTheLink) {
+  fs::create_directories(dir_ / "dotfiles");
+  fs::create_directories(path_.parent_path());
+  write_file_atomic(dir_ / "dotfiles" / "progress.json", R"({"schema": 1, "milestones": {}})");
+  fs::create_symlink(dir_ / "dotfiles" / "progress.json", path_);
+  ProgressFile pf(path_);
+  pf.load();
+  pf.set_milestone("m1", true, "ticked");
+  pf.save();
+  EXPECT_TRUE(fs::is_symlink(path_));
+  EXPECT_EQ(json::parse(read_file(dir_ / "dotfiles" / "progress.json"))["milestones"]["m1"]["done"], true);
+}
+
+// Item 1: a device given as the progress file is neither read as "corrupt" nor renamed nor replaced,
+// and no lock file appears beside it. (A null device made here when allowed, else /dev/null.)
+TEST_F(ProgressFileTest, DeviceIsRefusedAndLeftAlone) {
+  fs::create_directories(dir_ / "x");
+  fs::path dev = dir_ / "x" / "null";
+  if (::mknod(dev.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) dev = "/dev/null";
+  struct stat before {};
+  ASSERT_EQ(::stat(dev.c_str(), &before), 0);
+  ProgressFile pf(dev);
+  EXPECT_THROW(pf.load(), Error);
+  pf.set_milestone("m1", true, "ticked");
+  EXPECT_THROW(pf.save(), Error);
+  struct stat after {};
+  ASSERT_EQ(::stat(dev.c_str(), &after), 0);
+  EXPECT_TRUE(S_ISCHR(after.st_mode));
+  EXPECT_EQ(after.st_ino, before.st_ino);
+  if (dev.parent_path() == dir_ / "x") {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dev.parent_path())) names.push_back(e.path().filename().string());
+    EXPECT_EQ(names, std::vector<std::string>{"null"});
+  }
+}
+
+// Item 10: a FIFO as the progress file is an error at once, not a hang.
+TEST_F(ProgressFileTest, FifoIsRefusedWithoutBlocking) {
+  fs::create_directories(path_.parent_path());
+  ASSERT_EQ(::mkfifo(path_.c_str(), 0600), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  ProgressFile pf(path_);
+  EXPECT_THROW(pf.load(), Error);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_TRUE(fs::is_fifo(path_));
+}
+
+// Item 5: reading needs no write access: a lock file that cannot be opened (here a folder in its
+// place; in life a read-only mount or another user's 0600 lock) still lets progress be shown.
+TEST_F(ProgressFileTest, ReadingNeedsNoLock) {
+  fs::create_directories(path_.parent_path());
+  write_file_atomic(path_, R"({"schema": 1, "milestones": {"m1": {"done": true}}})");
+  fs::path lock = path_;
+  lock += ".lock";
+  fs::create_directories(lock);
+  ProgressFile pf(path_);
+  ASSERT_NO_THROW(pf.load());
+  EXPECT_TRUE(milestone_done(pf, "m1"));
+  pf.set_milestone("m2", true, "ticked");
+  EXPECT_THROW(pf.save(), Error);  // changing it does need the lock
+}
+
+// Item 11: a lock held by a stuck session makes save() fail after the timeout, with a message
+// saying what to do, and never blocks reading.
+TEST_F(ProgressFileTest, StuckLockHolderTimesOutWithAClearError) {
+  fs::create_directories(path_.parent_path());
+  write_file_atomic(path_, R"({"schema": 1})");
+  fs::path lock = path_;
+  lock += ".lock";
+  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);  // another session, stuck
+  ProgressFile pf(path_);
+  const auto t0 = std::chrono::steady_clock::now();
+  pf.load();  // does not wait
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  pf.set_lock_timeout(std::chrono::milliseconds(300));
+  pf.set_milestone("m1", true, "ticked");
+  const auto t1 = std::chrono::steady_clock::now();
+  try {
+    pf.save();
+    ADD_FAILURE() << "saved under another session's lock";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(lock.string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("another qlab"), std::string::npos) << e.what();
+  }
+  const auto waited = std::chrono::steady_clock::now() - t1;
+  EXPECT_GE(waited, std::chrono::milliseconds(250));
+  EXPECT_LT(waited, std::chrono::seconds(3));
+  ::close(fd);  // the holder goes away: the same session saves
+  pf.save();
+  EXPECT_EQ(on_disk()["milestones"]["m1"]["done"], true);
+}
+
+// Item 15: a 0600 progress file stays 0600 after a save.
+TEST_F(ProgressFileTest, SaveKeepsThePermissionBits) {
+  fs::create_directories(path_.parent_path());
+  write_file_atomic(path_, R"({"schema": 1})");
+  ASSERT_EQ(::chmod(path_.c_str(), 0600), 0);
+  ProgressFile pf(path_);
+  pf.load();
+  pf.set_milestone("m1", true, "ticked");
+  pf.save();
+  struct stat st {};
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+}
+
+// Item 6: a progress file far larger than any real one is refused before it is read.
+TEST_F(ProgressFileTest, HugeFileIsRefusedUnread) {
+  fs::create_directories(path_.parent_path());
+  { std::ofstream(path_) << "{}"; }
+  fs::resize_file(path_, std::uintmax_t{1} << 30);  // sparse: no disk used
+  ProgressFile pf(path_);
+  try {
+    pf.load();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(fs::file_size(path_), std::uintmax_t{1} << 30);  // not moved aside as "corrupt"
 }
 
 }  // namespace
