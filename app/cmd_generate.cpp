@@ -35,7 +35,9 @@ int run(const Args& a) {
   opt.backend = device.backend;
   const model::Model m = load_model_source(dir);
   std::optional<io::Tokenizer> loaded = load_tokenizer_source(dir);
-  if (!loaded) fail("{} has no tokenizer: generate needs one (qlab logits works on token ids)", dir.string());
+  if (!loaded)
+    fail("{} has no tokenizer (tokenizer.json, or a GGUF file's tokenizer keys): generate needs one (qlab logits works "
+         "on token ids)", dir.string());
   const io::Tokenizer tok = std::move(*loaded);
   tok.check_fits(m.vocab_size(), is_gguf_source(dir) ? dir : dir / "config.json");
   const auto ids = tok.encode(prompt, true);
