@@ -96,6 +96,10 @@ case "${1:-start}" in
     ;;
   test)
     install_missing "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    # Node.js and npm for the real llama.cpp the GGUF tests load (npm's node-llama-cpp); a Node.js from
+    # elsewhere (NodeSource's carries its own npm) is used as it is.
+    command -v node >/dev/null && command -v npm >/dev/null || install_missing nodejs npm
+    tests/node/install.sh
     build build "$WERROR"
     ctest --test-dir build --output-on-failure -j "$JOBS"
     ;;

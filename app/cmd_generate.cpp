@@ -8,6 +8,7 @@
 #include "app/cli.h"
 #include "app/device_arg.h"
 #include "app/model_arg.h"
+#include "app/model_source.h"
 #include "engine/core/error.h"
 #include "engine/core/mapped_file.h"
 #include "engine/core/terminal_text.h"
@@ -18,7 +19,7 @@ namespace qlab::app {
 namespace {
 
 int run(const Args& a) {
-  const auto dir = resolve_model_arg(a.positional().at(0));
+  const auto dir = resolve_model_source(a.positional().at(0));
   const std::string prompt = a.require("prompt");
   model::GenerateOptions opt;
   opt.max_new_tokens = static_cast<int>(a.get_int("n", 32, 0, 1 << 20));
@@ -32,11 +33,13 @@ int run(const Args& a) {
 
   const DeviceArg device = choose_device(a, "generate");
   opt.backend = device.backend;
-  const model::Model m = model::Model::load(dir);
-  if (!std::filesystem::exists(dir / "tokenizer.json"))
-    fail("{} has no tokenizer.json: generate needs a tokenizer (qlab logits works on token ids)", dir.string());
-  const io::Tokenizer tok = io::Tokenizer::load(dir);
-  tok.check_fits(m.vocab_size(), dir / "config.json");
+  const model::Model m = load_model_source(dir);
+  std::optional<io::Tokenizer> loaded = load_tokenizer_source(dir);
+  if (!loaded)
+    fail("{} has no tokenizer (tokenizer.json, or a GGUF file's tokenizer keys): generate needs one (qlab logits works "
+         "on token ids)", dir.string());
+  const io::Tokenizer tok = std::move(*loaded);
+  tok.check_fits(m.vocab_size(), is_gguf_source(dir) ? dir : dir / "config.json");
   const auto ids = tok.encode(prompt, true);
   if (ids.empty()) fail("the prompt encodes to no tokens");
   // Generation stops at the model's trained context: the KV cache is sized by prompt + new tokens,
@@ -110,7 +113,7 @@ std::vector<Option> options() {
 const Registrar reg{Command{"generate", "continue a prompt with the model",
                             "MODEL --prompt TEXT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S]",
                             options(),
-                            "MODEL is an HF model folder (with tokenizer.json) or 'builtin'. Stops at the "
+                            "MODEL is an HF model folder (with tokenizer.json), 'builtin' or a GGUF file. Stops at the "
                             "end-of-sequence token,\nor at the model's trained context (max_position_embeddings). "
                             "Control characters in the text are\nprinted as escapes (\\xNN); --json gives the "
                             "text as it is.",

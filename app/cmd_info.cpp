@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "app/gguf_info.h"
 #include "app/model_arg.h"
 #include "engine/core/error.h"
 #include "engine/formats/block.h"
@@ -131,6 +132,7 @@ std::string grouped(long long n) {
 
 int run(const Args& a) {
   const std::string arg = a.positional().at(0);
+  if (is_gguf_info_arg(arg)) return print_gguf_info(arg, a.json());
   std::filesystem::path path;
   std::optional<io::ModelConfig> cfg;
   if (std::filesystem::is_regular_file(arg)) {
@@ -247,7 +249,8 @@ const Registrar reg({
     "MODEL",
     {},
     "MODEL is a Hugging Face model folder (config.json + model.safetensors or a sharded index), 'builtin',\n"
-    "or a single .safetensors file. The f32/f16/bf16 rows store every tensor in that type; the block-format\n"
+    "a single .safetensors file, or a GGUF file (then: its tensors' ggml types, metadata and tokenizer).\n"
+    "The f32/f16/bf16 rows store every tensor in that type; the block-format\n"
     "rows quantize the Linear weights of the decoder layers and keep everything else as stored.",
     1,
     1,

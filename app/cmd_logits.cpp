@@ -6,6 +6,7 @@
 #include "app/cli.h"
 #include "app/device_arg.h"
 #include "app/model_arg.h"
+#include "app/model_source.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
 #include "engine/core/mapped_file.h"
@@ -15,11 +16,11 @@ namespace qlab::app {
 namespace {
 
 int run(const Args& a) {
-  const auto dir = resolve_model_arg(a.positional().at(0));
+  const auto dir = resolve_model_source(a.positional().at(0));
   const auto tokens = read_token_file(a.require("tokens"));
   const std::string out = a.require("out");
   const DeviceArg device = choose_device(a, "logits");
-  const model::Model m = model::Model::load(dir);
+  const model::Model m = load_model_source(dir);
   // The model's trained context bounds the run: positions past it mean nothing, and the KV cache
   // and the [n_tokens x vocab] output are sized by the token count.
   const auto n_ctx = static_cast<std::size_t>(m.config().max_position_embeddings);
@@ -51,7 +52,7 @@ std::vector<Option> options() {
 
 const Registrar reg{Command{"logits", "raw float32 logits of a token-id file", "MODEL --tokens FILE --out FILE",
                             options(),
-                            "MODEL is an HF model folder or 'builtin'. Needs no tokenizer files. At most the model's\n"
+                            "MODEL is an HF model folder, 'builtin' or a GGUF file. Needs no tokenizer files. At most the\n"
                             "trained context (max_position_embeddings) of tokens. FILE may also be a device or a pipe\n"
                             "(/dev/stdout); a symbolic link is written through to the file it names.",
                             1, 1, run}};

@@ -13,6 +13,7 @@
 #include "app/cli.h"
 #include "app/device_arg.h"
 #include "app/model_arg.h"
+#include "app/model_source.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
 #include "engine/eval/perplexity.h"
@@ -32,6 +33,9 @@ nlohmann::json quantiles_json(const eval::Quantiles& q) {
 
 // A perplexity that is NaN or infinite is an error, not a result: say which weight made it so.
 [[noreturn]] void fail_not_finite(const std::filesystem::path& dir) {
+  if (is_gguf_source(dir))
+    fail("{}: the perplexity is not a number (a weight holds a NaN or an infinity, or the forward pass overflowed)",
+         dir.string());
   const io::TensorStore store = io::TensorStore::open(dir);
   if (const auto bad = store.first_non_finite())
     fail("{}: tensor '{}' holds a NaN or an infinity (element {}), so the perplexity is not a number", dir.string(),
@@ -41,7 +45,7 @@ nlohmann::json quantiles_json(const eval::Quantiles& q) {
 }
 
 int run(const Args& a) {
-  const auto dir = resolve_model_arg(a.positional().at(0));
+  const auto dir = resolve_model_source(a.positional().at(0));
   if (a.has("text") && a.has("tokens")) throw UsageError("give one of --text FILE and --tokens FILE, not both");
   // A model folder that ships its own held-out text (the built-in model does) is scored on it by default.
   std::filesystem::path text_path;
@@ -72,14 +76,12 @@ int run(const Args& a) {
   }
 
   const DeviceArg device = choose_device(a, "ppl");
-  const model::Model base = model::Model::load(dir);
-  std::optional<io::Tokenizer> tok;
-  if (std::filesystem::exists(dir / "tokenizer.json")) {
-    tok.emplace(io::Tokenizer::load(dir));
-    tok->check_fits(base.vocab_size(), dir / "config.json");
-  }
+  const model::Model base = load_model_source(dir);
+  // A GGUF file's text is tokenized as llama-perplexity does: special tokens' text is plain text.
+  std::optional<io::Tokenizer> tok = load_tokenizer_source(dir, /*special_as_text=*/true);
+  if (tok) tok->check_fits(base.vocab_size(), is_gguf_source(dir) ? dir : dir / "config.json");
   if (!text_path.empty()) {
-    if (!tok) fail("{} has no tokenizer.json: use --tokens FILE with token ids instead of --text", dir.string());
+    if (!tok) fail("{} has no tokenizer: use --tokens FILE with token ids instead of --text", dir.string());
     req.text = read_file(text_path);
   } else {
     req.tokens = read_token_file(a.require("tokens"));

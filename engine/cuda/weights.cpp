@@ -28,6 +28,7 @@ bool family_of(const formats::BlockFormatSpec& spec, PackedFamily& f) {
       case formats::BlockKind::Int8Channel: f = PackedFamily::Int8Channel; return true;
       case formats::BlockKind::FP8Tensor: f = PackedFamily::FP8Tensor; return true;
       case formats::BlockKind::FP8Channel: f = PackedFamily::FP8Channel; return true;
+      case formats::BlockKind::Ggml: return false;  // GGUF's ggml types: no kernel, dequantized once
     }
   }
   return false;

@@ -43,7 +43,8 @@ namespace qlab::formats {
 
 // The family a format belongs to: a label for listings and tests (int groups share one codec,
 // parameterised by bits, block size and symmetry). Nothing dispatches on it; the codec does the work.
-enum class BlockKind { NVFP4, MXFP4, NF4, NF4DQ, IntGroup, Int8Channel, FP8Tensor, FP8Channel };
+// Ggml: GGUF's ggml types, specs outside the table (engine/gguf/ggml_codec.h).
+enum class BlockKind { NVFP4, MXFP4, NF4, NF4DQ, IntGroup, Int8Channel, FP8Tensor, FP8Channel, Ggml };
 
 struct BlockCodec;
 struct QuantizedTensor;

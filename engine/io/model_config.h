@@ -24,6 +24,9 @@ struct RopeConfig {
   double low_freq_factor = 1.0;   // llama3
   double high_freq_factor = 4.0;  // llama3
   int original_max_position_embeddings = 8192;  // llama3
+  // Per-frequency divisors as a GGUF file's rope_freqs tensor holds them (llama.cpp's converter
+  // writes Llama 3.1's scaling that way): inv_freq_i / freq_factors[i]. Empty for HF configs.
+  std::vector<float> freq_factors;
 };
 
 // The Falcon decoder's layout switches (transformers' FalconConfig).

@@ -37,6 +37,13 @@ Tokenizer Tokenizer::from_json_text(std::string_view json_text, std::string_view
   return t;
 }
 
+Tokenizer Tokenizer::from_json_text(std::string_view json_text, std::string_view source_name,
+                                    std::string_view config_text, std::string_view config_source) {
+  Tokenizer t;
+  load_tokenizer(*t.impl_, json_text, source_name, config_text, config_source);
+  return t;
+}
+
 std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_special) const {
   const Impl& m = *impl_;
   if (std::size_t bad = unicode::first_invalid_utf8(text); bad != std::string_view::npos) {

@@ -32,6 +32,9 @@ class Tokenizer {
   // Loads tokenizer.json (and tokenizer_config.json if present) from a folder or a file path.
   static Tokenizer load(const std::filesystem::path& dir_or_file);
   static Tokenizer from_json_text(std::string_view json_text, std::string_view source_name);
+  // The same with tokenizer_config.json text beside it (BOS / EOS names, add_bos_token, add_eos_token).
+  static Tokenizer from_json_text(std::string_view json_text, std::string_view source_name,
+                                  std::string_view config_text, std::string_view config_source);
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();

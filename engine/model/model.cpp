@@ -109,4 +109,49 @@ void Model::set_product_math(tensor::ProductMath math) {
     for (tensor::Matrix* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) t->math = math;
 }
 
+Model Model::from_weights(io::ModelConfig cfg, Weights w, std::filesystem::path source,
+                          std::shared_ptr<const void> keep_alive) {
+  const std::int64_t H = cfg.hidden_size, I = cfg.intermediate_size, V = cfg.vocab_size;
+  const std::int64_t q_dim = static_cast<std::int64_t>(cfg.num_attention_heads) * cfg.head_dim;
+  const std::int64_t kv_dim = static_cast<std::int64_t>(cfg.num_key_value_heads) * cfg.head_dim;
+  auto check = [&](const tensor::Matrix& m, std::int64_t rows, std::int64_t cols, const char* what, int layer) {
+    if (m.rows != rows || m.cols != cols)
+      fail("{}: {} of layer {} is [{}, {}], the config implies [{}, {}]", source.string(), what, layer, m.rows, m.cols,
+           rows, cols);
+  };
+  auto check_vec = [&](const std::vector<float>& v, std::int64_t n, const char* what, int layer) {
+    if (static_cast<std::int64_t>(v.size()) != n)
+      fail("{}: {} of layer {} has {} values, the config implies {}", source.string(), what, layer, v.size(), n);
+  };
+  check(w.embed, V, H, "the embedding", -1);
+  check(w.lm_head, V, H, "the output projection", -1);
+  check_vec(w.final_norm, H, "the final norm", -1);
+  if (static_cast<int>(w.layers.size()) != cfg.num_hidden_layers)
+    fail("{}: {} layers, the config says {}", source.string(), w.layers.size(), cfg.num_hidden_layers);
+  for (int i = 0; i < cfg.num_hidden_layers; ++i) {
+    const LayerWeights& l = w.layers[static_cast<std::size_t>(i)];
+    check(l.wq, q_dim, H, "q", i);
+    check(l.wk, kv_dim, H, "k", i);
+    check(l.wv, kv_dim, H, "v", i);
+    check(l.wo, H, q_dim, "o", i);
+    check(l.w_gate, I, H, "gate", i);
+    check(l.w_up, I, H, "up", i);
+    check(l.w_down, H, I, "down", i);
+    check_vec(l.attn_norm, H, "the attention norm", i);
+    check_vec(l.mlp_norm, H, "the MLP norm", i);
+    if (cfg.attention_bias) {
+      check_vec(l.bq, q_dim, "the q bias", i);
+      check_vec(l.bk, kv_dim, "the k bias", i);
+      check_vec(l.bv, kv_dim, "the v bias", i);
+    }
+  }
+  Model m;
+  m.cfg_ = std::move(cfg);
+  m.dir_ = std::move(source);
+  m.keep_alive_ = std::move(keep_alive);
+  m.w_ = std::move(w);
+  m.rope_ = Rope(m.cfg_.rope, m.cfg_.head_dim, std::min<std::int64_t>(m.cfg_.max_position_embeddings, 4096));
+  return m;
+}
+
 }  // namespace qlab::model

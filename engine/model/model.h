@@ -40,6 +40,11 @@ struct Weights {
 class Model {
  public:
   static Model load(const std::filesystem::path& dir);
+  // A model over weights read elsewhere (a GGUF file: engine/gguf/gguf_model.h), checked against the
+  // config's shapes like load()'s. keep_alive holds what the matrices borrow (the file mapping);
+  // source is the path the model came from.
+  static Model from_weights(io::ModelConfig cfg, Weights w, std::filesystem::path source,
+                            std::shared_ptr<const void> keep_alive);
 
   const io::ModelConfig& config() const { return cfg_; }
   const Weights& weights() const { return w_; }
@@ -54,6 +59,7 @@ class Model {
   io::ModelConfig cfg_;
   std::filesystem::path dir_;
   std::shared_ptr<const io::TensorStore> store_;  // keeps the mapping alive
+  std::shared_ptr<const void> keep_alive_;        // the same for weights read elsewhere
   Weights w_;
   Rope rope_;
 };

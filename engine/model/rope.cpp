@@ -18,6 +18,11 @@ std::vector<float> rope_inv_freq(const io::RopeConfig& rope, int head_dim) {
     const auto p = static_cast<float>(std::pow(rope.theta, static_cast<double>(expo)));
     inv[static_cast<std::size_t>(i)] = 1.0f / p;
   }
+  if (!rope.freq_factors.empty()) {  // GGUF rope_freqs: llama.cpp divides each frequency by its factor
+    if (rope.freq_factors.size() != inv.size())
+      fail("rope: {} frequency factors for head_dim {} (it needs {})", rope.freq_factors.size(), head_dim, half);
+    for (int i = 0; i < half; ++i) inv[static_cast<std::size_t>(i)] /= rope.freq_factors[static_cast<std::size_t>(i)];
+  }
   if (rope.type == "default") return inv;
   if (rope.type == "linear") {
     if (!(rope.factor > 0)) fail("rope_scaling linear: factor {} must be positive", rope.factor);

@@ -269,6 +269,12 @@ void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
 
 void matmul(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   ensure_blas_single_threaded();
+  if (W.round_input) {
+    thread_local std::vector<float> rounded;
+    rounded.assign(X, X + M * W.cols);
+    W.round_input(rounded.data(), M, W.cols);
+    X = rounded.data();
+  }
   const double work = static_cast<double>(M) * static_cast<double>(W.rows) * static_cast<double>(W.cols);
   if (M > 1 && W.type == ElemType::BF16 && W.math == ProductMath::Native && matmul_bf16_native(X, M, W, Y)) return;
   if (M >= kBatchedMinRows && thread_count() > 1 && work >= kBatchedMinWork) {

@@ -42,6 +42,11 @@ struct Matrix {
   // when widening. The parts are borrowed; `owner` keeps them alive (or the caller does).
   formats::QuantizedView packed;
   ProductMath math = ProductMath::Fast;
+  // Set for a weight run as another runtime runs it: the activations a product with this matrix
+  // takes are first rounded in place by this function (rows x cols, row-major) — e.g. a GGUF tensor
+  // under llama.cpp's CPU kernels, which round them to the weight type's 8-bit or 16-bit dot-product
+  // type (engine/gguf/ggml_activations.h). nullptr: the products use the activations as they are.
+  void (*round_input)(float* x, std::int64_t rows, std::int64_t cols) = nullptr;
 
   // Widen rows [r0, r0 + n) to float32 into out[n * cols].
   void rows_to_f32(std::int64_t r0, std::int64_t n, float* out) const;
