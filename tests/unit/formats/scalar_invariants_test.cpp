@@ -106,7 +106,7 @@ TEST(ScalarInvariants, PropertiesMatchTheCodecs) {
 // saturating at +-max. Independent of the bit tricks in the encoders.
 class Nearest {
  public:
-  explicit Nearest(ScalarFormat f) : f_(f) {
+  explicit Nearest(ScalarFormat f) {
     for (std::uint32_t c = 0; c < code_count(f); ++c) {
       const float v = decode(f, c);
       if (std::isfinite(v) && !std::signbit(v)) pos_.push_back({v, c});
@@ -146,7 +146,6 @@ class Nearest {
   double max() const { return pos_.back().first; }
 
  private:
-  ScalarFormat f_;
   std::vector<std::pair<double, std::uint32_t>> pos_;
   std::uint32_t sign_bit_ = 0;
 };
