@@ -3,11 +3,8 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <chrono>
-#include <csignal>
 #include <filesystem>
 #include <cstdio>
-#include <thread>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -15,45 +12,13 @@
 
 #include "app/cli.h"
 #include "app/model_arg.h"
+#include "app/signal_stop.h"
 #include "engine/core/error.h"
 #include "engine/exporter/quantize_checkpoint.h"
 
 namespace qlab::app {
 
 namespace {
-
-volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_quantize_sigint(int) { g_interrupted = 1; }
-
-// Ctrl-C cancels the run: the staging folder is removed and nothing is left at --out.
-class CancelOnInterrupt {
- public:
-  CancelOnInterrupt() {
-    g_interrupted = 0;
-    old_ = std::signal(SIGINT, on_quantize_sigint);
-    watcher_ = std::jthread([this](std::stop_token st) {
-      while (!st.stop_requested()) {
-        if (g_interrupted) {
-          source_.request_stop();
-          std::signal(SIGINT, SIG_DFL);
-          return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    });
-  }
-  ~CancelOnInterrupt() {
-    watcher_.request_stop();
-    watcher_.join();
-    std::signal(SIGINT, old_);
-  }
-  std::stop_token token() const { return source_.get_token(); }
-
- private:
-  std::stop_source source_;
-  std::jthread watcher_;
-  void (*old_)(int) = SIG_DFL;
-};
 
 double peak_rss_gb() {
   rusage u{};
@@ -97,14 +62,18 @@ int run(const Args& a) {
   opt.calibration.samples = a.get_int("samples", 64, 1, 1 << 20);
   opt.calibration.seq_len = a.get_int("seq-len", 512, 2, 1 << 20);
   opt.calibration.seed = static_cast<std::uint64_t>(a.get_int("seed", 0, 0, 1LL << 62));
-  CancelOnInterrupt interrupt;
-  opt.stop = interrupt.token();
+  SignalStop signals;  // Ctrl-C, kill, a closed terminal: the staging folder is removed, then we exit
+  opt.stop = signals.token();
 
   exporter::QuantizeResult r;
-  {
+  try {
     StderrProgress progress;
     r = exporter::quantize_checkpoint(model, out, opt, progress,
                                       [](const std::string& w) { fmt::print(stderr, "warning: {}\n", w); });
+  } catch (const Cancelled&) {
+    if (signals.signal() == 0) throw;
+    fmt::print(stderr, "\nqlab quantize: interrupted; nothing was written\n");
+    signals.end_as_signalled();
   }
   const double gbps = r.source_bytes / 1e9 / std::max(r.seconds_write, 1e-9);
   const double linear_ratio = r.linear_written_bytes ? double(r.linear_source_bytes) / r.linear_written_bytes : 0;
