@@ -105,7 +105,11 @@ TEST(GgufVariant, Q8_0WeightsAreTheBlocksReadBackAndTheSizeIsTheirBytes) {
     float amax = 0;
     for (int i = 0; i < 32; ++i) amax = std::max(amax, std::abs(src[static_cast<std::size_t>(3 * cols + b * 32 + i)]));
     const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;  // ggml's quantize_row_q8_0_ref
-    const float d16 = static_cast<float>(static_cast<_Float16>(d));   // stored as fp16
+    // stored as fp16: d rounded to 11 significant bits, ties to even (subnormal below 2^-14)
+    int e = 0;
+    std::frexp(d, &e);
+    const float ulp = std::ldexp(1.0f, std::max(e - 11, -24));
+    const float d16 = std::nearbyint(d / ulp) * ulp;
     for (int i = 0; i < 32; ++i) {
       const std::size_t k = static_cast<std::size_t>(3 * cols + b * 32 + i);
       EXPECT_EQ(mine[k], std::round(src[k] * id) * d16) << "block " << b << " element " << i;
