@@ -2,17 +2,14 @@
 // or the built-in model remade from scratch.
 #include <unistd.h>
 
-#include <atomic>
-#include <chrono>
-#include <csignal>
 #include <cstdio>
-#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
 #include "app/model_arg.h"
+#include "app/signal_stop.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
 #include "engine/train/lab3.h"
@@ -24,39 +21,9 @@ namespace qlab::app {
 
 namespace {
 
-volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_sigint(int) { g_interrupted = 1; }
-
-// Ctrl-C asks the run to stop: it finishes the step, saves and returns. A second Ctrl-C kills.
-class InterruptGuard {
- public:
-  InterruptGuard() {
-    g_interrupted = 0;
-    old_ = std::signal(SIGINT, on_sigint);
-    watcher_ = std::jthread([this](std::stop_token st) {
-      while (!st.stop_requested()) {
-        if (g_interrupted) {
-          fmt::print(stderr, "\ninterrupted: finishing the step and saving (Ctrl-C again to abort)\n");
-          source_.request_stop();
-          std::signal(SIGINT, SIG_DFL);
-          return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      }
-    });
-  }
-  ~InterruptGuard() {
-    watcher_.request_stop();
-    watcher_.join();
-    std::signal(SIGINT, old_);
-  }
-  std::stop_token token() const { return source_.get_token(); }
-
- private:
-  std::stop_source source_;
-  std::jthread watcher_;
-  void (*old_)(int) = SIG_DFL;
-};
+// Ctrl-C (or SIGTERM, SIGHUP) asks the run to stop: it finishes the step, saves and returns. A second
+// one ends the process at once.
+constexpr const char* kInterruptNotice = "interrupted: finishing the step and saving (Ctrl-C again to abort)";
 
 // A progress line with loss and tokens/s: redrawn in place at a terminal, else one line per
 // `every` steps on stderr.
@@ -124,7 +91,7 @@ int run_lab3_cmd(const Args& a) {
       fmt::print(stderr, "qlab train --lab3: FP8 inference skipped: {}\n", e.what());
     }
   }
-  InterruptGuard guard;
+  SignalStop guard(kInterruptNotice);
   const std::int64_t steps = o.steps > 0 ? o.steps : train::train_preset("small").options.steps;
   StepPrinter printer(steps, a.get_int("log-every", 50, 1, 1000000), a.json());
   train::Precision shown = train::Precision::FP32;
@@ -193,7 +160,7 @@ int run(const Args& a) {
   o.eval_chunks = a.get_int("eval-chunks", 0, 0, 1000000);
   (void)train::train_preset(o.preset);  // unknown names fail before any work
 
-  InterruptGuard guard;
+  SignalStop guard(kInterruptNotice);
   const std::int64_t total = o.steps ? *o.steps : train::train_preset(o.preset).options.steps;
   StepPrinter printer(total, a.get_int("log-every", 10, 1, 1000000), a.json());
   train::TrainJobResult r =
@@ -214,7 +181,7 @@ int run(const Args& a) {
   if (r.stop_reason.rfind("non-finite", 0) == 0)
     fail("training stopped: {} (the checkpoint in {} holds the last good step; try a lower --lr)", r.stop_reason,
          o.out.string());
-  return r.stop_reason == "cancelled" ? 130 : 0;
+  return r.stop_reason == "cancelled" && guard.signal() != 0 ? 128 + guard.signal() : 0;
 }
 
 const Registrar reg{Command{
@@ -241,8 +208,8 @@ const Registrar reg{Command{
      {"eval-chunks", "N", "score at most N chunks of held-out text (default all)"},
      {"no-eval", "", "skip the held-out evaluation at the end"}},
     "Training is emulated on the CPU: matrix-product operands are rounded to bf16 or to FP8 (e4m3 forward, "
-    "e5m2 gradients) and accumulated in float32, with float32 master weights. Ctrl-C finishes the current "
-    "step, saves the checkpoint and exits (status 130). A non-finite loss stops the run with the last good "
+    "e5m2 gradients) and accumulated in float32, with float32 master weights. Ctrl-C (or SIGTERM, SIGHUP) "
+    "finishes the current step, saves the checkpoint and exits with 128 + the signal (130 for Ctrl-C). A non-finite loss stops the run with the last good "
     "step saved (exit 1). `--preset builtin --out DIR` remakes the built-in model from scratch.",
     0,
     0,

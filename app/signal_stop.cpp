@@ -5,7 +5,9 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 namespace qlab::app {
 
@@ -26,7 +28,7 @@ extern "C" void on_stop_signal(int sig) {
 
 }  // namespace
 
-SignalStop::SignalStop() {
+SignalStop::SignalStop(std::string notice) : notice_(std::move(notice)) {
   g_signal = 0;
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
@@ -37,6 +39,7 @@ SignalStop::SignalStop() {
   watcher_ = std::jthread([this](std::stop_token st) {
     while (!st.stop_requested()) {
       if (g_signal != 0) {
+        if (!notice_.empty()) std::fprintf(stderr, "\n%s\n", notice_.c_str());
         source_.request_stop();
         return;
       }

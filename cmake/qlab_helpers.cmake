@@ -33,6 +33,18 @@ function(qlab_component name dir)
   endif()
 endfunction()
 
+# A cross build's tests run under the toolchain's emulator; a test that starts the test binary again
+# (a child under limits) starts it through the emulator, named here with its full path.
+set(QLAB_TEST_EMULATOR "")
+if(CMAKE_CROSSCOMPILING AND CMAKE_CROSSCOMPILING_EMULATOR)
+  list(GET CMAKE_CROSSCOMPILING_EMULATOR 0 emulator_program)
+  find_program(QLAB_EMULATOR_PATH ${emulator_program} REQUIRED)
+  set(QLAB_TEST_EMULATOR ${CMAKE_CROSSCOMPILING_EMULATOR})
+  list(REMOVE_AT QLAB_TEST_EMULATOR 0)
+  list(PREPEND QLAB_TEST_EMULATOR ${QLAB_EMULATOR_PATH})
+  list(JOIN QLAB_TEST_EMULATOR " " QLAB_TEST_EMULATOR)
+endif()
+
 # qlab_test_dir(DIR LIBS...): one GoogleTest binary per test folder, every *_test.cpp in it.
 # A folder's binary fails alone, so a broken suite does not hide the others.
 function(qlab_test_dir dir)
@@ -50,7 +62,7 @@ function(qlab_test_dir dir)
   target_link_libraries(${target} PRIVATE ${ARGN} GTest::gtest GTest::gtest_main GTest::gmock)
   target_compile_definitions(${target} PRIVATE QLAB_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   gtest_discover_tests(${target} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 120
-                       PROPERTIES TIMEOUT 600 LABELS ${leaf})
+                       PROPERTIES TIMEOUT 600 LABELS ${leaf} ENVIRONMENT "QLAB_TEST_EMULATOR=${QLAB_TEST_EMULATOR}")
 endfunction()
 
 # qlab_embed_text(TARGET FILE SYMBOL): compiles FILE into TARGET as `extern const char SYMBOL[]`

@@ -18,16 +18,6 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 double since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
-std::int64_t input_cols(const io::ModelConfig& c, model::LinearInput in) {
-  switch (in) {
-    case model::LinearInput::QKV:
-    case model::LinearInput::GateUp: return c.hidden_size;
-    case model::LinearInput::O: return static_cast<std::int64_t>(c.num_attention_heads) * c.head_dim;
-    case model::LinearInput::Down: return c.intermediate_size;
-  }
-  return 0;
-}
-
 double mse(const std::vector<float>& a, const std::vector<float>& b) {
   double e = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -74,7 +64,7 @@ void divide_last_rows(std::vector<float>& w, std::int64_t rows, std::int64_t col
 CalibrationMemory awq_memory(const io::ModelConfig& c, std::int64_t samples, std::int64_t seq_len) {
   const auto tokens = static_cast<std::uint64_t>(samples * seq_len);
   std::uint64_t per_token = 0;
-  for (auto in : kLinearInputs) per_token += static_cast<std::uint64_t>(input_cols(c, in));
+  for (auto in : kLinearInputs) per_token += static_cast<std::uint64_t>(linear_input_cols(c, in));
   // cached inputs, the module's float output and one trial's output, the MLP's intermediates
   per_token += 2 * static_cast<std::uint64_t>(c.hidden_size) + 2 * static_cast<std::uint64_t>(c.intermediate_size);
   return calibration_memory(c, samples, seq_len, tokens * per_token * sizeof(float));
@@ -133,7 +123,7 @@ ModelQuantReport quantize_model_awq(model::Model& m, const CalibrationSet& calib
     std::array<std::vector<float>, 4> X;
     std::array<std::int64_t, 4> filled{};
     for (auto in : kLinearInputs)
-      X[static_cast<std::size_t>(in)].resize(static_cast<std::size_t>(n * input_cols(c, in)));
+      X[static_cast<std::size_t>(in)].resize(static_cast<std::size_t>(n * linear_input_cols(c, in)));
     runner.advance(layer, [&](const model::LinearInputView& v) {
       const auto i = static_cast<std::size_t>(v.which);
       check_finite(std::span<const float>(v.x, static_cast<std::size_t>(v.rows * v.cols)), v.rows, v.cols,

@@ -17,16 +17,6 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 double since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
-std::int64_t input_cols(const io::ModelConfig& c, model::LinearInput in) {
-  switch (in) {
-    case model::LinearInput::QKV:
-    case model::LinearInput::GateUp: return c.hidden_size;
-    case model::LinearInput::O: return static_cast<std::int64_t>(c.num_attention_heads) * c.head_dim;
-    case model::LinearInput::Down: return c.intermediate_size;
-  }
-  return 0;
-}
-
 std::uint64_t hessian_bytes(std::int64_t cols) { return static_cast<std::uint64_t>(cols * cols) * sizeof(float); }
 
 }  // namespace
@@ -35,7 +25,7 @@ CalibrationMemory gptq_memory(const io::ModelConfig& c, std::int64_t samples, st
                               bool true_sequential) {
   std::uint64_t stats = 0;
   for (auto in : kLinearInputs) {
-    const auto b = hessian_bytes(input_cols(c, in));
+    const auto b = hessian_bytes(linear_input_cols(c, in));
     stats = true_sequential ? std::max(stats, b) : stats + b;
   }
   // gptq_quantize's working copies: H, its factor, W twice (the largest Linear, down or gate/up).
@@ -75,7 +65,7 @@ ModelQuantReport quantize_model_gptq(model::Model& m, const CalibrationSet& cali
                       fmt::format("layer {}/{}: collecting {}", layer + 1, L, linear_input_name(inputs[0])));
       std::map<model::LinearInput, InputStats> stats;
       for (auto in : inputs)
-        stats.emplace(in, InputStats(input_cols(c, in), true,
+        stats.emplace(in, InputStats(linear_input_cols(c, in), true,
                                      fmt::format("layer {} {} input", layer, linear_input_name(in))));
       runner.capture(layer, [&](const model::LinearInputView& v) {
         auto it = stats.find(v.which);

@@ -3,6 +3,7 @@
 // in the order the layer runs them, with their Hugging Face names (for messages, reports and, later,
 // checkpoint tensor names).
 #include <array>
+#include <cstdint>
 #include <string>
 
 #include "engine/model/decoder_layer.h"
@@ -28,6 +29,17 @@ inline constexpr std::array<LayerLinear, 7> kLayerLinears = {{
 
 inline constexpr std::array<model::LinearInput, 4> kLinearInputs = {
     model::LinearInput::QKV, model::LinearInput::O, model::LinearInput::GateUp, model::LinearInput::Down};
+
+// The width of the input a group of Linears reads (its weights' column count).
+inline std::int64_t linear_input_cols(const io::ModelConfig& c, model::LinearInput in) {
+  switch (in) {
+    case model::LinearInput::QKV:
+    case model::LinearInput::GateUp: return c.hidden_size;
+    case model::LinearInput::O: return static_cast<std::int64_t>(c.num_attention_heads) * c.head_dim;
+    case model::LinearInput::Down: return c.intermediate_size;
+  }
+  return 0;
+}
 
 inline std::string linear_label(int layer, const LayerLinear& l) {
   return "layer " + std::to_string(layer) + " " + l.name;

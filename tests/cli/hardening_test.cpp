@@ -287,4 +287,36 @@ TEST_F(Hardening, SynthModelLeavesNoStagingFolderBehind) {
   EXPECT_NE(r.out.find("wrote"), std::string::npos);
 }
 
+// ---- train: a signal finishes the step, saves and ends with 128 + the signal ----------------------
+
+TEST_F(Hardening, TrainSavesTheLastStepWhenSignalled) {
+  for (int sig : {SIGTERM, SIGINT}) {
+    SCOPED_TRACE(sig);
+    const fs::path out = dir / ("run-" + std::to_string(sig)), log = dir / ("log-" + std::to_string(sig));
+    const std::string cmd = "exec '" + std::string(QLAB_BINARY) + "' train --preset tiny --steps 1000000 --no-eval " +
+                            "--log-every 1 --threads 2 --out " + quoted(out) + " 2>" + quoted(log);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    // wait for a few steps' progress lines, then interrupt
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < until && slurp(log).find("step 3") == std::string::npos)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ::kill(pid, sig);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    const std::string err = slurp(log);
+    ASSERT_TRUE(WIFEXITED(status)) << err;
+    EXPECT_EQ(WEXITSTATUS(status), 128 + sig) << err;
+    EXPECT_NE(err.find("interrupted: finishing the step and saving"), std::string::npos) << err;
+    const auto state = nlohmann::json::parse(slurp(out / "trainer_state.json"));
+    EXPECT_GE(state.at("step").get<std::int64_t>(), 3);
+    EXPECT_LT(state.at("step").get<std::int64_t>(), 1000000);
+    EXPECT_TRUE(fs::exists(out / "model.safetensors"));
+  }
+}
+
 }  // namespace

@@ -24,6 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/temp_dir.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -145,8 +147,8 @@ class TutorE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     if (sh("command -v tmux").status != 0) GTEST_SKIP() << "tmux is not installed";
-    char tmpl[] = "/tmp/qlab-e2e-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::filesystem::path tmpl = qlab::testing::make_temp_dir("qlab-e2e");
+    ASSERT_FALSE(tmpl.empty()) << "cannot make a temporary folder";
     dir_ = tmpl;
     fs::create_directories(dir_ / "data");
     fs::create_directories(dir_ / "home");
@@ -480,8 +482,8 @@ TEST(TutorCli, NotATerminalPrintsAHintAndExits2) {
 }
 
 TEST(TutorCli, ProgressShowExportReset) {
-  char tmpl[] = "/tmp/qlab-cli-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::filesystem::path tmpl = qlab::testing::make_temp_dir("qlab-cli");
+  ASSERT_FALSE(tmpl.empty()) << "cannot make a temporary folder";
   fs::path dir = tmpl, file = dir / "p.json";
   {
     std::ofstream(file) << R"({"schema": 1, "milestones": {"m2": {"done": true, "when": "2026-01-02T03:04:05Z", "how": "ticked"}},

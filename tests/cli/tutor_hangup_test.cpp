@@ -20,6 +20,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/temp_dir.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -54,8 +56,8 @@ bool alive(pid_t pid) {
 
 TEST(TutorHangup, KilledSessionWithABlockedModelLeavesNoOrphan) {
   if (sh("command -v tmux").empty()) GTEST_SKIP() << "tmux is not installed";
-  char tmpl[] = "/tmp/qlab-hangup-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::filesystem::path tmpl = qlab::testing::make_temp_dir("qlab-hangup");
+  ASSERT_FALSE(tmpl.empty()) << "cannot make a temporary folder";
   const fs::path dir = tmpl;
   const fs::path model = dir / "model";
   fs::create_directories(model);

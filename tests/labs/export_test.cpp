@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "labs/milestones.h"
+#include "tests/temp_dir.h"
 
 namespace qlab::labs {
 namespace {
@@ -14,8 +15,8 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(Export, RecordsBecomeTablesNotJson) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "qlab-export-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const std::filesystem::path tmpl = qlab::testing::make_temp_dir("qlab-export");
+  ASSERT_FALSE(tmpl.empty()) << "cannot make a temporary folder";
   const fs::path dir = tmpl;
   ProgressFile pf(dir / "p.json");
   pf.load();

@@ -12,6 +12,7 @@
 #include "engine/io/safetensors.h"
 #include "engine/tensor/synthetic.h"
 #include "labs/lab.h"
+#include "tests/temp_dir.h"
 
 namespace qlab::labs {
 namespace {
@@ -22,8 +23,8 @@ class Lab02Test : public ::testing::Test {
  protected:
   static constexpr std::int64_t kRows = 64, kCols = 256;
   void SetUp() override {
-    char tmpl[] = "/tmp/qlab-lab02-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::filesystem::path tmpl = qlab::testing::make_temp_dir("qlab-lab02");
+    ASSERT_FALSE(tmpl.empty()) << "cannot make a temporary folder";
     dir_ = tmpl;
     w_ = tensor::synthetic_tensor(tensor::SyntheticKind::Gaussian, kRows * kCols);
     io::TensorToWrite t{"model.layers.0.self_attn.q_proj.weight", io::DType::F32, {kRows, kCols},

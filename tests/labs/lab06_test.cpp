@@ -19,6 +19,7 @@
 #include "engine/gguf/gguf_file.h"
 #include "labs/lab.h"
 #include "labs/lab06_gguf.h"
+#include "tests/temp_dir.h"
 
 namespace qlab::labs {
 namespace {
@@ -28,8 +29,8 @@ namespace fs = std::filesystem;
 class Lab06Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/qlab-lab06-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::filesystem::path tmpl = qlab::testing::make_temp_dir("qlab-lab06");
+    ASSERT_FALSE(tmpl.empty()) << "cannot make a temporary folder";
     out_ = tmpl;
   }
   void TearDown() override { fs::remove_all(out_); }

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "labs/lab.h"
+#include "tests/temp_dir.h"
 
 namespace qlab::labs {
 namespace {
@@ -70,8 +71,8 @@ TEST(Lab08, RooflinePutsTheModulesClaimsBesideTheSparksBound) {
 class Lab08Deploy : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/qlab-lab08-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::filesystem::path tmpl = qlab::testing::make_temp_dir("qlab-lab08");
+    ASSERT_FALSE(tmpl.empty()) << "cannot make a temporary folder";
     dir_ = tmpl;
   }
   void TearDown() override { fs::remove_all(dir_); }

@@ -21,6 +21,7 @@
 #include "engine/core/atomic_file.h"
 #include "labs/milestones.h"
 #include "labs/progress_file.h"
+#include "tests/temp_dir.h"
 
 namespace qlab::labs {
 namespace {
@@ -31,8 +32,8 @@ using nlohmann::json;
 class ProgressFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/qlab-progress-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::filesystem::path tmpl = qlab::testing::make_temp_dir("qlab-progress");
+    ASSERT_FALSE(tmpl.empty()) << "cannot make a temporary folder";
     dir_ = tmpl;
     path_ = dir_ / "qlab" / "progress.json";
   }

@@ -13,6 +13,7 @@
 
 #include "labs/lab.h"
 #include "labs/step_files.h"
+#include "tests/temp_dir.h"
 
 namespace qlab::labs {
 namespace {
@@ -40,8 +41,8 @@ class StopWhen final : public Progress {
 class Resume : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "qlab-resume-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    const std::filesystem::path tmpl = qlab::testing::make_temp_dir("qlab-resume");
+    ASSERT_FALSE(tmpl.empty()) << "cannot make a temporary folder";
     dir_ = tmpl;
   }
   void TearDown() override { fs::remove_all(dir_); }

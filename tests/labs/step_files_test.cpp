@@ -14,6 +14,7 @@
 #include "labs/lab.h"
 #include "labs/result_json.h"
 #include "labs/step_files.h"
+#include "tests/temp_dir.h"
 
 namespace qlab::labs {
 namespace {
@@ -23,8 +24,8 @@ namespace fs = std::filesystem;
 class StepFiles : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "qlab-steps-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    const std::filesystem::path tmpl = qlab::testing::make_temp_dir("qlab-steps");
+    ASSERT_FALSE(tmpl.empty()) << "cannot make a temporary folder";
     dir_ = tmpl;
   }
   void TearDown() override { fs::remove_all(dir_); }

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tui/app.h"
+#include "tests/temp_dir.h"
 
 namespace qlab::tui {
 
@@ -21,8 +22,8 @@ namespace fs = std::filesystem;
 class AppTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "qlab-app-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    const std::filesystem::path tmpl = qlab::testing::make_temp_dir("qlab-app");
+    ASSERT_FALSE(tmpl.empty()) << "cannot make a temporary folder";
     dir_ = tmpl;
     progress_ = std::make_unique<labs::ProgressFile>(dir_ / "progress.json");
     progress_->load();
