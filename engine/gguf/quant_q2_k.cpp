@@ -43,11 +43,13 @@ void requantize_and_pack(const float* x, std::uint8_t* L, BlockQ2_K& out) {
 
 void quantize_q2_k_ref(const float* x, BlockQ2_K& out) {
   std::uint8_t L[kQK_K];
-  float scales[kQK_K / kSub], mins[kQK_K / kSub], w[kSub];
+  float scales[kQK_K / kSub], mins[kQK_K / kSub], w[kQK_K];
+  for (int j = 0; j < kQK_K; ++j) w[j] = std::fabs(x[j]);
+  for (int h = 0; h < 2; ++h)  // the 16 sub-blocks, eight side by side
+    detail::search_asymmetric_x8(kSub, 3, x + 8 * kSub * h, w + 8 * kSub * h, L + 8 * kSub * h, mins + 8 * h,
+                                 scales + 8 * h, -0.5f, 0.1f, 15, true, false);
   float max_scale = 0, max_min = 0;  // scales and mins are never negative here
   for (int s = 0; s < kQK_K / kSub; ++s) {
-    for (int i = 0; i < kSub; ++i) w[i] = std::fabs(x[kSub * s + i]);
-    scales[s] = detail::search_asymmetric(kSub, 3, x + kSub * s, w, L + kSub * s, &mins[s], -0.5f, 0.1f, 15, true, false);
     if (scales[s] > max_scale) max_scale = scales[s];
     if (mins[s] > max_min) max_min = mins[s];
   }
@@ -72,16 +74,19 @@ void quantize_q2_k_ref(const float* x, BlockQ2_K& out) {
 
 void quantize_q2_k_weighted(const float* x, const float* qw, BlockQ2_K& out) {
   std::uint8_t L[kQK_K];
-  float scales[kQK_K / kSub], mins[kQK_K / kSub], sw[kQK_K / kSub], w[kSub];
+  float scales[kQK_K / kSub], mins[kQK_K / kSub], sw[kQK_K / kSub], w[kQK_K];
   float sumx2 = 0;
   for (int j = 0; j < kQK_K; ++j) sumx2 += x[j] * x[j];
   const float sigma2 = sumx2 / kQK_K;
   for (int s = 0; s < kQK_K / kSub; ++s) {
-    for (int i = 0; i < kSub; ++i) w[i] = qw[kSub * s + i] * std::sqrt(sigma2 + x[kSub * s + i] * x[kSub * s + i]);
+    float* ws = w + kSub * s;
+    for (int i = 0; i < kSub; ++i) ws[i] = qw[kSub * s + i] * std::sqrt(sigma2 + x[kSub * s + i] * x[kSub * s + i]);
     sw[s] = 0;
-    for (int i = 0; i < kSub; ++i) sw[s] += w[i];
-    scales[s] = detail::search_asymmetric(kSub, 3, x + kSub * s, w, L + kSub * s, &mins[s], -0.9f, 0.05f, 36, false, true);
+    for (int i = 0; i < kSub; ++i) sw[s] += ws[i];
   }
+  for (int h = 0; h < 2; ++h)
+    detail::search_asymmetric_x8(kSub, 3, x + 8 * kSub * h, w + 8 * kSub * h, L + 8 * kSub * h, mins + 8 * h,
+                                 scales + 8 * h, -0.9f, 0.05f, 36, false, true);
   std::uint8_t Ls[kQK_K / kSub], Lm[kQK_K / kSub];
   const float dm = detail::search_positive(kQK_K / kSub, 15, scales, Ls, sw);
   const float mm = detail::search_positive(kQK_K / kSub, 15, mins, Lm, sw);

@@ -94,17 +94,19 @@ void quantize_q3_k_ref(const float* x, BlockQ3_K& out) {
 
 void quantize_q3_k_weighted(const float* x, const float* qw, BlockQ3_K& out) {
   std::int8_t L[kQK_K];
-  float scales[kQK_K / kSub], sw[kQK_K / kSub], w[kSub];
+  float scales[kQK_K / kSub], sw[kQK_K / kSub], w[kQK_K];
   float sumx2 = 0;
   for (int j = 0; j < kQK_K; ++j) sumx2 += x[j] * x[j];
   const float sigma2 = 2 * sumx2 / kQK_K;
   for (int s = 0; s < kQK_K / kSub; ++s) {
-    for (int i = 0; i < kSub; ++i) w[i] = qw[kSub * s + i] * std::sqrt(sigma2 + x[kSub * s + i] * x[kSub * s + i]);
+    float* ws = w + kSub * s;
+    for (int i = 0; i < kSub; ++i) ws[i] = qw[kSub * s + i] * std::sqrt(sigma2 + x[kSub * s + i] * x[kSub * s + i]);
     float sumw = 0;
-    for (int i = 0; i < kSub; ++i) sumw += w[i];
+    for (int i = 0; i < kSub; ++i) sumw += ws[i];
     sw[s] = sumw;
-    scales[s] = detail::search_symmetric(kSub, 4, x + kSub * s, L + kSub * s, w);
   }
+  for (int h = 0; h < 2; ++h)  // the 16 sub-blocks, eight side by side
+    detail::search_symmetric_x8(kSub, 4, x + 8 * kSub * h, L + 8 * kSub * h, w + 8 * kSub * h, scales + 8 * h);
   std::memset(out.scales, 0, sizeof out.scales);
   std::int8_t Ls[kQK_K / kSub];
   const float d_block = detail::search_symmetric(kQK_K / kSub, 32, scales, Ls, sw);  // codes 0..63

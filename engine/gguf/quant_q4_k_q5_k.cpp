@@ -37,16 +37,18 @@ constexpr Search kRefQ4{15, -1.f, 0.1f, 20}, kRefQ5{31, -0.5f, 0.1f, 15};
 
 // Scales and mins of the reference path: each sub-block searched on its own.
 void search_ref(const float* x, const Search& sp, std::uint8_t* L, std::uint8_t* scales_out, Half* d, Half* dmin) {
-  float scales[kNSub], mins[kNSub], w[kSub];
-  float max_scale = 0, max_min = 0;
+  float scales[kNSub], mins[kNSub], w[kQK_K];
   for (int s = 0; s < kNSub; ++s) {
     const float* xs = x + kSub * s;
     float sum_x2 = 0;
     for (int i = 0; i < kSub; ++i) sum_x2 += xs[i] * xs[i];
     const float av_x = std::sqrt(sum_x2 / kSub);
-    for (int i = 0; i < kSub; ++i) w[i] = av_x + std::fabs(xs[i]);
-    scales[s] = detail::search_asymmetric(kSub, sp.nmax, xs, w, L + kSub * s, &mins[s], sp.rmin, sp.rdelta, sp.nstep,
-                                          false, false);
+    for (int i = 0; i < kSub; ++i) w[kSub * s + i] = av_x + std::fabs(xs[i]);
+  }
+  static_assert(kNSub == 8, "one eight-lane search covers the super-block");
+  detail::search_asymmetric_x8(kSub, sp.nmax, x, w, L, mins, scales, sp.rmin, sp.rdelta, sp.nstep, false, false);
+  float max_scale = 0, max_min = 0;
+  for (int s = 0; s < kNSub; ++s) {
     if (scales[s] > max_scale) max_scale = scales[s];
     if (mins[s] > max_min) max_min = mins[s];
   }
@@ -71,15 +73,16 @@ void search_weighted(const float* x, const float* qw, int nmax, bool cap63, std:
   float sum_x2 = 0;
   for (int i = 0; i < kQK_K; ++i) sum_x2 += x[i] * x[i];
   const float sigma2 = 2 * sum_x2 / kQK_K;
-  float scales[kNSub], mins[kNSub], sw[kNSub], w[kSub];
+  float scales[kNSub], mins[kNSub], sw[kNSub], w[kQK_K];
   for (int s = 0; s < kNSub; ++s) {
     const float* xs = x + kSub * s;
-    for (int i = 0; i < kSub; ++i) w[i] = qw[kSub * s + i] * std::sqrt(sigma2 + xs[i] * xs[i]);
+    float* ws = w + kSub * s;
+    for (int i = 0; i < kSub; ++i) ws[i] = qw[kSub * s + i] * std::sqrt(sigma2 + xs[i] * xs[i]);
     float sumw = 0;
-    for (int i = 0; i < kSub; ++i) sumw += w[i];
+    for (int i = 0; i < kSub; ++i) sumw += ws[i];
     sw[s] = sumw;
-    scales[s] = detail::search_asymmetric(kSub, nmax, xs, w, L + kSub * s, &mins[s], -0.9f, 0.05f, 36, false, true);
   }
+  detail::search_asymmetric_x8(kSub, nmax, x, w, L, mins, scales, -0.9f, 0.05f, 36, false, true);
   std::uint8_t ls[kNSub], lm[kNSub];
   const float d_block = detail::search_positive(kNSub, 63, scales, ls, sw);
   const float m_block = detail::search_positive(kNSub, 63, mins, lm, sw);

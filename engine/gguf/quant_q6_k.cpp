@@ -27,8 +27,10 @@ void quantize(const float* x, const float* qw, BlockQ6_K& out) {
   std::int8_t L[kQK_K];
   float scales[kQK_K / kSub];
   float max_scale = 0, max_abs_scale = 0;
+  for (int h = 0; h < 2; ++h)  // the 16 sub-blocks, eight side by side
+    detail::search_symmetric_x8(kSub, 32, x + 8 * kSub * h, L + 8 * kSub * h, qw ? qw + 8 * kSub * h : nullptr,
+                                scales + 8 * h);
   for (int s = 0; s < kQK_K / kSub; ++s) {
-    scales[s] = detail::search_symmetric(kSub, 32, x + kSub * s, L + kSub * s, qw ? qw + kSub * s : nullptr);
     if (std::fabs(scales[s]) > max_abs_scale) {
       max_abs_scale = std::fabs(scales[s]);
       max_scale = scales[s];

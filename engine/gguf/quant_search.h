@@ -8,6 +8,8 @@
 //   search_q3           Q3_K's symmetric 3-bit search with per-element refinement (make_q3_quants)
 //   search_asymmetric   codes in [0, nmax] with a min <= 0: a grid of scales, each refit by least
 //                       squares (make_qkx2_quants / make_qkx3_quants)
+//   search_symmetric_x8, search_asymmetric_x8   the same for eight groups at once, bit for bit
+//                       (quant_search_x8.cpp): a super-block's sub-blocks searched side by side
 //   search_positive     non-negative values (sub-block scales) to codes in [0, nmax] with refinement
 //                       (make_qp_quants)
 // Source: ggml-quants.c. Every float operation keeps ggml's order and types, because the bytes of
@@ -35,6 +37,14 @@ float search_q3(int n, int nmax, const float* x, std::int8_t* L);
 // search) rather than max == min (the reference search); they differ only for NaN input.
 float search_asymmetric(int n, int nmax, const float* x, const float* weights, std::uint8_t* L, float* neg_min,
                         float rmin, float rdelta, int nstep, bool use_mad, bool zero_if_not_above);
+
+// Eight groups of n <= kMaxGroupX8 values, group g at x + g * n (and weights + g * n), codes to
+// L + g * n, its scale to scales[g] (and -min to neg_min[g]): each exactly what the one-group search
+// above gives for that group.
+inline constexpr int kMaxGroupX8 = 32;
+void search_symmetric_x8(int n, int nmax, const float* x, std::int8_t* L, const float* weights, float* scales);
+void search_asymmetric_x8(int n, int nmax, const float* x, const float* weights, std::uint8_t* L, float* neg_min,
+                          float* scales, float rmin, float rdelta, int nstep, bool use_mad, bool zero_if_not_above);
 
 // Non-negative x[n] (sub-block scales or mins) -> L[i] in [0, nmax]; returns the super-scale.
 float search_positive(int n, int nmax, const float* x, std::uint8_t* L, const float* weights);
