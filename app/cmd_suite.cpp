@@ -110,6 +110,7 @@ int run(const Args& a) {
   opt.word_ppl = a.has("word-ppl");
   opt.mmlu_enabled = !a.has("no-mmlu");
   if (a.has("no-mmlu") && (a.has("mmlu") || a.has("shots"))) throw UsageError("--no-mmlu leaves out --mmlu and --shots");
+  opt.decode_tokens = a.has("no-speed") ? 0 : 16;
   if (a.has("cache")) opt.cache_root = a.require("cache");
   const DeviceArg device = choose_device(a, "suite");
   opt.backend = device.backend;
@@ -177,9 +178,10 @@ Command suite_command() {
   Command c{
     "suite", "every variant of a model on the same text and questions: perplexity, KLD, MMLU, size; a report",
     "[MODEL] [--variants LIST] [--add PATH ...] [--text FILE] [--mmlu DIR] [--shots K] [--chunks N] [--out DIR] "
-    "[--word-ppl] [--no-mmlu] [--cache DIR] [--list]",
+    "[--word-ppl] [--no-mmlu] [--no-speed] [--cache DIR] [--list]",
     {{"variants", "LIST", "comma-separated variant names (default: every variant this build can make; --list)"},
-     {"add", "PATH", "also measure this checkpoint folder (a variant of the same model); may be given again"},
+     {"add", "PATH",
+      "also measure this checkpoint folder or GGUF file (a variant of the same model); may be given again"},
      {"text", "FILE", "WikiText-2 wiki.test.raw, a WikiText parquet file or Hub snapshot folder (or its repo id in "
                       "the Hugging Face cache: Salesforce/wikitext), JSONL, or plain text (default: the model "
                       "folder's eval.txt, else the built-in model's)"},
@@ -191,6 +193,7 @@ Command suite_command() {
      {"out", "DIR", "folder for the report (default $XDG_DATA_HOME/qlab/reports)"},
      {"word-ppl", "", "also lm-evaluation-harness's wikitext word perplexity (its own protocol, labelled)"},
      {"no-mmlu", "", "leave MMLU out"},
+     {"no-speed", "", "leave the decode speed out (16 tokens per variant, decoded one at a time)"},
      {"cache", "DIR", "result cache (default $XDG_CACHE_HOME/qlab/suite): a re-run computes only what is new"},
      {"list", "", "list the variants and whether this build can make them"},
      {"progress", "FILE", "progress file that records the report (default: the tutor's)"}},

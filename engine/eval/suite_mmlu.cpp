@@ -83,7 +83,8 @@ std::string lm_eval_prompt(const MmluSet& set, const MmluItem& item, int k) {
 }
 
 EncodedPair encode_pair(const io::Tokenizer& tok, const std::string& context_in, const std::string& continuation_in) {
-  // api/model.py _encode_pair for a causal model; tok_encode with the tokenizer's own special tokens.
+  // api/model.py _encode_pair for a causal model; tok_encode with the tokenizer's own special tokens,
+  // which under transformers 5 are its tokenizer.json post-processor's alone.
   std::string context = context_in, continuation = continuation_in;
   std::size_t n_spaces = 0;
   for (std::size_t e = context.size(); e > 0;) {
@@ -96,9 +97,10 @@ EncodedPair encode_pair(const io::Tokenizer& tok, const std::string& context_in,
     continuation = context.substr(context.size() - n_spaces) + continuation;
     context.resize(context.size() - n_spaces);
   }
-  const std::vector<std::int32_t> whole = tok.encode(context + continuation, true);
+  constexpr auto specials = io::Tokenizer::Specials::AsTransformers;
+  const std::vector<std::int32_t> whole = tok.encode(context + continuation, specials);
   EncodedPair p;
-  p.context = tok.encode(context, true);
+  p.context = tok.encode(context, specials);
   if (p.context.size() <= whole.size()) p.continuation.assign(whole.begin() + static_cast<std::ptrdiff_t>(p.context.size()), whole.end());
   return p;
 }

@@ -7,7 +7,8 @@
 //              + " " + gold letter + "\n\n", then the test question in the same form (no answer).
 //   requests   for each letter L in A..D the pair (prompt, " L"); _encode_pair moves trailing spaces of the
 //              prompt into the continuation, tokenizes prompt and prompt+continuation with the tokenizer's
-//              own special tokens (HFLM add_bos_token=None: a Llama tokenizer puts BOS first), and takes the
+//              own special tokens (HFLM add_bos_token=None: tokenizer.json's post-processor, as
+//              transformers 5 applies it, Tokenizer::Specials::AsTransformers), and takes the
 //              continuation as whole[len(prompt tokens):]. The model sees (prompt tokens + continuation
 //              tokens)[-(max_length+1):][:-1].
 //   score      the summed log-probability of each continuation; the answer is the argmax (first on a tie);

@@ -44,15 +44,19 @@ Tokenizer Tokenizer::from_json_text(std::string_view json_text, std::string_view
   return t;
 }
 
-std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_special) const {
+std::vector<std::int32_t> Tokenizer::encode(std::string_view text, Specials specials) const {
   const Impl& m = *impl_;
+  const bool add_special = specials != Specials::None;
+  const bool hf = specials == Specials::AsTransformers;
+  const std::vector<std::int32_t>& prefix = hf ? m.template_prefix_ids : m.prefix_ids;
+  const std::vector<std::int32_t>& suffix = hf ? m.template_suffix_ids : m.suffix_ids;
   if (std::size_t bad = unicode::first_invalid_utf8(text); bad != std::string_view::npos) {
     fail("text to encode is not valid UTF-8 (byte {} of {}: 0x{:02x})", bad, text.size(),
          static_cast<unsigned char>(text[bad]));
   }
   std::vector<std::int32_t> ids;
-  ids.reserve(text.size() / 3 + m.prefix_ids.size() + m.suffix_ids.size() + 4);
-  if (add_special) ids.insert(ids.end(), m.prefix_ids.begin(), m.prefix_ids.end());
+  ids.reserve(text.size() / 3 + prefix.size() + suffix.size() + 4);
+  if (add_special) ids.insert(ids.end(), prefix.begin(), prefix.end());
 
   // Words repeat a great deal in real text; each distinct word is run through BPE once per call.
   // Segments of long SentencePiece-style words (BpeModel::segment_marker) have their own cache:
@@ -114,7 +118,7 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_spec
                         r.begin == 0 && n.begin == 0, emit);
     }
   }
-  if (add_special) ids.insert(ids.end(), m.suffix_ids.begin(), m.suffix_ids.end());
+  if (add_special) ids.insert(ids.end(), suffix.begin(), suffix.end());
   return ids;
 }
 

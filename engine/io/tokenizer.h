@@ -2,7 +2,8 @@
 // Hugging Face tokenizer.json: byte-level BPE (GPT-2, Llama 3, Qwen2 families, with the
 // pre-tokenizer's split regex) and SentencePiece-style BPE (Llama 2, TinyLlama, Mistral:
 // metaspace "▁", byte fallback <0xNN>), added and special tokens; decode too.
-// BOS handling follows tokenizer_config.json (add_bos_token) when it is beside tokenizer.json.
+// BOS handling follows tokenizer_config.json (add_bos_token) when it is beside tokenizer.json, or the
+// post-processor alone as transformers 5 does (Tokenizer::Specials).
 //
 // Supported pieces of tokenizer.json (anything else is an Error naming the file and the key):
 //   model          BPE: merges as "a b" or ["a", "b"], ignore_merges, byte_fallback, unk_token,
@@ -39,9 +40,24 @@ class Tokenizer {
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();
 
-  // Text (UTF-8) to ids. add_special: prepend BOS when the tokenizer's post-processor / config says so.
-  // Not UTF-8: Error. Thread-safe (const, no shared mutable state).
-  std::vector<std::int32_t> encode(std::string_view text, bool add_special = false) const;
+  // Which special tokens go around an encoded text. The two sources disagree for some checkpoints (a
+  // ByteLevel post-processor beside "add_bos_token": true, as DeepSeek's Qwen distills ship), and each
+  // protocol follows its reference:
+  //   None           none
+  //   AsConfigured   tokenizer_config.json's add_bos_token / add_eos_token where it sets them, else the
+  //                  post-processor's: what convert_hf_to_gguf.py writes as tokenizer.ggml.add_bos_token,
+  //                  so llama.cpp's rule (perplexity follows it)
+  //   AsTransformers the post-processor's alone: transformers 5 uses tokenizer.json's post-processor as
+  //                  it is and drops tokenizer_config.json's add_bos_token / add_eos_token beside a
+  //                  tokenizer.json (lm-evaluation-harness's HFLM tokenizes through it)
+  enum class Specials { None, AsConfigured, AsTransformers };
+  // Text (UTF-8) to ids, with the special tokens `specials` puts around it. Not UTF-8: Error.
+  // Thread-safe (const, no shared mutable state).
+  std::vector<std::int32_t> encode(std::string_view text, Specials specials) const;
+  // add_special: Specials::AsConfigured, else None.
+  std::vector<std::int32_t> encode(std::string_view text, bool add_special = false) const {
+    return encode(text, add_special ? Specials::AsConfigured : Specials::None);
+  }
   // An id that is neither in the model's vocabulary nor an added token: Error naming it.
   std::string decode(const std::vector<std::int32_t>& ids, bool skip_special = false) const;
 

@@ -30,6 +30,8 @@ struct Tokenizer::Impl {
   // Ids put around one sequence when special tokens are requested (post-processor, or
   // tokenizer_config.json's add_bos_token / add_eos_token when it sets them).
   std::vector<std::int32_t> prefix_ids, suffix_ids;
+  // The post-processor's own, before tokenizer_config.json's say (Specials::AsTransformers).
+  std::vector<std::int32_t> template_prefix_ids, template_suffix_ids;
   std::optional<std::int32_t> bos, eos;
   std::int32_t size = 0;  // highest id + 1
 

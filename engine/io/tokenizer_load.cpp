@@ -500,7 +500,9 @@ void load_tokenizer(Tokenizer::Impl& impl, std::string_view json_text, std::stri
   }
   if (!impl.bos && impl.prefix_ids.size() == 1) impl.bos = impl.prefix_ids[0];
   if (!impl.eos && impl.suffix_ids.size() == 1) impl.eos = impl.suffix_ids[0];
-  if (add_bos || add_eos) {  // the config decides, as transformers' Llama tokenizers rebuild the template
+  impl.template_prefix_ids = impl.prefix_ids;
+  impl.template_suffix_ids = impl.suffix_ids;
+  if (add_bos || add_eos) {  // the config decides, as convert_hf_to_gguf.py's SpecialVocab reads it
     if (add_bos.value_or(false) && !impl.bos) fail("{}: add_bos_token is true but no bos_token is named", config_source);
     if (add_eos.value_or(false) && !impl.eos) fail("{}: add_eos_token is true but no eos_token is named", config_source);
     impl.prefix_ids.clear();

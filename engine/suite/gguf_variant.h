@@ -2,8 +2,11 @@
 // A model as llama.cpp would run it after `llama-quantize MODEL.gguf OUT.gguf TYPE`: every tensor gets
 // the ggml type llama-quantize's rules give it (engine/gguf/type_mix.h: the file type's mix, with the
 // fallbacks a short row forces), is quantized with llama.cpp's reference quantizers (byte for byte,
-// no importance matrix) and read back to float32, so the runtime computes with exactly the weights the
-// GGUF file holds.
+// no importance matrix) and kept packed as the GGUF runtime keeps a file's tensors (products
+// dequantize slabs of rows with ggml's dequantization), so the runtime computes with exactly the
+// weights the GGUF file holds, in its memory and at its decode speed. Each product first rounds its
+// activations to the type's dot-product type, as llama.cpp's CPU kernels do
+// (engine/gguf/ggml_activations.h), so the numbers are llama-perplexity's.
 //   gguf_tensor_list   the model's tensors under their GGUF names (convert_hf_to_gguf.py's llama and
 //                      qwen2 mapping; a tied lm_head is no tensor of its own), shapes in ggml order
 //                      ([cols, rows]), source types as stored (F32, F16, BF16; norms and biases F32)
@@ -12,8 +15,7 @@
 // The source is the checkpoint's own values, as llama-quantize sees them after a lossless conversion
 // (convert_hf_to_gguf.py --outtype f32 for a float32 model, bf16 for a bf16 one). Row order does not
 // matter: the converter's permutation of q/k rows for RoPE moves whole rows, and every type quantizes
-// a row on its own. llama.cpp's own products also round activations to Q8_0 / Q8_K before a quantized
-// dot product; qlab multiplies in float32, so perplexity from llama-perplexity differs by that rounding.
+// a row on its own.
 #include <cstdint>
 #include <stop_token>
 #include <string>

@@ -1,5 +1,6 @@
 #include "engine/suite/suite.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -8,12 +9,17 @@
 
 #include <fmt/format.h>
 
+#include "engine/bench/infer_bench.h"
+#include "engine/bench/variants.h"
 #include "engine/core/error.h"
 #include "engine/core/threads.h"
 #include "engine/eval/perplexity.h"
 #include "engine/eval/suite_logits.h"
 #include "engine/eval/suite_mmlu.h"
 #include "engine/eval/suite_wordppl.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/gguf/gguf_metadata.h"
+#include "engine/gguf/gguf_tokenizer.h"
 #include "engine/io/model_config.h"
 #include "engine/io/tokenizer.h"
 #include "engine/model/model.h"
@@ -157,14 +163,20 @@ SuiteRun run_suite(const SuiteOptions& opt, const SuiteEvents& ev, Progress& pro
   for (const auto& n : resolve_variant_names(opt.variants)) specs.push_back(variant_by_name(n));
   const io::ModelConfig base_cfg = io::load_model_config(opt.model_dir);
   const std::string base_tok = tokenizer_fingerprint(opt.model_dir);
+  std::vector<fs::path> added_gguf;  // their tokenizers are checked on the text, once it is read
   for (const auto& p : opt.added) {
     VariantSpec v = added_variant(p);
-    const io::ModelConfig c = io::load_model_config(p);
+    std::error_code ec;
+    const bool gguf_file = fs::is_regular_file(p, ec);
+    const io::ModelConfig c =
+        gguf_file ? gguf::model_config_from_gguf(gguf::GgufFile::open(p)) : io::load_model_config(p);
     if (c.vocab_size != base_cfg.vocab_size)
       fail("--add {}: a checkpoint of another model (vocabulary of {}, the baseline's {}): KL-divergence and "
            "perplexity compare variants of one model over the same tokens, so it is refused",
            p.string(), c.vocab_size, base_cfg.vocab_size);
-    if (tokenizer_fingerprint(p) != base_tok)
+    if (gguf_file)
+      added_gguf.push_back(p);
+    else if (tokenizer_fingerprint(p) != base_tok)
       fail("--add {}: its tokenizer differs from the baseline's: the same text becomes other tokens, so neither "
            "KL-divergence nor perplexity would compare like with like; refused",
            p.string());
@@ -184,6 +196,22 @@ SuiteRun run_suite(const SuiteOptions& opt, const SuiteEvents& ev, Progress& pro
 
   // The llama.cpp protocol, as `qlab ppl MODEL --text FILE` sets it up.
   const std::vector<std::int32_t> tokens = tok.encode(text.text, true);
+  // A GGUF file carries its own tokenizer (converted from the model's, or not): it is the same one
+  // when it makes the same tokens of the text measured.
+  for (const auto& p : added_gguf) {
+    const auto gt = gguf::gguf_tokenizer(gguf::GgufFile::open(p));
+    if (!gt)
+      fail("--add {}: the GGUF file carries no tokenizer, so nothing shows it reads text as the baseline does; "
+           "refused",
+           p.string());
+    const std::vector<std::int32_t> theirs = gt->encode(text.text, true);
+    if (theirs != tokens) {
+      const auto at = std::mismatch(theirs.begin(), theirs.end(), tokens.begin(), tokens.end()).first - theirs.begin();
+      fail("--add {}: its tokenizer makes other tokens of {} than the baseline's ({} and {} tokens, the first "
+           "difference at token {}): KL-divergence and perplexity would not compare like with like; refused",
+           p.string(), text.origin, theirs.size(), tokens.size(), at);
+    }
+  }
   eval::PplOptions popt;
   const int trained = base.config().max_position_embeddings;
   popt.n_ctx = trained > 0 ? std::min(512, trained) : 512;
@@ -444,6 +472,33 @@ SuiteRun run_suite(const SuiteOptions& opt, const SuiteEvents& ev, Progress& pro
           cache.finish_partial(spec.name, "mmlu", mkey);
         }
       }
+
+      // Decode speed: tokens one at a time from an empty cache (llama-bench's tg), on the weights as the
+      // engine holds the variant's format. GPTQ and AWQ store the same codes and scales as RTN of their
+      // format, so their speed is measured on that packing (a decode step does not depend on the values).
+      if (opt.decode_tokens > 0) {
+        const json skey{{"v", vkey}, {"tokens", opt.decode_tokens}, {"cpu", sys.cpu.model},
+                        {"threads", thread_count()}, {"device", opt.device}};
+        if (auto c = cache.get(spec.name, "speed", skey)) {
+          vr.decode_tokens_per_s = c->at("decode_tokens_per_s").get<double>();
+          vr.from_cache.push_back("decode speed");
+        } else {
+          std::optional<bench::Variant> packed;
+          const model::Model* sm = &base;
+          if (spec.kind == VariantKind::Rtn || spec.kind == VariantKind::Gptq || spec.kind == VariantKind::Awq) {
+            packed.emplace(bench::make_variant(base, spec.format));
+            sm = &packed->model;
+          } else if (spec.kind != VariantKind::Baseline) {
+            sm = &ensure_made(make_p);
+          }
+          bench::InferBenchOptions so;
+          so.prompt_tokens = 0;
+          so.decode_tokens = opt.decode_tokens;
+          so.repetitions = 1;
+          vr.decode_tokens_per_s = bench::measure_speed(*sm, so, stop).decode_tps.mean;
+          cache.put(spec.name, "speed", skey, {{"decode_tokens_per_s", *vr.decode_tokens_per_s}});
+        }
+      }
     } catch (const Cancelled&) {
       throw;
     } catch (const std::bad_alloc&) {
@@ -461,6 +516,13 @@ SuiteRun run_suite(const SuiteOptions& opt, const SuiteEvents& ev, Progress& pro
     run.kld_store = fmt::format("{} ({:.1f} MB: float32 logits of the scored positions, byte planes + zlib)",
                                 store_path.string(), ec ? 0.0 : static_cast<double>(size) / 1e6);
   }
+  if (opt.decode_tokens > 0)
+    run.notes.push_back(fmt::format(
+        "decode tok/s: {} tokens decoded one at a time from an empty cache after a warm-up run (llama-bench's tg), "
+        "on the CPU with {} threads, each variant's weights packed in its format as the engine runs them (GPTQ and "
+        "AWQ on their format's packing: the same bytes per weight); speed is what bytes buy: `qlab bench infer` "
+        "puts it beside this machine's memory bandwidth",
+        opt.decode_tokens, thread_count()));
   if (text.generated && !opt.builtin_model)
     run.notes.push_back("The text is the built-in model's, generated by qlab: give --text FILE with text like your "
                         "own use for figures that mean something for this model.");

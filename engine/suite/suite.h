@@ -1,13 +1,15 @@
 #pragma once
 // The quality suite: every variant of one model through the same text, tokens and protocols, beside
 // its KL-divergence from the baseline (issue 17). What it does, in order:
-//   1. checks everything it can before working: variant names, --add folders (a variant of the same
-//      model: same vocabulary and tokenizer, else refused with the reason), the text and the MMLU set
+//   1. checks everything it can before working: variant names, --add folders and GGUF files (a variant
+//      of the same model: same vocabulary and tokenizer, else refused with the reason), the text and the
+//      MMLU set
 //   2. the baseline's logits over the text (llama.cpp's perplexity chunks), once, kept in the cache
 //      (eval/suite_logits.h); a run cut short continues from the chunks already stored
 //   3. per variant: made in memory (variants.h), then perplexity with its +/- and, token by token against
 //      the stored baseline, the PPL ratio, KLD (mean, median, p99) and same-top-token %; lm-eval's word
-//      perplexity on request; MMLU as lm-eval scores it (eval/suite_mmlu.h); size and bits per weight
+//      perplexity on request; MMLU as lm-eval scores it (eval/suite_mmlu.h); size and bits per weight;
+//      decode speed on the weights packed in the variant's format (bench/infer_bench.h's measure_speed)
 //   4. each measure cached per (model fingerprint, variant, data hash, protocol) (cache.h): a re-run
 //      computes only what is missing, an interrupted measure resumes where it stopped
 // Progress: per variant through SuiteEvents (the tutor draws a line per variant), and overall.
@@ -36,6 +38,7 @@ struct SuiteOptions {
   std::int64_t chunks = 0;                 // > 0: only the first N perplexity chunks
   bool word_ppl = false;                   // also lm-eval's wikitext word perplexity
   bool mmlu_enabled = true;
+  int decode_tokens = 16;                  // > 0: decode speed over this many tokens (0: not measured)
   std::filesystem::path cache_root;        // empty: Cache::default_root()
   // Where perplexity and KLD run (model/device.h; null: the CPU). MMLU and word perplexity run on the CPU.
   model::Backend* backend = nullptr;

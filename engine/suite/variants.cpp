@@ -1,11 +1,14 @@
 #include "engine/suite/variants.h"
 
 #include <chrono>
+#include <memory>
 
 #include <fmt/format.h>
 
 #include "engine/core/error.h"
 #include "engine/formats/format_lookup.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/gguf/gguf_model.h"
 #include "engine/io/tokenizer.h"
 #include "engine/quant/awq_model.h"
 #include "engine/quant/calibration.h"
@@ -74,15 +77,22 @@ double checkpoint_bytes(const std::filesystem::path& dir) {
 
 VariantSpec added_variant(const std::filesystem::path& path) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(path, ec))
-    fail("--add {}: not a folder (a checkpoint in Hugging Face layout: config.json, *.safetensors, tokenizer.json; "
-         "GGUF files come with GGUF in the runtime)",
-         path.string());
-  if (!std::filesystem::is_regular_file(path / "config.json", ec))
-    fail("--add {}: no config.json: not a model folder", path.string());
   VariantSpec v;
   v.kind = VariantKind::Added;
   v.path = path;
+  if (std::filesystem::is_regular_file(path, ec)) {
+    if (!gguf::is_gguf_file(path))
+      fail("--add {}: not a GGUF file (no \"GGUF\" magic) and not a checkpoint folder", path.string());
+    v.name = path.stem().string();
+    v.description = fmt::format("GGUF file {}", path.string());
+    return v;
+  }
+  if (!std::filesystem::is_directory(path, ec))
+    fail("--add {}: neither a folder (a checkpoint in Hugging Face layout: config.json, *.safetensors, "
+         "tokenizer.json) nor a GGUF file",
+         path.string());
+  if (!std::filesystem::is_regular_file(path / "config.json", ec))
+    fail("--add {}: no config.json: not a model folder", path.string());
   v.name = path.filename().empty() ? path.parent_path().filename().string() : path.filename().string();
   v.description = fmt::format("checkpoint {}", path.string());
   return v;
@@ -132,10 +142,14 @@ MadeVariant make_variant(const VariantSpec& v, const MakeContext& ctx, Progress&
       return out;
     }
     case VariantKind::Added: {
-      MadeVariant out{model::Model::load(v.path)};
+      std::error_code ec;
+      const bool file = std::filesystem::is_regular_file(v.path, ec);
+      MadeVariant out{file ? gguf::load_gguf_model(std::make_shared<const gguf::GgufFile>(gguf::GgufFile::open(v.path)))
+                           : model::Model::load(v.path)};
       out.parameters = static_cast<double>(out.model.config().parameter_count());
-      out.bytes = checkpoint_bytes(v.path);
-      out.size_note = "the checkpoint's *.safetensors files";
+      out.bytes = file ? static_cast<double>(std::filesystem::file_size(v.path)) : checkpoint_bytes(v.path);
+      out.size_note = file ? "the GGUF file's size (metadata and tokenizer included)"
+                           : "the checkpoint's *.safetensors files";
       return out;
     }
     case VariantKind::Gguf: {

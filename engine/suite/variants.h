@@ -10,15 +10,18 @@
 //   nf4              bitsandbytes' NF4, blocks of 64
 //   gguf-q8_0 ...    llama.cpp's file types (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, Q3_K_M, Q2_K): every tensor
 //                    the type llama-quantize gives it, quantized and read back (gguf_variant.h)
-//   --add PATH       a checkpoint folder the learner names (their lab 4 output, a Hub download): measured
-//                    as it is, after checking it is a variant of the same model (vocabulary, tokenizer)
+//   --add PATH       a checkpoint folder the learner names (their lab 4 output, a Hub download) or a GGUF
+//                    file (llama-quantize's, a Hub download): measured as it is, after checking it is a
+//                    variant of the same model (vocabulary; the tokenizer, or for a GGUF file the tokens
+//                    its own tokenizer makes of the text)
 // Every quantized variant replaces the decoder layers' Linear weights (q, k, v, o, gate, up, down) with
 // the values its format stores; embeddings and lm_head stay as stored, as quantized checkpoints keep them
 // (a GGUF variant quantizes them too, as llama-quantize does).
 // Size: the bytes such a checkpoint holds -- each Linear's codes and scales from the format's storage
 // (rows padded to whole blocks), the other tensors at the checkpoint's dtype; a GGUF variant: its tensor
 // data at the types llama-quantize chose; the baseline and an added
-// checkpoint: their files' sizes. Bits per weight = 8 x bytes / parameters.
+// checkpoint: their files' sizes (a GGUF file's whole size).
+// Bits per weight = 8 x bytes / parameters.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -37,7 +40,7 @@ struct VariantSpec {
   std::string name;                // "gptq-int4-g128", or the folder's name for --add
   VariantKind kind = VariantKind::Baseline;
   std::string format;              // block format (Rtn/Gptq/Awq) or GGUF type name
-  std::filesystem::path path;      // Added: the checkpoint
+  std::filesystem::path path;      // Added: the checkpoint folder or GGUF file
   std::string description;         // one line for the report
 };
 
@@ -53,7 +56,7 @@ const std::vector<CatalogueEntry>& catalogue();
 std::vector<std::string> available_variants();
 // The spec for a name; Error listing the known names (and saying why, for one this build lacks).
 VariantSpec variant_by_name(const std::string& name);
-// An --add path as a variant; Error naming the path when it is not a model folder qlab reads.
+// An --add path as a variant; Error naming the path when it is neither a model folder nor a GGUF file.
 VariantSpec added_variant(const std::filesystem::path& path);
 
 struct MadeVariant {

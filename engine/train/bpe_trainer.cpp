@@ -132,8 +132,24 @@ std::string tokenizer_json(const ByteBpe& bpe) {
   j["normalizer"] = nullptr;
   j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
                         {"use_regex", true}};
-  j["post_processor"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false},
-                         {"use_regex", true}};
+  // BOS (the first special token) before every sequence, stated in the post-processor itself: the
+  // trainer puts it before every document, and transformers takes BOS from here, not from
+  // tokenizer_config.json's add_bos_token (which it ignores beside a tokenizer.json for this class).
+  const ojson byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false},
+                            {"use_regex", true}};
+  if (bpe.special_tokens.empty()) {
+    j["post_processor"] = byte_level;
+  } else {
+    const std::string& bos = bpe.special_tokens.front();
+    auto special = [&](int type_id) { return ojson{{"SpecialToken", {{"id", bos}, {"type_id", type_id}}}}; };
+    auto sequence = [](const char* id, int type_id) { return ojson{{"Sequence", {{"id", id}, {"type_id", type_id}}}}; };
+    const ojson bos_first = {{"type", "TemplateProcessing"},
+                             {"single", ojson::array({special(0), sequence("A", 0)})},
+                             {"pair", ojson::array({special(0), sequence("A", 0), special(1), sequence("B", 1)})},
+                             {"special_tokens", {{bos, {{"id", bos}, {"ids", ojson::array({0})},
+                                                        {"tokens", ojson::array({bos})}}}}}};
+    j["post_processor"] = {{"type", "Sequence"}, {"processors", ojson::array({byte_level, bos_first})}};
+  }
   j["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
   ojson vocab = ojson::object();
   for (std::size_t i = 0; i < bpe.vocab.size(); ++i) vocab[bpe.vocab[i]] = i;

@@ -6,7 +6,8 @@
 //                     sequence of bytes; repeatedly merge the most frequent adjacent pair (ties:
 //                     the pair whose merged string sorts first, so the result is deterministic)
 //   tokenizer_json    the tokenizer.json text (special tokens first, ids 0..; then the 256 byte
-//                     symbols in byte-to-unicode order; then one token per merge)
+//                     symbols in byte-to-unicode order; then one token per merge); its post-processor
+//                     puts the first special token (BOS) before each sequence
 #include <cstdint>
 #include <string>
 #include <string_view>

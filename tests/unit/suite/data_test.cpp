@@ -113,9 +113,9 @@ TEST(SuiteMmlu, HubParquetEqualsTheCsvLayout) {
   for (const char* name : {"wikitext_zstd_v1_dict.parquet", "wikitext_zstd_v2_dict.parquet"}) {
     if (!std::filesystem::exists(gen / name)) continue;
     SCOPED_TRACE(name);
-    EXPECT_EQ(load_text(gen / name, builtin_dir(), builtin_dir()).text, read_file(gen / "wikitext.raw"));
+    EXPECT_EQ(load_text(gen / name, builtin_dir(), builtin_dir()).text, read_file(gen / "wiki.test.raw"));
   }
-  const TextData raw = load_text(gen / "wikitext.raw", builtin_dir(), builtin_dir());
+  const TextData raw = load_text(gen / "wiki.test.raw", builtin_dir(), builtin_dir());
   const TextData pages = load_text(gen / "wikitext_page.parquet", builtin_dir(), builtin_dir());
   EXPECT_EQ(pages.pages, raw.pages);
   EXPECT_NE(error_of([&] { load_text(gen / "other_dataset.parquet", builtin_dir(), builtin_dir()); })

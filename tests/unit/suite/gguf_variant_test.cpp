@@ -96,6 +96,10 @@ TEST(GgufVariant, Q8_0WeightsAreTheBlocksReadBackAndTheSizeIsTheirBytes) {
   EXPECT_EQ(st.types[0], fmt::format("q8_0 x {}", 1 + 7 * c.num_hidden_layers));
   const model::Weights& w = m.weights();
   EXPECT_EQ(w.lm_head.data, w.embed.data);
+  // Kept packed, as the GGUF runtime holds a file's tensors: 34 bytes per block of 32 in memory.
+  ASSERT_NE(w.layers[1].w_down.packed.spec, nullptr);
+  EXPECT_EQ(w.layers[1].w_down.storage_bytes(),
+            static_cast<std::uint64_t>(w.layers[1].w_down.rows * w.layers[1].w_down.cols / 32 * 34));
   // Row 3 of layer 1's down projection: Q8_0 keeps d = amax / 127 (fp16) and round(x / d) per block.
   const tensor::Matrix& base = builtin_model().weights().layers[1].w_down;
   const std::vector<float> src = base.to_f32();

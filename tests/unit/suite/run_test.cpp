@@ -27,6 +27,7 @@ SuiteOptions options(const std::filesystem::path& cache) {
   o.builtin_model = true;
   o.chunks = 6;
   o.mmlu_enabled = false;
+  o.decode_tokens = 0;  // SuiteRun.DecodeSpeed... measures it
   o.cache_root = cache;
   return o;
 }
@@ -176,6 +177,59 @@ TEST(SuiteRun, AnAddedCopyOfTheBaselineHasNoKld) {
   tok.insert(tok.find('{') + 1, "\"qlab_test\": 1, ");
   write_file_atomic(copy / "tokenizer.json", tok);
   EXPECT_NE(error_of([&] { run_suite(o); }).find("its tokenizer differs from the baseline's"), std::string::npos);
+}
+
+TEST(SuiteRun, DecodeSpeedIsMeasuredOnPackedWeightsAndCached) {
+  const auto dir = scratch("suite-run");
+  SuiteOptions o = options(dir);
+  o.variants = {"rtn-int4-g128", "gguf-q8_0"};
+  o.decode_tokens = 8;
+  const SuiteRun r = run_suite(o);
+  ASSERT_EQ(r.variants.size(), 3u);
+  for (const auto& v : r.variants) {
+    SCOPED_TRACE(v.name);
+    ASSERT_TRUE(v.error.empty()) << v.error;
+    ASSERT_TRUE(v.decode_tokens_per_s.has_value());
+    EXPECT_GT(*v.decode_tokens_per_s, 0.0);
+  }
+  bool said = false;
+  for (const auto& n : r.notes) said = said || n.find("decode tok/s: 8 tokens decoded one at a time") != std::string::npos;
+  EXPECT_TRUE(said);
+  // A re-run takes it from the cache (same machine, threads and device), with the figure unchanged.
+  const SuiteRun again = run_suite(o);
+  for (std::size_t i = 0; i < again.variants.size(); ++i) {
+    const auto& f = again.variants[i].from_cache;
+    EXPECT_NE(std::find(f.begin(), f.end(), "decode speed"), f.end()) << again.variants[i].name;
+    EXPECT_EQ(again.variants[i].decode_tokens_per_s, r.variants[i].decode_tokens_per_s);
+  }
+  o.decode_tokens = 0;
+  EXPECT_FALSE(run_suite(o).variants[1].decode_tokens_per_s.has_value());
+}
+
+TEST(SuiteRun, AnAddedGgufFromLlamaQuantizeMeasuresAsTheSuitesOwnVariant) {
+  // tests/fixtures/gguf/llama_cpp_q4_K_M.gguf: the built-in model as llama-quantize makes it Q4_K_M
+  // (gen_gguf_models.py). The suite's own gguf-q4_k_m holds the same bytes (the GGUF tests check that),
+  // so the file, read by the GGUF runtime with its own tokenizer, must measure the same.
+  const auto dir = scratch("suite-run");
+  const auto file = fixtures() / "gguf" / "llama_cpp_q4_K_M.gguf";
+  SuiteOptions o = options(dir);
+  o.variants = {"gguf-q4_k_m"};
+  o.added = {file};
+  const SuiteRun r = run_suite(o);
+  ASSERT_EQ(r.variants.size(), 3u);
+  const VariantResult& own = r.variants[1];
+  const VariantResult& added = r.variants[2];
+  ASSERT_TRUE(own.error.empty()) << own.error;
+  ASSERT_TRUE(added.error.empty()) << added.error;
+  EXPECT_EQ(added.name, "llama_cpp_q4_K_M");
+  EXPECT_EQ(added.bytes, static_cast<double>(std::filesystem::file_size(file)));
+  EXPECT_NEAR(added.ppl->ppl, own.ppl->ppl, 1e-6 * own.ppl->ppl);
+  EXPECT_NEAR(added.ppl->kld_mean, own.ppl->kld_mean, 1e-6 * own.ppl->kld_mean + 1e-9);
+  EXPECT_GT(added.ppl->kld_mean, 0.0);
+  // A regular file that is not GGUF is refused, naming it.
+  o.added = {builtin_dir() / "config.json"};
+  const std::string e = error_of([&] { run_suite(o); });
+  EXPECT_NE(e.find("config.json: not a GGUF file"), std::string::npos) << e;
 }
 
 }  // namespace

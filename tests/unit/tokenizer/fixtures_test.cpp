@@ -109,3 +109,36 @@ TEST(TokenizerFixtureLong, ChunkedEncodeEqualsHalves) {
 }
 
 }  // namespace
+
+namespace {
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A ByteLevel post-processor beside tokenizer_config.json's "add_bos_token": true (the built-in model's
+// files before it stated BOS in the post-processor; DeepSeek's Qwen distills ship the same pair).
+// transformers 5.17 (AutoTokenizer, the GPU machine) encodes "a b" of that pair as [98, 282]: no BOS,
+// the config's flag dropped beside a tokenizer.json; convert_hf_to_gguf.py writes the flag as
+// tokenizer.ggml.add_bos_token, so llama.cpp puts BOS (id 0) first.
+TEST(TokenizerSpecials, ConfigFlagForLlamaCppPostProcessorAloneForTransformers) {
+  const fs::path dir = fs::path(QLAB_SOURCE_DIR) / "assets" / "builtin";
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(read_text(dir / "tokenizer.json"));
+  j["post_processor"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}, {"use_regex", true}};
+  const std::string config = read_text(dir / "tokenizer_config.json");
+  ASSERT_NE(config.find("\"add_bos_token\": true"), std::string::npos);
+  const Tokenizer t = Tokenizer::from_json_text(j.dump(), "bytelevel.json", config, "tokenizer_config.json");
+  EXPECT_EQ(t.encode("a b", Tokenizer::Specials::AsTransformers), (std::vector<std::int32_t>{98, 282}));
+  EXPECT_EQ(t.encode("a b", Tokenizer::Specials::AsConfigured), (std::vector<std::int32_t>{0, 98, 282}));
+  EXPECT_EQ(t.encode("a b", Tokenizer::Specials::None), (std::vector<std::int32_t>{98, 282}));
+  EXPECT_EQ(t.encode("a b", true), t.encode("a b", Tokenizer::Specials::AsConfigured));
+  // The built-in files as shipped state BOS in the post-processor: both rules agree.
+  const Tokenizer b = Tokenizer::load(dir);
+  EXPECT_EQ(b.encode("a b", Tokenizer::Specials::AsTransformers), (std::vector<std::int32_t>{0, 98, 282}));
+  EXPECT_EQ(b.encode("a b", Tokenizer::Specials::AsConfigured), (std::vector<std::int32_t>{0, 98, 282}));
+}
+
+}  // namespace

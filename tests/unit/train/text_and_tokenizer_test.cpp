@@ -2,6 +2,7 @@
 // multiple-choice CSV.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -139,6 +140,19 @@ TEST_F(TrainedTokenizer, LoadsInTheEngineTokenizerAndRoundTrips) {
   std::size_t seps = 0, pos = 0;
   while ((pos = held_out.find("<|endoftext|>", pos)) != std::string::npos) ++seps, ++pos;
   EXPECT_EQ(static_cast<std::size_t>(std::count(ids.begin(), ids.end(), 0)), seps);
+}
+
+TEST_F(TrainedTokenizer, PostProcessorPutsBosFirstWithoutAConfig) {
+  // transformers reads BOS from tokenizer.json's post-processor and ignores tokenizer_config.json's
+  // add_bos_token beside it (for PreTrainedTokenizerFast): the file alone must say it.
+  io::Tokenizer tok = io::Tokenizer::from_json_text(*json_, "trained");
+  const auto plain = tok.encode("Anna has a pear.");
+  const auto with = tok.encode("Anna has a pear.", true);
+  ASSERT_EQ(with.size(), plain.size() + 1);
+  EXPECT_EQ(with.front(), 0);
+  EXPECT_TRUE(std::equal(plain.begin(), plain.end(), with.begin() + 1));
+  ASSERT_TRUE(tok.bos_id().has_value());
+  EXPECT_EQ(*tok.bos_id(), 0);
 }
 
 TEST_F(TrainedTokenizer, EncodingAppliesMergesInRankOrder) {
