@@ -1,11 +1,14 @@
 #include "engine/suite/variants.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 
 #include <fmt/format.h>
 
 #include "engine/core/error.h"
+#include "engine/exporter/slab_quantize.h"
 #include "engine/formats/format_lookup.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/gguf/gguf_model.h"
@@ -119,6 +122,37 @@ void quantized_size(const model::Model& base, const formats::BlockFormatSpec& sp
                               spec.name, gptq_g_idx ? " plus GPTQ's g_idx" : "", c.dtype, elem);
 }
 
+// NVFP4 and per-tensor FP8 as a served checkpoint holds them: the members of a fused group (q/k/v,
+// gate/up) share one per-tensor scale from the group's amax (ModelOpt's preprocess_linear_fusion;
+// vLLM and TensorRT-LLM run each group as one layer with one scale), so the variant holds, weight for
+// weight, what `qlab quantize --method nvfp4-w4a16|fp8` writes (exporter/slab_quantize.h). Kept packed.
+void quantize_fused_groups(model::Model& m, const formats::BlockFormatSpec& spec, Progress& progress,
+                           std::stop_token stop) {
+  const io::QuantScheme scheme =
+      io::quant_scheme(spec.kind == formats::BlockKind::NVFP4 ? "nvfp4-w4a16" : "fp8", io::QuantLayout::ModelOpt);
+  model::Weights& w = m.mutable_weights();
+  for (std::size_t i = 0; i < w.layers.size(); ++i) {
+    model::LayerWeights& l = w.layers[i];
+    for (const std::vector<tensor::Matrix*>& group : std::vector<std::vector<tensor::Matrix*>>{
+             {&l.wq, &l.wk, &l.wv}, {&l.wo}, {&l.w_gate, &l.w_up}, {&l.w_down}}) {
+      check_cancel(stop);
+      std::vector<std::vector<float>> src;
+      float amax = 0;
+      for (const tensor::Matrix* x : group) {
+        src.push_back(x->to_f32());
+        for (float v : src.back()) amax = std::max(amax, std::fabs(v));
+      }
+      const float ts = exporter::tensor_scale_for(scheme, amax);
+      for (std::size_t k = 0; k < group.size(); ++k) {
+        tensor::Matrix& x = *group[k];
+        const std::int64_t cols = x.cols;
+        x = tensor::Matrix::owned_packed(exporter::quantize_slab(spec, src[k], x.rows, cols, ts), spec, cols);
+      }
+    }
+    progress.report(static_cast<double>(i + 1) / static_cast<double>(w.layers.size()), fmt::format("layer {}", i));
+  }
+}
+
 std::filesystem::path calibration_file(const MakeContext& ctx) {
   std::error_code ec;
   if (std::filesystem::is_regular_file(ctx.model_dir / "calib.txt", ec)) return ctx.model_dir / "calib.txt";
@@ -172,7 +206,10 @@ MadeVariant make_variant(const VariantSpec& v, const MakeContext& ctx, Progress&
   const formats::BlockFormatSpec& spec = formats::block_format(v.format);
   MadeVariant out{base};
   check_cancel(stop);
-  if (v.kind == VariantKind::Rtn) {
+  if (v.kind == VariantKind::Rtn &&
+      (spec.kind == formats::BlockKind::NVFP4 || spec.kind == formats::BlockKind::FP8Tensor)) {
+    quantize_fused_groups(out.model, spec, progress, stop);
+  } else if (v.kind == VariantKind::Rtn) {
     quant::fake_quantize_model(out.model, spec, {}, progress, false, false, stop);
   } else {
     const io::Tokenizer tok = io::Tokenizer::load(ctx.model_dir);

@@ -7,6 +7,8 @@
 //   awq-int4-g128    AWQ (duo-scaling search and clip search on the same calibration text)
 //   nvfp4, mxfp4     the FP4 block formats (NVIDIA Model Optimizer's and OCP MX's)
 //   fp8              E4M3 with one scale per tensor (Model Optimizer's FP8 weight recipe)
+//                    (nvfp4 and fp8: one per-tensor scale per fused group, q/k/v and gate/up, as the
+//                    checkpoint `qlab quantize` writes and vLLM serves holds them)
 //   nf4              bitsandbytes' NF4, blocks of 64
 //   gguf-q8_0 ...    llama.cpp's file types (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, Q3_K_M, Q2_K): every tensor
 //                    the type llama-quantize gives it, quantized and read back (gguf_variant.h)

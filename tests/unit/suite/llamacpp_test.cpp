@@ -1,6 +1,7 @@
 // The suite's perplexity of each GGUF variant against llama-perplexity's on the same model, text and
 // protocol (tests/fixtures/llamacpp_ppl/expected.json, made by gen_llamacpp_ppl.py with llama.cpp's
-// llama-quantize and llama-perplexity): equal within 0.1%, the baseline (F32) too.
+// llama-quantize and llama-perplexity): equal within 0.1%, the baseline (F32) too; KLD within 10% and
+// same-top-token within 1 point of llama-perplexity --kl-divergence's.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -54,6 +55,14 @@ TEST(LlamaCpp, GgufPerplexityEqualsLlamaPerplexitysWithinATenthOfAPercent) {
     }
     const double theirs = want.at("ppl").get<double>();
     EXPECT_LT(std::abs(v.ppl->ppl / theirs - 1), 1e-3) << "qlab " << v.ppl->ppl << ", llama-perplexity " << theirs;
+    if (want.contains("kld_mean")) {
+      // KLD and same-top against the baseline's logits: llama.cpp's from its F32 GGUF, qlab's from the HF
+      // model; both round activations as llama.cpp's kernels do, so they agree to a few percent (a wrong
+      // variant is off by several times).
+      const double kld = want.at("kld_mean").get<double>();
+      EXPECT_LT(std::abs(v.ppl->kld_mean / kld - 1), 0.1) << "KLD qlab " << v.ppl->kld_mean << ", llama.cpp " << kld;
+      EXPECT_LT(std::abs(100 * v.ppl->same_top - want.at("same_top_percent").get<double>()), 1.0);
+    }
     if (want.contains("kld_mean"))
       std::printf("%-12s PPL qlab %.4f llama.cpp %.4f  KLD qlab %.6f llama.cpp %.6f  same top qlab %.3f llama.cpp %.3f\n",
                   v.name.c_str(), v.ppl->ppl, theirs, v.ppl->kld_mean, want.at("kld_mean").get<double>(),

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "engine/eval/suite_pytext.h"
+#include "engine/exporter/quantize_checkpoint.h"
 #include "engine/formats/format_lookup.h"
 #include "engine/quant/rtn.h"
 #include "engine/suite/gguf_variant.h"
@@ -35,7 +36,7 @@ SuiteOptions options(const std::filesystem::path& cache) {
 TEST(SuiteRun, PerplexityAndKldAreQlabPplsAndARerunIsCached) {
   const auto dir = scratch("suite-run");
   SuiteOptions o = options(dir);
-  o.variants = {"nvfp4"};
+  o.variants = {"mxfp4"};  // nvfp4: SuiteRun.Nvfp4IsWhatTheServedCheckpointHolds
   const SuiteRun r = run_suite(o);
   ASSERT_EQ(r.variants.size(), 2u);
   const VariantResult &base = r.variants[0], &q = r.variants[1];
@@ -49,7 +50,7 @@ TEST(SuiteRun, PerplexityAndKldAreQlabPplsAndARerunIsCached) {
   EXPECT_EQ(base.ppl->kld_mean, 0.0);
   EXPECT_EQ(base.ppl->same_top, 1.0);
   model::Model m = builtin_model();
-  quant::fake_quantize_model(m, formats::block_format("nvfp4"));
+  quant::fake_quantize_model(m, formats::block_format("mxfp4"));
   const eval::KldResult k = eval::kl_divergence(builtin_model(), m, builtin_text().tokens, popt);
   EXPECT_EQ(q.ppl->ppl, k.test.nll.ppl());
   EXPECT_DOUBLE_EQ(q.ppl->kld_mean, k.mean_kld());
@@ -61,7 +62,7 @@ TEST(SuiteRun, PerplexityAndKldAreQlabPplsAndARerunIsCached) {
   EXPECT_NE(r.chunk_note.find("about 5.5 times"), std::string::npos) << r.chunk_note;  // sqrt(180 / 6)
 
   // Again, with one more variant: only that one is computed.
-  o.variants = {"nvfp4", "int8-ch"};
+  o.variants = {"mxfp4", "int8-ch"};
   const SuiteRun again = run_suite(o);
   ASSERT_EQ(again.variants.size(), 3u);
   EXPECT_EQ(again.variants[1].from_cache, (std::vector<std::string>{"made", "perplexity"}));
@@ -204,6 +205,27 @@ TEST(SuiteRun, DecodeSpeedIsMeasuredOnPackedWeightsAndCached) {
   }
   o.decode_tokens = 0;
   EXPECT_FALSE(run_suite(o).variants[1].decode_tokens_per_s.has_value());
+}
+
+TEST(SuiteRun, Nvfp4IsWhatTheServedCheckpointHolds) {
+  // `qlab quantize builtin --method nvfp4-w4a16` (ModelOpt's layout, q/k/v and gate/up sharing one
+  // weight_scale_2 as vLLM requires), added beside the suite's own nvfp4: the same weights, read back
+  // through the checkpoint loader, so the same numbers.
+  const auto dir = scratch("suite-run");
+  exporter::QuantizeOptions qo;
+  qo.method = "nvfp4-w4a16";
+  exporter::quantize_checkpoint(builtin_dir(), dir / "modelopt-nvfp4", qo, Progress::none());
+  SuiteOptions o = options(dir / "cache");
+  o.variants = {"nvfp4"};
+  o.added = {dir / "modelopt-nvfp4"};
+  const SuiteRun r = run_suite(o);
+  ASSERT_EQ(r.variants.size(), 3u);
+  const VariantResult &own = r.variants[1], &served = r.variants[2];
+  ASSERT_TRUE(own.error.empty()) << own.error;
+  ASSERT_TRUE(served.error.empty()) << served.error;
+  EXPECT_NEAR(served.ppl->ppl, own.ppl->ppl, 1e-6 * own.ppl->ppl);
+  EXPECT_NEAR(served.ppl->kld_mean, own.ppl->kld_mean, 1e-6 * own.ppl->kld_mean);
+  EXPECT_GT(own.ppl->kld_mean, 0.0);
 }
 
 TEST(SuiteRun, AnAddedGgufFromLlamaQuantizeMeasuresAsTheSuitesOwnVariant) {
