@@ -65,13 +65,15 @@ std::filesystem::path short_questions(const std::filesystem::path& dir) {
   return dir / "q20.csv";
 }
 
+// MXFP4: the same fake quantization in both (the suite's nvfp4 and fp8 share one tensor scale per fused
+// group as the served checkpoint does, where `qlab ppl --quant` scales each matrix on its own).
 TEST(SuiteCli, NumbersAreQlabPplsAndTheReportIsNamed) {
   const auto dir = scratch_dir("suite-cli");
   const auto q = short_questions(dir);
-  const QlabRun r = run_env(dir, fmt::format("suite builtin --variants nvfp4 --chunks 4 --json --out out --mmlu {}", quoted(q)));
+  const QlabRun r = run_env(dir, fmt::format("suite builtin --variants mxfp4 --chunks 4 --json --out out --mmlu {}", quoted(q)));
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  const QlabRun p = run_env(dir, "ppl builtin --quant nvfp4 --kld --chunks 4 --json");
+  const QlabRun p = run_env(dir, "ppl builtin --quant mxfp4 --kld --chunks 4 --json");
   ASSERT_EQ(p.code, 0) << p.err;
   const auto pj = nlohmann::json::parse(p.out);
   const auto& v = j.at("variants");
@@ -85,7 +87,7 @@ TEST(SuiteCli, NumbersAreQlabPplsAndTheReportIsNamed) {
   for (const char* k : {"markdown", "csv", "json", "html"})
     EXPECT_TRUE(std::filesystem::exists(dir / j.at("reports").at(k).get<std::string>())) << k;
   // The plain output names the files; the progress export links them.
-  const QlabRun t = run_env(dir, fmt::format("suite builtin --variants nvfp4 --chunks 4 --out out --mmlu {}", quoted(q)));
+  const QlabRun t = run_env(dir, fmt::format("suite builtin --variants mxfp4 --chunks 4 --out out --mmlu {}", quoted(q)));
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_NE(t.out.find("report: "), std::string::npos);
   EXPECT_NE(t.out.find(".html"), std::string::npos);
