@@ -19,7 +19,7 @@ PACKAGES=(build-essential cmake pkg-config libncurses-dev libfmt-dev nlohmann-js
 TEST_PACKAGES=(chromium)  # the suite's HTML report is tested in a real headless browser
 FUZZ_PACKAGES=(clang libclang-rt-dev)  # libFuzzer and the sanitizer runtimes are only a Recommends of clang
 # Tests the arm64 stage leaves to the native stages (see `arm64` below).
-ARM64_NATIVE_ONLY='^(ModelQuality\.Gptq|SuiteRun\.WordPerplexity|MmluScore\.BuiltinSet|McRuntime\.TheBuiltInModel|BuiltinModel\.(AnswersMultipleChoice|RoundingTheWeights)|LlamaCpp\.GgufPerplexity)'
+ARM64_NATIVE_ONLY='^(ModelQuality\.Gptq|SuiteRun\.WordPerplexity|MmluScore\.BuiltinSet|McRuntime\.TheBuiltInModel|BuiltinModel\.(AnswersMultipleChoice|RoundingTheWeights)|LlamaCpp\.GgufPerplexity|MmluFixture\.PromptsIds)'
 ARM64_PACKAGES=(g++-aarch64-linux-gnu qemu-user libfmt-dev:arm64 nlohmann-json3-dev libgtest-dev:arm64
                 libgmock-dev:arm64 libopenblas-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64)
 
