@@ -152,6 +152,7 @@ void Tokenizer::check_fits(int model_vocab_size, const std::filesystem::path& mo
        impl_->source, impl_->size - 1, model_config.string(), model_vocab_size);
 }
 std::optional<std::int32_t> Tokenizer::bos_id() const { return impl_->bos; }
+bool Tokenizer::is_special(std::int32_t id) const { return impl_->is_special(id); }
 std::optional<std::int32_t> Tokenizer::eos_id() const { return impl_->eos; }
 
 std::optional<std::int32_t> Tokenizer::token_to_id(std::string_view token) const {

@@ -68,6 +68,7 @@ class Tokenizer {
   std::optional<std::int32_t> bos_id() const;
   std::optional<std::int32_t> eos_id() const;
   std::optional<std::int32_t> token_to_id(std::string_view token) const;
+  bool is_special(std::int32_t id) const;  // an added token marked special (BOS, EOS, <|endoftext|>, ...)
   std::string id_to_token(std::int32_t id) const;
 
   struct Impl;  // the loaded pipeline; defined in engine/io/tokenizer_impl.h, internal to qlab_io

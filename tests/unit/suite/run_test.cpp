@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "engine/eval/suite_pytext.h"
 #include "engine/exporter/quantize_checkpoint.h"
 #include "engine/formats/format_lookup.h"
@@ -60,6 +62,17 @@ TEST(SuiteRun, PerplexityAndKldAreQlabPplsAndARerunIsCached) {
   EXPECT_GT(q.bits_per_weight, 4.0);
   EXPECT_LT(q.bytes, base.bytes);
   EXPECT_NE(r.chunk_note.find("about 5.5 times"), std::string::npos) << r.chunk_note;  // sqrt(180 / 6)
+  // The built-in text separates its documents with "<|endoftext|>": read as the special token here,
+  // as plain text by llama-perplexity, and the report says so, with the count of them in the file.
+  const std::string raw = read_file(builtin_dir() / "eval.txt");
+  std::size_t separators = 0;
+  for (std::size_t at = raw.find("<|endoftext|>"); at != std::string::npos; at = raw.find("<|endoftext|>", at + 1))
+    ++separators;
+  ASSERT_GT(separators, 0u);
+  const std::string want = fmt::format("The text holds {} special-token strings (such as <|endoftext|>)", separators);
+  bool said = false;
+  for (const auto& n : r.notes) said = said || n.find(want) != std::string::npos;
+  EXPECT_TRUE(said) << want;
 
   // Again, with one more variant: only that one is computed.
   o.variants = {"mxfp4", "int8-ch"};
