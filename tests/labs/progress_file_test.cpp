@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -199,6 +200,9 @@ TEST_F(ProgressFileTest, DefaultPathFollowsXdgAndIgnoresRelativeValues) {
 
 // A child saves state after state (each state: counter n and results r1..rn, plus padding so a save
 // takes a while); the parent kills it at a random moment. The file must always be one whole state.
+// Every other round the parent first waits for the child's first save (it reports each on a pipe),
+// so the kill lands mid-save even on a loaded machine where fork and load alone outlast the delay;
+// the other rounds kill from the start, before or during the first save.
 TEST_F(ProgressFileTest, KilledDuringSavesTheFileIsAlwaysOldOrNew) {
   {
     ProgressFile pf(path_);
@@ -210,9 +214,13 @@ TEST_F(ProgressFileTest, KilledDuringSavesTheFileIsAlwaysOldOrNew) {
   std::uniform_int_distribution<int> delay_us(0, 6000);
   int last = 0, iterations = 120, saw_progress = 0;
   for (int it = 0; it < iterations; ++it) {
+    int saved_pipe[2];
+    ASSERT_EQ(::pipe(saved_pipe), 0);
     pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
+      ::close(saved_pipe[0]);
+      ::fcntl(saved_pipe[1], F_SETFL, O_NONBLOCK);  // a full pipe must never stall the writer
       try {
         ProgressFile pf(path_);
         const std::string padding(32 * 1024, 'p');
@@ -223,15 +231,25 @@ TEST_F(ProgressFileTest, KilledDuringSavesTheFileIsAlwaysOldOrNew) {
           pf.set_setting("padding", padding);
           pf.set_result("r" + std::to_string(n), json{{"n", n}});
           pf.save();
+          const char one = 1;
+          [[maybe_unused]] ssize_t w = ::write(saved_pipe[1], &one, 1);
         }
       } catch (...) {
         ::_exit(3);
       }
     }
+    ::close(saved_pipe[1]);
+    bool first_save_seen = true;
+    if (it % 2 == 1) {  // wait (up to a minute) for the first save to finish
+      pollfd p{saved_pipe[0], POLLIN, 0};
+      first_save_seen = ::poll(&p, 1, 60'000) == 1;
+    }
     ::usleep(static_cast<useconds_t>(delay_us(rng)));
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
+    ::close(saved_pipe[0]);
+    ASSERT_TRUE(first_save_seen) << "the writer saved nothing in a minute";
     ASSERT_TRUE(WIFSIGNALED(status)) << "the writer stopped by itself (status " << status << ")";
     // the raw file: parses, passes the schema check, and is one consistent state
     json j = json::parse(read_file(path_));
