@@ -56,7 +56,7 @@ std::string quant_method(const Args& a) {
 
 void quantize_calibrated(const Args& a, const std::string& method, const std::filesystem::path& model_dir,
                          model::Model& m, const formats::BlockFormatSpec& spec, Progress& progress,
-                         nlohmann::json& j, bool json) {
+                         nlohmann::json& j, bool json, const quant::LinearSink& on_linear, std::stop_token stop) {
   const bool tty = ::isatty(STDERR_FILENO);
   std::vector<std::string> warnings;
   const quant::Warn warn = [&](const std::string& s) {
@@ -90,8 +90,8 @@ void quantize_calibrated(const Args& a, const std::string& method, const std::fi
                set.samples, set.seq_len, calib.string(), set.stream_tokens, seed, mib(mem.total()),
                mib(mem.hidden_states), mib(mem.batch), mib(mem.statistics));
   const quant::ModelQuantReport r =
-      method == "gptq" ? quant::quantize_model_gptq(m, set, gopt, progress, {}, warn)
-                       : quant::quantize_model_awq(m, set, aopt, progress, {}, warn);
+      method == "gptq" ? quant::quantize_model_gptq(m, set, gopt, progress, stop, warn, on_linear)
+                       : quant::quantize_model_awq(m, set, aopt, progress, stop, warn, on_linear);
   double worst = 0, mean = 0;
   std::string worst_name;
   for (const auto& l : r.linears) {

@@ -2,6 +2,7 @@
 // `--method gptq|awq|rtn` for the commands that quantize a whole model in memory (qlab ppl): the
 // calibration options, their checks, and the run that replaces the model's Linear weights.
 #include <filesystem>
+#include <stop_token>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "engine/core/progress.h"
 #include "engine/formats/block.h"
 #include "engine/model/model.h"
+#include "engine/quant/gptq_model.h"
 
 namespace qlab::app {
 
@@ -24,8 +26,10 @@ std::string quant_method(const Args& a);
 
 // Quantizes `m` (loaded from model_dir) to `spec` with the calibrated method: prints the calibration
 // plan and warnings (stderr) unless json, and adds a "calibration" object to j.
+// on_linear receives each Linear's codes, scales and zeros (a checkpoint writer's input); stop cancels.
 void quantize_calibrated(const Args& a, const std::string& method, const std::filesystem::path& model_dir,
                          model::Model& m, const formats::BlockFormatSpec& spec, Progress& progress,
-                         nlohmann::json& j, bool json);
+                         nlohmann::json& j, bool json, const quant::LinearSink& on_linear = {},
+                         std::stop_token stop = {});
 
 }  // namespace qlab::app

@@ -85,7 +85,10 @@ std::vector<std::string> check_against_config(const io::ModelConfig& c, const io
     if (scheme && h.linear_weight() && h.shape.size() == 2) {
       const std::string module = h.name.substr(0, h.name.size() - 7);  // without ".weight"
       try {
-        if (io::read_packed_linear(store, *scheme, module, h.shape[0], h.shape[1])) {
+        const bool stored_packed = scheme->ints
+                                       ? io::read_int_linear(store, *scheme->ints, module, h.shape[0], h.shape[1]).has_value()
+                                       : io::read_packed_linear(store, *scheme, module, h.shape[0], h.shape[1]) != nullptr;
+        if (stored_packed) {
           for (const auto& part : io::linear_parts(*scheme, h.shape[0], h.shape[1])) {
             expected.insert(module + "." + part.suffix);
             packed.bytes += store.at(module + "." + part.suffix).bytes.size();
@@ -170,7 +173,7 @@ int run(const Args& a) {
     }
     j["parameters"] = tensor_params;
     if (scheme)
-      j["quantization"] = {{"method", scheme->method}, {"export", io::layout_name(scheme->layout)},
+      j["quantization"] = {{"method", scheme->method}, {"export", scheme->export_name()},
                            {"format", scheme->format}, {"ignore", scheme->ignore},
                            {"packed_linear_weights", packed.linear}, {"packed_weights", packed.weights},
                            {"packed_bytes", packed.bytes}, {"packed_bits_per_weight", packed_bpw}};
@@ -217,7 +220,7 @@ int run(const Args& a) {
              store.files().size(), store.files().size() == 1 ? "" : "s");
   if (scheme)
     fmt::print("quantization  {} ({}, format {}): {} Linear weights packed, {:.3f} bits per weight from the "
-               "stored bytes; kept: {}\n", scheme->method, io::layout_name(scheme->layout), scheme->format,
+               "stored bytes; kept: {}\n", scheme->method, scheme->export_name(), scheme->format,
                packed.linear, packed_bpw, scheme->ignore.empty() ? "none" : fmt::format("{}", fmt::join(scheme->ignore, ", ")));
   if (cfg) {
     if (notes.empty())

@@ -12,6 +12,7 @@
 
 #include "app/cli.h"
 #include "app/model_arg.h"
+#include "app/quantize_int.h"
 #include "app/signal_stop.h"
 #include "engine/core/error.h"
 #include "engine/exporter/quantize_checkpoint.h"
@@ -35,11 +36,15 @@ io::QuantLayout parse_layout(const Args& a, const std::string& method) {
 }
 
 int run(const Args& a) {
+  if (is_int_quantize_method(a.require("method"))) return run_int_quantize(a);
+  for (const char* f : {"format", "act-order"})
+    if (a.has(f)) throw UsageError(fmt::format("--{} goes with --method gptq, awq or rtn", f));
   const auto model = resolve_model_arg(a.positional().at(0));
   const std::string method = a.require("method"), out = a.require("out");
   const auto& methods = io::quant_method_names();
   if (std::find(methods.begin(), methods.end(), method) == methods.end())
-    throw UsageError(fmt::format("--method must be one of {}, got '{}'", fmt::join(methods, ", "), method));
+    throw UsageError(fmt::format("--method must be one of {}, gptq, awq or rtn, got '{}'", fmt::join(methods, ", "),
+                                 method));
   exporter::QuantizeOptions opt;
   opt.method = method;
   opt.layout = parse_layout(a, method);
@@ -123,20 +128,26 @@ int run(const Args& a) {
 
 const Registrar reg({
     "quantize",
-    "stream a model into an NVFP4, MXFP4 or FP8 checkpoint that vLLM loads (ModelOpt or compressed-tensors)",
-    "MODEL --method M --out DIR [--export modelopt|compressed-tensors] [--exclude PATTERN ...] "
+    "write a quantized checkpoint vLLM loads: NVFP4/MXFP4/FP8 streamed (ModelOpt, compressed-tensors) or "
+    "GPTQ/AWQ/RTN integers (GPTQ, AWQ, compressed-tensors)",
+    "MODEL --method M --out DIR [--export L] [--format intB-gG] [--act-order] [--exclude PATTERN ...] "
     "[--calib FILE --samples N --seq-len L]",
     {
-        {"method", "M", "nvfp4 (W4A4), nvfp4-w4a16, mxfp4, fp8 (per tensor) or fp8-channel (per output channel)"},
+        {"method", "M", "nvfp4 (W4A4), nvfp4-w4a16, mxfp4, fp8 (per tensor) or fp8-channel (per output channel), "
+                        "streamed; gptq, awq (calibrated) or rtn (no data), integers, in memory"},
         {"out", "DIR", "folder to create (must not exist, or be empty; not inside MODEL)"},
-        {"export", "L", "modelopt (default; no mxfp4; its fp8 is W8A8, calibrated) or compressed-tensors (default "
-                        "for mxfp4 and fp8)"},
+        {"export", "L", "nvfp4/mxfp4/fp8: modelopt (default; no mxfp4; its fp8 is W8A8, calibrated) or "
+                        "compressed-tensors (default for mxfp4 and fp8); gptq/awq/rtn: gptq (GPTQ v1, default for "
+                        "gptq and rtn), awq (AutoAWQ GEMM, default for awq) or compressed-tensors (pack-quantized)"},
+        {"format", "F", "gptq/awq/rtn: the integer format, int4-g128 (default), int4-g32/g64, int4-ch (per row), "
+                        "int8-g128, int2-g64, ... with -sym for symmetric"},
+        {"act-order", "", "gptq: quantize columns in order of decreasing Hessian diagonal (desc_act, g_idx stored)"},
         {"exclude", "PATTERN", "keep matching Linear modules unquantized (fnmatch, e.g. 'model.layers.0.*'); "
                                "repeat for more"},
-        {"calib", "FILE", "calibration text for activation scales (nvfp4; fp8 with modelopt): plain or JSONL "
-                          "(default: the model's calib.txt, else the built-in model's)"},
-        {"samples", "N", "calibration windows (default 64)"},
-        {"seq-len", "L", "tokens per window (default 512, capped by the model's context)"},
+        {"calib", "FILE", "calibration text (gptq, awq; activation scales of nvfp4 and modelopt fp8): plain or "
+                          "JSONL (default: the model's calib.txt, else the built-in model's)"},
+        {"samples", "N", "calibration windows (default 64; gptq/awq 128)"},
+        {"seq-len", "L", "tokens per window (default 512; gptq 2048; capped by the model's context)"},
         {"seed", "S", "which windows of the text (default 0)"},
         {"max-shard-mb", "M", "largest shard in MB before splitting (default 5000, as transformers)"},
         {"slab-mb", "M", "float32 working slab per tensor in MB (default 64): bounds memory"},
@@ -150,7 +161,10 @@ const Registrar reg({
     "calibration text runs through the model layer by layer first (max calibration, as ModelOpt).\n"
     "Everything is written to a staging folder renamed into place at the end, then read back: the\n"
     "dequantized weights must equal the in-memory quantization bit for bit. Ctrl-C cancels and leaves\n"
-    "nothing behind.",
+    "nothing behind.\n"
+    "gptq, awq and rtn load the model, quantize every decoder Linear in memory (gptq and awq layer by layer\n"
+    "on the calibration text, as qlab ppl --method does), then write GPTQ v1 (qweight/qzeros/scales/g_idx,\n"
+    "quantize_config.json), AutoAWQ GEMM or compressed-tensors pack-quantized, re-read the same way.",
     1,
     1,
     run,

@@ -17,6 +17,7 @@
 #include "engine/core/error.h"
 #include "engine/exporter/quantize_plan.h"
 #include "engine/exporter/slab_quantize.h"
+#include "engine/exporter/source_folder.h"
 #include "engine/io/model_config.h"
 #include "engine/io/strict_json.h"
 #include "engine/io/tensor_map.h"
@@ -74,22 +75,6 @@ TensorScalar tensor_scalar(const io::QuantScheme& s, float amax) {
     t.value = t.stored = tensor_scale_for(s, amax);
   }
   return t;
-}
-
-nlohmann::json read_json_file(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) fail("{}: cannot read the file", p.string());
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return io::parse_json_strict(ss.str(), p.string());
-}
-
-// The source's small files a server or tokenizer reads (config.json is rewritten, shards re-made).
-bool copied_file(const fs::path& p) {
-  const std::string name = p.filename().string(), ext = p.extension().string();
-  if (name == "config.json" || name == "hf_quant_config.json" || name == "model.safetensors.index.json") return false;
-  if (name.empty() || name[0] == '.') return false;
-  return ext == ".json" || ext == ".txt" || ext == ".model" || ext == ".tiktoken" || ext == ".jinja";
 }
 
 // The activation scale of a Linear whose input reached `amax` (stored value as the file holds it).
@@ -292,55 +277,17 @@ void reread_check(const fs::path& out_dir, const QuantizePlan& plan, const std::
     fail("{}: re-read check: {} tensors written, {} expected", out_dir.string(), out.size(), expected);
 }
 
-// Size and modification time of every source file, to notice a source rewritten while it is read.
-struct FileStamp {
-  fs::path path;
-  std::uintmax_t size = 0;
-  fs::file_time_type mtime;
-};
-std::vector<FileStamp> stamps(const io::TensorStore& store) {
-  std::vector<FileStamp> v;
-  for (const auto& f : store.files()) v.push_back({f, fs::file_size(f), fs::last_write_time(f)});
-  return v;
-}
-void check_unchanged(const std::vector<FileStamp>& before) {
-  for (const auto& s : before) {
-    std::error_code ec;
-    const auto size = fs::file_size(s.path, ec);
-    if (ec || size != s.size || fs::last_write_time(s.path, ec) != s.mtime)
-      fail("{}: the file changed while it was being read; run quantize again on a source nothing writes to",
-           s.path.string());
-  }
-}
-
-bool inside(const fs::path& child, const fs::path& parent) {
-  auto c = child.begin(), p = parent.begin();
-  for (; p != parent.end(); ++p, ++c)
-    if (c == child.end() || *c != *p) return false;
-  return true;
-}
-
 }  // namespace
 
 QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& out_dir, const QuantizeOptions& opt,
                                    Progress& progress, const Warn& warn) {
   std::error_code ec;
-  if (!fs::is_directory(model_dir, ec)) fail("{}: not a model folder (expected config.json + safetensors)", model_dir.string());
-  const fs::path src = fs::weakly_canonical(fs::absolute(model_dir)), dst = fs::weakly_canonical(fs::absolute(out_dir));
-  if (inside(dst, src))
-    fail("--out {} is inside the source folder {}: write the checkpoint somewhere else", out_dir.string(),
-         model_dir.string());
-  if (inside(src, dst))
-    fail("--out {} contains the source folder {}: write the checkpoint somewhere else", out_dir.string(),
-         model_dir.string());
-  if (const auto q = io::read_checkpoint_scheme(model_dir))
-    fail("{}: the model is already quantized ({}, {}); quantize its 16- or 32-bit original", model_dir.string(),
-         q->method, io::layout_name(q->layout));
+  check_source_and_out(model_dir, out_dir);
   const io::QuantScheme scheme = io::quant_scheme(opt.method, opt.layout);
   const io::ModelConfig cfg = io::load_model_config(model_dir / "config.json");
-  nlohmann::json config = read_json_file(model_dir / "config.json");
+  nlohmann::json config = read_config_json(model_dir / "config.json");
   const io::TensorStore store = io::TensorStore::open(model_dir);
-  const std::vector<FileStamp> source_stamps = stamps(store);
+  const SourceStamps source_stamps(store);
   std::vector<std::string> order;
   for (const io::TensorEntry& e : io::tensor_map(cfg)) order.push_back(e.name);
   const QuantizePlan plan = plan_quantize(store, order, scheme, opt.exclude);
@@ -373,12 +320,8 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
   w.write_json("config.json", config);
   if (plan.scheme.layout == io::QuantLayout::ModelOpt)
     w.write_json("hf_quant_config.json", io::hf_quant_config_json(plan.scheme));
-  std::vector<fs::path> extra;
-  for (const auto& e : fs::directory_iterator(model_dir))
-    if (e.is_regular_file() && copied_file(e.path())) extra.push_back(e.path());
-  std::sort(extra.begin(), extra.end());
-  for (const auto& p : extra) w.copy_file(p);
-  check_unchanged(source_stamps);  // before the folder appears: a changed source leaves nothing behind
+  for (const auto& p : copied_source_files(model_dir)) w.copy_file(p);
+  source_stamps.check_unchanged();  // before the folder appears: a changed source leaves nothing behind
   r.files = w.finish();
   r.linear_written_bytes = streamer.written_linear_bytes();
   r.seconds_write = since(t0);
@@ -386,7 +329,7 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
   const auto t1 = Clock::now();
   progress.report(1.0, "re-reading the checkpoint");
   try {
-    check_unchanged(source_stamps);  // the last shard's kept tensors were read inside finish()
+    source_stamps.check_unchanged();  // the last shard's kept tensors were read inside finish()
     reread_check(out_dir, plan, streamer.hashes(), streamer.input_scales(), opt);
   } catch (...) {
     fs::remove_all(out_dir, ec);  // a checkpoint that fails its check is not left where a server would look

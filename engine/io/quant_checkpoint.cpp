@@ -169,7 +169,7 @@ QuantScheme quant_scheme(std::string_view method_in, QuantLayout layout) {
   if (layout == QuantLayout::ModelOpt && method == "mxfp4")
     fail("mxfp4 has no ModelOpt layout that vLLM loads for Linear layers (modelopt.py QUANT_ALGOS); "
          "use --export compressed-tensors");
-  return QuantScheme{method, format_of(method), layout, {}};
+  return QuantScheme{method, format_of(method), layout, {}, std::nullopt};
 }
 
 std::vector<LinearPart> linear_parts(const QuantScheme& s, std::int64_t out, std::int64_t in) {
@@ -184,6 +184,11 @@ std::vector<LinearPart> linear_parts(const QuantScheme& s, std::int64_t out, std
 }
 
 std::vector<LinearPart> weight_parts(const QuantScheme& s, std::int64_t out, std::int64_t in) {
+  if (s.ints) {
+    std::vector<LinearPart> p;
+    for (const IntPart& ip : int_part_shapes(*s.ints, out, in)) p.push_back({ip.suffix, ip.dtype, ip.shape, PartSource::Data});
+    return p;
+  }
   const bool ct = s.layout == QuantLayout::CompressedTensors;
   if (s.format == "nvfp4") {
     std::vector<LinearPart> p = {{ct ? "weight_packed" : "weight", DType::U8, {out, in / 2}, PartSource::Data},
@@ -260,13 +265,25 @@ std::optional<QuantScheme> read_checkpoint_scheme(const fs::path& dir) {
         s.layout = QuantLayout::ModelOpt;
         s.ignore = it->contains("quantization") ? get_strings((*it)["quantization"], "exclude_modules", source)
                                                 : get_strings(*it, "ignore", source);
+      } else if (qm == "gptq" || qm == "awq" || (qm == "compressed-tensors" && is_ct_int_config(*it))) {
+        s.ints = int_scheme_from_config(*it, source);
+        s.method = qm == "compressed-tensors" ? "int" : qm;
+        s.layout = QuantLayout::CompressedTensors;
+        s.ignore = s.ints->ignore;
+        s.format = fmt::format("int{}-{}{}", s.ints->bits,
+                               s.ints->group_size > 0 ? fmt::format("g{}", s.ints->group_size) : std::string("ch"),
+                               s.ints->symmetric ? "-sym" : "");
+        from_config = s;
+        if (fs::is_regular_file(hf_path, ec))
+          fail("{}: a ModelOpt file beside a {} checkpoint; remove the stale file", hf_path.string(), qm);
+        return from_config;
       } else if (qm == "compressed-tensors") {
         s.method = method_from_ct(*it, source);
         s.layout = QuantLayout::CompressedTensors;
         s.ignore = get_strings(*it, "ignore", source);
       } else {
-        fail("{}: quantization_config quant_method '{}' is not read by qlab (it reads modelopt and "
-             "compressed-tensors NVFP4, MXFP4 and FP8)", source, qm.empty() ? "?" : qm);
+        fail("{}: quantization_config quant_method '{}' is not read by qlab (it reads modelopt, gptq, awq and "
+             "compressed-tensors NVFP4, MXFP4, FP8 and int)", source, qm.empty() ? "?" : qm);
       }
       s.format = format_of(s.method);
       from_config = s;
@@ -303,6 +320,7 @@ bool scheme_ignores(const QuantScheme& s, std::string_view module) {
 std::shared_ptr<const PackedLinear> read_packed_linear(const TensorStore& store, const QuantScheme& s,
                                                        const std::string& module, std::int64_t out,
                                                        std::int64_t in) {
+  if (s.ints) fail("'{}': {} Linears are read with read_int_linear", module, s.export_name());
   const std::vector<LinearPart> parts = weight_parts(s, out, in);
   const TensorRef* first = store.find(module + "." + parts[0].suffix);
   const TensorRef* plain = store.find(module + ".weight");

@@ -10,7 +10,9 @@
 //                          part each holds
 //   quantization_config    config.json's block; hf_quant_config_json: ModelOpt's hf_quant_config.json
 //   read_checkpoint_scheme the scheme a model folder announces (nullopt for an unquantized one),
-//                          checked against hf_quant_config.json where both exist
+//                          checked against hf_quant_config.json where both exist; integer GPTQ, AWQ and
+//                          compressed-tensors pack-quantized schemes come with `ints` set (int_checkpoint.h
+//                          packs and reads those Linears)
 //   read_packed_linear     one quantized Linear of a checkpoint as a QuantizedView over the mapping
 // Conventions, each as vLLM's loader defines it (vllm/model_executor/layers/quantization/):
 //   ModelOpt NVFP4 (modelopt.py, ModelOptNvFp4LinearMethod / ModelOptNvFp4W4A16LinearMethod.create_weights):
@@ -44,6 +46,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/formats/block.h"
+#include "engine/io/int_checkpoint.h"
 #include "engine/io/safetensors.h"
 
 namespace qlab::io {
@@ -58,7 +61,12 @@ struct QuantScheme {
   std::string format;        // the block format of formats/block.h: nvfp4 | mxfp4 | fp8-tensor | fp8-channel
   QuantLayout layout = QuantLayout::ModelOpt;
   std::vector<std::string> ignore;  // modules left unquantized (ModelOpt exclude_modules / CT ignore)
+  // An integer checkpoint (method gptq, awq or int; format intB-gG[-sym] or intB-ch): its Linears are
+  // read with read_int_linear, not read_packed_linear.
+  std::optional<IntScheme> ints;
   const formats::BlockFormatSpec& spec() const;
+  // "modelopt" | "compressed-tensors" | "gptq" | "awq"
+  const char* export_name() const { return ints ? int_layout_name(ints->layout) : layout_name(layout); }
   // A static per-tensor activation scale per Linear, from calibration amax (algorithms.md 5): NVFP4
   // W4A4 in either layout, and ModelOpt's FP8 (W8A8; compressed-tensors fp8 is weight-only here).
   bool input_scale() const { return method == "nvfp4" || (method == "fp8" && layout == QuantLayout::ModelOpt); }

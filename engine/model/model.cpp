@@ -25,11 +25,19 @@ class Loader {
   }
 
   tensor::Matrix matrix(const std::string& name, std::int64_t rows, std::int64_t cols) const {
-    // A quantized checkpoint's Linear weight (ModelOpt or compressed-tensors): its packed parts, borrowed
-    // from the mapping and dequantized a slab at a time by the products.
-    if (scheme_ && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0)
-      if (auto p = io::read_packed_linear(s_, *scheme_, name.substr(0, name.size() - 7), rows, cols))
+    // A quantized checkpoint's Linear weight (ModelOpt or compressed-tensors floats): its packed parts,
+    // borrowed from the mapping and dequantized a slab at a time by the products.
+    if (scheme_ && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0) {
+      const std::string module = name.substr(0, name.size() - 7);
+      // GPTQ, AWQ and compressed-tensors int: unpacked and dequantized to float32 once, here (their
+      // packings differ from the int formats' row-major one, and act-order groups are not blocks).
+      if (scheme_->ints) {
+        if (auto q = io::read_int_linear(s_, *scheme_->ints, module, rows, cols))
+          return tensor::Matrix::owned_f32(q->dequantize(), rows, cols);
+      } else if (auto p = io::read_packed_linear(s_, *scheme_, module, rows, cols)) {
         return tensor::Matrix::borrowed_packed(p->view, cols, p);
+      }
+    }
     const io::TensorRef& t = tensor(name, {rows, cols});
     tensor::Matrix m;
     switch (t.dtype) {

@@ -3,6 +3,7 @@
 // input, with nothing left behind.
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -125,6 +126,83 @@ TEST_F(QuantizeCli, BadInput) {
     if (e.path().filename().string().find("-00002-of-") != std::string::npos) fs::remove(e.path());
   expect_one_line_error(qlab("quantize " + at("s") + " --method fp8 --out " + at("t")), 1, "00002");
   EXPECT_EQ(entries(), (std::vector<std::string>{"m", "q", "s"}));
+}
+
+// GPTQ, AWQ and RTN integer checkpoints: each written in every layout that holds it, then read back by
+// `qlab ppl` from the packed bytes; the perplexity equals the in-memory quantization's (`ppl --quant
+// F --method M` with the same calibration) to the last bit, so the packing, the bit order and the
+// folded AWQ norms all survive the file.
+TEST_F(QuantizeCli, IntegerCheckpointsRunAsTheInMemoryQuantization) {
+  const std::string calib = " --samples 8 --seq-len 64";
+  struct Case {
+    const char* method;
+    const char* layout;
+    const char* extra;
+  };
+  for (const Case& c : {Case{"rtn", "gptq", ""}, Case{"rtn", "awq", ""}, Case{"rtn", "compressed-tensors", ""},
+                        Case{"gptq", "gptq", " --act-order"}, Case{"gptq", "compressed-tensors", " --act-order"},
+                        Case{"gptq", "awq", ""}, Case{"awq", "awq", ""}, Case{"awq", "compressed-tensors", ""}}) {
+    SCOPED_TRACE(std::string(c.method) + " as " + c.layout + c.extra);
+    const std::string opts = std::string(" --method ") + c.method + c.extra + (std::string(c.method) == "rtn" ? "" : calib);
+    QlabRun q = qlab("quantize " + builtin() + opts + " --format int4-g32 --export " + c.layout + " --out " + at("q") +
+                     " --json");
+    ASSERT_EQ(q.code, 0) << q.err;
+    const auto qj = nlohmann::json::parse(q.out);
+    EXPECT_EQ(qj["reread_check"], "passed");
+    EXPECT_EQ(qj["quantized_linears"], 28);
+    EXPECT_EQ(qj["export"], c.layout);
+    QlabRun a = qlab("ppl " + at("q") + " --chunks 4 --json");
+    QlabRun b = qlab("ppl " + builtin() + " --quant int4-g32" + opts + " --chunks 4 --json");
+    ASSERT_EQ(a.code, 0) << a.err;
+    ASSERT_EQ(b.code, 0) << b.err;
+    EXPECT_EQ(ppl_of(nlohmann::json::parse(a.out)), ppl_of(nlohmann::json::parse(b.out)));
+    QlabRun i = qlab("info " + at("q") + " --json");
+    ASSERT_EQ(i.code, 0) << i.err;
+    const auto ij = nlohmann::json::parse(i.out);
+    EXPECT_TRUE(ij["config_check"].empty()) << ij["config_check"].dump();
+    EXPECT_EQ(ij["quantization"]["export"], c.layout);
+    EXPECT_EQ(ij["quantization"]["packed_linear_weights"], 28);
+    // 4-bit codes plus a float16 scale and a 4-bit zero per 32 weights: 4.625 bits in AWQ; GPTQ adds its
+    // int32 g_idx per input column (0.09-0.5 bits on these 64- to 256-row Linears); compressed-tensors
+    // stores this float32 model's scales as float32 (+0.5), and g_idx only with act-order
+    const double bpw = ij["quantization"]["packed_bits_per_weight"].get<double>();
+    EXPECT_GE(bpw, 4.625);
+    EXPECT_LT(bpw, 5.6);
+    if (std::string(c.method) == "gptq" && std::string(c.layout) == "gptq") {
+      // AutoGPTQ's quantize_config.json beside config.json's block, desc_act as asked
+      std::ifstream f(dir / "q" / "quantize_config.json");
+      const auto qc = nlohmann::json::parse(f);
+      EXPECT_EQ(qc["desc_act"], true);
+      EXPECT_EQ(qc["group_size"], 32);
+      EXPECT_EQ(qc["checkpoint_format"], "gptq");
+    }
+    fs::remove_all(dir / "q");
+  }
+}
+
+TEST_F(QuantizeCli, IntegerBadInput) {
+  // the built-in model's 64-wide inputs hold no group of 128: refused before any work, nothing written
+  expect_one_line_error(qlab("quantize " + builtin() + " --method gptq --format int4-g128 --out " + at("q")), 1,
+                        "not a multiple of the group of 128");
+  expect_one_line_error(qlab("quantize " + builtin() + " --method gptq --act-order --format int4-g32 --export awq --out " +
+                             at("q")), 1, "act-order");
+  expect_one_line_error(qlab("quantize " + builtin() + " --method rtn --format int4-g32-sym --export awq --out " + at("q")),
+                        1, "symmetric");
+  expect_one_line_error(qlab("quantize " + builtin() + " --method rtn --format int3-g32 --out " + at("q")), 1, "3-bit");
+  EXPECT_TRUE(entries().empty());
+  // usage errors
+  EXPECT_EQ(qlab("quantize " + builtin() + " --method gptq --format nvfp4 --out " + at("q")).code, 2);
+  EXPECT_EQ(qlab("quantize " + builtin() + " --method rtn --act-order --format int4-g32 --out " + at("q")).code, 2);
+  EXPECT_EQ(qlab("quantize " + builtin() + " --method rtn --samples 4 --format int4-g32 --out " + at("q")).code, 2);
+  EXPECT_EQ(qlab("quantize " + builtin() + " --method nvfp4 --format int4-g32 --out " + at("q")).code, 2);
+  EXPECT_EQ(qlab("quantize " + builtin() + " --method gptq --export modelopt --format int4-g32 --out " + at("q")).code, 2);
+  EXPECT_TRUE(entries().empty());
+  // an existing --out is refused and left as it was
+  fs::create_directories(dir / "q");
+  { std::ofstream(dir / "q" / "mine.txt") << "keep"; }
+  EXPECT_EQ(qlab("quantize " + builtin() + " --method rtn --format int4-g32 --out " + at("q")).code, 1);
+  EXPECT_TRUE(fs::exists(dir / "q" / "mine.txt"));
+  EXPECT_EQ(entries(), (std::vector<std::string>{"q"}));
 }
 
 }  // namespace
