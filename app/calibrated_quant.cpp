@@ -17,10 +17,6 @@ namespace qlab::app {
 
 namespace {
 
-constexpr std::int64_t kGptqSeqLen = 2048;  // IST-DASLab/gptq model.seqlen
-constexpr std::int64_t kAwqSeqLen = 512;    // AutoAWQ max_calib_seq_len
-constexpr std::int64_t kSamples = 128;
-
 std::string mib(std::uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1 << 20)); }
 
 }  // namespace
@@ -75,9 +71,9 @@ void quantize_calibrated(const Args& a, const std::string& method, const std::fi
   std::filesystem::path calib = a.get_or("calib", "");
   if (calib.empty()) calib = std::filesystem::exists(model_dir / "calib.txt") ? model_dir / "calib.txt"
                                                                               : builtin_model_dir() / "calib.txt";
-  const std::int64_t samples = a.get_int("samples", kSamples, 1, 1 << 20);
+  const std::int64_t samples = a.get_int("samples", quant::kCalibrationSamples, 1, 1 << 20);
   const std::int64_t seq_len = quant::calibration_seq_len(
-      m.config(), a.get_int("seq-len", 0, 2, 1 << 20), method == "gptq" ? kGptqSeqLen : kAwqSeqLen);
+      m.config(), a.get_int("seq-len", 0, 2, 1 << 20), method == "gptq" ? quant::kGptqSeqLen : quant::kAwqSeqLen);
   const auto seed = static_cast<std::uint64_t>(a.get_int("seed", 0, 0, (1LL << 62)));
   const io::Tokenizer tok = io::Tokenizer::load(model_dir);
   const quant::CalibrationSet set = quant::load_calibration(calib, tok, samples, seq_len, seed, warn);

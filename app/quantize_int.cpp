@@ -73,7 +73,12 @@ int run_int_quantize(const Args& a) {
   // are exact in float32 and float16, and for a bfloat16 model kept as float16 rather than rounded.
   scheme.scale_dtype = linear_dtype(model_dir, cfg) == io::DType::F32 ? io::DType::F32 : io::DType::F16;
   // Shapes first: a layout that cannot hold the model is refused before any calibration.
-  exporter::check_int_export(cfg, scheme);
+  try {
+    exporter::check_int_export(cfg, scheme);
+  } catch (const Error& e) {
+    fail("{}; `qlab ppl MODEL --quant {} --method {}` scores it in memory without a checkpoint", e.what(), spec.name,
+         method);
+  }
   const std::uint64_t max_shard = static_cast<std::uint64_t>(a.get_int("max-shard-mb", 5000, 1, 1 << 24)) * 1'000'000ull;
 
   SignalStop signals;

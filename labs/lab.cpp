@@ -48,7 +48,8 @@ const std::vector<Lab>& all_labs() {
     v.push_back(make_lab01());
     v.push_back(make_lab02());
     v.push_back(make_lab03());
-    for (int n = 4; n <= 5; ++n) v.push_back(make_reading_lab(n));
+    v.push_back(make_lab04());
+    v.push_back(make_lab05());
     v.push_back(make_lab06());
     v.push_back(make_lab07());
     v.push_back(make_lab08());
@@ -101,14 +102,5 @@ StepResult run_step(const Step& step, const JobContext& ctx, Progress& progress,
   return r;
 }
 
-Lab make_reading_lab(int number) {
-  Lab l;
-  l.number = number;
-  l.id = fmt::format("lab{:02d}", number);
-  l.milestone_id = fmt::format("m{}", number);
-  // Labs 4-8 have reading steps now; their jobs come with the GPTQ/AWQ/GGUF/benchmark/serving work.
-  for (const char* s : {"objectives", "reading"}) l.steps.push_back(Step{l.id + "." + s, {}, false, false});
-  return l;
-}
 
 }  // namespace qlab::labs

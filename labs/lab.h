@@ -84,9 +84,10 @@ StepResult run_step(const Step& step, const JobContext& ctx, Progress& progress,
 Lab make_lab01();
 Lab make_lab02();
 Lab make_lab03();
+Lab make_lab04();  // lab04_gptq.cpp
+Lab make_lab05();  // lab05_awq.cpp
 Lab make_lab06();  // lab06_gguf.cpp
 Lab make_lab07();  // lab07_suite.cpp
 Lab make_lab08();  // lab08_serving.cpp
-Lab make_reading_lab(int number);  // labs 4 and 5: objectives and reading now, jobs in later issues
 
 }  // namespace qlab::labs

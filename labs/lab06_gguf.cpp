@@ -34,17 +34,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class Part final : public Progress {
- public:
-  Part(Progress& p, double lo, double hi, std::string label) : p_(p), lo_(lo), hi_(hi), label_(std::move(label)) {}
-  void report(double f, std::string_view) override { p_.report(lo_ + (hi_ - lo_) * f, label_); }
-
- private:
-  Progress& p_;
-  double lo_, hi_;
-  std::string label_;
-};
-
 // Every occurrence of `what` in `s` written as a line break.
 std::string as_line_breaks(const std::string& s, const std::string& what) {
   std::string out;
@@ -61,20 +50,6 @@ std::string as_line_breaks(const std::string& s, const std::string& what) {
 std::string megabytes(std::uint64_t b) { return fmt::format("{:.2f} MB", static_cast<double>(b) / 1e6); }
 
 }  // namespace
-
-StepFolder::StepFolder(const fs::path& out_dir) : dir_(out_dir) {
-  if (dir_.empty()) {
-    dir_ = fs::temp_directory_path() / fmt::format("qlab-lab06-{}-{}", ::getpid(),
-                                                   std::chrono::steady_clock::now().time_since_epoch().count());
-    temporary_ = true;
-  }
-  fs::create_directories(dir_);
-}
-
-StepFolder::~StepFolder() {
-  std::error_code ec;
-  if (temporary_) fs::remove_all(dir_, ec);
-}
 
 const std::vector<Lab06Type>& lab06_types() {
   static const std::vector<Lab06Type> t = {{"Q8_0"},         {"Q6_K"},         {"Q5_K_M"},      {"Q4_K_M"},
@@ -129,7 +104,7 @@ StepResult lab06_convert_job(const JobContext& ctx, Progress& progress, std::sto
   const bool can_imatrix = static_cast<std::int64_t>(calib_tokens.size()) >= 2 * io.n_ctx;
   gguf::ConvertOptions with_imatrix;
   if (can_imatrix) {
-    Part p(progress, 0.0, 0.1, "importance matrix");
+    ProgressPart p(progress, 0.0, 0.1, "importance matrix");
     const gguf::Imatrix im = gguf::compute_imatrix(base, calib_tokens, io, p, stop);
     gguf::write_imatrix(folder.path() / "imatrix.gguf", im);
     with_imatrix.importance = gguf::importance_weights(im);
@@ -154,10 +129,10 @@ StepResult lab06_convert_job(const JobContext& ctx, Progress& progress, std::sto
     gguf::ConvertOptions o = ty.imatrix ? with_imatrix : gguf::ConvertOptions{};
     o.mix.file_type = *gguf::file_type_from_name(ty.file_type);
     const fs::path file = folder.path() / fmt::format("model-{}{}.gguf", ty.file_type, ty.imatrix ? "-imatrix" : "");
-    Part pc(progress, lo, lo + 0.3 * (hi - lo), fmt::format("writing {}", ty.label()));
+    ProgressPart pc(progress, lo, lo + 0.3 * (hi - lo), fmt::format("writing {}", ty.label()));
     const gguf::ConvertResult c = gguf::convert_to_gguf(ctx.model.dir, file, o, pc, stop);
     const model::Model q = gguf::load_gguf_model(std::make_shared<const gguf::GgufFile>(gguf::GgufFile::open(file)));
-    Part pk(progress, lo + 0.3 * (hi - lo), hi, fmt::format("scoring {}", ty.label()));
+    ProgressPart pk(progress, lo + 0.3 * (hi - lo), hi, fmt::format("scoring {}", ty.label()));
     const eval::KldResult k = eval::kl_divergence(base, q, t.setup.tokens, t.setup.options, pk, stop);
     base_ppl = k.base.nll.ppl();
     const double ppl = k.test.nll.ppl();

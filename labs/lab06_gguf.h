@@ -11,6 +11,7 @@
 #include "engine/io/tokenizer.h"
 #include "labs/lab.h"
 #include "labs/scoring.h"
+#include "labs/step_files.h"
 
 namespace qlab::labs {
 
@@ -22,20 +23,6 @@ struct Lab06Text {
                                     // llama-perplexity reads special tokens' text as plain text
   eval::PplSetup setup;             // the engine's perplexity set-up of `plain`
   std::string origin;
-};
-
-// Where a step's files go: its own folder, or (tests, scripts) a temporary one removed afterwards.
-class StepFolder {
- public:
-  explicit StepFolder(const std::filesystem::path& out_dir);
-  ~StepFolder();
-  StepFolder(const StepFolder&) = delete;
-  StepFolder& operator=(const StepFolder&) = delete;
-  const std::filesystem::path& path() const { return dir_; }
-
- private:
-  std::filesystem::path dir_;
-  bool temporary_ = false;
 };
 
 Lab06Text lab06_text(const JobContext& ctx, const std::filesystem::path& folder, const io::ModelConfig& cfg);

@@ -1,6 +1,9 @@
 #include "labs/step_files.h"
 
+#include <unistd.h>
+
 #include <cctype>
+#include <chrono>
 #include <cstdint>
 
 #include <fmt/format.h>
@@ -112,6 +115,20 @@ void remove_checkpoint(const std::filesystem::path& dir) {
   if (dir.empty()) return;
   std::error_code ec;
   std::filesystem::remove(dir / "checkpoint.json", ec);
+}
+
+StepFolder::StepFolder(const std::filesystem::path& out_dir) : dir_(out_dir) {
+  if (dir_.empty()) {
+    dir_ = std::filesystem::temp_directory_path() / fmt::format("qlab-step-{}-{}", ::getpid(),
+                                                                std::chrono::steady_clock::now().time_since_epoch().count());
+    temporary_ = true;
+  }
+  std::filesystem::create_directories(dir_);
+}
+
+StepFolder::~StepFolder() {
+  std::error_code ec;
+  if (temporary_) std::filesystem::remove_all(dir_, ec);
 }
 
 }  // namespace qlab::labs

@@ -8,6 +8,7 @@
 // the blocks (histograms, loss curves of hundreds of points) live here instead of bloating it.
 // A result.json that is missing or unreadable only means "run the step again": nothing depends on it.
 // Writes are atomic (temporary file, rename): a crash leaves the old file or the new one.
+// StepFolder: the folder a job writes its files into (GGUF files, checkpoints), or a temporary one.
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -49,5 +50,19 @@ void write_checkpoint(const std::filesystem::path& dir, const nlohmann::json& ke
                       const std::string& summary);
 std::optional<Checkpoint> read_checkpoint(const std::filesystem::path& dir);
 void remove_checkpoint(const std::filesystem::path& dir);
+
+// Where a step's files go: its own folder, or (tests, scripts) a temporary one removed afterwards.
+class StepFolder {
+ public:
+  explicit StepFolder(const std::filesystem::path& out_dir);
+  ~StepFolder();
+  StepFolder(const StepFolder&) = delete;
+  StepFolder& operator=(const StepFolder&) = delete;
+  const std::filesystem::path& path() const { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+  bool temporary_ = false;
+};
 
 }  // namespace qlab::labs

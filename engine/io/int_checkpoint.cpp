@@ -85,8 +85,8 @@ void check_int_linear_shape(const IntScheme& s, const std::string& module, std::
   if (s.bits != 2 && s.bits != 4 && s.bits != 8)
     fail("{}: {} stores 2-, 4- and 8-bit codes here, not {}-bit (3-bit packing straddles words)", module, title, s.bits);
   if (s.group_size > 0 && in % s.group_size != 0)
-    fail("{}: {} input columns are not a multiple of the group of {} (the loaders need whole groups); "
-         "score it in memory with qlab ppl --quant instead", module, in, s.group_size);
+    fail("{}: {} input columns are not a multiple of the group of {} (the loaders need whole groups)", module, in,
+         s.group_size);
   if (s.layout == IntLayout::Gptq && (in % per_word(s.bits) != 0 || out % per_word(s.bits) != 0))
     fail("{}: GPTQ packs {} codes per int32 word along both dimensions; [{}, {}] is not a multiple of it", module,
          per_word(s.bits), out, in);

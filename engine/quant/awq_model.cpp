@@ -157,7 +157,8 @@ ModelQuantReport quantize_model_awq(model::Model& m, const CalibrationSet& calib
     std::vector<float> attn_ref(static_cast<std::size_t>(n * c.hidden_size)), attn_out(attn_ref.size());
     self_attention_output(m, layer, lw, Xqkv.data(), runner.samples(), runner.seq_len(), attn_ref.data());
     const std::array<WeightView, 3> qkv = {view(kQ), view(kK), view(kV)};
-    const AwqScaleSearch s_qkv = awq_search_scale(qkv, mean_abs(Xqkv, c.hidden_size), opt, where + " self_attn",
+    const std::vector<float> xm_qkv = mean_abs(Xqkv, c.hidden_size);
+    const AwqScaleSearch s_qkv = awq_search_scale(qkv, xm_qkv, opt, where + " self_attn",
         [&](const std::vector<std::vector<float>>& qw) {
           model::LayerWeights t = lw;
           t.wq = f32(qw[0], rows[kQ], cols[kQ]);
@@ -169,11 +170,13 @@ ModelQuantReport quantize_model_awq(model::Model& m, const CalibrationSet& calib
     check_cancel(stop);
     const bool scale_o = rows[kV] == rows[kO] && cols[kV] == cols[kO];
     AwqScaleSearch s_o;
+    std::vector<float> xm_o;
     if (scale_o) {
       progress.report((layer + 0.4) / L, label("scales o"));
       const auto ref = linear(Xo, n, lw.wo);
       const std::array<WeightView, 1> o = {view(kO)};
-      s_o = awq_search_scale(o, mean_abs(Xo, cols[kO]), opt, where + " self_attn.o_proj",
+      xm_o = mean_abs(Xo, cols[kO]);
+      s_o = awq_search_scale(o, xm_o, opt, where + " self_attn.o_proj",
                              [&](const std::vector<std::vector<float>>& qw) {
                                return mse(ref, linear(Xo, n, f32(qw[0], rows[kO], cols[kO])));
                              });
@@ -182,7 +185,8 @@ ModelQuantReport quantize_model_awq(model::Model& m, const CalibrationSet& calib
     progress.report((layer + 0.5) / L, label("scales gate/up"));
     const auto mlp_ref = mlp_output(Xgu, n, lw.w_gate, lw.w_up, lw.w_down);
     const std::array<WeightView, 2> gu = {view(kGate), view(kUp)};
-    const AwqScaleSearch s_mlp = awq_search_scale(gu, mean_abs(Xgu, c.hidden_size), opt, where + " mlp",
+    const std::vector<float> xm_mlp = mean_abs(Xgu, c.hidden_size);
+    const AwqScaleSearch s_mlp = awq_search_scale(gu, xm_mlp, opt, where + " mlp",
         [&](const std::vector<std::vector<float>>& qw) {
           return mse(mlp_ref, mlp_output(Xgu, n, f32(qw[0], rows[kGate], cols[kGate]), f32(qw[1], rows[kUp], cols[kUp]),
                                          lw.w_down));
@@ -191,10 +195,15 @@ ModelQuantReport quantize_model_awq(model::Model& m, const CalibrationSet& calib
     progress.report((layer + 0.6) / L, label("scales down"));
     const auto down_ref = linear(Xd, n, lw.w_down);
     const std::array<WeightView, 1> dn = {view(kDown)};
-    const AwqScaleSearch s_down = awq_search_scale(dn, mean_abs(Xd, cols[kDown]), opt, where + " mlp.down_proj",
+    const std::vector<float> xm_down = mean_abs(Xd, cols[kDown]);
+    const AwqScaleSearch s_down = awq_search_scale(dn, xm_down, opt, where + " mlp.down_proj",
         [&](const std::vector<std::vector<float>>& qw) {
           return mse(down_ref, linear(Xd, n, f32(qw[0], rows[kDown], cols[kDown])));
         });
+    report.awq_searches.push_back({layer, "self_attn", xm_qkv, s_qkv.scales, s_qkv.ratio});
+    if (scale_o) report.awq_searches.push_back({layer, "self_attn.o_proj", xm_o, s_o.scales, s_o.ratio});
+    report.awq_searches.push_back({layer, "mlp", xm_mlp, s_mlp.scales, s_mlp.ratio});
+    report.awq_searches.push_back({layer, "mlp.down_proj", xm_down, s_down.scales, s_down.ratio});
     // 4. Fold the scales: prev op / s, the Linears' columns * s, their cached inputs / s.
     for (std::size_t i = 0; i < lw.attn_norm.size(); ++i) lw.attn_norm[i] /= s_qkv.scales[i];
     for (int i : {kQ, kK, kV}) scale_columns(W[static_cast<std::size_t>(i)], cols[static_cast<std::size_t>(i)], s_qkv.scales, false);

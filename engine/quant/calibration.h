@@ -53,6 +53,13 @@ CalibrationSet calibration_windows(std::span<const std::int32_t> stream, std::in
 CalibrationSet load_calibration(const std::filesystem::path& path, const io::Tokenizer& tok, std::int64_t samples,
                                 std::int64_t seq_len, std::uint64_t seed, const Warn& warn = {});
 
+// The defaults of `--method gptq|awq` (qlab ppl, qlab quantize) and labs 4 and 5: 128 windows
+// (IST-DASLab/gptq nsamples, AutoAWQ n_samples), of 2048 tokens for GPTQ (gptq model.seqlen) and 512
+// for AWQ (AutoAWQ max_calib_seq_len).
+inline constexpr std::int64_t kCalibrationSamples = 128;
+inline constexpr std::int64_t kGptqSeqLen = 2048;
+inline constexpr std::int64_t kAwqSeqLen = 512;
+
 // Sequence length for a model: `asked` (default_len when 0) capped by max_position_embeddings.
 std::int64_t calibration_seq_len(const io::ModelConfig& c, std::int64_t asked, std::int64_t default_len);
 

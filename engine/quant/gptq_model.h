@@ -35,8 +35,18 @@ struct LinearReport {
   double seconds = 0;
 };
 
+// One AWQ scale search (awq_model.h): the input's per-channel mean |x| and the scales chosen for it.
+struct AwqSearchReport {
+  int layer = 0;
+  std::string where;            // "self_attn" (q/k/v), "self_attn.o_proj", "mlp" (gate/up), "mlp.down_proj"
+  std::vector<float> x_mean;    // [input channels]
+  std::vector<float> scales;    // [input channels]
+  double ratio = 0;             // the grid ratio chosen
+};
+
 struct ModelQuantReport {
   std::vector<LinearReport> linears;
+  std::vector<AwqSearchReport> awq_searches;  // AWQ only
   CalibrationMemory memory;
   double seconds = 0;
 };

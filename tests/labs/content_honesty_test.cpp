@@ -214,8 +214,15 @@ struct Claim {
 };
 
 // Keys whose strings are not learner-facing words (ids, references to other ids, numbers as data).
-bool data_key(const std::string& k) {
-  return k == "id" || k == "lab" || k == "steps" || k == "claims" || k == "answer" || k == "number";
+// "steps" is data where it lists step ids (paths.json), and learner-facing text where it holds a lab's
+// step objects.
+bool data_key(const std::string& k, const json& v) {
+  if (k == "steps") {
+    for (const auto& e : v)
+      if (!e.is_string()) return false;
+    return true;
+  }
+  return k == "id" || k == "lab" || k == "claims" || k == "answer" || k == "number";
 }
 
 class Checker {
@@ -250,7 +257,7 @@ class Checker {
         }
       const bool correction = j.contains("claim") && j.contains("fact");
       for (const auto& [k, v] : j.items()) {
-        if (data_key(k)) continue;
+        if (data_key(k, v)) continue;
         walk(where + "." + (j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>() + "." : "") + k, v,
              claims, quoting || (correction && k == "claim"));
       }
@@ -275,7 +282,7 @@ class Checker {
       out.insert(out.end(), f.begin(), f.end());
     } else if (j.is_object()) {
       for (const auto& [k, v] : j.items())
-        if (!data_key(k)) collect(v, out);
+        if (!data_key(k, v)) collect(v, out);
     } else if (j.is_array()) {
       for (const auto& v : j) collect(v, out);
     }
