@@ -53,6 +53,7 @@ int run(const Args& a) {
     opt.exclude.push_back(v);
   }
   opt.max_shard_bytes = static_cast<std::uint64_t>(a.get_int("max-shard-mb", 5000, 1, 1 << 24)) * 1'000'000ull;
+  opt.replace_existing = a.has("force");
   opt.slab_bytes = static_cast<std::size_t>(a.get_int("slab-mb", 64, 1, 1 << 16)) << 20;
   const bool calibrates = io::quant_scheme(method, opt.layout).input_scale();
   if (!calibrates)
@@ -130,12 +131,14 @@ const Registrar reg({
     "quantize",
     "write a quantized checkpoint vLLM loads: NVFP4/MXFP4/FP8 streamed (ModelOpt, compressed-tensors) or "
     "GPTQ/AWQ/RTN integers (GPTQ, AWQ, compressed-tensors)",
-    "MODEL --method M --out DIR [--export L] [--format intB-gG] [--act-order] [--exclude PATTERN ...] "
+    "MODEL --method M --out DIR [--force] [--export L] [--format intB-gG] [--act-order] [--exclude PATTERN ...] "
     "[--calib FILE --samples N --seq-len L]",
     {
         {"method", "M", "nvfp4 (W4A4), nvfp4-w4a16, mxfp4, fp8 (per tensor) or fp8-channel (per output channel), "
                         "streamed; gptq, awq (calibrated) or rtn (no data), integers, in memory"},
         {"out", "DIR", "folder to create (must not exist, or be empty; not inside MODEL)"},
+        {"force", "", "replace --out when it is a model folder (config.json): the old one stays until the new one "
+                      "has passed its re-read check"},
         {"export", "L", "nvfp4/mxfp4/fp8: modelopt (default; no mxfp4; its fp8 is W8A8, calibrated) or "
                         "compressed-tensors (default for mxfp4 and fp8); gptq/awq/rtn: gptq (GPTQ v1, default for "
                         "gptq and rtn), awq (AutoAWQ GEMM, default for awq) or compressed-tensors (pack-quantized)"},

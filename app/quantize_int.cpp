@@ -103,6 +103,7 @@ int run_int_quantize(const Args& a) {
     }
     exporter::IntExportOptions eo;
     eo.max_shard_bytes = max_shard;
+    eo.replace_existing = a.has("force");
     eo.stop = signals.token();
     r = exporter::write_int_checkpoint(model_dir, out, m, linears, scheme, eo, progress);
   } catch (const Cancelled&) {

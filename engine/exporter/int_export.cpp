@@ -159,6 +159,14 @@ IntExportResult write_int_checkpoint(const fs::path& model_dir, const fs::path& 
   io::CheckpointOptions co;
   co.max_shard_bytes = opt.max_shard_bytes;
   co.stop = opt.stop;
+  co.replace_existing = opt.replace_existing;
+  co.verify = [&](const fs::path& staged) {  // before the folder appears where the learner looks
+    const auto t1 = Clock::now();
+    progress.report(1.0, "re-reading the checkpoint");
+    stamps.check_unchanged();
+    reread_check(staged, store, m, written, scheme, opt.stop);
+    r.seconds_check = since(t1);
+  };
   const auto t0 = Clock::now();
   io::CheckpointWriter w(out_dir, co);
   std::size_t done = 0;
@@ -201,19 +209,7 @@ IntExportResult write_int_checkpoint(const fs::path& model_dir, const fs::path& 
   for (const auto& p : copied_source_files(model_dir)) w.copy_file(p);
   stamps.check_unchanged();
   r.files = w.finish();
-  r.seconds_write = since(t0);
-
-  const auto t1 = Clock::now();
-  progress.report(1.0, "re-reading the checkpoint");
-  try {
-    stamps.check_unchanged();
-    reread_check(out_dir, store, m, written, scheme, opt.stop);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(out_dir, ec);
-    throw;
-  }
-  r.seconds_check = since(t1);
+  r.seconds_write = since(t0) - r.seconds_check;
   return r;
 }
 

@@ -14,7 +14,8 @@
 // config.json gets the quantization_config block; GPTQ also gets quantize_config.json (AutoGPTQ's file).
 // Re-read check: every Linear read back through io::read_int_linear dequantizes bit for bit to the
 // in-memory model's weight, every norm and bias reads back as the model holds it, every other tensor is
-// byte-identical to its source; a failure removes out_dir.
+// byte-identical to its source. It runs on the staging folder before it is renamed into place, so a
+// failure leaves out_dir as it was.
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -45,6 +46,7 @@ struct IntExportResult {
 
 struct IntExportOptions {
   std::uint64_t max_shard_bytes = 5'000'000'000;
+  bool replace_existing = false;  // --force: an existing model folder at out_dir is replaced
   std::stop_token stop;
 };
 

@@ -310,12 +310,22 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
     r.seconds_calibrate = since(tc);
   }
 
+  Streamer streamer(plan, opt, r.activations, progress);
   io::CheckpointOptions co;
   co.max_shard_bytes = opt.max_shard_bytes;
   co.stop = opt.stop;
+  co.replace_existing = opt.replace_existing;
+  // The re-read check runs on the finished staging folder: a checkpoint that fails it never appears
+  // where a server would look, and a folder --force replaces stays until one passes.
+  co.verify = [&](const fs::path& staged) {
+    const auto t1 = Clock::now();
+    progress.report(1.0, "re-reading the checkpoint");
+    source_stamps.check_unchanged();  // the last shard's kept tensors were read inside finish()
+    reread_check(staged, plan, streamer.hashes(), streamer.input_scales(), opt);
+    r.seconds_check = since(t1);
+  };
   const auto t0 = Clock::now();
   io::CheckpointWriter w(out_dir, co);
-  Streamer streamer(plan, opt, r.activations, progress);
   streamer.run(w);
   w.write_json("config.json", config);
   if (plan.scheme.layout == io::QuantLayout::ModelOpt)
@@ -324,18 +334,7 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
   source_stamps.check_unchanged();  // before the folder appears: a changed source leaves nothing behind
   r.files = w.finish();
   r.linear_written_bytes = streamer.written_linear_bytes();
-  r.seconds_write = since(t0);
-
-  const auto t1 = Clock::now();
-  progress.report(1.0, "re-reading the checkpoint");
-  try {
-    source_stamps.check_unchanged();  // the last shard's kept tensors were read inside finish()
-    reread_check(out_dir, plan, streamer.hashes(), streamer.input_scales(), opt);
-  } catch (...) {
-    fs::remove_all(out_dir, ec);  // a checkpoint that fails its check is not left where a server would look
-    throw;
-  }
-  r.seconds_check = since(t1);
+  r.seconds_write = since(t0) - r.seconds_check;
   return r;
 }
 

@@ -18,7 +18,8 @@
 // is renamed into place).
 // Re-read check: after writing, every quantized Linear is read back through io::read_packed_linear
 // (the readers' code) and dequantized; the float32 bits must hash equal to the in-memory quantization,
-// and every kept tensor must be byte-identical to its source. A failed check removes out_dir.
+// and every kept tensor must be byte-identical to its source. The check runs on the staging folder
+// before it is renamed into place: a failure leaves out_dir as it was.
 // Also checked while quantizing: every value within its format's error bound (slab_quantize.h).
 #include <cstdint>
 #include <filesystem>
@@ -39,6 +40,7 @@ struct QuantizeOptions {
   io::QuantLayout layout = io::QuantLayout::ModelOpt;
   std::vector<std::string> exclude;       // fnmatch patterns over module names
   std::uint64_t max_shard_bytes = 5'000'000'000;
+  bool replace_existing = false;  // --force: an existing model folder at out_dir is replaced
   std::size_t slab_bytes = std::size_t{64} << 20;  // float32 bytes of a slab of rows
   CalibrationOptions calibration;  // used where the scheme has static activation scales (input_scale())
   std::stop_token stop;

@@ -128,8 +128,14 @@ CheckpointWriter::CheckpointWriter(fs::path out_dir, CheckpointOptions options)
   if (opt_.max_shard_bytes == 0) fail("{}: the largest shard must be at least one byte", out_.string());
   if (!opt_.index_metadata.is_object()) fail("{}: the index metadata must be a JSON object", out_.string());
   std::error_code ec;
-  if (fs::exists(out_, ec) && !(fs::is_directory(out_, ec) && fs::is_empty(out_, ec)))
-    fail("{}: already exists and is not an empty folder; choose a new folder", out_.string());
+  if (fs::exists(out_, ec) && !(fs::is_directory(out_, ec) && fs::is_empty(out_, ec))) {
+    if (!opt_.replace_existing)
+      fail("{}: already exists and is not an empty folder; choose a new folder (or --force to replace a model "
+           "folder)", out_.string());
+    if (!fs::is_directory(out_, ec) || !fs::is_regular_file(out_ / "config.json", ec))
+      fail("{}: exists and is not a model folder (no config.json); it is not replaced even with --force",
+           out_.string());
+  }
   // A link (to an empty or a missing folder) is written through, as atomic_file.h does for files.
   fs::path target = out_;
   for (int hops = 0; hops < 40 && fs::is_symlink(target, ec); ++hops) {
@@ -328,10 +334,23 @@ CheckpointResult CheckpointWriter::finish() {
       write_file_atomic(staging_ / kIndexName, index.dump(2) + "\n");
       shard_names.push_back(kIndexName);
     }
+    if (opt_.verify) opt_.verify(staging_);
     std::error_code ec;
-    if (fs::exists(target_, ec)) fs::remove(target_, ec);  // the empty folder the user made
+    fs::path replaced;  // the model folder --force replaces, moved aside until the new one is in place
+    if (fs::exists(target_, ec) && !fs::is_empty(target_, ec) && opt_.replace_existing) {
+      replaced = parent_ / fmt::format(".{}.replaced-{}", target_.filename().string(), ::getpid());
+      fs::rename(target_, replaced, ec);
+      if (ec) fail("{}: cannot move the old folder aside to replace it: {}", out_.string(), ec.message());
+    } else if (fs::exists(target_, ec)) {
+      fs::remove(target_, ec);  // the empty folder the user made
+    }
     fs::rename(staging_, target_, ec);
-    if (ec) fail("{}: cannot move the finished checkpoint into place: {}", out_.string(), ec.message());
+    if (ec) {
+      std::error_code back;
+      if (!replaced.empty()) fs::rename(replaced, target_, back);  // the old checkpoint stays where it was
+      fail("{}: cannot move the finished checkpoint into place: {}", out_.string(), ec.message());
+    }
+    if (!replaced.empty()) fs::remove_all(replaced, ec);
     done_ = true;
     ::close(lock_fd_);  // after the rename: the folder is no longer a staging folder
     lock_fd_ = -1;

@@ -2,7 +2,8 @@
 // A Hugging Face model folder, written as transformers' save_pretrained lays one out, by whatever makes
 // one (synth-model now, the exporters next), without holding the model in memory and without ever
 // leaving a half-written folder where the caller asked for one.
-//   CheckpointWriter(out_dir)     refuses an out_dir that exists and is not an empty folder
+//   CheckpointWriter(out_dir)     refuses an out_dir that exists and is not an empty folder (or, with
+//                                 replace_existing, a model folder: replaced whole at finish())
 //   add(header, bytes | fill)     tensors pushed in the caller's order (layer by layer)
 //   write_file / write_json / copy_file   config.json, tokenizer files, any other file of the folder
 //   finish()                      names the shards, writes the index, moves the folder into place
@@ -55,6 +56,13 @@ struct CheckpointOptions {
   nlohmann::json index_metadata = nlohmann::json::object();  // more "metadata" of the index (total_parameters)
   std::size_t chunk_bytes = std::size_t{16} << 20;           // largest piece of a tensor in memory at once
   std::stop_token stop;                                      // checked between chunks: Cancelled
+  // An out_dir that is a model folder (it holds config.json) is replaced at finish(): the old folder is
+  // moved aside, the new one renamed into place, then the old one removed (`--force`). Anything else
+  // that exists (a file, a folder that is not a model) is still refused.
+  bool replace_existing = false;
+  // Called by finish() on the complete staging folder (shards named, index written) before it is moved
+  // into place: a re-read check that throws leaves out_dir as it was (the staging folder is removed).
+  std::function<void(const std::filesystem::path& staged)> verify;
 };
 
 // Fills `chunk` with bytes [byte_offset, byte_offset + chunk.size()) of the tensor.

@@ -201,7 +201,18 @@ TEST_F(QuantizeCli, IntegerBadInput) {
   fs::create_directories(dir / "q");
   { std::ofstream(dir / "q" / "mine.txt") << "keep"; }
   EXPECT_EQ(qlab("quantize " + builtin() + " --method rtn --format int4-g32 --out " + at("q")).code, 1);
+  EXPECT_EQ(qlab("quantize " + builtin() + " --method rtn --format int4-g32 --force --out " + at("q")).code, 1);
   EXPECT_TRUE(fs::exists(dir / "q" / "mine.txt"));
+  EXPECT_EQ(entries(), (std::vector<std::string>{"q"}));
+  // --force replaces a model folder: a first checkpoint, then another format over it
+  fs::remove_all(dir / "q");
+  ASSERT_EQ(qlab("quantize " + builtin() + " --method rtn --format int4-g32 --out " + at("q")).code, 0);
+  expect_one_line_error(qlab("quantize " + builtin() + " --method rtn --format int8-g32 --out " + at("q")), 1,
+                        "--force");
+  const QlabRun f = qlab("quantize " + builtin() + " --method rtn --format int8-g32 --force --out " + at("q") + " --json");
+  ASSERT_EQ(f.code, 0) << f.err;
+  std::ifstream qc(dir / "q" / "quantize_config.json");
+  EXPECT_EQ(nlohmann::json::parse(qc)["bits"], 8);
   EXPECT_EQ(entries(), (std::vector<std::string>{"q"}));
 }
 

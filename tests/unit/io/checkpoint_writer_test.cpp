@@ -172,6 +172,51 @@ TEST(CheckpointWriter, RefusesAFolderInUse) {
   expect_nothing_left(dir, "absent");
 }
 
+// --force: a model folder is replaced whole, and only once the new one has passed its check; a folder
+// that is not a model, or a file, is never replaced.
+TEST(CheckpointWriter, ReplacesAModelFolderOnlyAfterItsCheckPasses) {
+  ScratchDir dir;
+  fs::create_directory(dir / "old");
+  write_raw(dir / "old" / "config.json", "{}");
+  write_raw(dir / "old" / "extra.txt", "from the old run");
+  CheckpointOptions force;
+  force.replace_existing = true;
+  {  // the check fails: the old folder is untouched, nothing else is left
+    CheckpointOptions o = force;
+    o.verify = [](const fs::path& staged) {
+      EXPECT_TRUE(fs::exists(staged / "model.safetensors"));
+      fail("re-read check: a weight differs");
+    };
+    CheckpointWriter w(dir / "old", o);
+    w.add({"x", DType::U8, {1}}, bytes_of({9}));
+    expect_error([&] { w.finish(); }, {"a weight differs"});
+  }
+  EXPECT_EQ(read_raw(dir / "old" / "extra.txt"), "from the old run");
+  {
+    CheckpointOptions o = force;
+    bool checked = false;
+    o.verify = [&](const fs::path&) { checked = true; };
+    CheckpointWriter w(dir / "old", o);
+    w.write_file("config.json", "{\"new\": true}");
+    w.add({"x", DType::U8, {1}}, bytes_of({7}));
+    w.finish();
+    EXPECT_TRUE(checked);
+  }
+  EXPECT_FALSE(fs::exists(dir / "old" / "extra.txt"));  // replaced whole, not merged
+  EXPECT_EQ(read_raw(dir / "old" / "config.json"), "{\"new\": true}");
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().filename().string().find(".partial-"), std::string::npos) << e.path();
+    EXPECT_EQ(e.path().filename().string().find(".replaced-"), std::string::npos) << e.path();
+  }
+  // not a model folder, or a file: refused even with replace_existing
+  fs::create_directory(dir / "home");
+  write_raw(dir / "home" / "notes.txt", "mine");
+  expect_error([&] { CheckpointWriter w(dir / "home", force); }, {"not a model folder"});
+  write_raw(dir / "file", "x");
+  expect_error([&] { CheckpointWriter w(dir / "file", force); }, {"not a model folder"});
+  EXPECT_EQ(read_raw(dir / "home" / "notes.txt"), "mine");
+}
+
 TEST(CheckpointWriter, CancelAndErrorsLeaveNothing) {
   ScratchDir dir;
   {  // cancel after tensors of both kinds and a file, one shard already closed
