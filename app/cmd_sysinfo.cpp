@@ -1,25 +1,45 @@
 // qlab sysinfo: the hardware as the tutor's Home screen shows it.
+#include <cstdlib>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
 #include "engine/sysinfo/sysinfo.h"
+#include "engine/tensor/blas_core.h"
 
 namespace qlab::app {
 namespace {
 
 std::string gib(std::uint64_t b) { return fmt::format("{:.1f} GiB", static_cast<double>(b) / (1u << 30)); }
 
+// The BLAS kernel set in use, and whether qlab chose it over OpenBLAS's own pick (tensor/blas_core.h).
+nlohmann::json blas_json() {
+  const std::string core = tensor::blas_core_name();
+  const char* was = std::getenv("QLAB_BLAS_CORE_WAS");
+  return {{"openblas_core", core.empty() ? nlohmann::json(nullptr) : nlohmann::json(core)},
+          {"library_choice", was && *was ? nlohmann::json(was) : nlohmann::json(nullptr)}};
+}
+
 int run(const Args& a) {
   auto s = sysinfo::detect_system();
   if (a.json()) {
-    print_json(sysinfo::to_json(s).dump(2));
+    nlohmann::json j = sysinfo::to_json(s);
+    j["blas"] = blas_json();
+    print_json(j.dump(2));
     return 0;
   }
   fmt::print("{}\n\n", sysinfo::hardware_line(s));
   const auto& c = s.cpu;
   fmt::print("cpu      {} ({} logical CPUs, {} cores), {}\n", c.model.empty() ? "unknown" : c.model, c.logical_cpus,
              c.physical_cores, c.architecture);
+  if (const std::string core = tensor::blas_core_name(); !core.empty()) {
+    const char* was = std::getenv("QLAB_BLAS_CORE_WAS");
+    fmt::print("blas     OpenBLAS, {} kernels{}\n", core,
+               was && *was ? fmt::format(" (the library picked {} for this CPU; qlab named the set its instruction "
+                                         "sets run)", was)
+                           : std::string());
+  }
   if (s.memory.valid)
     fmt::print("memory   {} total, {} available{}\n", gib(s.memory.total_bytes), gib(s.memory.available_bytes),
                s.unified_memory ? "; unified: the GPU allocates from this same pool" : "");
