@@ -141,6 +141,29 @@ IntQuantRow IntQuantRunner::run(const IntQuantVariant& v, Progress& progress, st
   return row;
 }
 
+std::vector<IntQuantRow> run_variants(IntQuantRunner& runner, const std::vector<IntQuantVariant>& variants,
+                                      const std::string& title, const JobContext& ctx, Progress& progress,
+                                      std::stop_token stop) {
+  std::vector<IntQuantRow> rows;
+  const double n = static_cast<double>(variants.size());
+  for (std::size_t i = 0; i < variants.size(); ++i) {
+    check_cancel(stop);
+    ProgressPart part(progress, static_cast<double>(i) / n, static_cast<double>(i + 1) / n);
+    rows.push_back(runner.run(variants[i], part, stop));
+    if (ctx.partial) {
+      StepResult pr;
+      pr.blocks.push_back(Text{fmt::format("So far: {} of {} runs.", rows.size(), variants.size())});
+      pr.blocks.push_back(int_quant_table(title, rows, runner.base_ppl()));
+      ctx.partial(std::move(pr));
+    }
+  }
+  return rows;
+}
+
+std::vector<Param> scoring_params() {
+  return {Param{"text", ParamKind::File, "", {}, 0, 0}, Param{"chunks", ParamKind::Integer, "0", {}, 0, 1 << 24}};
+}
+
 Table int_quant_table(const std::string& title, const std::vector<IntQuantRow>& rows, double base_ppl) {
   Table t;
   t.title = title;

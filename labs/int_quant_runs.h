@@ -7,6 +7,7 @@
 // the checkpoint (the same calibration: the model's calib.txt, 128 windows, seed 0).
 //   IntQuantRunner   the model, its scoring text and calibration windows, loaded once per step
 //   IntQuantRow      one run's measured row (and the AWQ scale searches, for lab 5's chart)
+//   run_variants     the variants in order, the table so far handed to the tutor after each
 //   int_quant_table  the rows as the labs' table
 #include <filesystem>
 #include <optional>
@@ -72,6 +73,12 @@ class IntQuantRunner {
   const quant::CalibrationSet* last_calib_ = nullptr;
   double base_ppl_ = 0;
 };
+
+std::vector<IntQuantRow> run_variants(IntQuantRunner& runner, const std::vector<IntQuantVariant>& variants,
+                                      const std::string& title, const JobContext& ctx, Progress& progress,
+                                      std::stop_token stop);
+// The scoring settings the two steps share: text ("" = the model's held-out text) and chunks (0 = all).
+std::vector<Param> scoring_params();
 
 // Columns: method, group, bits/w, size, perplexity, change, KLD, same top, time, checkpoint.
 Table int_quant_table(const std::string& title, const std::vector<IntQuantRow>& rows, double base_ppl);

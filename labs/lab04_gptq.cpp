@@ -26,19 +26,8 @@ StepResult lab04_gptq_job(const JobContext& ctx, Progress& progress, std::stop_t
     if (act_order) variants.push_back({"gptq", g, true});
     variants.push_back({"rtn", g, false});
   }
-  std::vector<IntQuantRow> rows;
   const std::string title = "GPTQ and round-to-nearest at 4 bits, by group size";
-  for (std::size_t i = 0; i < variants.size(); ++i) {
-    check_cancel(stop);
-    ProgressPart part(progress, static_cast<double>(i) / variants.size(), static_cast<double>(i + 1) / variants.size());
-    rows.push_back(runner.run(variants[i], part, stop));
-    if (ctx.partial) {
-      StepResult pr;
-      pr.blocks.push_back(Text{fmt::format("So far: {} of {} runs.", rows.size(), variants.size())});
-      pr.blocks.push_back(int_quant_table(title, rows, runner.base_ppl()));
-      ctx.partial(std::move(pr));
-    }
-  }
+  const std::vector<IntQuantRow> rows = run_variants(runner, variants, title, ctx, progress, stop);
   StepResult r;
   r.blocks.push_back(Text{fmt::format(
       "Scored: {} of {}; perplexity of the model as stored: {:.4f}. GPTQ calibrated on {} windows of {} tokens of {}.",
@@ -87,8 +76,8 @@ Lab make_lab04() {
   l.id = "lab04";
   l.milestone_id = "m4";
   Step gptq{"lab04.gptq", lab04_gptq_job, false, true};
-  gptq.params = {Param{"act_order", ParamKind::Choice, "off", {"off", "on"}, 0, 0},
-                 Param{"text", ParamKind::File, "", {}, 0, 0}, Param{"chunks", ParamKind::Integer, "0", {}, 0, 1 << 24}};
+  gptq.params = {Param{"act_order", ParamKind::Choice, "off", {"off", "on"}, 0, 0}};
+  for (Param& p : scoring_params()) gptq.params.push_back(std::move(p));
   l.steps = {Step{"lab04.objectives", {}, false, false}, std::move(gptq), Step{"lab04.reading", {}, false, false}};
   return l;
 }

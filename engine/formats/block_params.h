@@ -42,6 +42,18 @@ std::uint8_t int_group_encode(float x, const IntGroupParams& p);
 inline float int_group_decode(std::uint8_t code, const IntGroupParams& p) {
   return p.scale * (static_cast<float>(code) - p.zero);
 }
+// A whole Linear [rows, cols] in groups as GPTQ, AWQ and compressed-tensors store it: out[r][c] =
+// scales[r][g] * (codes[r][c] - zeros[r][g]) with g = g_idx[c] (act-order permutations included);
+// scales and zeros are [rows, groups].
+template <class Zero>
+void int_groups_decode(const std::uint8_t* codes, const float* scales, const Zero* zeros, const std::int32_t* g_idx,
+                       std::int64_t rows, std::int64_t cols, std::int64_t groups, float* out) {
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t c = 0; c < cols; ++c) {
+      const std::int64_t k = r * groups + g_idx[c];
+      out[r * cols + c] = scales[k] * (static_cast<float>(codes[r * cols + c]) - static_cast<float>(zeros[k]));
+    }
+}
 
 // ---- NVFP4 (NVIDIA Model Optimizer) ----------------------------------------------------------------------
 //   s2 = amax(tensor) / 2688; p = amax(block of 16) / (6 * s2), 0 or NaN -> 1; s_b = E4M3_RNE(p);

@@ -10,7 +10,9 @@
 #include <fmt/ranges.h>
 
 #include "engine/core/error.h"
+#include "engine/formats/block_params.h"
 #include "engine/formats/scalar_fast.h"
+#include "engine/io/strict_json.h"
 
 namespace qlab::io {
 
@@ -70,13 +72,7 @@ const char* int_layout_name(IntLayout l) {
 
 std::vector<float> IntLinear::dequantize() const {
   std::vector<float> out(static_cast<std::size_t>(rows * cols));
-  const std::int64_t G = groups();
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t c = 0; c < cols; ++c) {
-      const auto k = static_cast<std::size_t>(r * G + g_idx[static_cast<std::size_t>(c)]);
-      const auto i = static_cast<std::size_t>(r * cols + c);
-      out[i] = scales[k] * (static_cast<float>(codes[i]) - static_cast<float>(zeros[k]));
-    }
+  formats::int_groups_decode(codes.data(), scales.data(), zeros.data(), g_idx.data(), rows, cols, groups(), out.data());
   return out;
 }
 
@@ -382,17 +378,6 @@ IntScheme int_scheme_from_config(const json& q, const std::string& source) {
     if (!it->is_boolean()) fail("{}: quantization_config \"{}\" must be true or false", source, key);
     return it->get<bool>();
   };
-  const auto strings = [&](const json& j, const char* key) {
-    std::vector<std::string> v;
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null()) return v;
-    if (!it->is_array()) fail("{}: \"{}\" must be a list of module names", source, key);
-    for (const auto& e : *it) {
-      if (!e.is_string()) fail("{}: \"{}\" must be a list of module names", source, key);
-      v.push_back(e.get<std::string>());
-    }
-    return v;
-  };
   const std::string qm = q.value("quant_method", std::string());
   if (qm == "gptq") {
     s.layout = IntLayout::Gptq;
@@ -416,7 +401,7 @@ IntScheme int_scheme_from_config(const json& q, const std::string& source) {
     s.bits = static_cast<int>(q.contains("bits") ? int_field(q, "bits", 4) : int_field(q, "w_bit", 4));
     s.group_size = q.contains("group_size") ? int_field(q, "group_size", 128) : int_field(q, "q_group_size", 128);
     if (!bool_field(q, "zero_point", true)) fail("{}: AWQ without zero points is not read by qlab", source);
-    s.ignore = strings(q, "modules_to_not_convert");
+    s.ignore = module_list(q, "modules_to_not_convert", source);
     if (std::find(s.ignore.begin(), s.ignore.end(), "lm_head") == s.ignore.end()) s.ignore.push_back("lm_head");
   } else if (qm == "compressed-tensors" && is_ct_int_config(q)) {
     s.layout = IntLayout::CompressedTensors;
@@ -438,7 +423,7 @@ IntScheme int_scheme_from_config(const json& q, const std::string& source) {
     if (actorder.is_boolean()) s.act_order = actorder.get<bool>();
     else if (actorder.is_string()) s.act_order = actorder.get<std::string>() == "group";
     s.scale_dtype = DType::F32;  // read in whatever float dtype the file holds
-    s.ignore = strings(q, "ignore");
+    s.ignore = module_list(q, "ignore", source);
   } else {
     fail("{}: quantization_config is not a GPTQ, AWQ or compressed-tensors int block", source);
   }

@@ -94,18 +94,6 @@ std::string get_string(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-std::vector<std::string> get_strings(const json& j, const char* key, const std::string& source) {
-  std::vector<std::string> out;
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return out;
-  if (!it->is_array()) fail("{}: \"{}\" must be a list of module names", source, key);
-  for (const auto& v : *it) {
-    if (!v.is_string()) fail("{}: \"{}\" must be a list of module names", source, key);
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
 std::string method_from_modelopt_algo(std::string algo, const std::string& source) {
   std::transform(algo.begin(), algo.end(), algo.begin(), [](unsigned char c) { return std::toupper(c); });
   if (algo == "W4A16_NVFP4") return "nvfp4-w4a16";
@@ -263,8 +251,8 @@ std::optional<QuantScheme> read_checkpoint_scheme(const fs::path& dir) {
         const json& algo_holder = it->contains("quantization") ? (*it)["quantization"] : *it;
         s.method = method_from_modelopt_algo(get_string(algo_holder, "quant_algo"), source);
         s.layout = QuantLayout::ModelOpt;
-        s.ignore = it->contains("quantization") ? get_strings((*it)["quantization"], "exclude_modules", source)
-                                                : get_strings(*it, "ignore", source);
+        s.ignore = it->contains("quantization") ? module_list((*it)["quantization"], "exclude_modules", source)
+                                                : module_list(*it, "ignore", source);
       } else if (qm == "gptq" || qm == "awq" || (qm == "compressed-tensors" && is_ct_int_config(*it))) {
         s.ints = int_scheme_from_config(*it, source);
         s.method = qm == "compressed-tensors" ? "int" : qm;
@@ -280,7 +268,7 @@ std::optional<QuantScheme> read_checkpoint_scheme(const fs::path& dir) {
       } else if (qm == "compressed-tensors") {
         s.method = method_from_ct(*it, source);
         s.layout = QuantLayout::CompressedTensors;
-        s.ignore = get_strings(*it, "ignore", source);
+        s.ignore = module_list(*it, "ignore", source);
       } else {
         fail("{}: quantization_config quant_method '{}' is not read by qlab (it reads modelopt, gptq, awq and "
              "compressed-tensors NVFP4, MXFP4, FP8 and int)", source, qm.empty() ? "?" : qm);
@@ -297,7 +285,7 @@ std::optional<QuantScheme> read_checkpoint_scheme(const fs::path& dir) {
     s.method = method_from_modelopt_algo(get_string(*q, "quant_algo"), hf_path.string());
     s.format = format_of(s.method);
     s.layout = QuantLayout::ModelOpt;
-    s.ignore = get_strings(*q, "exclude_modules", hf_path.string());
+    s.ignore = module_list(*q, "exclude_modules", hf_path.string());
     from_hf = s;
   }
   if (from_config && from_hf) {

@@ -83,4 +83,16 @@ nlohmann::json parse_json_strict(std::string_view text, std::string_view source_
   }
 }
 
+std::vector<std::string> module_list(const nlohmann::json& j, const char* key, std::string_view source) {
+  std::vector<std::string> out;
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return out;
+  if (!it->is_array()) fail("{}: \"{}\" must be a list of module names", source, key);
+  for (const auto& v : *it) {
+    if (!v.is_string()) fail("{}: \"{}\" must be a list of module names", source, key);
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
 }  // namespace qlab::io

@@ -4,8 +4,11 @@
 //                       silently; a file whose two readers disagree is a file to refuse) and
 //                       nesting deeper than max_depth; Error "SOURCE: ..." on one line
 //   printable           a name taken from a file, made safe for a one-line message
+//   module_list         an optional list of module names under `key` (null or absent: empty), Error
+//                       "SOURCE: ..." for anything that is not a list of strings
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -15,5 +18,7 @@ nlohmann::json parse_json_strict(std::string_view text, std::string_view source_
 
 // Control characters escaped, long names cut with "...", wrapped in single quotes.
 std::string printable(std::string_view name);
+
+std::vector<std::string> module_list(const nlohmann::json& j, const char* key, std::string_view source);
 
 }  // namespace qlab::io

@@ -44,13 +44,7 @@ bool QuantizedLinear::contiguous_groups() const {
 
 std::vector<float> QuantizedLinear::decode() const {
   std::vector<float> out(static_cast<std::size_t>(rows * cols));
-  const std::int64_t G = groups();
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t c = 0; c < cols; ++c) {
-      const auto k = static_cast<std::size_t>(r * G + g_idx[static_cast<std::size_t>(c)]);
-      const auto i = static_cast<std::size_t>(r * cols + c);
-      out[i] = scales[k] * (static_cast<float>(codes[i]) - static_cast<float>(zeros[k]));
-    }
+  formats::int_groups_decode(codes.data(), scales.data(), zeros.data(), g_idx.data(), rows, cols, groups(), out.data());
   return out;
 }
 

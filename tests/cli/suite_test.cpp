@@ -99,6 +99,32 @@ TEST(SuiteCli, NumbersAreQlabPplsAndTheReportIsNamed) {
   EXPECT_NE(e.out.find("[HTML]("), std::string::npos) << e.out;
 }
 
+// A lab 4 checkpoint (GPTQ v1, written by qlab quantize) added to the suite: scored as `qlab ppl --kld`
+// scores the in-memory GPTQ model on the same text, with its size from the checkpoint's files.
+TEST(SuiteCli, AddedGptqCheckpointScoresAsItsInMemoryQuantization) {
+  const auto dir = scratch_dir("suite-cli-gptq");
+  const auto q = short_questions(dir);
+  const std::string calib = "--samples 8 --seq-len 64";
+  const QlabRun w = run_env(dir, "quantize builtin --method gptq --format int4-g32 " + calib + " --out g32");
+  ASSERT_EQ(w.code, 0) << w.err;
+  const QlabRun r = run_env(dir, fmt::format("suite builtin --variants baseline --add g32 --chunks 4 --no-speed --json "
+                                             "--mmlu {}", quoted(q)));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  const QlabRun p = run_env(dir, "ppl builtin --quant int4-g32 --method gptq " + calib + " --kld --chunks 4 --json");
+  ASSERT_EQ(p.code, 0) << p.err;
+  const auto pj = nlohmann::json::parse(p.out);
+  const auto& v = j.at("variants");
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[1].at("name"), "g32");
+  EXPECT_EQ(v[1].at("perplexity").at("ppl").get<double>(), pj.at("quantized").at("ppl").get<double>());
+  EXPECT_DOUBLE_EQ(v[1].at("perplexity").at("kld_mean").get<double>(), pj.at("kld").at("mean").get<double>());
+  std::uintmax_t bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "g32"))
+    if (e.path().extension() == ".safetensors") bytes += e.file_size();
+  EXPECT_EQ(v[1].at("bytes").get<double>(), static_cast<double>(bytes));
+}
+
 // The HTML report in Debian's chromium, headless: it renders, its charts are there, and it can fetch
 // nothing (a Content-Security-Policy of default-src 'none', no http(s) address anywhere in it).
 TEST(SuiteCli, HtmlReportRendersInAHeadlessBrowserWithNothingFetched) {
