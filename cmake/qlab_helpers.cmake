@@ -61,8 +61,12 @@ function(qlab_test_dir dir)
   add_executable(${target} ${srcs})
   target_link_libraries(${target} PRIVATE ${ARGN} GTest::gtest GTest::gtest_main GTest::gmock)
   target_compile_definitions(${target} PRIVATE QLAB_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  # QLAB_BLAS_CORE_WAS set (empty): a qlab a test starts keeps the BLAS kernels OpenBLAS picked, the ones
+  # the test binary itself runs, so figures computed in the test and by the command agree to the last bit
+  # (tensor/blas_core.h; CliBlas.* unsets it to test the choice itself).
   gtest_discover_tests(${target} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 120
-                       PROPERTIES TIMEOUT 600 LABELS ${leaf} ENVIRONMENT "QLAB_TEST_EMULATOR=${QLAB_TEST_EMULATOR}")
+                       PROPERTIES TIMEOUT 600 LABELS ${leaf} ENVIRONMENT "QLAB_TEST_EMULATOR=${QLAB_TEST_EMULATOR}"
+                                  ENVIRONMENT_MODIFICATION "QLAB_BLAS_CORE_WAS=set:")
 endfunction()
 
 # qlab_embed_text(TARGET FILE SYMBOL): compiles FILE into TARGET as `extern const char SYMBOL[]`

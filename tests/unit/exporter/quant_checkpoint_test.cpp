@@ -157,10 +157,16 @@ TEST_F(SchemeFiles, UnquantizedDisagreeingAndForeignSchemes) {
   write("hf_quant_config.json", R"({"quantization": {"quant_algo": "W4A16_NVFP4"}})");
   EXPECT_THROW(read_checkpoint_scheme(dir), Error);
   fs::remove(dir / "hf_quant_config.json");
+  // GPTQ is read now (int_checkpoint.h); bitsandbytes is not
   write("config.json", R"({"quantization_config": {"quant_method": "gptq", "bits": 4}})");
+  const auto g = read_checkpoint_scheme(dir);
+  ASSERT_TRUE(g && g->ints);
+  EXPECT_EQ(g->ints->layout, IntLayout::Gptq);
+  EXPECT_EQ(g->format, "int4-g128-sym");
+  write("config.json", R"({"quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": true}})");
   try {
     read_checkpoint_scheme(dir);
-    FAIL() << "gptq accepted";
+    FAIL() << "bitsandbytes accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("config.json"), std::string::npos) << e.what();
   }
