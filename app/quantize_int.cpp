@@ -111,10 +111,7 @@ int run_int_quantize(const Args& a) {
     fmt::print(stderr, "\nqlab quantize: interrupted; nothing was written\n");
     signals.end_as_signalled();
   }
-  const double bpw = r.linear_source_bytes ? 8.0 * static_cast<double>(r.linear_written_bytes) /
-                                                 (static_cast<double>(r.linear_source_bytes) /
-                                                  static_cast<double>(io::dtype_size(linear_dtype(model_dir, cfg))))
-                                           : 0.0;
+  const double bpw = r.linear_weights ? 8.0 * static_cast<double>(r.linear_written_bytes) / r.linear_weights : 0.0;
   if (a.json()) {
     j["out"] = out;
     j["method"] = method;

@@ -183,6 +183,7 @@ IntExportResult write_int_checkpoint(const fs::path& model_dir, const fs::path& 
         w.add(io::TensorHeader{module + "." + part.suffix, part.dtype, part.shape}, part.bytes);
       }
       r.linear_source_bytes += t.bytes.size();
+      r.linear_weights += static_cast<std::uint64_t>(t.numel());
       ++r.quantized;
       written.push_back({name, true, {}});
       continue;

@@ -38,6 +38,7 @@ void check_int_export(const io::ModelConfig& c, const io::IntScheme& scheme);
 struct IntExportResult {
   io::CheckpointResult files;
   std::size_t quantized = 0, kept = 0;    // Linear modules packed; tensors written as they are held
+  std::uint64_t linear_weights = 0;       // the packed Linears' weight count
   std::uint64_t linear_source_bytes = 0;  // the packed Linears' weights as stored in the source
   std::uint64_t linear_written_bytes = 0; // their parts as written
   std::uint64_t source_bytes = 0;         // every tensor of the source
