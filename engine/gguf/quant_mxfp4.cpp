@@ -37,13 +37,17 @@ float e8m0_half(std::uint8_t e) {
   return std::bit_cast<float>(bits);
 }
 
+std::uint8_t mxfp4_exponent(float amax) {
+  // ggml converts this float expression to uint8 directly; below 2^-125 it is negative and wraps
+  // (as x86 truncation then taking the low byte gives), which truncate_to_int reproduces.
+  return amax > 0.0f ? static_cast<std::uint8_t>(detail::truncate_to_int(std::floor(std::log2(amax)) - 2 + 127)) : 0;
+}
+
 void quantize_mxfp4(const float* x, BlockMXFP4& out) {
   float amax = 0;
   for (int j = 0; j < kQK_MXFP4; ++j)
     if (amax < std::fabs(x[j])) amax = std::fabs(x[j]);
-  // ggml converts this float expression to uint8 directly; below 2^-125 it is negative and wraps
-  // (as x86 truncation then taking the low byte gives), which truncate_to_int reproduces.
-  out.e = amax > 0.0f ? static_cast<std::uint8_t>(detail::truncate_to_int(std::floor(std::log2(amax)) - 2 + 127)) : 0;
+  out.e = mxfp4_exponent(amax);
   const float d = e8m0_half(out.e);
   for (int j = 0; j < kQK_MXFP4 / 2; ++j)
     out.qs[j] = static_cast<std::uint8_t>(nearest_code(x[j], d) | (nearest_code(x[j + kQK_MXFP4 / 2], d) << 4));

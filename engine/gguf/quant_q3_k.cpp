@@ -17,6 +17,7 @@
 #include "engine/gguf/half.h"
 #include "engine/gguf/kquant_pack.h"
 #include "engine/gguf/quant_k.h"
+#include "engine/gguf/quant_lanes.h"
 #include "engine/gguf/quant_search.h"
 
 namespace qlab::gguf {
@@ -36,26 +37,30 @@ void put_scale(std::uint8_t* scales, int s, int c) {
   scales[8 + s % 4] = static_cast<std::uint8_t>(scales[8 + s % 4] | ((c >> 4) << (2 * (s / 4))));
 }
 
+// Each element against its sub-block's stored scale: nearest_int(x / ds) clamped to -4..3, eight
+// lanes at a time (the same division and rounding per element).
+QLAB_SIMD_KERNEL
 void requantize_and_pack(const float* x, std::int8_t* L, BlockQ3_K& out) {
+  using namespace detail::lanes;
   const float d = fp16_to_fp32(out.d);
   for (int s = 0; s < kQK_K / kSub; ++s) {
     const float ds = d * static_cast<float>(static_cast<std::int8_t>(unpack_scale_q3_k(out.scales, s) - 32));
     if (ds == 0.0f) continue;
-    for (int i = 0; i < kSub; ++i) {
-      const int l = nearest_int(x[kSub * s + i] / ds);
-      L[kSub * s + i] = static_cast<std::int8_t>((l < -4 ? -4 : (l > 3 ? 3 : l)) + 4);
+    for (int h = 0; h < kSub; h += 8) {
+      f8 v;
+      formats::simd::load8(x + kSub * s + h, v);
+      const i8v l = clamp8(nearest8(v / splat(ds)), -4, 3) + 4;
+      for (int i = 0; i < 8; ++i) L[kSub * s + h + i] = static_cast<std::int8_t>(l[i]);
     }
   }
-  std::memset(out.hmask, 0, sizeof out.hmask);
+  // Codes 0..7: bit 2 (L >= 4) to hmask, the low two bits to qs. Branch-free, so it vectorizes.
+  for (int j = 0; j < 32; ++j) {
+    unsigned m = 0;
+    for (int k = 0; k < 8; ++k) m |= ((static_cast<unsigned>(L[32 * k + j]) >> 2) & 1u) << k;
+    out.hmask[j] = static_cast<std::uint8_t>(m);
+  }
   std::uint8_t low[kQK_K];
-  for (int e = 0; e < kQK_K; ++e) {
-    int l = L[e];
-    if (l > 3) {
-      out.hmask[e % 32] = static_cast<std::uint8_t>(out.hmask[e % 32] | (1u << (e / 32)));
-      l -= 4;
-    }
-    low[e] = static_cast<std::uint8_t>(l);
-  }
+  for (int e = 0; e < kQK_K; ++e) low[e] = static_cast<std::uint8_t>(L[e] & 3);
   detail::pack_2bit(low, out.qs);
 }
 
@@ -70,8 +75,9 @@ void quantize_q3_k_ref(const float* x, BlockQ3_K& out) {
   std::int8_t L[kQK_K];
   float scales[kQK_K / kSub];
   float max_scale = 0, amax = 0;  // the scale of largest magnitude, with its sign
+  for (int h = 0; h < 2; ++h)  // sub-blocks 8h .. 8h + 7 side by side
+    detail::search_q3_x8(kSub, 4, x + 8 * kSub * h, L + 8 * kSub * h, scales + 8 * h);
   for (int s = 0; s < kQK_K / kSub; ++s) {
-    scales[s] = detail::search_q3(kSub, 4, x + kSub * s, L + kSub * s);
     if (std::fabs(scales[s]) > amax) {
       amax = std::fabs(scales[s]);
       max_scale = scales[s];

@@ -8,7 +8,7 @@
 //   search_q3           Q3_K's symmetric 3-bit search with per-element refinement (make_q3_quants)
 //   search_asymmetric   codes in [0, nmax] with a min <= 0: a grid of scales, each refit by least
 //                       squares (make_qkx2_quants / make_qkx3_quants)
-//   search_symmetric_x8, search_asymmetric_x8   the same for eight groups at once, bit for bit
+//   search_symmetric_x8, search_asymmetric_x8, search_q3_x8   the same for eight groups at once, bit for bit
 //                       (quant_search_x8.cpp): a super-block's sub-blocks searched side by side
 //   search_positive     non-negative values (sub-block scales) to codes in [0, nmax] with refinement
 //                       (make_qp_quants)
@@ -45,6 +45,7 @@ inline constexpr int kMaxGroupX8 = 32;
 void search_symmetric_x8(int n, int nmax, const float* x, std::int8_t* L, const float* weights, float* scales);
 void search_asymmetric_x8(int n, int nmax, const float* x, const float* weights, std::uint8_t* L, float* neg_min,
                           float* scales, float rmin, float rdelta, int nstep, bool use_mad, bool zero_if_not_above);
+void search_q3_x8(int n, int nmax, const float* x, std::int8_t* L, float* scales);
 
 // Non-negative x[n] (sub-block scales or mins) -> L[i] in [0, nmax]; returns the super-scale.
 float search_positive(int n, int nmax, const float* x, std::uint8_t* L, const float* weights);

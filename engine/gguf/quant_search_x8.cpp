@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "engine/formats/block_simd.h"
+#include "engine/gguf/quant_lanes.h"
 #include "engine/gguf/quant_search.h"
 
 namespace qlab::gguf::detail {
@@ -19,26 +20,9 @@ namespace {
 
 using formats::simd::f8;
 using formats::simd::i8v;
+using namespace lanes;
 
 constexpr int kLanes = 8;
-
-QLAB_SIMD_INLINE f8 splat(float v) { return f8{v, v, v, v, v, v, v, v}; }
-QLAB_SIMD_INLINE i8v splat_int(int v) { return i8v{v, v, v, v, v, v, v, v}; }
-
-// nearest_int lane by lane: the same add of 1.5 * 2^23 and read of the low mantissa bits.
-QLAB_SIMD_INLINE i8v nearest8(f8 v) {
-  const f8 shifted = v + splat(12582912.0f);
-  return ((i8v)shifted & 0x007FFFFF) - 0x00400000;
-}
-QLAB_SIMD_INLINE i8v clamp8(i8v v, int lo, int hi) {
-  const i8v l = splat_int(lo), h = splat_int(hi);
-  v = v < l ? l : v;
-  return v > h ? h : v;
-}
-QLAB_SIMD_INLINE f8 to_float(i8v v) { return __builtin_convertvector(v, f8); }
-QLAB_SIMD_INLINE f8 abs8(f8 v) { return (f8)((i8v)v & 0x7FFFFFFF); }
-QLAB_SIMD_INLINE f8 pick(i8v mask, f8 a, f8 b) { return mask ? a : b; }
-QLAB_SIMD_INLINE i8v pick(i8v mask, i8v a, i8v b) { return mask ? a : b; }
 
 // Group g's values at x + g * n become lane g of X[i] (and likewise the weights).
 void transpose_in(int n, const float* x, f8* X) {
@@ -172,6 +156,60 @@ void asymmetric8(int n, int nmax, const float* x, const float* weights, std::uin
   }
 }
 
+// search_q3 for eight groups: the first fit, then the coordinate descent with each lane's moves
+// accepted by its own test. A lane whose sweep changed nothing stops there, as the one-group search
+// does (another sweep would change nothing either: the same state gives the same tests).
+QLAB_SIMD_KERNEL
+void q3_8(int n, int nmax, const float* x, std::int8_t* L, float* scales) {
+  f8 X[kMaxGroupX8] = {}, W[kMaxGroupX8] = {}, Lf[kMaxGroupX8] = {};  // (zeroed: GCC cannot see that n >= 1)
+  transpose_in(n, x, X);
+  for (int i = 0; i < n; ++i) W[i] = X[i] * X[i];
+  f8 amax = splat(0), max = splat(0);
+  for (int i = 0; i < n; ++i) {
+    const f8 ax = abs8(X[i]);
+    const i8v larger = ax > amax;
+    amax = pick(larger, ax, amax);
+    max = pick(larger, X[i], max);
+  }
+  const i8v zero = amax < splat(kGroupMaxEps);
+  const f8 iscale = splat(static_cast<float>(-nmax)) / max;
+  f8 sumlx = splat(0), suml2 = splat(0);
+  for (int i = 0; i < n; ++i) {
+    const f8 l = to_float(clamp8(nearest8(iscale * X[i]), -nmax, nmax - 1));
+    Lf[i] = l;
+    sumlx += W[i] * X[i] * l;
+    suml2 += W[i] * l * l;
+  }
+  i8v live = ~zero;
+  for (int sweep = 0; sweep < 5; ++sweep) {
+    i8v changed = splat_int(0);
+    for (int i = 0; i < n; ++i) {
+      const f8 li = Lf[i];
+      f8 slx = sumlx - W[i] * X[i] * li;
+      f8 sl2 = suml2 - W[i] * li * li;
+      const f8 nl = to_float(clamp8(nearest8(X[i] * sl2 / slx), -nmax, nmax - 1));
+      const i8v moved = (slx > splat(0)) & (nl != li);
+      slx += W[i] * X[i] * nl;
+      sl2 += W[i] * nl * nl;
+      const i8v accept = live & moved & (sl2 > splat(0)) & (slx * slx * suml2 > sumlx * sumlx * sl2);
+      Lf[i] = pick(accept, nl, li);
+      sumlx = pick(accept, slx, sumlx);
+      suml2 = pick(accept, sl2, suml2);
+      changed |= accept;
+    }
+    live &= changed;
+    bool any = false;
+    for (int g = 0; g < kLanes; ++g) any = any || live[g] != 0;
+    if (!any) break;
+  }
+  for (int i = 0; i < n; ++i) {
+    const i8v l = pick(zero, splat_int(0), __builtin_convertvector(Lf[i], i8v) + nmax);  // search_q3 leaves 0 in a zero group
+    for (int g = 0; g < kLanes; ++g) L[g * n + i] = static_cast<std::int8_t>(l[g]);
+  }
+  const f8 scale = pick(suml2 > splat(0), sumlx / suml2, splat(0));
+  for (int g = 0; g < kLanes; ++g) scales[g] = zero[g] ? 0.f : scale[g];
+}
+
 }  // namespace
 
 void search_symmetric_x8(int n, int nmax, const float* x, std::int8_t* L, const float* weights, float* scales) {
@@ -182,5 +220,7 @@ void search_asymmetric_x8(int n, int nmax, const float* x, const float* weights,
                           float* scales, float rmin, float rdelta, int nstep, bool use_mad, bool zero_if_not_above) {
   asymmetric8(n, nmax, x, weights, L, neg_min, scales, rmin, rdelta, nstep, use_mad, zero_if_not_above);
 }
+
+void search_q3_x8(int n, int nmax, const float* x, std::int8_t* L, float* scales) { q3_8(n, nmax, x, L, scales); }
 
 }  // namespace qlab::gguf::detail

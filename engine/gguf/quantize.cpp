@@ -12,6 +12,7 @@
 #include "engine/gguf/half.h"
 #include "engine/gguf/quant_k.h"
 #include "engine/gguf/quant_legacy.h"
+#include "engine/gguf/quant_rows32.h"
 #include "engine/gguf/quant_mxfp4.h"
 
 namespace qlab::gguf {
@@ -22,8 +23,6 @@ namespace {
 
 template <typename Block>
 using RefFn = void (*)(const float*, Block&);
-template <typename Block>
-using LegacyWeightedFn = void (*)(const float*, const float*, float, Block&);
 template <typename Block>
 using KWeightedFn = void (*)(const float*, const float*, Block&);
 template <typename Block>
@@ -40,20 +39,11 @@ void rows_ref(RefFn<Block> fn, const float* src, std::int64_t rows, std::int64_t
   }
 }
 
-// Legacy weighted types: the row's mean square enters every block's weights.
-template <typename Block, int QK>
-void rows_legacy_weighted(LegacyWeightedFn<Block> fn, const float* src, std::int64_t rows, std::int64_t cols,
-                          const float* imatrix, std::byte* dst) {
-  Block b;
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const float* x = src + r * cols;
-    const float sigma2 = row_sigma2(x, cols);
-    for (std::int64_t i = 0; i < cols; i += QK) {
-      fn(x + i, imatrix + i, sigma2, b);
-      std::memcpy(dst, &b, sizeof b);
-      dst += sizeof b;
-    }
-  }
+// Legacy weighted types, a row at a time (the row's mean square enters every block's weights).
+void rows_weighted(void (*row)(const float*, const float*, std::int64_t, std::byte*), const float* src,
+                   std::int64_t rows, std::int64_t cols, const float* imatrix, std::byte* dst, std::size_t block_bytes) {
+  const auto row_bytes = static_cast<std::size_t>(cols / 32) * block_bytes;
+  for (std::int64_t r = 0; r < rows; ++r) row(src + r * cols, imatrix, cols, dst + static_cast<std::size_t>(r) * row_bytes);
 }
 
 template <typename Block>
@@ -89,11 +79,7 @@ void quantize_rows_unchecked(GgmlType t, const float* src, std::int64_t rows, st
       std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
       return;
     case GgmlType::F16:
-      for (std::int64_t i = 0; i < n; ++i) {
-        const std::uint16_t h = fp32_to_fp16(src[i]);
-        std::memcpy(dst + 2 * i, &h, 2);
-      }
-      return;
+      return fp32_to_fp16_row(src, n, dst);
     case GgmlType::BF16:
       for (std::int64_t i = 0; i < n; ++i) {
         const std::uint16_t h = fp32_to_bf16(src[i]);
@@ -101,21 +87,21 @@ void quantize_rows_unchecked(GgmlType t, const float* src, std::int64_t rows, st
       }
       return;
     case GgmlType::Q4_0:
-      return w ? rows_legacy_weighted<BlockQ4_0, kQK4_0>(quantize_q4_0_weighted, src, rows, cols, imatrix, dst)
-               : rows_ref<BlockQ4_0, kQK4_0>(quantize_q4_0_ref, src, rows, cols, dst);
+      return w ? rows_weighted(quantize_q4_0_weighted_row, src, rows, cols, imatrix, dst, sizeof(BlockQ4_0))
+               : quantize_q4_0_ref_blocks(src, n / kQK4_0, dst);
     case GgmlType::Q4_1:
-      return w ? rows_legacy_weighted<BlockQ4_1, kQK4_1>(quantize_q4_1_weighted, src, rows, cols, imatrix, dst)
-               : rows_ref<BlockQ4_1, kQK4_1>(quantize_q4_1_ref, src, rows, cols, dst);
+      return w ? rows_weighted(quantize_q4_1_weighted_row, src, rows, cols, imatrix, dst, sizeof(BlockQ4_1))
+               : quantize_q4_1_ref_blocks(src, n / kQK4_1, dst);
     case GgmlType::Q5_0:
-      return w ? rows_legacy_weighted<BlockQ5_0, kQK5_0>(quantize_q5_0_weighted, src, rows, cols, imatrix, dst)
-               : rows_ref<BlockQ5_0, kQK5_0>(quantize_q5_0_ref, src, rows, cols, dst);
+      return w ? rows_weighted(quantize_q5_0_weighted_row, src, rows, cols, imatrix, dst, sizeof(BlockQ5_0))
+               : quantize_q5_0_ref_blocks(src, n / kQK5_0, dst);
     case GgmlType::Q5_1:
-      return w ? rows_legacy_weighted<BlockQ5_1, kQK5_1>(quantize_q5_1_weighted, src, rows, cols, imatrix, dst)
-               : rows_ref<BlockQ5_1, kQK5_1>(quantize_q5_1_ref, src, rows, cols, dst);
+      return w ? rows_weighted(quantize_q5_1_weighted_row, src, rows, cols, imatrix, dst, sizeof(BlockQ5_1))
+               : quantize_q5_1_ref_blocks(src, n / kQK5_1, dst);
     case GgmlType::Q8_0:
-      return rows_ref<BlockQ8_0, kQK8_0>(quantize_q8_0_ref, src, rows, cols, dst);
+      return quantize_q8_0_ref_blocks(src, n / kQK8_0, dst);
     case GgmlType::MXFP4:
-      return rows_ref<BlockMXFP4, kQK_MXFP4>(quantize_mxfp4, src, rows, cols, dst);
+      return quantize_mxfp4_blocks(src, n / kQK_MXFP4, dst);
     case GgmlType::Q2_K:
       return w ? rows_k_weighted<BlockQ2_K>(quantize_q2_k_weighted, src, rows, cols, imatrix, dst)
                : rows_ref<BlockQ2_K, kQK_K>(quantize_q2_k_ref, src, rows, cols, dst);
@@ -147,8 +133,22 @@ std::uint64_t checked_bytes(GgmlType t, std::int64_t rows, std::int64_t cols, st
   return rb * static_cast<std::uint64_t>(rows);
 }
 
+// A value is not finite when its exponent bits are all ones. Runs of 64 are tested without a branch
+// per value (the scan is as long as the fastest quantizer's own work); the loop after them finds the
+// first bad value for the message, or checks the tail.
 void check_finite(const float* v, std::int64_t n, std::int64_t cols, std::string_view name, std::string_view what) {
-  for (std::int64_t i = 0; i < n; ++i)
+  constexpr std::int64_t kRun = 64;
+  std::int64_t i = 0;
+  for (; i + kRun <= n; i += kRun) {
+    std::uint32_t bad = 0;
+    for (std::int64_t j = 0; j < kRun; ++j) {
+      std::uint32_t u;
+      std::memcpy(&u, v + i + j, 4);
+      bad |= static_cast<std::uint32_t>((u & 0x7F800000u) == 0x7F800000u);
+    }
+    if (bad) break;
+  }
+  for (; i < n; ++i)
     if (!std::isfinite(v[i]))
       fail("{}: {} has a non-finite value ({}) at row {}, column {}", name, what, v[i], i / cols, i % cols);
 }

@@ -5,6 +5,7 @@
 // checked against llama-quantize's files in llama_cpp_files_test.cpp.)
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -124,6 +125,38 @@ TEST(SearchX8, AsymmetricEqualsOneGroupAtATime) {
       }
     }
   }
+}
+
+// Q3_K's reference search (16 values, nmax 4), with its coordinate descent: lanes that stop after
+// different numbers of sweeps sit side by side. 64 rounds, so random groups of many shapes pass.
+TEST(SearchX8, Q3EqualsOneGroupAtATime) {
+  int moved = 0;
+  for (int round = 0; round < 64; ++round) {
+    SCOPED_TRACE(::testing::Message() << "round " << round);
+    const std::vector<float> x = groups(16, round);
+    std::vector<std::int8_t> L8(x.size());
+    float scales8[8];
+    search_q3_x8(16, 4, x.data(), L8.data(), scales8);
+    for (int g = 0; g < 8; ++g) {
+      std::vector<std::int8_t> L(16);
+      const float s = search_q3(16, 4, x.data() + g * 16, L.data());
+      EXPECT_TRUE(same_float(scales8[g], s)) << "group " << g;
+      for (int i = 0; i < 16; ++i) EXPECT_EQ(L8[static_cast<std::size_t>(g * 16 + i)], L[static_cast<std::size_t>(i)]) << "group " << g << " element " << i;
+      // how often the descent moved a code off the first fit (so the test exercises it)
+      float mx = 0, signed_max = 0;
+      for (int i = 0; i < 16; ++i)
+        if (std::fabs(x[static_cast<std::size_t>(g * 16 + i)]) > mx) {
+          mx = std::fabs(x[static_cast<std::size_t>(g * 16 + i)]);
+          signed_max = x[static_cast<std::size_t>(g * 16 + i)];
+        }
+      if (mx >= kGroupMaxEps)
+        for (int i = 0; i < 16; ++i) {
+          const int first = std::clamp(nearest_int(-4.f / signed_max * x[static_cast<std::size_t>(g * 16 + i)]), -4, 3);
+          moved += (first + 4) != L[static_cast<std::size_t>(i)];
+        }
+    }
+  }
+  EXPECT_GT(moved, 0) << "the coordinate descent never moved a code: the test does not reach it";
 }
 
 }  // namespace
