@@ -69,9 +69,12 @@ struct Lab {
   std::string id;            // "lab01"
   std::string milestone_id;  // "m1"
   std::vector<Step> steps;
+  // false: the milestone needs every milestone step done; true: any one of them (lab 8: an engine
+  // benchmarked, qlab's own or the learner's server).
+  bool milestone_any_step = false;
 
   const Step* find(const std::string& step_id) const;
-  // Steps whose successful run completes the milestone.
+  // Steps whose successful run completes the milestone (all of them, or one: milestone_any_step).
   std::vector<std::string> milestone_steps() const;
 };
 

@@ -1,10 +1,10 @@
 #include "labs/milestones.h"
 
-#include "labs/lab07_record.h"
-
 #include <algorithm>
 
 #include <fmt/format.h>
+
+#include "labs/lab07_record.h"
 
 namespace qlab::labs {
 
@@ -41,8 +41,12 @@ bool record_step(ProgressFile& pf, const Lab& lab, const std::string& step_id, c
     return false;
   auto needed = lab.milestone_steps();
   if (needed.empty() || milestone_done(pf, lab.milestone_id)) return false;
-  for (const auto& s : needed)
-    if (!step_done(pf, s)) return false;
+  if (lab.milestone_any_step) {
+    if (std::find(needed.begin(), needed.end(), step_id) == needed.end()) return false;
+  } else {
+    for (const auto& s : needed)
+      if (!step_done(pf, s)) return false;
+  }
   pf.set_milestone(lab.milestone_id, true, "completed");
   return true;
 }

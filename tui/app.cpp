@@ -363,7 +363,9 @@ void App::job_finished(FinishedJob f) {
         const std::size_t others = lab->steps.size() - needed.size();
         show_dialog(c_.ui_text("milestone_title"),
                     fmt::format("{}\n\n{}{} {}", mt ? mt->text : lab->milestone_id,
-                                fmt::format("All {} steps of this lab that measure on the engine have run.", needed.size()),
+                                lab->milestone_any_step
+                                    ? fmt::format("One of the {} steps of this lab that can earn it has run.", needed.size())
+                                    : fmt::format("All {} steps of this lab that measure on the engine have run.", needed.size()),
                                 others ? fmt::format(" The other {} (reading or practice) do not count toward it.", others)
                                        : std::string(),
                                 c_.ui_text("milestone_body")));

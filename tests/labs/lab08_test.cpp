@@ -13,6 +13,8 @@
 #include <fmt/format.h>
 
 #include "labs/lab.h"
+#include "labs/milestones.h"
+#include "labs/progress_file.h"
 #include "tests/temp_dir.h"
 
 namespace qlab::labs {
@@ -138,6 +140,28 @@ TEST(Lab08, ServeWithAnAddressWhereNothingListensFailsWithAMessage) {
   const StepResult half = run("lab08.serve", {}, "http://127.0.0.1:1/v1");
   EXPECT_EQ(half.outcome, Outcome::Failed);
   EXPECT_NE(half.message.find("the model it serves"), std::string::npos) << half.message;
+}
+
+// The milestone is "an engine benchmarked": either benchmark step earns it on its own (the issue's
+// rule: qlab's own on this machine, or the learner's server); the deployment recipes do not.
+TEST(Lab08, EitherBenchmarkEarnsTheMilestone) {
+  const Lab& lab = *find_lab("lab08");
+  ModelRef model;
+  model.display = "built-in";
+  StepResult done;
+  done.outcome = Outcome::Done;
+  const fs::path dir = qlab::testing::make_temp_dir("qlab-lab08-milestone");
+  ASSERT_FALSE(dir.empty());
+  for (const char* step : {"lab08.serve", "lab08.roofline"}) {
+    SCOPED_TRACE(step);
+    ProgressFile pf(dir / (std::string(step) + ".json"));
+    pf.load();
+    EXPECT_FALSE(record_step(pf, lab, "lab08.deploy", done, model));
+    EXPECT_FALSE(milestone_done(pf, "m8"));
+    EXPECT_TRUE(record_step(pf, lab, step, done, model));
+    EXPECT_TRUE(milestone_done(pf, "m8"));
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace
