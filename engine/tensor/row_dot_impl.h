@@ -26,6 +26,8 @@
 
 // ---- the driver -------------------------------------------------------------------------------------
 
+#define QLAB_ROW_DOT_INLINE [[gnu::always_inline]] inline
+
 inline std::uint16_t load_u16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
 inline float load_f32(const std::uint8_t* p) {
   float f;
@@ -38,6 +40,19 @@ using B = Isa::B;
 
 // Fmt: Row row(args, r) (per-row pointers), float row_scale(args, r) (multiplies the row's sum),
 // and chunk(args, row, c, x0, x1, acc0, acc1): adds chunk c's products to the accumulators.
+// A format whose chunks share a scale over a group of them (integer groups) also declares a Group
+// (what a group's scale and zero make: a scaled table, or the scale and zero as vectors), made once
+// per group and row by group(args, row, g), and its chunk takes it: chunk(args, row, group, c, ...).
+template <class Fmt>
+concept Grouped = requires { typename Fmt::Group; };
+
+template <bool Deinterleave>
+QLAB_ROW_DOT_INLINE void load_chunk(const float* x, std::int64_t c, V& x0, V& x1) {
+  x0 = Isa::load(x + 32 * c);
+  x1 = Isa::load(x + 32 * c + 16);
+  if constexpr (Deinterleave) Isa::deinterleave(x0, x1);
+}
+
 template <class Fmt, int R>
 inline void dot_rows(const qlab::tensor::kernels::RowDotArgs& a, std::int64_t r, float* y) {
   V acc0[R], acc1[R];
@@ -48,10 +63,23 @@ inline void dot_rows(const qlab::tensor::kernels::RowDotArgs& a, std::int64_t r,
     row[i] = Fmt::row(a, r + i);
   }
   const std::int64_t chunks = a.cols / 32;
-  for (std::int64_t c = 0; c < chunks; ++c) {
-    V x0 = Isa::load(a.x + 32 * c), x1 = Isa::load(a.x + 32 * c + 16);
-    if constexpr (Fmt::kNibbles && Isa::kTable16) Isa::deinterleave(x0, x1);
-    for (int i = 0; i < R; ++i) Fmt::chunk(a, row[i], c, x0, x1, acc0[i], acc1[i]);
+  constexpr bool kDeinterleave = Fmt::kNibbles && Isa::kTable16;
+  V x0, x1;
+  if constexpr (Grouped<Fmt>) {
+    const std::int64_t per_group = a.group / 32;
+    for (std::int64_t c0 = 0, g = 0; c0 < chunks; c0 += per_group, ++g) {
+      typename Fmt::Group grp[R];
+      for (int i = 0; i < R; ++i) grp[i] = Fmt::group(a, row[i], g);
+      for (std::int64_t c = c0; c < c0 + per_group; ++c) {
+        load_chunk<kDeinterleave>(a.x, c, x0, x1);
+        for (int i = 0; i < R; ++i) Fmt::chunk(a, row[i], grp[i], c, x0, x1, acc0[i], acc1[i]);
+      }
+    }
+  } else {
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      load_chunk<kDeinterleave>(a.x, c, x0, x1);
+      for (int i = 0; i < R; ++i) Fmt::chunk(a, row[i], c, x0, x1, acc0[i], acc1[i]);
+    }
   }
   for (int i = 0; i < R; ++i) y[i] = Isa::sum(Isa::add(acc0[i], acc1[i])) * Fmt::row_scale(a, r + i);
 }
@@ -170,7 +198,16 @@ struct GroupRow {
 template <int Bits>
 struct IntGroupFormat {
   static constexpr bool kNibbles = Bits == 4;
+  static constexpr bool kTable = Bits == 4 && Isa::kTable16;
   using Row = GroupRow;
+  // A group's scale and zero as vectors: table[q] = scale * (q - zero) (the very values the format
+  // dequantizes to) where a 16-entry register table exists for 4-bit codes; else the scale, and the
+  // zero as bytes (4-bit: codes - zero in [-15, 15], exact in a byte) or as a float (8-bit).
+  struct Group {
+    V table_or_scale;
+    V zero_f;
+    B zero_b;
+  };
   static Row row(const Args& a, std::int64_t r) {
     return {a.data + r * a.row_bytes, a.scales + r * a.scale_row_bytes, a.zeros ? a.zeros + r * a.zero_row_bytes : nullptr};
   }
@@ -180,32 +217,38 @@ struct IntGroupFormat {
     if (Bits == 8) return w.z[g];
     return (w.z[g >> 1] >> ((g & 1) * 4)) & 15;
   }
-  static void chunk(const Args& a, const Row& w, std::int64_t c, const V& x0, const V& x1, V& acc0, V& acc1) {
-    const std::int64_t g = 32 * c / a.group;
+  static Group group(const Args&, const Row& w, std::int64_t g) {
     const float scale = Isa::half(load_u16(w.sc + 2 * g));
     const int z = zero(w, g);
+    Group out{};
+    if constexpr (kTable) {
+      out.table_or_scale = Isa::mul(Isa::splat(scale), Isa::add(Isa::iota(), Isa::splat(-static_cast<float>(z))));
+    } else {
+      out.table_or_scale = Isa::splat(scale);
+      if (Bits == 4) out.zero_b = Isa::splat_b(z);
+      else out.zero_f = Isa::splat(-static_cast<float>(z));
+    }
+    return out;
+  }
+  static void chunk(const Args&, const Row& w, const Group& grp, std::int64_t c, const V& x0, const V& x1, V& acc0,
+                    V& acc1) {
     V w0, w1;
-    if constexpr (Bits == 4 && Isa::kTable16) {
-      // table[q] = scale * (q - zero): the very values the format dequantizes to
-      const V table = Isa::mul(Isa::splat(scale), Isa::add(Isa::iota(), Isa::splat(-static_cast<float>(z))));
-      Isa::nibble_lut(Isa::load_b(w.p + 16 * c), table, w0, w1);
+    if constexpr (kTable) {
+      Isa::nibble_lut(Isa::load_b(w.p + 16 * c), grp.table_or_scale, w0, w1);
       acc0 = Isa::fma(x0, w0, acc0);
       acc1 = Isa::fma(x1, w1, acc1);
       return;
     }
-    const V s = Isa::splat(scale);
-    if (Bits == 4) {  // codes - zero in [-15, 15]: exact in a byte
+    if (Bits == 4) {
       const B bytes = Isa::load_b(w.p + 16 * c), lo = Isa::nib_lo(bytes), hi = Isa::nib_hi(bytes);
-      const B zb = Isa::splat_b(z);
-      w0 = Isa::from_i8(Isa::sub_b(Isa::zip_lo(lo, hi), zb));
-      w1 = Isa::from_i8(Isa::sub_b(Isa::zip_hi(lo, hi), zb));
-    } else {  // codes - zero in [-255, 255]: subtracted in float, exactly
-      const V zf = Isa::splat(-static_cast<float>(z));
-      w0 = Isa::add(Isa::from_u8(Isa::load_b(w.p + 32 * c)), zf);
-      w1 = Isa::add(Isa::from_u8(Isa::load_b(w.p + 32 * c + 16)), zf);
+      w0 = Isa::from_i8(Isa::sub_b(Isa::zip_lo(lo, hi), grp.zero_b));
+      w1 = Isa::from_i8(Isa::sub_b(Isa::zip_hi(lo, hi), grp.zero_b));
+    } else {
+      w0 = Isa::add(Isa::from_u8(Isa::load_b(w.p + 32 * c)), grp.zero_f);
+      w1 = Isa::add(Isa::from_u8(Isa::load_b(w.p + 32 * c + 16)), grp.zero_f);
     }
-    acc0 = Isa::fma(Isa::mul(x0, w0), s, acc0);
-    acc1 = Isa::fma(Isa::mul(x1, w1), s, acc1);
+    acc0 = Isa::fma(Isa::mul(x0, w0), grp.table_or_scale, acc0);
+    acc1 = Isa::fma(Isa::mul(x1, w1), grp.table_or_scale, acc1);
   }
 };
 

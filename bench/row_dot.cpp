@@ -1,0 +1,110 @@
+// Decoding's product on one thread: one activation row against a weight matrix as stored (the
+// row-dot kernels of engine/tensor/row_dot.h), per storage format, in bytes of weights read per
+// second, beside the engine's read-bandwidth measurement on one thread over as many bytes as the
+// bf16 matrix (the read ceiling of one core, measured in the same run). The matrix (65536 x 4096,
+// 128 Mi weights: 1 GiB as bf16, 64 MiB as 4-bit) is larger than the caches, as a model's Linears
+// together are; QLAB_ROW_DOT_ROWS sets another row count (8192 fits a large L3: the kernels' own
+// rate without memory). Ratios, not absolute speeds, are what to read:
+//   bench_row_dot [--benchmark_filter=...]
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/bench/ceilings.h"
+#include "engine/core/threads.h"
+#include "engine/formats/format_lookup.h"
+#include "engine/formats/scalar_fast.h"
+#include "engine/tensor/matrix.h"
+#include "engine/tensor/quantize_matrix.h"
+#include "engine/tensor/row_dot_table.h"
+
+namespace {
+
+using namespace qlab;
+
+constexpr std::int64_t kCols = 4096;
+const std::int64_t kRows = [] {
+  const char* e = std::getenv("QLAB_ROW_DOT_ROWS");
+  const long v = e ? std::strtol(e, nullptr, 10) : 0;
+  return v >= 64 && v <= (1 << 20) ? static_cast<std::int64_t>(v) : std::int64_t{65536};
+}();
+
+std::vector<float> gaussian(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, 0.02f);
+  std::vector<float> v(n);
+  for (auto& e : v) e = d(rng);
+  return v;
+}
+
+const tensor::Matrix& dense() {
+  static const tensor::Matrix m = tensor::Matrix::owned_f32(gaussian(kRows * kCols, 1), kRows, kCols);
+  return m;
+}
+
+tensor::Matrix weights(const std::string& format) {
+  if (format == "bf16" || format == "f16") {
+    const bool brain = format == "bf16";
+    auto halves = std::make_shared<std::vector<std::uint16_t>>();
+    for (const float v : dense().to_f32()) halves->push_back(brain ? formats::f32_to_bf16(v) : formats::f32_to_f16(v));
+    tensor::Matrix m;
+    m.type = brain ? tensor::ElemType::BF16 : tensor::ElemType::F16;
+    m.data = halves->data();
+    m.rows = kRows;
+    m.cols = kCols;
+    m.owner = halves;
+    return m;
+  }
+  return tensor::quantize_matrix(dense(), formats::block_format(format), tensor::QuantizedStorage::Packed);
+}
+
+void BM_RowDot(benchmark::State& state, const std::string& format) {
+  set_thread_count(1);
+  const tensor::Matrix w = weights(format);
+  const tensor::kernels::RowDotSet* set = tensor::row_dot_set();
+  const auto bound = set ? tensor::bind_row_dot(w, *set) : std::nullopt;
+  if (!bound) {
+    state.SkipWithError("no row-dot kernel for this format on this CPU");
+    return;
+  }
+  const std::vector<float> x = gaussian(static_cast<std::size_t>(kCols), 2);
+  std::vector<float> y(static_cast<std::size_t>(kRows));
+  tensor::kernels::RowDotArgs args = bound->args;
+  args.x = x.data();
+  for (auto _ : state) {
+    bound->fn(args, 0, kRows, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(w.storage_bytes()));
+  state.counters["bits/weight"] = 8.0 * static_cast<double>(w.storage_bytes()) / static_cast<double>(kRows * kCols);
+}
+
+// The engine's STREAM-style read (bench infer's ceiling) on one thread, over the bf16 matrix's bytes.
+void BM_ReadCeiling(benchmark::State& state) {
+  set_thread_count(1);
+  const std::uint64_t bytes = static_cast<std::uint64_t>(kRows * kCols) * 2;
+  double best = 0;
+  for (auto _ : state) best = std::max(best, bench::measure_read_bandwidth(1, bytes).best);
+  state.counters["GB/s"] = best;
+}
+
+}  // namespace
+
+BENCHMARK(BM_ReadCeiling)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK_CAPTURE(BM_RowDot, bf16, std::string("bf16"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, f16, std::string("f16"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int8_ch, std::string("int8-ch"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int8_g128, std::string("int8-g128"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, fp8_tensor, std::string("fp8-tensor"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int4_g128, std::string("int4-g128"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int4_g32, std::string("int4-g32"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, nvfp4, std::string("nvfp4"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, mxfp4, std::string("mxfp4"))->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();
