@@ -26,15 +26,15 @@ std::string blas_core_name() {
   return n ? n : "";
 }
 
-std::string choose_blas_core(const std::string& chosen, bool x86_avx2_fma, bool aarch64) {
+std::string choose_blas_core(const std::string& chosen, const BlasCpu& cpu) {
   const std::string c = lower(chosen);
   // OpenBLAS's x86-64 sets older than Haswell (dynamic.c): what an unknown Intel or AMD CPU gets
   static const char* const kOldX86[] = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom",
                                         "sandybridge", "barcelona", "bobcat", "opteron", "katmai", "northwood"};
-  if (x86_avx2_fma)
+  if (cpu.x86_avx2_fma)
     for (const char* old : kOldX86)
-      if (c == old) return "Haswell";
-  if (aarch64 && c == "armv8") return "NEOVERSEN1";
+      if (c == old) return cpu.x86_avx512 ? "SkylakeX" : "Haswell";
+  if (cpu.aarch64_neon && c == "armv8") return "NEOVERSEN1";
   return "";
 }
 
@@ -45,9 +45,9 @@ std::string better_blas_core() {
   if (chosen.empty()) return "";
   const CpuFeatures& f = cpu_features();
 #if defined(__aarch64__)
-  return choose_blas_core(chosen, false, f.neon);
+  return choose_blas_core(chosen, BlasCpu{.aarch64_neon = f.neon});
 #else
-  return choose_blas_core(chosen, f.avx2, false);
+  return choose_blas_core(chosen, BlasCpu{.x86_avx2_fma = f.avx2, .x86_avx512 = f.avx512});
 #endif
 }
 

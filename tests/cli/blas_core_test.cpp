@@ -21,9 +21,9 @@ TEST(CliBlas, QlabRunsTheKernelsItsCpuSupports) {
   const auto j = nlohmann::json::parse(qlab::testing::slurp(dir / "out.json")).at("blas");
   const auto& f = qlab::tensor::cpu_features();
 #if defined(__aarch64__)
-  const bool x86 = false, arm = f.neon;
+  const qlab::tensor::BlasCpu cpu{.aarch64_neon = f.neon};
 #else
-  const bool x86 = f.avx2, arm = false;
+  const qlab::tensor::BlasCpu cpu{.x86_avx2_fma = f.avx2, .x86_avx512 = f.avx512};
 #endif
   if (j.at("openblas_core").is_null()) {  // not OpenBLAS: nothing to choose, and nothing was
     EXPECT_TRUE(j.at("library_choice").is_null());
@@ -31,10 +31,10 @@ TEST(CliBlas, QlabRunsTheKernelsItsCpuSupports) {
   }
   const std::string core = j.at("openblas_core");
   if (j.at("library_choice").is_null()) {
-    EXPECT_EQ(qlab::tensor::choose_blas_core(core, x86, arm), "") << "kept " << core << ", which the rule replaces";
+    EXPECT_EQ(qlab::tensor::choose_blas_core(core, cpu), "") << "kept " << core << ", which the rule replaces";
   } else {
     const std::string was = j.at("library_choice");
-    EXPECT_EQ(qlab::tensor::choose_blas_core(was, x86, arm), core) << "replaced " << was;
+    EXPECT_EQ(qlab::tensor::choose_blas_core(was, cpu), core) << "replaced " << was;
     std::printf("[ blas ] OpenBLAS picked %s; qlab runs %s\n", was.c_str(), core.c_str());
   }
   std::filesystem::remove_all(dir);
