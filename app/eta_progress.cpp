@@ -40,8 +40,7 @@ InterruptCancels::~InterruptCancels() {
 
 bool InterruptCancels::requested() { return g_interrupted != 0; }
 
-void EtaProgress::report(double fraction, std::string_view label) {
-  if (InterruptCancels::requested()) throw Cancelled();
+void StderrProgress::report(double fraction, std::string_view label) {
   if (!::isatty(STDERR_FILENO)) return;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const std::string eta = fraction > 0.01 ? clock_text(elapsed * (1 - fraction) / fraction) : std::string("-:--");
@@ -52,8 +51,13 @@ void EtaProgress::report(double fraction, std::string_view label) {
   drawn_ = true;
 }
 
-EtaProgress::~EtaProgress() {
+StderrProgress::~StderrProgress() {
   if (drawn_) fmt::print(stderr, "\r{:100}\r", "");
+}
+
+void EtaProgress::report(double fraction, std::string_view label) {
+  if (InterruptCancels::requested()) throw Cancelled();
+  StderrProgress::report(fraction, label);
 }
 
 }  // namespace qlab::app

@@ -130,17 +130,4 @@ std::vector<std::int32_t> read_token_file(const std::filesystem::path& path) {
   return ids;
 }
 
-void StderrProgress::report(double fraction, std::string_view label) {
-  if (!::isatty(STDERR_FILENO)) return;
-  const int width = 30, filled = static_cast<int>(fraction * width + 0.5);
-  fmt::print(stderr, "\r[{}{}] {:3.0f}% {:<24}", std::string(static_cast<std::size_t>(filled), '#'),
-             std::string(static_cast<std::size_t>(width - filled), ' '), fraction * 100, label);
-  std::fflush(stderr);
-  drawn_ = true;
-}
-
-StderrProgress::~StderrProgress() {
-  if (drawn_) fmt::print(stderr, "\r{:70}\r", "");
-}
-
 }  // namespace qlab::app

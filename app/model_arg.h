@@ -1,11 +1,12 @@
 #pragma once
-// What the model-running commands share: the MODEL argument, token-id files, a stderr progress bar.
+// What the model-running commands share: the MODEL argument, token-id files, a stderr progress bar
+// (app/eta_progress.h).
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
 
-#include "engine/core/progress.h"
+#include "app/eta_progress.h"
 
 namespace qlab::app {
 
@@ -31,15 +32,5 @@ std::filesystem::path find_hf_snapshot(const std::string& repo_id, const std::fi
 
 // Whitespace-separated non-negative integers; Error naming the file and the first bad word.
 std::vector<std::int32_t> read_token_file(const std::filesystem::path& path);
-
-// A one-line progress bar on stderr, drawn only when stderr is a terminal.
-class StderrProgress : public Progress {
- public:
-  void report(double fraction, std::string_view label) override;
-  ~StderrProgress() override;
-
- private:
-  bool drawn_ = false;
-};
 
 }  // namespace qlab::app

@@ -55,12 +55,6 @@ std::int64_t slab_rows(std::int64_t cols, std::size_t slab_bytes) {
   return std::max<std::int64_t>(1, static_cast<std::int64_t>(slab_bytes / 4) / std::max<std::int64_t>(cols, 1));
 }
 
-std::string eta_text(double seconds) {
-  if (!(seconds >= 0) || seconds > 1e7) return "?";
-  const long s = std::lround(seconds);
-  return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
-}
-
 // The stored values that the codes are made with and that the file holds (they differ for
 // compressed-tensors' NVFP4 global scale, stored as the reciprocal).
 struct TensorScalar {
@@ -108,9 +102,9 @@ class Streamer {
     done_ += bytes;
     const double secs = since(t0_), rate = secs > 0 ? done_ / secs : 0;
     const double total = static_cast<double>(plan_.source_bytes);
+    // The elapsed time and the ETA are the progress bar's (the CLI's and the tutor's both draw them).
     progress_.report(total > 0 ? done_ / total : 1.0,
-                     fmt::format("{:.2f}/{:.2f} GB  {:.2f} GB/s  ETA {}", done_ / 1e9, total / 1e9, rate / 1e9,
-                                 eta_text(rate > 0 ? (total - done_) / rate : -1)));
+                     fmt::format("{:.2f}/{:.2f} GB  {:.2f} GB/s", done_ / 1e9, total / 1e9, rate / 1e9));
   }
 
   void keep(io::CheckpointWriter& w, const io::TensorRef& t) {
