@@ -1,5 +1,5 @@
 // The real qlab binary under resource limits (issue 12, "what CI must check"): a memory cap, thread
-// creation failing, a limit on processes. Whatever the limit, qlab ends with a one-line error (or
+// creation failing, a limit on processes, a disk that fills up mid-write. Whatever the limit, qlab ends with a one-line error (or
 // does the job in less) and never hangs: each run is under `timeout`, and 124 fails the test.
 //
 // The memory cap is RLIMIT_DATA (`ulimit -d`: the private writable memory, what allocations take),
@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -97,6 +98,33 @@ TEST_F(ResourceLimits, HugeTokenFileIsRefusedBeforeItIsSized) {
   expect_clean_end(r);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("max_position_embeddings"), std::string::npos) << r.err;
+}
+
+// A disk that fills up mid-write, as a file-size cap: with SIGXFSZ ignored, a write past `ulimit -f`
+// fails (EFBIG) as a write to a full disk fails (ENOSPC), through the same error path. Every command
+// that writes a model or a file ends in one error line saying which write failed, exit 1, and leaves
+// nothing behind: no output and no staging folder (the folder holds only the source model after).
+TEST_F(ResourceLimits, DiskFullMidWriteLeavesNothing) {
+  ASSERT_EQ(run("true", "synth-model --out m --preset tiny").code, 0);
+  const std::string builtin = qlab::testing::quoted(fs::path(QLAB_SOURCE_DIR) / "assets" / "builtin");
+  const std::string runs[] = {
+      "quantize m --method fp8 --out q",                                        // the streaming exporter
+      "quantize " + builtin + " --method rtn --format int4-g32 --export gptq --out q",  // the integer exporter
+      "gguf " + builtin + " --type q8_0 --out b.gguf",                          // the GGUF writer
+      "synth-model --out s --preset tiny",                                      // the checkpoint writer
+  };
+  for (const std::string& args : runs) {
+    SCOPED_TRACE(args);
+    // 100 blocks (51 or 102 KB, as the shell counts them): below every output here (>= 300 KB)
+    const Limited r = run("trap '' XFSZ && ulimit -f 100", args);
+    expect_clean_end(r);
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_NE(r.err.find("write failed"), std::string::npos) << r.err;
+    std::vector<std::string> left;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename().string()[0] != '.') left.push_back(e.path().filename().string());
+    EXPECT_EQ(left, std::vector<std::string>{"m"});
+  }
 }
 
 // Thread creation failing (each of 1024 threads wants an 8 MiB stack the cap does not allow): the
