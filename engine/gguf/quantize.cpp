@@ -12,8 +12,8 @@
 #include "engine/gguf/half.h"
 #include "engine/gguf/quant_k.h"
 #include "engine/gguf/quant_legacy.h"
-#include "engine/gguf/quant_rows32.h"
 #include "engine/gguf/quant_mxfp4.h"
+#include "engine/gguf/quant_rows32.h"
 
 namespace qlab::gguf {
 
