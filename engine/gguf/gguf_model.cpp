@@ -20,7 +20,7 @@ namespace {
 
 class Reader {
  public:
-  Reader(std::shared_ptr<const GgufFile> f, const io::ModelConfig& c) : f_(std::move(f)), c_(c) {}
+  explicit Reader(std::shared_ptr<const GgufFile> f) : f_(std::move(f)) {}
 
   const TensorInfo& tensor(const std::string& name, std::vector<std::int64_t> ggml_shape) {
     used_.insert(name);
@@ -112,7 +112,6 @@ class Reader {
   }
 
   std::shared_ptr<const GgufFile> f_;
-  const io::ModelConfig& c_;
   std::set<std::string> used_;
 };
 
@@ -121,7 +120,7 @@ class Reader {
 model::Model load_gguf_model(std::shared_ptr<const GgufFile> file) {
   io::ModelConfig c = model_config_from_gguf(*file);
   const bool permuted = permutes_qk(file->get_string("general.architecture"));
-  Reader r(file, c);
+  Reader r(file);
   const std::int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
   const std::int64_t q_dim = static_cast<std::int64_t>(c.num_attention_heads) * c.head_dim;
   const std::int64_t kv_dim = static_cast<std::int64_t>(c.num_key_value_heads) * c.head_dim;
