@@ -44,21 +44,6 @@ std::uint8_t code_capped(float v, float bias, int cap) {
   return static_cast<std::uint8_t>(q < cap ? q : cap);
 }
 
-void pack_nibbles(const std::uint8_t* L, std::uint8_t* qs) {
-  for (int j = 0; j < kQK / 2; ++j) qs[j] = static_cast<std::uint8_t>((L[j] & 0x0F) | ((L[j + kQK / 2] & 0x0F) << 4));
-}
-
-// Low nibbles into qs, 5th bits into qh (bit j <- element j).
-void pack_5bit(const std::uint8_t* L, std::uint8_t* qs, std::uint8_t* qh) {
-  std::uint32_t h = 0;
-  for (int j = 0; j < kQK / 2; ++j) {
-    qs[j] = static_cast<std::uint8_t>((L[j] & 0x0F) | ((L[j + kQK / 2] & 0x0F) << 4));
-    h |= static_cast<std::uint32_t>((L[j] & 0x10u) >> 4) << j;
-    h |= static_cast<std::uint32_t>((L[j + kQK / 2] & 0x10u) >> 4) << (j + kQK / 2);
-  }
-  std::memcpy(qh, &h, sizeof h);
-}
-
 void min_max(const float* x, float* mn, float* mx) {
   float lo = FLT_MAX, hi = -FLT_MAX;
   for (int j = 0; j < kQK; ++j) {
@@ -69,12 +54,25 @@ void min_max(const float* x, float* mn, float* mx) {
   *mx = hi;
 }
 
-// The weights of the imatrix searches: importance times sqrt(sigma^2 + x^2).
-void importance_weights(const float* x, const float* qw, float sigma2, float* w) {
-  for (int j = 0; j < kQK; ++j) w[j] = qw[j] * std::sqrt(sigma2 + x[j] * x[j]);
+}  // namespace
+
+void pack_nibbles(const std::uint8_t* L, std::uint8_t* qs) {
+  for (int j = 0; j < kQK / 2; ++j) qs[j] = static_cast<std::uint8_t>((L[j] & 0x0F) | ((L[j + kQK / 2] & 0x0F) << 4));
 }
 
-}  // namespace
+void pack_5bit(const std::uint8_t* L, std::uint8_t* qs, std::uint8_t* qh) {
+  std::uint32_t h = 0;
+  for (int j = 0; j < kQK / 2; ++j) {
+    qs[j] = static_cast<std::uint8_t>((L[j] & 0x0F) | ((L[j + kQK / 2] & 0x0F) << 4));
+    h |= static_cast<std::uint32_t>((L[j] & 0x10u) >> 4) << j;
+    h |= static_cast<std::uint32_t>((L[j + kQK / 2] & 0x10u) >> 4) << (j + kQK / 2);
+  }
+  std::memcpy(qh, &h, sizeof h);
+}
+
+void importance_weights(const float* x, const float* qw, float sigma2, int n, float* w) {
+  for (int j = 0; j < n; ++j) w[j] = qw[j] * std::sqrt(sigma2 + x[j] * x[j]);
+}
 
 float row_sigma2(const float* x, std::int64_t n) {
   float sum_x2 = 0;
@@ -143,7 +141,7 @@ void quantize_q8_0_ref(const float* x, BlockQ8_0& out) {
 
 void quantize_q4_0_weighted(const float* x, const float* qw, float sigma2, BlockQ4_0& out) {
   float w[kQK];
-  importance_weights(x, qw, sigma2, w);
+  importance_weights(x, qw, sigma2, kQK, w);
   std::int8_t L[kQK];
   const float d = detail::search_symmetric(kQK, 8, x, L, w);  // codes 0..15 = l + 8
   out.d = fp32_to_fp16(d);
@@ -152,7 +150,7 @@ void quantize_q4_0_weighted(const float* x, const float* qw, float sigma2, Block
 
 void quantize_q5_0_weighted(const float* x, const float* qw, float sigma2, BlockQ5_0& out) {
   float w[kQK];
-  importance_weights(x, qw, sigma2, w);
+  importance_weights(x, qw, sigma2, kQK, w);
   std::int8_t L[kQK];
   const float d = detail::search_symmetric(kQK, 16, x, L, w);  // codes 0..31 = l + 16
   out.d = fp32_to_fp16(d);
@@ -163,7 +161,7 @@ void quantize_q5_0_weighted(const float* x, const float* qw, float sigma2, Block
 
 void quantize_q4_1_weighted(const float* x, const float* qw, float sigma2, BlockQ4_1& out) {
   float w[kQK];
-  importance_weights(x, qw, sigma2, w);
+  importance_weights(x, qw, sigma2, kQK, w);
   std::uint8_t L[kQK];
   float neg_min = 0;
   const float d = detail::search_asymmetric(kQK, 15, x, w, L, &neg_min, -0.9f, 0.05f, 36, false, true);
@@ -174,7 +172,7 @@ void quantize_q4_1_weighted(const float* x, const float* qw, float sigma2, Block
 
 void quantize_q5_1_weighted(const float* x, const float* qw, float sigma2, BlockQ5_1& out) {
   float w[kQK];
-  importance_weights(x, qw, sigma2, w);
+  importance_weights(x, qw, sigma2, kQK, w);
   std::uint8_t L[kQK];
   float neg_min = 0;
   const float d = detail::search_asymmetric(kQK, 31, x, w, L, &neg_min, -0.9f, 0.05f, 36, false, true);

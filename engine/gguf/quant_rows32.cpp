@@ -18,6 +18,7 @@
 #include "engine/formats/block_simd.h"
 #include "engine/gguf/blocks.h"
 #include "engine/gguf/half.h"
+#include "engine/gguf/quant_lanes.h"
 #include "engine/gguf/quant_legacy.h"
 #include "engine/gguf/quant_mxfp4.h"
 #include "engine/gguf/quant_search.h"
@@ -33,13 +34,13 @@ using formats::simd::i8v;
 using formats::simd::load8;
 using formats::simd::max8;
 using formats::simd::splat8;
+using detail::lanes::splat_int;
 using u8x8 = std::uint8_t __attribute__((vector_size(8)));
 using s8x8 = std::int8_t __attribute__((vector_size(8)));
 using u16x8 = std::uint16_t __attribute__((vector_size(16)));
 
 constexpr int kQK = 32;
 
-QLAB_SIMD_INLINE i8v splat_i(std::int32_t v) { return i8v{v, v, v, v, v, v, v, v}; }
 QLAB_SIMD_INLINE i8v iota(std::int32_t b) { return i8v{b, b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7}; }
 QLAB_SIMD_INLINE i8v min_i(const i8v& a, const i8v& b) { return a < b ? a : b; }
 QLAB_SIMD_INLINE f8 min_f(const f8& a, const f8& b) { return a < b ? a : b; }
@@ -71,13 +72,13 @@ QLAB_SIMD_INLINE void load32(const float* x, f8 v[4]) {
 }
 
 // The element of largest |x| with its sign, the first of equals (quant_legacy's signed_absmax);
-// nullopt-like false when that magnitude is zero (the reference then keeps +0; -0 == +0 would let
-// a vector pick either).
+// false when that magnitude is zero (the reference then keeps +0, and -0 == +0 would let a vector
+// pick either).
 QLAB_SIMD_INLINE bool signed_absmax32(const float* x, const f8 v[4], float* out) {
   const i8v a0 = abs_bits8(v[0]), a1 = abs_bits8(v[1]), a2 = abs_bits8(v[2]), a3 = abs_bits8(v[3]);
   const std::uint32_t amax = hmax8(max8(max8(a0, a1), max8(a2, a3)));
   if (amax == 0) return false;
-  const i8v t = splat_i(static_cast<std::int32_t>(amax)), none = splat_i(kQK);
+  const i8v t = splat_int(static_cast<std::int32_t>(amax)), none = splat_int(kQK);
   const i8v first = min_i(min_i(a0 == t ? iota(0) : none, a1 == t ? iota(8) : none),
                           min_i(a2 == t ? iota(16) : none, a3 == t ? iota(24) : none));
   *out = x[hmin_i(first)];
@@ -88,7 +89,7 @@ QLAB_SIMD_INLINE bool signed_absmax32(const float* x, const f8 v[4], float* out)
 QLAB_SIMD_INLINE i8v trunc_codes(const f8& v, float id, float bias) {
   return __builtin_convertvector(v * splat8(id) + splat8(bias), i8v);
 }
-QLAB_SIMD_INLINE i8v cap(const i8v& c, std::int32_t hi) { return min_i(c, splat_i(hi)); }
+QLAB_SIMD_INLINE i8v cap(const i8v& c, std::int32_t hi) { return min_i(c, splat_int(hi)); }
 
 // Four-bit codes (0..15 in each lane) to the 16 bytes of qs.
 QLAB_SIMD_INLINE void pack_nibbles32(const i8v c[4], std::uint8_t* qs) {
@@ -256,7 +257,7 @@ void quantize_mxfp4_blocks(const float* x, std::int64_t nblocks, std::byte* dst)
   i8v ki[16];
   for (int k = 0; k < 16; ++k) {
     kv[k] = splat8(static_cast<float>(kMxfp4Doubled[k]));
-    ki[k] = splat_i(k);
+    ki[k] = splat_int(k);
   }
   for (std::int64_t b = 0; b < nblocks; ++b, x += kQK) {
     BlockMXFP4 out;
@@ -272,7 +273,7 @@ void quantize_mxfp4_blocks(const float* x, std::int64_t nblocks, std::byte* dst)
     i8v c[4];
     f8 best_err[4];
     for (int i = 0; i < 4; ++i) {
-      c[i] = splat_i(0);
+      c[i] = splat_int(0);
       best_err[i] = (f8)abs_bits8(kv[0] * d - v[i]);
     }
     for (int k = 1; k < 16; ++k) {
@@ -302,13 +303,13 @@ void fp32_to_fp16_row(const float* x, std::int64_t n, std::byte* dst) {
     const i8v sign = (w >> 16) & 0x8000, a = w & 0x7FFFFFFF;
     const i8v r = a - (112 << 23);
     i8v shift = 126 - (a >> 23);
-    shift = shift < 1 ? splat_i(1) : shift;
-    shift = shift > 31 ? splat_i(31) : shift;
+    shift = shift < 1 ? splat_int(1) : shift;
+    shift = shift > 31 ? splat_int(31) : shift;
     const i8v m = (a & 0x7FFFFF) | 0x800000;
     const i8v normal = a >= 0x38800000;
     i8v q = normal ? r >> 13 : m >> shift;
-    const i8v rem = normal ? r & 0x1FFF : m & ((splat_i(1) << shift) - 1);
-    const i8v half = normal ? splat_i(0x1000) : splat_i(1) << (shift - 1);
+    const i8v rem = normal ? r & 0x1FFF : m & ((splat_int(1) << shift) - 1);
+    const i8v half = normal ? splat_int(0x1000) : splat_int(1) << (shift - 1);
     q -= (rem > half) | ((rem == half) & ((q & 1) != 0));  // a true compare is -1
     i8v h = sign | q;
     h = a >= 0x477FF000 ? (sign | 0x7C00) : h;
@@ -326,12 +327,11 @@ void fp32_to_fp16_row(const float* x, std::int64_t n, std::byte* dst) {
 
 namespace {
 
-// quant_legacy's importance weights, n at a time: qw * sqrt(sigma2 + x^2).
-void importance_weights_n(const float* x, const float* qw, float sigma2, int n, float* w) {
-  for (int j = 0; j < n; ++j) w[j] = qw[j] * std::sqrt(sigma2 + x[j] * x[j]);
-}
-
 constexpr int kGroups = 8;
+
+// The searches' codes as the packers take them: int8 codes 0..31 are the same bytes as uint8.
+const std::uint8_t* codes(const std::int8_t* L) { return reinterpret_cast<const std::uint8_t*>(L); }
+const std::uint8_t* codes(const std::uint8_t* L) { return L; }
 
 // Symmetric types: codes L (0..2 nmax - 1) and a scale per block; `emit` writes a block.
 template <typename Emit, typename One>
@@ -342,7 +342,7 @@ void symmetric_row(const float* x, const float* qw, std::int64_t cols, int nmax,
   for (; b + kGroups <= nb; b += kGroups) {
     float w[kGroups * kQK], scales[kGroups];
     std::int8_t L[kGroups * kQK];
-    importance_weights_n(x + b * kQK, qw + b * kQK, sigma2, kGroups * kQK, w);
+    importance_weights(x + b * kQK, qw + b * kQK, sigma2, kGroups * kQK, w);
     detail::search_symmetric_x8(kQK, nmax, x + b * kQK, L, w, scales);
     for (int g = 0; g < kGroups; ++g) emit(L + g * kQK, scales[g], dst);
   }
@@ -357,7 +357,7 @@ void asymmetric_row(const float* x, const float* qw, std::int64_t cols, int nmax
   for (; b + kGroups <= nb; b += kGroups) {
     float w[kGroups * kQK], scales[kGroups], neg_min[kGroups];
     std::uint8_t L[kGroups * kQK];
-    importance_weights_n(x + b * kQK, qw + b * kQK, sigma2, kGroups * kQK, w);
+    importance_weights(x + b * kQK, qw + b * kQK, sigma2, kGroups * kQK, w);
     // quant_legacy's quantize_q{4,5}_1_weighted parameters
     detail::search_asymmetric_x8(kQK, nmax, x + b * kQK, w, L, neg_min, scales, -0.9f, 0.05f, 36, false, true);
     for (int g = 0; g < kGroups; ++g) emit(L + g * kQK, scales[g], neg_min[g], dst);
@@ -374,26 +374,13 @@ auto one_block(Fn fn) {
   };
 }
 
-template <typename Code>
-void nibbles(const Code* L, std::uint8_t* qs) {
-  for (int j = 0; j < kQK / 2; ++j) qs[j] = static_cast<std::uint8_t>((L[j] & 0x0F) | ((L[j + kQK / 2] & 0x0F) << 4));
-}
-
-template <typename Code>
-void five_bits(const Code* L, std::uint8_t* qs, std::uint8_t* qh) {
-  nibbles(L, qs);
-  std::uint32_t h = 0;
-  for (int j = 0; j < kQK; ++j) h |= static_cast<std::uint32_t>((L[j] >> 4) & 1) << j;
-  std::memcpy(qh, &h, 4);
-}
-
 }  // namespace
 
 void quantize_q4_0_weighted_row(const float* x, const float* qw, std::int64_t cols, std::byte* dst) {
   symmetric_row(x, qw, cols, 8, dst, [](const std::int8_t* L, float d, std::byte*& out) {
     BlockQ4_0 b;
     b.d = fp32_to_fp16(d);
-    nibbles(L, b.qs);
+    pack_nibbles(codes(L), b.qs);
     put(out, b);
   }, one_block<BlockQ4_0>(quantize_q4_0_weighted));
 }
@@ -402,7 +389,7 @@ void quantize_q5_0_weighted_row(const float* x, const float* qw, std::int64_t co
   symmetric_row(x, qw, cols, 16, dst, [](const std::int8_t* L, float d, std::byte*& out) {
     BlockQ5_0 b;
     b.d = fp32_to_fp16(d);
-    five_bits(L, b.qs, b.qh);
+    pack_5bit(codes(L), b.qs, b.qh);
     put(out, b);
   }, one_block<BlockQ5_0>(quantize_q5_0_weighted));
 }
@@ -412,7 +399,7 @@ void quantize_q4_1_weighted_row(const float* x, const float* qw, std::int64_t co
     BlockQ4_1 b;
     b.d = fp32_to_fp16(d);
     b.m = fp32_to_fp16(-neg_min);
-    nibbles(L, b.qs);
+    pack_nibbles(codes(L), b.qs);
     put(out, b);
   }, one_block<BlockQ4_1>(quantize_q4_1_weighted));
 }
@@ -422,7 +409,7 @@ void quantize_q5_1_weighted_row(const float* x, const float* qw, std::int64_t co
     BlockQ5_1 b;
     b.d = fp32_to_fp16(d);
     b.m = fp32_to_fp16(-neg_min);
-    five_bits(L, b.qs, b.qh);
+    pack_5bit(codes(L), b.qs, b.qh);
     put(out, b);
   }, one_block<BlockQ5_1>(quantize_q5_1_weighted));
 }

@@ -30,6 +30,20 @@ void transpose_in(int n, const float* x, f8* X) {
     for (int g = 0; g < kLanes; ++g) X[i][g] = x[g * n + i];
 }
 
+// Each lane's element of largest magnitude with its sign (the first one wins a tie); *amax_out its
+// magnitude.
+QLAB_SIMD_INLINE f8 signed_absmax8(int n, const f8* X, f8* amax_out) {
+  f8 amax = splat(0), max = splat(0);
+  for (int i = 0; i < n; ++i) {
+    const f8 ax = abs8(X[i]);
+    const i8v larger = ax > amax;
+    amax = pick(larger, ax, amax);
+    max = pick(larger, X[i], max);
+  }
+  *amax_out = amax;
+  return max;
+}
+
 // search_asymmetric's weighted error of a fit scale * code + m.
 QLAB_SIMD_INLINE f8 error8(int n, f8 scale, f8 m, const f8* codes, const f8* X, const f8* W, bool use_mad) {
   f8 err = splat(0);
@@ -50,14 +64,8 @@ void symmetric8(int n, int nmax, const float* x, std::int8_t* L, const float* we
   } else {
     for (int i = 0; i < n; ++i) W[i] = X[i] * X[i];
   }
-  // The element of largest magnitude with its sign; the first one wins a tie.
-  f8 amax = splat(0), max = splat(0);
-  for (int i = 0; i < n; ++i) {
-    const f8 ax = abs8(X[i]);
-    const i8v larger = ax > amax;
-    amax = pick(larger, ax, amax);
-    max = pick(larger, X[i], max);
-  }
+  f8 amax;
+  const f8 max = signed_absmax8(n, X, &amax);
   const i8v zero = amax < splat(kGroupMaxEps);
 
   // First guess: the largest element on code -nmax; its least-squares scale.
@@ -164,13 +172,8 @@ void q3_8(int n, int nmax, const float* x, std::int8_t* L, float* scales) {
   f8 X[kMaxGroupX8] = {}, W[kMaxGroupX8] = {}, Lf[kMaxGroupX8] = {};  // (zeroed: GCC cannot see that n >= 1)
   transpose_in(n, x, X);
   for (int i = 0; i < n; ++i) W[i] = X[i] * X[i];
-  f8 amax = splat(0), max = splat(0);
-  for (int i = 0; i < n; ++i) {
-    const f8 ax = abs8(X[i]);
-    const i8v larger = ax > amax;
-    amax = pick(larger, ax, amax);
-    max = pick(larger, X[i], max);
-  }
+  f8 amax;
+  const f8 max = signed_absmax8(n, X, &amax);
   const i8v zero = amax < splat(kGroupMaxEps);
   const f8 iscale = splat(static_cast<float>(-nmax)) / max;
   f8 sumlx = splat(0), suml2 = splat(0);
