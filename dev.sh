@@ -22,7 +22,7 @@ FUZZ_PACKAGES=(clang libclang-rt-dev)  # libFuzzer and the sanitizer runtimes ar
 # under ASan: the test stage runs them; their code paths run under ASan in the suite's shorter tests.
 ASAN_NATIVE_ONLY='^(LlamaCpp\.GgufPerplexity|MmluFixture\.PromptsIds)'
 # Tests the arm64 stage leaves to the native stages (see `arm64` below).
-ARM64_NATIVE_ONLY='^(ModelQuality\.Gptq|SuiteRun\.WordPerplexity|MmluScore\.BuiltinSet|McRuntime\.TheBuiltInModel|BuiltinModel\.(AnswersMultipleChoice|RoundingTheWeights)|LlamaCpp\.GgufPerplexity|MmluFixture\.PromptsIds)'
+ARM64_NATIVE_ONLY='^(ModelQuality\.Gptq|LayerJournal\.ResumedRun|SuiteRun\.WordPerplexity|MmluScore\.BuiltinSet|McRuntime\.TheBuiltInModel|BuiltinModel\.(AnswersMultipleChoice|RoundingTheWeights)|LlamaCpp\.GgufPerplexity|MmluFixture\.PromptsIds)'
 ARM64_PACKAGES=(g++-aarch64-linux-gnu qemu-user libfmt-dev:arm64 nlohmann-json3-dev libgtest-dev:arm64
                 libgmock-dev:arm64 libopenblas-dev:arm64 libzstd-dev:arm64 zlib1g-dev:arm64)
 

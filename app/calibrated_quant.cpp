@@ -36,6 +36,11 @@ Command with_calibration_options(Command c) {
   return c;
 }
 
+std::filesystem::path calibration_text(const Args& a, const std::filesystem::path& model_dir) {
+  if (a.has("calib")) return a.require("calib");
+  return std::filesystem::exists(model_dir / "calib.txt") ? model_dir / "calib.txt" : builtin_model_dir() / "calib.txt";
+}
+
 std::string quant_method(const Args& a) {
   const std::string method = a.get_or("method", "rtn");
   if (method != "rtn" && method != "gptq" && method != "awq")
@@ -52,7 +57,8 @@ std::string quant_method(const Args& a) {
 
 void quantize_calibrated(const Args& a, const std::string& method, const std::filesystem::path& model_dir,
                          model::Model& m, const formats::BlockFormatSpec& spec, Progress& progress,
-                         nlohmann::json& j, bool json, const quant::LinearSink& on_linear, std::stop_token stop) {
+                         nlohmann::json& j, bool json, const quant::LinearSink& on_linear, std::stop_token stop,
+                         quant::LayerJournal* journal) {
   const bool tty = ::isatty(STDERR_FILENO);
   std::vector<std::string> warnings;
   const quant::Warn warn = [&](const std::string& s) {
@@ -68,9 +74,7 @@ void quantize_calibrated(const Args& a, const std::string& method, const std::fi
   } else {
     aopt = quant::awq_options_for(spec);
   }
-  std::filesystem::path calib = a.get_or("calib", "");
-  if (calib.empty()) calib = std::filesystem::exists(model_dir / "calib.txt") ? model_dir / "calib.txt"
-                                                                              : builtin_model_dir() / "calib.txt";
+  const std::filesystem::path calib = calibration_text(a, model_dir);
   const std::int64_t samples = a.get_int("samples", quant::kCalibrationSamples, 1, 1 << 20);
   const std::int64_t seq_len = quant::calibration_seq_len(
       m.config(), a.get_int("seq-len", 0, 2, 1 << 20), method == "gptq" ? quant::kGptqSeqLen : quant::kAwqSeqLen);
@@ -86,8 +90,8 @@ void quantize_calibrated(const Args& a, const std::string& method, const std::fi
                set.samples, set.seq_len, calib.string(), set.stream_tokens, seed, mib(mem.total()),
                mib(mem.hidden_states), mib(mem.batch), mib(mem.statistics));
   const quant::ModelQuantReport r =
-      method == "gptq" ? quant::quantize_model_gptq(m, set, gopt, progress, stop, warn, on_linear)
-                       : quant::quantize_model_awq(m, set, aopt, progress, stop, warn, on_linear);
+      method == "gptq" ? quant::quantize_model_gptq(m, set, gopt, progress, stop, warn, on_linear, journal)
+                       : quant::quantize_model_awq(m, set, aopt, progress, stop, warn, on_linear, journal);
   double worst = 0, mean = 0;
   std::string worst_name;
   for (const auto& l : r.linears) {

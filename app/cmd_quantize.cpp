@@ -10,6 +10,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "app/calibrated_quant.h"
 #include "app/cli.h"
 #include "app/model_arg.h"
 #include "app/quantize_int.h"
@@ -54,6 +55,7 @@ int run(const Args& a) {
   }
   opt.max_shard_bytes = static_cast<std::uint64_t>(a.get_int("max-shard-mb", 5000, 1, 1 << 24)) * 1'000'000ull;
   opt.replace_existing = a.has("force");
+  opt.resume = a.has("resume");
   opt.slab_bytes = static_cast<std::size_t>(a.get_int("slab-mb", 64, 1, 1 << 16)) << 20;
   const bool calibrates = io::quant_scheme(method, opt.layout).input_scale();
   if (!calibrates)
@@ -61,10 +63,7 @@ int run(const Args& a) {
       if (a.has(f))
         throw UsageError(fmt::format("--{} goes with methods that store activation scales (nvfp4, and fp8 with "
                                      "--export modelopt); {} has none", f, method));
-  opt.calibration.text = a.get_or("calib", "");
-  if (opt.calibration.text.empty())
-    opt.calibration.text = std::filesystem::exists(model / "calib.txt") ? model / "calib.txt"
-                                                                        : builtin_model_dir() / "calib.txt";
+  opt.calibration.text = calibration_text(a, model);
   opt.calibration.samples = a.get_int("samples", 64, 1, 1 << 20);
   opt.calibration.seq_len = a.get_int("seq-len", 512, 2, 1 << 20);
   opt.calibration.seed = static_cast<std::uint64_t>(a.get_int("seed", 0, 0, 1LL << 62));
@@ -76,12 +75,17 @@ int run(const Args& a) {
     StderrProgress progress;
     r = exporter::quantize_checkpoint(model, out, opt, progress,
                                       [](const std::string& w) { fmt::print(stderr, "warning: {}\n", w); });
+  } catch (const exporter::Suspended& s) {
+    if (signals.signal() == 0) throw;
+    fmt::print(stderr, "\nqlab quantize: interrupted; {} complete shard{} kept in {}: the same command with --resume "
+               "continues from there\n", s.shards, s.shards == 1 ? "" : "s", s.staging.string());
+    signals.end_as_signalled();
   } catch (const Cancelled&) {
     if (signals.signal() == 0) throw;
     fmt::print(stderr, "\nqlab quantize: interrupted; nothing was written\n");
     signals.end_as_signalled();
   }
-  const double gbps = r.source_bytes / 1e9 / std::max(r.seconds_write, 1e-9);
+  const double gbps = (r.source_bytes - r.resumed_bytes) / 1e9 / std::max(r.seconds_write, 1e-9);
   const double linear_ratio = r.linear_written_bytes ? double(r.linear_source_bytes) / r.linear_written_bytes : 0;
   const double whole_ratio = r.files.tensor_bytes ? double(r.source_bytes) / r.files.tensor_bytes : 0;
   if (a.json()) {
@@ -104,6 +108,8 @@ int run(const Args& a) {
                         {"gb_per_second", gbps},
                         {"peak_rss_bytes", peak_rss_gb() * 1e9},
                         {"reread_check", "passed"},
+                        {"resumed_shards", r.resumed_shards},
+                        {"resumed_source_bytes", r.resumed_bytes},
                         {"warnings", r.warnings}};
     if (calibrates)
       j["calibration"] = {{"file", r.activations.source}, {"samples", r.activations.samples},
@@ -113,6 +119,11 @@ int run(const Args& a) {
   }
   fmt::print("wrote {} ({} as {}, {} Linear weights quantized, {} tensors kept)\n", out, r.scheme.method,
              io::layout_name(r.scheme.layout), r.quantized, r.kept);
+  if (opt.resume)
+    fmt::print("  {}\n", r.resumed_shards > 0
+                              ? fmt::format("resumed: {} shard{} ({:.3f} GB of source) kept from the interrupted run",
+                                            r.resumed_shards, r.resumed_shards == 1 ? "" : "s", r.resumed_bytes / 1e9)
+                              : std::string("--resume: no interrupted run of this folder was found; ran from the start"));
   if (calibrates)
     fmt::print("  activation scales from {} x {} tokens of {} ({:.1f} MB of activations held, {:.1f} s)\n",
                r.activations.samples, r.activations.seq_len, r.activations.source, r.activations.hidden_bytes / 1e6,
@@ -131,14 +142,16 @@ const Registrar reg({
     "quantize",
     "write a quantized checkpoint vLLM loads: NVFP4/MXFP4/FP8 streamed (ModelOpt, compressed-tensors) or "
     "GPTQ/AWQ/RTN integers (GPTQ, AWQ, compressed-tensors)",
-    "MODEL --method M --out DIR [--force] [--export L] [--format intB-gG] [--act-order] [--exclude PATTERN ...] "
+    "MODEL --method M --out DIR [--force | --resume] [--export L] [--format intB-gG] [--act-order] [--exclude PATTERN ...] "
     "[--calib FILE --samples N --seq-len L]",
     {
         {"method", "M", "nvfp4 (W4A4), nvfp4-w4a16, mxfp4, fp8 (per tensor) or fp8-channel (per output channel), "
                         "streamed; gptq, awq (calibrated) or rtn (no data), integers, in memory"},
         {"out", "DIR", "folder to create (must not exist, or be empty; not inside MODEL)"},
         {"force", "", "replace --out when it is a model folder (config.json): the old one stays until the new one "
-                      "has passed its re-read check"},
+                      "has passed its re-read check; also discards an interrupted run of --out"},
+        {"resume", "", "continue an interrupted run (Ctrl-C, kill, power loss) of the same command: streamed methods "
+                       "from the last complete shard, gptq/awq from the last finished decoder layer"},
         {"export", "L", "nvfp4/mxfp4/fp8: modelopt (default; no mxfp4; its fp8 is W8A8, calibrated) or "
                         "compressed-tensors (default for mxfp4 and fp8); gptq/awq/rtn: gptq (GPTQ v1, default for "
                         "gptq and rtn), awq (AutoAWQ GEMM, default for awq) or compressed-tensors (pack-quantized)"},
@@ -163,8 +176,9 @@ const Registrar reg({
     "float-quantized; its fp8 is weight-only). nvfp4 and ModelOpt fp8 store activation scales: the\n"
     "calibration text runs through the model layer by layer first (max calibration, as ModelOpt).\n"
     "Everything is written to a staging folder renamed into place at the end, then read back: the\n"
-    "dequantized weights must equal the in-memory quantization bit for bit. Ctrl-C cancels and leaves\n"
-    "nothing behind.\n"
+    "dequantized weights must equal the in-memory quantization bit for bit. Ctrl-C cancels; nothing appears\n"
+    "at --out. Complete shards (and gptq/awq's finished layers) of an interrupted run are kept beside --out\n"
+    "for --resume, which writes the folder an uninterrupted run writes.\n"
     "gptq, awq and rtn load the model, quantize every decoder Linear in memory (gptq and awq layer by layer\n"
     "on the calibration text, as qlab ppl --method does), then write GPTQ v1 (qweight/qzeros/scales/g_idx,\n"
     "quantize_config.json), AutoAWQ GEMM or compressed-tensors pack-quantized, re-read the same way.",

@@ -3,6 +3,9 @@
 
 #include <sys/resource.h>
 
+#include <chrono>
+#include <optional>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -11,9 +14,11 @@
 #include "app/signal_stop.h"
 #include "engine/core/error.h"
 #include "engine/exporter/int_export.h"
+#include "engine/exporter/source_folder.h"
 #include "engine/formats/format_lookup.h"
 #include "engine/io/model_config.h"
 #include "engine/io/tensor_map.h"
+#include "engine/quant/layer_journal.h"
 #include "engine/quant/rtn_model.h"
 
 namespace qlab::app {
@@ -42,6 +47,30 @@ double peak_rss_bytes() {
   return static_cast<double>(u.ru_maxrss) * 1024;  // Linux reports kilobytes
 }
 
+// Everything a finished layer depends on: an interrupted run is resumed only with all of it the same.
+nlohmann::json layer_journal_key(const Args& a, const std::string& method, const std::filesystem::path& model_dir,
+                                 const formats::BlockFormatSpec& spec) {
+  namespace fs = std::filesystem;
+  const io::TensorStore store = io::TensorStore::open(model_dir);
+  const fs::path calib = calibration_text(a, model_dir);
+  std::error_code ec;
+  const auto mtime = fs::last_write_time(calib, ec);
+  return {{"writer", "qlab quantize (layers)"},
+          {"version", 1},
+          {"source", fs::absolute(model_dir).lexically_normal().string()},
+          {"source_files", exporter::SourceStamps(store).to_json()},
+          {"method", method},
+          {"format", spec.name},
+          {"act_order", a.has("act-order")},
+          {"calib", {{"file", fs::absolute(calib).lexically_normal().string()},
+                     {"bytes", ec ? 0 : fs::file_size(calib, ec)},
+                     {"mtime_ns", ec ? 0 : std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               mtime.time_since_epoch()).count()}}},
+          {"samples", a.get_or("samples", "default")},
+          {"seq_len", a.get_or("seq-len", "default")},
+          {"seed", a.get_or("seed", "0")}};
+}
+
 }  // namespace
 
 bool is_int_quantize_method(const std::string& method) { return method == "gptq" || method == "awq" || method == "rtn"; }
@@ -57,6 +86,8 @@ int run_int_quantize(const Args& a) {
     for (const char* f : {"calib", "samples", "seq-len", "seed", "act-order"})
       if (a.has(f)) throw UsageError(fmt::format("--{} needs --method gptq or awq (rtn uses no data)", f));
   if (method != "gptq" && a.has("act-order")) throw UsageError("--act-order is a gptq option");
+  if (method == "rtn" && a.has("resume"))
+    throw UsageError("--resume continues gptq and awq runs (rtn keeps no finished layers: run it again)");
   for (const char* f : {"exclude", "slab-mb"})
     if (a.has(f)) throw UsageError(fmt::format("--{} goes with the streaming methods (nvfp4, mxfp4, fp8)", f));
 
@@ -80,6 +111,20 @@ int run_int_quantize(const Args& a) {
          method);
   }
   const std::uint64_t max_shard = static_cast<std::uint64_t>(a.get_int("max-shard-mb", 5000, 1, 1 << 24)) * 1'000'000ull;
+  // Before any work: an --out that the writer would refuse at the end (after the whole calibration).
+  exporter::check_source_and_out(model_dir, out);
+  io::CheckpointWriter::check_out_dir(out, a.has("force"));
+  // GPTQ and AWQ keep each finished layer beside --out, so an interrupted run can be resumed.
+  std::optional<quant::LayerJournal> journal;
+  if (method != "rtn")
+    journal.emplace(quant::LayerJournal::folder_for(out), layer_journal_key(a, method, model_dir, spec),
+                    a.has("resume"), a.has("force"));
+  if (journal && a.has("resume") && !a.json())
+    fmt::print("{}\n", journal->resumed_layers() > 0
+                          ? fmt::format("resuming: {} finished layer{} of the interrupted run in {}",
+                                        journal->resumed_layers(), journal->resumed_layers() == 1 ? "" : "s",
+                                        journal->dir().string())
+                          : std::string("--resume: no interrupted run of this folder was found; starting from layer 1"));
 
   SignalStop signals;
   model::Model m = model::Model::load(model_dir);
@@ -99,16 +144,25 @@ int run_int_quantize(const Args& a) {
       j["calibration"] = nullptr;
       j["quantize_seconds"] = rep.seconds;
     } else {
-      quantize_calibrated(a, method, model_dir, m, spec, progress, j, a.json(), sink, signals.token());
+      quantize_calibrated(a, method, model_dir, m, spec, progress, j, a.json(), sink, signals.token(),
+                          journal ? &*journal : nullptr);
     }
     exporter::IntExportOptions eo;
     eo.max_shard_bytes = max_shard;
     eo.replace_existing = a.has("force");
     eo.stop = signals.token();
     r = exporter::write_int_checkpoint(model_dir, out, m, linears, scheme, eo, progress);
+    if (journal) journal->remove();
   } catch (const Cancelled&) {
     if (signals.signal() == 0) throw;
-    fmt::print(stderr, "\nqlab quantize: interrupted; nothing was written\n");
+    if (journal && journal->layers_done() > 0) {
+      const int done = journal->layers_done();
+      journal->keep();
+      fmt::print(stderr, "\nqlab quantize: interrupted; {} finished layer{} kept in {}: the same command with "
+                 "--resume continues from there\n", done, done == 1 ? "" : "s", journal->dir().string());
+    } else {
+      fmt::print(stderr, "\nqlab quantize: interrupted; nothing was written\n");
+    }
     signals.end_as_signalled();
   }
   const double bpw = r.linear_weights ? 8.0 * static_cast<double>(r.linear_written_bytes) / r.linear_weights : 0.0;
@@ -131,6 +185,7 @@ int run_int_quantize(const Args& a) {
     j["seconds_check"] = r.seconds_check;
     j["peak_rss_bytes"] = peak_rss_bytes();
     j["reread_check"] = "passed";
+    j["resumed_layers"] = journal ? journal->resumed_layers() : 0;
     print_json(j.dump(2));
     return 0;
   }

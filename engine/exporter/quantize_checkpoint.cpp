@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -96,11 +97,27 @@ class Streamer {
   const std::map<std::string, std::uint64_t>& hashes() const { return hashes_; }
   const std::map<std::string, float>& input_scales() const { return input_scales_; }
   std::uint64_t written_linear_bytes() const { return written_linear_; }
+  std::uint64_t resumed_bytes() const { return static_cast<std::uint64_t>(resumed_); }
+
+  // What the re-read check needs of the tensors already written, recorded with each complete shard
+  // (floats as their bits: the values must come back exactly).
+  nlohmann::json journal() const {
+    nlohmann::json h = nlohmann::json::object(), in = nlohmann::json::object();
+    for (const auto& [k, v] : hashes_) h[k] = v;
+    for (const auto& [k, v] : input_scales_) in[k] = std::bit_cast<std::uint32_t>(v);
+    return {{"hashes", h}, {"input_scales", in}};
+  }
+  void restore(const nlohmann::json& j) {
+    for (const auto& [k, v] : j.at("hashes").items()) resumed_hashes_[k] = v.get<std::uint64_t>();
+    for (const auto& [k, v] : j.at("input_scales").items())
+      resumed_scales_[k] = std::bit_cast<float>(v.get<std::uint32_t>());
+  }
 
  private:
-  void advance(std::uint64_t bytes) {
+  void advance(std::uint64_t bytes, bool resumed = false) {
     done_ += bytes;
-    const double secs = since(t0_), rate = secs > 0 ? done_ / secs : 0;
+    if (resumed) resumed_ += bytes;
+    const double secs = since(t0_), rate = secs > 0 ? (done_ - resumed_) / secs : 0;
     const double total = static_cast<double>(plan_.source_bytes);
     // The elapsed time and the ETA are the progress bar's (the CLI's and the tutor's both draw them).
     progress_.report(total > 0 ? done_ / total : 1.0,
@@ -108,6 +125,10 @@ class Streamer {
   }
 
   void keep(io::CheckpointWriter& w, const io::TensorRef& t) {
+    if (w.holds(t.name)) {
+      advance(t.bytes.size(), true);
+      return;
+    }
     const io::TensorRef* src = &t;
     w.add(io::TensorHeader{t.name, t.dtype, t.shape}, [src](std::uint64_t offset, std::span<std::byte> chunk) {
       std::memcpy(chunk.data(), src->bytes.data() + offset, chunk.size());
@@ -140,12 +161,38 @@ class Streamer {
     return amax;
   }
 
+  // Every part of the Linear whose weight is t is in a shard an interrupted run completed.
+  bool resumed(const io::CheckpointWriter& w, const io::TensorRef& t) const {
+    const std::string module = module_of(t.name);
+    for (const io::LinearPart& part : io::linear_parts(plan_.scheme, t.shape[0], t.shape[1]))
+      if (!w.holds(module + "." + part.suffix)) return false;
+    return true;
+  }
+
+  // A Linear the interrupted run wrote: its hash (and input scale) from the journal, no source read.
+  void take_resumed(const io::TensorRef& t) {
+    const std::string module = module_of(t.name);
+    const auto h = resumed_hashes_.find(module);
+    if (h == resumed_hashes_.end()) fail("the interrupted run's journal has no hash for '{}'; --force discards it", module);
+    hashes_[module] = h->second;
+    if (const auto in = resumed_scales_.find(module); in != resumed_scales_.end()) input_scales_[module] = in->second;
+    for (const io::LinearPart& part : io::linear_parts(plan_.scheme, t.shape[0], t.shape[1]))
+      written_linear_ += io::dtype_byte_length(part.dtype, part.shape, module);
+    advance(t.bytes.size(), true);
+  }
+
   void quantize_group(io::CheckpointWriter& w, const PlanItem& item) {
     const io::QuantScheme& s = plan_.scheme;
     const formats::BlockFormatSpec& spec = s.spec();
     const bool has_scalar = s.format == "nvfp4" || s.format == "fp8-tensor";
-    const TensorScalar scalar = has_scalar ? tensor_scalar(s, group_amax(item)) : TensorScalar{};
+    bool all_resumed = true;
+    for (const io::TensorRef* t : item.members) all_resumed = all_resumed && resumed(w, *t);
+    const TensorScalar scalar = has_scalar && !all_resumed ? tensor_scalar(s, group_amax(item)) : TensorScalar{};
     for (const io::TensorRef* t : item.members) {
+      if (resumed(w, *t)) {
+        take_resumed(*t);
+        continue;
+      }
       const tensor::Matrix m = stored_matrix(*t);
       const std::int64_t rows = m.rows, cols = m.cols, step = slab_rows(cols, opt_.slab_bytes);
       const formats::StorageSizes sizes = formats::storage_sizes(spec, rows, cols);
@@ -172,6 +219,8 @@ class Streamer {
         advance(static_cast<std::uint64_t>(n) * row_bytes);
       }
       const std::string module = module_of(t->name);
+      if (const auto was = resumed_hashes_.find(module); was != resumed_hashes_.end() && was->second != h)
+        fail("'{}' quantizes to other values than in the interrupted run; --force discards that run", module);
       hashes_[module] = h;
       for (const io::LinearPart& part : io::linear_parts(s, rows, cols)) {
         io::TensorHeader header{module + "." + part.suffix, part.dtype, part.shape};
@@ -194,8 +243,8 @@ class Streamer {
             break;
           }
         }
-        w.add(std::move(header), bytes);
         written_linear_ += bytes.size();
+        w.add(std::move(header), bytes);  // a part the interrupted run wrote is checked and skipped
       }
     }
   }
@@ -205,8 +254,9 @@ class Streamer {
   const ActivationAmax& act_;
   Progress& progress_;
   Clock::time_point t0_;
-  double done_ = 0;
-  std::map<std::string, std::uint64_t> hashes_;
+  double done_ = 0, resumed_ = 0;
+  std::map<std::string, std::uint64_t> hashes_, resumed_hashes_;
+  std::map<std::string, float> resumed_scales_;
   std::map<std::string, float> input_scales_;  // as written
   std::uint64_t written_linear_ = 0;
   std::vector<float> x_, dq_;  // a slab of source rows and of their dequantized values
@@ -271,6 +321,42 @@ void reread_check(const fs::path& out_dir, const QuantizePlan& plan, const std::
     fail("{}: re-read check: {} tensors written, {} expected", out_dir.string(), out.size(), expected);
 }
 
+// Everything the written bytes depend on: an interrupted run is resumed only with all of it the same.
+nlohmann::json resume_key(const fs::path& model_dir, const SourceStamps& stamps, const QuantizePlan& plan,
+                          const QuantizeOptions& opt) {
+  nlohmann::json k = {{"writer", "qlab quantize (streaming)"},
+                      {"version", 1},
+                      {"source", fs::absolute(model_dir).lexically_normal().string()},
+                      {"source_files", stamps.to_json()},
+                      {"method", plan.scheme.method},
+                      {"export", io::layout_name(plan.scheme.layout)},
+                      {"exclude", opt.exclude},
+                      {"max_shard_bytes", opt.max_shard_bytes}};
+  if (plan.scheme.input_scale())
+    k["calibration"] = {{"text", fs::absolute(opt.calibration.text).lexically_normal().string()},
+                        {"samples", opt.calibration.samples},
+                        {"seq_len", opt.calibration.seq_len},
+                        {"seed", opt.calibration.seed}};
+  return k;
+}
+
+nlohmann::json amax_json(const ActivationAmax& a) {
+  nlohmann::json m = nlohmann::json::object();
+  for (const auto& [k, v] : a.by_module) m[k] = std::bit_cast<std::uint32_t>(v);
+  return {{"by_module", m}, {"samples", a.samples}, {"seq_len", a.seq_len}, {"hidden_bytes", a.hidden_bytes},
+          {"source", a.source}};
+}
+
+ActivationAmax amax_from_json(const nlohmann::json& j) {
+  ActivationAmax a;
+  for (const auto& [k, v] : j.at("by_module").items()) a.by_module[k] = std::bit_cast<float>(v.get<std::uint32_t>());
+  a.samples = j.at("samples").get<std::int64_t>();
+  a.seq_len = j.at("seq_len").get<std::int64_t>();
+  a.hidden_bytes = j.at("hidden_bytes").get<std::uint64_t>();
+  a.source = j.at("source").get<std::string>();
+  return a;
+}
+
 }  // namespace
 
 QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& out_dir, const QuantizeOptions& opt,
@@ -298,17 +384,18 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
   }
   config["quantization_config"] = io::quantization_config(plan.scheme);
 
-  if (plan.scheme.input_scale()) {
-    const auto tc = Clock::now();
-    r.activations = activation_amax(model_dir, opt.calibration, progress, opt.stop, warn);
-    r.seconds_calibrate = since(tc);
-  }
-
   Streamer streamer(plan, opt, r.activations, progress);
   io::CheckpointOptions co;
   co.max_shard_bytes = opt.max_shard_bytes;
   co.stop = opt.stop;
   co.replace_existing = opt.replace_existing;
+  co.resume = opt.resume;
+  co.resume_key = resume_key(model_dir, source_stamps, plan, opt);
+  co.journal_extra = [&] {
+    nlohmann::json j = streamer.journal();
+    if (plan.scheme.input_scale()) j["activations"] = amax_json(r.activations);
+    return j;
+  };
   // The re-read check runs on the finished staging folder: a checkpoint that fails it never appears
   // where a server would look, and a folder --force replaces stays until one passes.
   co.verify = [&](const fs::path& staged) {
@@ -318,17 +405,38 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
     reread_check(staged, plan, streamer.hashes(), streamer.input_scales(), opt);
     r.seconds_check = since(t1);
   };
-  const auto t0 = Clock::now();
   io::CheckpointWriter w(out_dir, co);
-  streamer.run(w);
-  w.write_json("config.json", config);
-  if (plan.scheme.layout == io::QuantLayout::ModelOpt)
-    w.write_json("hf_quant_config.json", io::hf_quant_config_json(plan.scheme));
-  for (const auto& p : copied_source_files(model_dir)) w.copy_file(p);
-  source_stamps.check_unchanged();  // before the folder appears: a changed source leaves nothing behind
-  r.files = w.finish();
-  r.linear_written_bytes = streamer.written_linear_bytes();
-  r.seconds_write = since(t0) - r.seconds_check;
+  try {
+    r.resumed_shards = w.resumed_shards();
+    if (r.resumed_shards > 0) {
+      try {
+        streamer.restore(w.resumed_extra());
+        if (plan.scheme.input_scale()) r.activations = amax_from_json(w.resumed_extra().at("activations"));
+      } catch (const nlohmann::json::exception& e) {
+        fail("{}: the interrupted run's journal is not as qlab writes it ({}); --force discards that run",
+             w.staging_dir().string(), e.what());
+      }
+    } else if (plan.scheme.input_scale()) {
+      const auto tc = Clock::now();
+      r.activations = activation_amax(model_dir, opt.calibration, progress, opt.stop, warn);
+      r.seconds_calibrate = since(tc);
+    }
+    const auto t0 = Clock::now();
+    streamer.run(w);
+    w.write_json("config.json", config);
+    if (plan.scheme.layout == io::QuantLayout::ModelOpt)
+      w.write_json("hf_quant_config.json", io::hf_quant_config_json(plan.scheme));
+    for (const auto& p : copied_source_files(model_dir)) w.copy_file(p);
+    source_stamps.check_unchanged();  // before the folder appears: a changed source leaves nothing behind
+    r.files = w.finish();
+    r.linear_written_bytes = streamer.written_linear_bytes();
+    r.resumed_bytes = streamer.resumed_bytes();
+    r.seconds_write = since(t0) - r.seconds_check;
+  } catch (const Cancelled&) {
+    const fs::path staging = w.staging_dir();
+    if (const std::size_t kept = w.suspend(); kept > 0) throw Suspended(staging, kept);
+    throw;
+  }
   return r;
 }
 

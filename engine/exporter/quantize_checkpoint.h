@@ -21,6 +21,12 @@
 // and every kept tensor must be byte-identical to its source. The check runs on the staging folder
 // before it is renamed into place: a failure leaves out_dir as it was.
 // Also checked while quantizing: every value within its format's error bound (slab_quantize.h).
+// Resuming (--resume): the writer is resumable (checkpoint_writer.h) with a key of everything the bytes
+// depend on (the source's path, shard sizes and times, method, layout, excludes, shard size, calibration)
+// and records, with each complete shard, the per-module hashes and input scales the re-read check needs
+// and the calibration's ranges. A resumed run skips the tensors of the adopted shards (reading no source
+// for a Linear whose parts are all there) and the calibration, and writes the folder one uninterrupted
+// run writes. A cancel keeps the complete shards (the caller says where); a kill leaves them.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -40,7 +46,9 @@ struct QuantizeOptions {
   io::QuantLayout layout = io::QuantLayout::ModelOpt;
   std::vector<std::string> exclude;       // fnmatch patterns over module names
   std::uint64_t max_shard_bytes = 5'000'000'000;
-  bool replace_existing = false;  // --force: an existing model folder at out_dir is replaced
+  bool replace_existing = false;  // --force: an existing model folder at out_dir is replaced, an interrupted
+                                  // run's staging folder discarded
+  bool resume = false;            // --resume: continue an interrupted run of the same settings
   std::size_t slab_bytes = std::size_t{64} << 20;  // float32 bytes of a slab of rows
   CalibrationOptions calibration;  // used where the scheme has static activation scales (input_scale())
   std::stop_token stop;
@@ -55,10 +63,21 @@ struct QuantizeResult {
   io::CheckpointResult files;
   double seconds_calibrate = 0, seconds_write = 0, seconds_check = 0;
   ActivationAmax activations;              // empty unless the scheme has static activation scales
+  std::size_t resumed_shards = 0;          // complete shards taken over from an interrupted run
+  std::uint64_t resumed_bytes = 0;         // source bytes they held (not read again)
   std::vector<std::string> warnings;
 };
 
 using Warn = std::function<void(const std::string&)>;
+
+// Thrown by quantize_checkpoint when it is cancelled after at least one shard is complete: the staging
+// folder stays for --resume.
+struct Suspended : Cancelled {
+  Suspended(std::filesystem::path staging, std::size_t shards)
+      : Cancelled(), staging(std::move(staging)), shards(shards) {}
+  std::filesystem::path staging;
+  std::size_t shards;
+};
 
 QuantizeResult quantize_checkpoint(const std::filesystem::path& model_dir, const std::filesystem::path& out_dir,
                                    const QuantizeOptions& options, Progress& progress, const Warn& warn = {});

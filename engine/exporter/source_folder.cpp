@@ -1,6 +1,7 @@
 #include "engine/exporter/source_folder.h"
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -65,6 +66,15 @@ std::vector<fs::path> copied_source_files(const fs::path& model_dir) {
 
 SourceStamps::SourceStamps(const io::TensorStore& store) {
   for (const auto& f : store.files()) stamps_.push_back({f, fs::file_size(f), fs::last_write_time(f)});
+}
+
+nlohmann::json SourceStamps::to_json() const {
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& s : stamps_)
+    files.push_back({{"file", fs::absolute(s.path).lexically_normal().string()},
+                     {"bytes", s.size},
+                     {"mtime_ns", std::chrono::duration_cast<std::chrono::nanoseconds>(s.mtime.time_since_epoch()).count()}});
+  return files;
 }
 
 void SourceStamps::check_unchanged() const {

@@ -7,7 +7,8 @@
 //   copied_source_files    the small files a server or tokenizer reads, sorted (config.json, the index
 //                          and hf_quant_config.json are rewritten, shards re-made, dot files skipped)
 //   SourceStamps           size and modification time of every shard, to notice a source rewritten
-//                          while it is read
+//                          while it is read; as JSON, part of a resumable run's key (an interrupted
+//                          run is resumed only on the source it read)
 #include <cstdint>
 #include <filesystem>
 #include <vector>
@@ -27,6 +28,8 @@ class SourceStamps {
   explicit SourceStamps(const io::TensorStore& store);
   // Error naming the first file whose size or modification time changed.
   void check_unchanged() const;
+  // [{"file", "bytes", "mtime_ns"}] in the store's order, with the folder's absolute path.
+  nlohmann::json to_json() const;
 
  private:
   struct Stamp {

@@ -2,9 +2,9 @@
 #include "engine/io/checkpoint_writer.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -13,6 +13,7 @@
 
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
+#include "engine/core/folder_lock.h"
 #include "engine/core/progress.h"
 #include "engine/io/strict_json.h"
 
@@ -23,6 +24,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* const kIndexName = "model.safetensors.index.json";
+const char* const kJournalName = "qlab-resume.json";  // a resumable writer's record (checkpoint_writer.h)
 
 // The greedy rule of transformers' shard_checkpoint: a new shard when this tensor would take the open
 // one past the limit and the open one holds something.
@@ -62,18 +64,6 @@ void fsync_folder(const fs::path& dir) {
 std::string temp_shard_name(std::size_t k) { return fmt::format("shard-{:05d}.safetensors", k + 1); }
 std::string spill_name(std::size_t k) { return fmt::format("shard-{:05d}.spill", k + 1); }
 
-// Takes the flock of a staging folder without waiting; -1 when another process holds it (or it
-// cannot be opened as a folder).
-int lock_folder(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return -1;
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // Removes "<name>.partial-*" folders beside the output whose writer is gone (a run killed by SIGKILL
 // or a power loss, which no handler sees). A folder whose lock is held belongs to a run going on now,
 // in this or another PID namespace, and is left alone.
@@ -82,7 +72,7 @@ void remove_abandoned_staging(const fs::path& parent, const std::string& name) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(parent, ec)) {
     if (e.path().filename().string().rfind(prefix, 0) != 0 || e.is_symlink(ec) || !e.is_directory(ec)) continue;
-    const int fd = lock_folder(e.path());
+    const int fd = try_lock_folder(e.path());
     if (fd < 0) continue;
     fs::remove_all(e.path(), ec);
     ::close(fd);
@@ -122,20 +112,25 @@ std::uint64_t checkpoint_shard_bytes(const std::vector<TensorHeader>& tensors, c
   return total;
 }
 
+void CheckpointWriter::check_out_dir(const fs::path& out, bool replace_existing) {
+  std::error_code ec;
+  if (fs::exists(out, ec) && !(fs::is_directory(out, ec) && fs::is_empty(out, ec))) {
+    if (!replace_existing)
+      fail("{}: already exists and is not an empty folder; choose a new folder (or --force to replace a model "
+           "folder)", out.string());
+    if (!fs::is_directory(out, ec) || !fs::is_regular_file(out / "config.json", ec))
+      fail("{}: exists and is not a model folder (no config.json); it is not replaced even with --force",
+           out.string());
+  }
+}
+
 CheckpointWriter::CheckpointWriter(fs::path out_dir, CheckpointOptions options)
     : out_(std::move(out_dir)), opt_(std::move(options)) {
   if (out_.empty()) fail("the output folder's name is empty");
   if (opt_.max_shard_bytes == 0) fail("{}: the largest shard must be at least one byte", out_.string());
   if (!opt_.index_metadata.is_object()) fail("{}: the index metadata must be a JSON object", out_.string());
   std::error_code ec;
-  if (fs::exists(out_, ec) && !(fs::is_directory(out_, ec) && fs::is_empty(out_, ec))) {
-    if (!opt_.replace_existing)
-      fail("{}: already exists and is not an empty folder; choose a new folder (or --force to replace a model "
-           "folder)", out_.string());
-    if (!fs::is_directory(out_, ec) || !fs::is_regular_file(out_ / "config.json", ec))
-      fail("{}: exists and is not a model folder (no config.json); it is not replaced even with --force",
-           out_.string());
-  }
+  check_out_dir(out_, opt_.replace_existing);
   // A link (to an empty or a missing folder) is written through, as atomic_file.h does for files.
   fs::path target = out_;
   for (int hops = 0; hops < 40 && fs::is_symlink(target, ec); ++hops) {
@@ -149,12 +144,16 @@ CheckpointWriter::CheckpointWriter(fs::path out_dir, CheckpointOptions options)
   if (!fs::is_directory(parent, ec)) fail("{}: folder {} does not exist", out_.string(), parent.string());
   parent_ = parent;
   target_ = abs;
-  remove_abandoned_staging(parent, abs.filename().string());
+  if (opt_.resume_key.is_null())
+    remove_abandoned_staging(parent, abs.filename().string());
+  else
+    adopt_or_refuse_interrupted(abs.filename().string());
+  if (!staging_.empty()) return;  // an interrupted run's folder, adopted
   staging_ = parent / fmt::format("{}.partial-{}", abs.filename().string(), ::getpid());
   fs::remove_all(staging_, ec);
   if (!fs::create_directory(staging_, ec) || ec)
     fail("{}: cannot create the staging folder {}: {}", out_.string(), staging_.string(), ec.message());
-  lock_fd_ = lock_folder(staging_);
+  lock_fd_ = try_lock_folder(staging_);
   if (lock_fd_ < 0) {
     const int err = errno;
     fs::remove_all(staging_, ec);
@@ -197,13 +196,14 @@ void CheckpointWriter::add_pending(Pending p) {
 void CheckpointWriter::add(TensorHeader header, std::span<const std::byte> bytes) {
   check_open();
   try {
+    if (skip_resumed(header)) return;
     const std::uint64_t n =
         dtype_byte_length(header.dtype, header.shape, fmt::format("{}: tensor {}", out_.string(), printable(header.name)));
     if (bytes.size() != n)
       fail("{}: tensor {}: {} [{}] needs {} bytes, {} given", out_.string(), printable(header.name),
            dtype_name(header.dtype), fmt::join(header.shape, ", "), n, bytes.size());
     if (tensor_names_.count(header.name)) fail("{}: tensor {} is given twice", out_.string(), printable(header.name));
-    if (starts_new_shard(shard_bytes_, n, opt_.max_shard_bytes, shard_.empty())) close_shard();
+    if (starts_new_shard(shard_bytes_, n, opt_.max_shard_bytes, shard_.empty())) close_shard(true);
     const fs::path spill = staging_ / spill_name(written_.size());
     if (spill_fd_ < 0) {
       spill_fd_ = ::open(spill.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -218,7 +218,7 @@ void CheckpointWriter::add(TensorHeader header, std::span<const std::byte> bytes
     spill_size_ += n;
     add_pending(std::move(p));
   } catch (...) {
-    cancel();
+    abandon();
     throw;
   }
 }
@@ -227,18 +227,19 @@ void CheckpointWriter::add(TensorHeader header, TensorFill fill) {
   check_open();
   try {
     if (!fill) fail("{}: tensor {} has no bytes and no fill", out_.string(), printable(header.name));
+    if (skip_resumed(header)) return;
     const std::uint64_t n =
         dtype_byte_length(header.dtype, header.shape, fmt::format("{}: tensor {}", out_.string(), printable(header.name)));
     if (tensor_names_.count(header.name)) fail("{}: tensor {} is given twice", out_.string(), printable(header.name));
-    if (starts_new_shard(shard_bytes_, n, opt_.max_shard_bytes, shard_.empty())) close_shard();
+    if (starts_new_shard(shard_bytes_, n, opt_.max_shard_bytes, shard_.empty())) close_shard(true);
     add_pending({std::move(header), n, std::move(fill), 0});
   } catch (...) {
-    cancel();
+    abandon();
     throw;
   }
 }
 
-void CheckpointWriter::close_shard() {
+void CheckpointWriter::close_shard(bool record) {
   const std::size_t k = written_.size();
   std::vector<TensorHeader> headers;
   Written w{temp_shard_name(k), {}};
@@ -265,16 +266,18 @@ void CheckpointWriter::close_shard() {
     fs::remove(spill, ec);
   }
   written_.push_back(std::move(w));
+  written_headers_.push_back(std::move(headers));
   shard_.clear();
   shard_bytes_ = 0;
   spill_size_ = 0;
+  if (record && !opt_.resume_key.is_null()) write_journal();
 }
 
 std::string CheckpointWriter::checked_file_name(const std::string& name) {
   const bool reserved = name == "model.safetensors" || name == kIndexName ||
                         (name.rfind("model-", 0) == 0 && name.size() > 12 &&
                          name.compare(name.size() - 12, 12, ".safetensors") == 0) ||
-                        name.rfind("shard-", 0) == 0;
+                        name.rfind("shard-", 0) == 0 || name == kJournalName;
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
       name.find('\0') != std::string::npos)
     fail("{}: {} is not a plain file name", out_.string(), printable(name));
@@ -289,7 +292,7 @@ void CheckpointWriter::write_file(const std::string& name, std::string_view byte
   try {
     write_file_atomic(staging_ / checked_file_name(name), bytes);
   } catch (...) {
-    cancel();
+    abandon();
     throw;
   }
 }
@@ -304,7 +307,7 @@ void CheckpointWriter::copy_file(const fs::path& from, const std::string& name) 
   try {
     bytes = read_file(from);
   } catch (...) {
-    cancel();
+    abandon();
     throw;
   }
   write_file(name.empty() ? from.filename().string() : name, bytes);
@@ -313,10 +316,14 @@ void CheckpointWriter::copy_file(const fs::path& from, const std::string& name) 
 CheckpointResult CheckpointWriter::finish() {
   check_open();
   CheckpointResult r;
+  bool named = false;  // once the shards have their final names, the journal no longer describes the folder
   try {
-    if (!shard_.empty()) close_shard();
+    if (!shard_.empty()) close_shard(false);
     if (written_.empty()) fail("{}: no tensors were added; a checkpoint needs at least one", out_.string());
     const std::size_t n = written_.size();
+    named = true;
+    std::error_code jec;
+    fs::remove(staging_ / kJournalName, jec);
     nlohmann::json weight_map = nlohmann::json::object();
     std::vector<std::string> shard_names;
     for (std::size_t k = 0; k < n; ++k) {
@@ -361,10 +368,186 @@ CheckpointResult CheckpointWriter::finish() {
     r.tensor_bytes = tensor_bytes_;
     r.shards = n;
   } catch (...) {
-    if (!done_) cancel();
+    if (!done_) {
+      if (named)
+        cancel();
+      else
+        abandon();
+    }
     throw;
   }
   return r;
+}
+
+// ---- resuming (checkpoint_writer.h) -----------------------------------------------------------------
+
+// The first setting in which two resume keys differ ("method: nvfp4 then, fp8 now"), for the refusal.
+std::string resume_key_difference(const nlohmann::json& then, const nlohmann::json& now) {
+  if (then.is_object() && now.is_object()) {
+    for (const auto& [k, v] : now.items())
+      if (!then.contains(k) || then.at(k) != v)
+        return fmt::format("{}: {} then, {} now", k, then.contains(k) ? then.at(k).dump() : "unset", v.dump());
+    for (const auto& [k, v] : then.items())
+      if (!now.contains(k)) return fmt::format("{}: {} then, unset now", k, v.dump());
+  }
+  return fmt::format("{} then, {} now", then.dump(), now.dump());
+}
+
+
+void CheckpointWriter::abandon() {
+  try {
+    throw;
+  } catch (const Cancelled&) {
+    suspend();
+    return;
+  } catch (...) {
+  }
+  cancel();
+}
+
+std::size_t CheckpointWriter::suspend() {
+  if (done_) return suspended_ ? written_.size() : 0;
+  std::error_code ec;
+  if (opt_.resume_key.is_null() || written_.empty() || !fs::is_regular_file(staging_ / kJournalName, ec)) {
+    cancel();
+    return 0;
+  }
+  if (spill_fd_ >= 0) ::close(spill_fd_);
+  spill_fd_ = -1;
+  shard_.clear();
+  // Only what the journal records stays: the open shard (a spill file, a shard cut short) goes.
+  std::set<std::string> keep = {kJournalName};
+  for (const auto& w : written_) keep.insert(w.temp_name);
+  for (const auto& e : fs::directory_iterator(staging_, ec))
+    if (!keep.count(e.path().filename().string())) fs::remove_all(e.path(), ec);
+  fsync_folder(staging_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+  lock_fd_ = -1;
+  done_ = suspended_ = true;
+  return written_.size();
+}
+
+bool CheckpointWriter::skip_resumed(const TensorHeader& header) {
+  const auto it = resumed_.find(header.name);
+  if (it == resumed_.end()) return false;
+  if (it->second.dtype != header.dtype || it->second.shape != header.shape)
+    fail("{}: tensor {} is {} [{}] in the interrupted run's shard and {} [{}] now; --force discards the "
+         "interrupted run", staging_.string(), printable(header.name), dtype_name(it->second.dtype),
+         fmt::join(it->second.shape, ", "), dtype_name(header.dtype), fmt::join(header.shape, ", "));
+  return true;
+}
+
+void CheckpointWriter::write_journal() {
+  nlohmann::json shards = nlohmann::json::array();
+  for (std::size_t k = 0; k < written_.size(); ++k) {
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const auto& h : written_headers_[k])
+      tensors.push_back({{"name", h.name}, {"dtype", std::string(dtype_name(h.dtype))}, {"shape", h.shape}});
+    shards.push_back({{"file", written_[k].temp_name},
+                      {"bytes", fs::file_size(staging_ / written_[k].temp_name)},
+                      {"tensors", std::move(tensors)}});
+  }
+  const nlohmann::json j = {{"qlab_resume", 1},
+                            {"key", opt_.resume_key},
+                            {"shards", std::move(shards)},
+                            {"extra", opt_.journal_extra ? opt_.journal_extra() : nlohmann::json()}};
+  write_file_atomic(staging_ / kJournalName, j.dump(1) + "\n");
+}
+
+
+void CheckpointWriter::adopt_or_refuse_interrupted(const std::string& name) {
+  const std::string prefix = name + ".partial-";
+  std::error_code ec;
+  std::vector<fs::path> folders;
+  for (const auto& e : fs::directory_iterator(parent_, ec))
+    if (e.path().filename().string().rfind(prefix, 0) == 0 && !e.is_symlink(ec) && e.is_directory(ec))
+      folders.push_back(e.path());
+  std::sort(folders.begin(), folders.end());
+  for (const fs::path& dir : folders) {
+    const int fd = try_lock_folder(dir);
+    if (fd < 0) continue;  // a run going on now
+    const fs::path jp = dir / kJournalName;
+    if (!staging_.empty() || !fs::is_regular_file(jp, ec) || (!opt_.resume && opt_.replace_existing)) {
+      fs::remove_all(dir, ec);  // nothing to resume in it (or discarded by --force)
+      ::close(fd);
+      continue;
+    }
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(jp));
+    } catch (const std::exception& e) {
+      ::close(fd);
+      fail("{}: the interrupted run's journal cannot be read ({}); --force discards that run", jp.string(), e.what());
+    }
+    const std::size_t shards = j.contains("shards") && j["shards"].is_array() ? j["shards"].size() : 0;
+    if (!opt_.resume) {
+      ::close(fd);
+      fail("{}: holds an interrupted run of {} ({} complete shard{}); --resume continues it, --force discards it",
+           dir.string(), out_.string(), shards, shards == 1 ? "" : "s");
+    }
+    if (!j.contains("key") || j["key"] != opt_.resume_key) {
+      ::close(fd);
+      fail("{}: the interrupted run had other settings ({}); resume it with its own, or discard it with --force "
+           "and no --resume", dir.string(), resume_key_difference(j.value("key", nlohmann::json()), opt_.resume_key));
+    }
+    try {
+      adopt(dir, fd, j);
+    } catch (...) {
+      ::close(fd);
+      lock_fd_ = -1;
+      staging_.clear();
+      throw;
+    }
+  }
+}
+
+void CheckpointWriter::adopt(const fs::path& dir, int lock_fd, const nlohmann::json& j) {
+  const auto broken = [&](const std::string& why) {
+    fail("{}: the interrupted run's journal {}; --force discards that run", (dir / kJournalName).string(), why);
+  };
+  std::error_code ec;
+  std::set<std::string> keep = {kJournalName};
+  try {
+    const auto& shards = j.at("shards");
+    for (std::size_t k = 0; k < shards.size(); ++k) {
+      const auto& s = shards[k];
+      const std::string file = s.at("file").get<std::string>();
+      if (file != temp_shard_name(k)) broken(fmt::format("names shard {} '{}'", k + 1, printable(file)));
+      const std::uint64_t bytes = s.at("bytes").get<std::uint64_t>();
+      const std::uintmax_t size = fs::file_size(dir / file, ec);
+      if (ec || size != bytes)
+        broken(fmt::format("records {} as {} bytes; it is {}", file, bytes,
+                           ec ? "missing" : fmt::format("{} bytes", size)));
+      Written w{file, {}};
+      std::vector<TensorHeader> headers;
+      for (const auto& t : s.at("tensors")) {
+        TensorHeader h;
+        h.name = t.at("name").get<std::string>();
+        const auto d = dtype_from_name(t.at("dtype").get<std::string>());
+        if (!d) broken(fmt::format("gives tensor {} an unknown dtype", printable(h.name)));
+        h.dtype = *d;
+        h.shape = t.at("shape").get<std::vector<std::int64_t>>();
+        const std::uint64_t n = dtype_byte_length(h.dtype, h.shape, fmt::format("{}: tensor {}", dir.string(),
+                                                                                 printable(h.name)));
+        if (!tensor_names_.insert(h.name).second) broken(fmt::format("records tensor {} twice", printable(h.name)));
+        tensor_bytes_ += n;
+        resumed_[h.name] = h;
+        w.tensors.push_back(h.name);
+        headers.push_back(std::move(h));
+      }
+      keep.insert(file);
+      written_.push_back(std::move(w));
+      written_headers_.push_back(std::move(headers));
+    }
+    resumed_extra_ = j.value("extra", nlohmann::json());
+  } catch (const nlohmann::json::exception& e) {
+    broken(fmt::format("is not as qlab writes it ({})", e.what()));
+  }
+  resumed_shards_ = written_.size();
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (!keep.count(e.path().filename().string())) fs::remove_all(e.path(), ec);
+  staging_ = dir;
+  lock_fd_ = lock_fd;
 }
 
 }  // namespace qlab::io

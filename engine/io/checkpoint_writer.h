@@ -8,6 +8,7 @@
 //   write_file / write_json / copy_file   config.json, tokenizer files, any other file of the folder
 //   finish()                      names the shards, writes the index, moves the folder into place
 //   cancel(), or destruction without finish()   removes everything written
+//   suspend()                     a resumable writer's cancel: keeps its complete shards for --resume
 //
 // Sharding follows transformers' shard_checkpoint: greedy in the order tensors arrive, a shard closed
 // when the next tensor would take its data past max_shard_bytes (tensor bytes; headers not counted),
@@ -33,6 +34,18 @@
 // process ends (SIGKILL, a crash), so the next writer beside it removes the folders nobody holds and
 // leaves those of runs going on now. An out_dir that is a symbolic link is written through: the
 // checkpoint lands where it points and the link stays.
+// Resuming (`qlab quantize --resume`): a writer given a resume_key records every shard it closes before
+// finish() -- written, fsynced and renamed, so complete on disk -- in its staging folder's journal
+// (qlab-resume.json: the key, each shard's file and tensor headers, and the caller's journal_extra()).
+// A run that ends without finish() after such a shard (SIGKILL, a power loss, or suspend() on a cancel)
+// leaves that staging folder. The next writer with the same key:
+//   resume set     adopts the folder: its recorded shards stay (their files checked against the journal),
+//                  anything else in it is removed, and add() of a tensor they hold checks its header and
+//                  writes nothing (holds() tells the caller, so it can skip the work of making it). The
+//                  shards are cut as before, so the result is the folder one uninterrupted run writes.
+//   resume unset   refuses to start (the interrupted work is the user's), unless replace_existing.
+// A key that differs is refused with the first setting that differs. Writers without a key remove such
+// folders as any other abandoned staging folder.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -63,6 +76,10 @@ struct CheckpointOptions {
   // Called by finish() on the complete staging folder (shards named, index written) before it is moved
   // into place: a re-read check that throws leaves out_dir as it was (the staging folder is removed).
   std::function<void(const std::filesystem::path& staged)> verify;
+  // Resumable writing (above): null for a writer that cannot be resumed.
+  nlohmann::json resume_key;
+  bool resume = false;                           // adopt an interrupted run's staging folder with this key
+  std::function<nlohmann::json()> journal_extra; // recorded with each shard (state the caller needs back)
 };
 
 // Fills `chunk` with bytes [byte_offset, byte_offset + chunk.size()) of the tensor.
@@ -82,10 +99,14 @@ std::vector<std::vector<std::size_t>> plan_shards(const std::vector<TensorHeader
 std::uint64_t checkpoint_shard_bytes(const std::vector<TensorHeader>& tensors, const CheckpointOptions& options = {});
 // The shard file names of a checkpoint of n shards, in order.
 std::string shard_file_name(std::size_t index, std::size_t n);
+// The first setting in which two resume keys differ ("method: \"nvfp4\" then, \"fp8\" now"), for a refusal.
+std::string resume_key_difference(const nlohmann::json& then, const nlohmann::json& now);
 
 class CheckpointWriter {
  public:
   explicit CheckpointWriter(std::filesystem::path out_dir, CheckpointOptions options = {});
+  // The constructor's refusal of an out_dir, for a caller with long work to do before it writes.
+  static void check_out_dir(const std::filesystem::path& out_dir, bool replace_existing);
   ~CheckpointWriter();
   CheckpointWriter(const CheckpointWriter&) = delete;
   CheckpointWriter& operator=(const CheckpointWriter&) = delete;
@@ -100,6 +121,18 @@ class CheckpointWriter {
 
   CheckpointResult finish();
   void cancel();
+  // A cancel that keeps the complete shards, the journal and the staging folder for a later run with
+  // resume (the open shard is dropped); a writer without a resume_key, or with no complete shard, cancels.
+  // Returns the shards kept (again, when called after the writer suspended itself on a cancel).
+  std::size_t suspend();
+
+  // Resuming: the shards adopted from an interrupted run, the journal_extra() recorded with its last one,
+  // and whether a tensor is in those shards already.
+  std::size_t resumed_shards() const { return resumed_shards_; }
+  const nlohmann::json& resumed_extra() const { return resumed_extra_; }
+  bool holds(const std::string& tensor) const { return resumed_.count(tensor) != 0; }
+  // The complete shards so far (adopted ones included).
+  std::size_t complete_shards() const { return written_.size(); }
 
   const std::filesystem::path& out_dir() const { return out_; }
   const std::filesystem::path& staging_dir() const { return staging_; }
@@ -116,8 +149,13 @@ class CheckpointWriter {
     std::vector<std::string> tensors;
   };
   void add_pending(Pending p);
-  void close_shard();
+  void close_shard(bool record);
   void check_open() const;
+  void abandon();  // inside a catch block: suspend() on a cancel, cancel() on anything else
+  bool skip_resumed(const TensorHeader& header);
+  void adopt_or_refuse_interrupted(const std::string& name);
+  void adopt(const std::filesystem::path& dir, int lock_fd, const nlohmann::json& journal);
+  void write_journal();
   std::string checked_file_name(const std::string& name);
 
   std::filesystem::path out_, parent_, staging_;
@@ -132,7 +170,12 @@ class CheckpointWriter {
   std::set<std::string> tensor_names_, file_names_;
   std::vector<std::string> files_;  // the other files, in the order written
   std::uint64_t tensor_bytes_ = 0;
-  bool done_ = false;
+  bool done_ = false, suspended_ = false;
+  // Resuming
+  std::map<std::string, TensorHeader> resumed_;  // the tensors of the adopted shards
+  std::size_t resumed_shards_ = 0;
+  nlohmann::json resumed_extra_;
+  std::vector<std::vector<TensorHeader>> written_headers_;  // per closed shard, for the journal
 };
 
 }  // namespace qlab::io

@@ -9,6 +9,7 @@
 #include "engine/core/error.h"
 #include "engine/model/backend.h"
 #include "engine/quant/input_stats.h"
+#include "engine/quant/layer_journal.h"
 #include "engine/quant/layer_linears.h"
 
 namespace qlab::quant {
@@ -103,7 +104,7 @@ void self_attention_output(const model::Model& m, int layer, const model::LayerW
 
 ModelQuantReport quantize_model_awq(model::Model& m, const CalibrationSet& calib, const AwqOptions& opt,
                                     Progress& progress, std::stop_token stop, const Warn&,
-                                    const LinearSink& on_linear) {
+                                    const LinearSink& on_linear, LayerJournal* journal) {
   const auto t0 = clock_type::now();
   const io::ModelConfig& c = m.config();
   ModelQuantReport report;
@@ -114,10 +115,19 @@ ModelQuantReport quantize_model_awq(model::Model& m, const CalibrationSet& calib
   const std::int64_t n = runner.tokens();
   constexpr int kQ = 0, kK = 1, kV = 2, kO = 3, kGate = 4, kUp = 5, kDown = 6;
 
+  const int resumed = journal ? journal->layers_done() : 0;
   for (int layer = 0; layer < L; ++layer) {
     check_cancel(stop);
     model::LayerWeights& lw = m.mutable_weights().layers[static_cast<std::size_t>(layer)];
     auto label = [&](const char* what) { return fmt::format("layer {}/{}: awq {}", layer + 1, L, what); };
+    if (layer < resumed) {
+      progress.report(static_cast<double>(layer) / L, label("finished by the interrupted run"));
+      runner.advance(layer, {}, stop);  // through the original block, as the run did
+      replay_layer(journal->load(layer), layer, lw, report, on_linear);
+      continue;
+    }
+    FinishedLayer finished;
+    const std::size_t searches_before = report.awq_searches.size();
     progress.report(static_cast<double>(layer) / L, label("caching inputs"));
     // 1. The block's Linear inputs for every sample; the held states become its (float) outputs.
     std::array<std::vector<float>, 4> X;
@@ -246,9 +256,17 @@ ModelQuantReport quantize_model_awq(model::Model& m, const CalibrationSet& calib
       r.cols = cols[i];
       r.output_error = output_error(scaled, q.dequantized, rows[i], cols[i], sub.gram());
       lw.*(l.weight) = f32(q.dequantized, rows[i], cols[i]);
+      if (journal) finished.linears.emplace_back(l.name, linear_parts_only(q));
       if (on_linear) on_linear(layer, l.name, std::move(q));
       r.seconds = since(tl);
+      if (journal) finished.reports.push_back(r);
       report.linears.push_back(std::move(r));
+    }
+    if (journal) {
+      finished.searches.assign(report.awq_searches.begin() + static_cast<std::ptrdiff_t>(searches_before),
+                               report.awq_searches.end());
+      take_layer_vectors(lw, finished);
+      journal->record(layer, finished);
     }
   }
   progress.report(1, fmt::format("awq: {} layers done", L));

@@ -10,6 +10,8 @@
 // with the block's original weights; fold every scale into its prev op (norm weight / s, or the
 // previous Linear's rows and bias / s) and the Linears' columns (* s); clip search for every Linear but
 // q and k; round-to-nearest with the int formats' rule. The model changes in memory (norms, v, up).
+// A journal (layer_journal.h) records each finished block; blocks it holds are replayed: the held inputs
+// run through the original block first (as above), then its recorded weights, norms and biases go in.
 #include <stop_token>
 
 #include "engine/core/progress.h"
@@ -27,7 +29,8 @@ CalibrationMemory awq_memory(const io::ModelConfig& c, std::int64_t samples, std
 // Per-Linear reports: output_error on the clip search's token subsample, in the scaled space.
 ModelQuantReport quantize_model_awq(model::Model& m, const CalibrationSet& calib, const AwqOptions& opt,
                                     Progress& progress = Progress::none(), std::stop_token stop = {},
-                                    const Warn& warn = {}, const LinearSink& on_linear = {});
+                                    const Warn& warn = {}, const LinearSink& on_linear = {},
+                                    LayerJournal* journal = nullptr);
 
 // The self-attention block's output (o_proj's) for normed inputs h [samples * seq_len, H] with the
 // weights of lw, each sequence from position 0: [samples * seq_len, H] into out.

@@ -8,6 +8,7 @@
 
 #include "engine/core/error.h"
 #include "engine/quant/input_stats.h"
+#include "engine/quant/layer_journal.h"
 #include "engine/quant/layer_linears.h"
 
 namespace qlab::quant {
@@ -37,7 +38,7 @@ CalibrationMemory gptq_memory(const io::ModelConfig& c, std::int64_t samples, st
 
 ModelQuantReport quantize_model_gptq(model::Model& m, const CalibrationSet& calib, const GptqModelOptions& opt,
                                      Progress& progress, std::stop_token stop, const Warn& warn,
-                                     const LinearSink& on_linear) {
+                                     const LinearSink& on_linear, LayerJournal* journal) {
   const auto t0 = clock_type::now();
   const io::ModelConfig& c = m.config();
   ModelQuantReport report;
@@ -56,8 +57,18 @@ ModelQuantReport quantize_model_gptq(model::Model& m, const CalibrationSet& cali
     stages.push_back({kLinearInputs.begin(), kLinearInputs.end()});
   const double steps_per_layer = static_cast<double>(stages.size() + 1);
 
+  const int resumed = journal ? journal->layers_done() : 0;
   for (int layer = 0; layer < L; ++layer) {
     model::LayerWeights& lw = m.mutable_weights().layers[static_cast<std::size_t>(layer)];
+    if (layer < resumed) {
+      check_cancel(stop);
+      progress.report(static_cast<double>(layer) / L,
+                      fmt::format("layer {}/{}: finished by the interrupted run", layer + 1, L));
+      replay_layer(journal->load(layer), layer, lw, report, on_linear);
+      runner.advance(layer, {}, stop);  // through the quantized layer, as the run did
+      continue;
+    }
+    FinishedLayer finished;
     for (std::size_t s = 0; s < stages.size(); ++s) {
       check_cancel(stop);
       const auto& inputs = stages[s];
@@ -94,8 +105,10 @@ ModelQuantReport quantize_model_gptq(model::Model& m, const CalibrationSet& cali
           r.damp_raises = gs.damp_raises;
           r.dead_columns = gs.dead_columns;
           w = tensor::Matrix::owned_f32(q.dequantized, w.rows, w.cols);
+          if (journal) finished.linears.emplace_back(l.name, linear_parts_only(q));
           if (on_linear) on_linear(layer, l.name, std::move(q));
           r.seconds = since(tl);
+          if (journal) finished.reports.push_back(r);
           report.linears.push_back(std::move(r));
         }
       }
@@ -104,6 +117,10 @@ ModelQuantReport quantize_model_gptq(model::Model& m, const CalibrationSet& cali
     progress.report((layer + (steps_per_layer - 1) / steps_per_layer) / L,
                     fmt::format("layer {}/{}: running the quantized layer", layer + 1, L));
     runner.advance(layer, {}, stop);
+    if (journal) {
+      take_layer_vectors(lw, finished);
+      journal->record(layer, finished);
+    }
   }
   progress.report(1, fmt::format("gptq: {} layers done", L));
   report.seconds = since(t0);

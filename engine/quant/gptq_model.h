@@ -8,6 +8,8 @@
 //   four is held at a time.
 // The quantized weights replace the model's as owned float32 matrices (the values a checkpoint holds);
 // each Linear's codes, scales, zeros and g_idx go to on_linear when set (a checkpoint writer's input).
+// With a journal (layer_journal.h) each finished layer is recorded, and the layers it already holds are
+// replayed (weights decoded, calibration inputs carried through them) instead of quantized again.
 #include <functional>
 #include <stop_token>
 #include <string>
@@ -53,11 +55,14 @@ struct ModelQuantReport {
 
 using LinearSink = std::function<void(int layer, const char* name, QuantizedLinear&&)>;
 
+class LayerJournal;  // layer_journal.h
+
 // The bytes GPTQ calibration holds for this model and calibration shape (LayerRunner + Hessians).
 CalibrationMemory gptq_memory(const io::ModelConfig& c, std::int64_t samples, std::int64_t seq_len, bool true_sequential);
 
 ModelQuantReport quantize_model_gptq(model::Model& m, const CalibrationSet& calib, const GptqModelOptions& opt,
                                      Progress& progress = Progress::none(), std::stop_token stop = {},
-                                     const Warn& warn = {}, const LinearSink& on_linear = {});
+                                     const Warn& warn = {}, const LinearSink& on_linear = {},
+                                     LayerJournal* journal = nullptr);
 
 }  // namespace qlab::quant

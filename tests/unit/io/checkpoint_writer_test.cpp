@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <stop_token>
 
 #include <fmt/format.h>
@@ -15,6 +16,7 @@
 #include "engine/io/checkpoint_writer.h"
 #include "engine/io/safetensors.h"
 #include "tests/unit/io/io_test_util.h"
+#include "tests/folder_files.h"
 
 namespace qlab::io {
 namespace {
@@ -282,6 +284,159 @@ TEST(CheckpointWriter, BadNamesAreErrorsThatCleanUp) {
     expect_error([&] { w.finish(); }, {"no tensors"});
   }
   expect_nothing_left(dir, "none");
+}
+
+}  // namespace
+}  // namespace qlab::io
+
+
+namespace qlab::io {
+namespace {
+
+using namespace qlab::io::testing;
+
+// ---- resuming ----------------------------------------------------------------------------------------
+
+namespace resume {
+
+// Five 40-byte tensors and a 100-byte shard limit: shards {a, b}, {c, d}, {e}.
+const char* const kNames[] = {"a", "b", "c", "d", "e"};
+
+CheckpointOptions options(const nlohmann::json& key, bool resume = false) {
+  CheckpointOptions o;
+  o.max_shard_bytes = 100;
+  o.resume_key = key;
+  o.resume = resume;
+  o.journal_extra = [] { return nlohmann::json{{"note", "state of the caller"}}; };
+  return o;
+}
+
+void add(CheckpointWriter& w, const char* name, int first) {
+  w.add(TensorHeader{name, DType::U8, {40}}, fill_from(ramp(40, first)));
+}
+
+std::vector<fs::path> staging_folders(const ScratchDir& dir) {
+  std::vector<fs::path> v;
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    if (e.path().filename().string().find(".partial-") != std::string::npos) v.push_back(e.path());
+  return v;
+}
+
+}  // namespace resume
+
+// A resumable writer stopped after two complete shards (and part of a third) keeps them; the next one
+// with the same key adopts them, skips their tensors and writes exactly what one uninterrupted run does.
+TEST(CheckpointWriter, ResumeKeepsCompleteShardsAndWritesTheSameFolder) {
+  using namespace resume;
+  ScratchDir dir;
+  const nlohmann::json key = {{"source", "m"}, {"method", "fp8"}};
+  {
+    CheckpointWriter w(dir / "ref", options(key));
+    for (int i = 0; i < 5; ++i) add(w, kNames[i], 10 * i);
+    w.finish();
+  }
+  {
+    CheckpointWriter w(dir / "out", options(key));
+    for (int i = 0; i < 5; ++i) add(w, kNames[i], 10 * i);  // e's add closes shard {c, d}; e is open
+    EXPECT_EQ(w.complete_shards(), 2u);
+    EXPECT_EQ(w.suspend(), 2u);
+  }
+  const auto left = staging_folders(dir);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(qlab::testing::folder_files(left[0]).size(), 3u)
+      << "two shards and the journal; the open shard's spill is gone";
+
+  // Without resume the interrupted run is not thrown away silently.
+  try {
+    CheckpointWriter w(dir / "out", options(key));
+    FAIL() << "an interrupted run was discarded without --force";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("2 complete shards"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos) << e.what();
+  }
+  // Other settings: refused, naming the setting.
+  try {
+    CheckpointWriter w(dir / "out", options({{"source", "m"}, {"method", "nvfp4"}}, true));
+    FAIL() << "resumed with other settings";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("method: \"fp8\" then, \"nvfp4\" now"), std::string::npos) << e.what();
+  }
+  ASSERT_EQ(staging_folders(dir), left) << "a refusal leaves the interrupted run as it was";
+
+  CheckpointWriter w(dir / "out", options(key, true));
+  EXPECT_EQ(w.resumed_shards(), 2u);
+  EXPECT_EQ(w.resumed_extra(), (nlohmann::json{{"note", "state of the caller"}}));
+  EXPECT_TRUE(w.holds("a") && w.holds("d"));
+  EXPECT_FALSE(w.holds("e"));
+  // A tensor the shards hold is checked, not written: another shape is an error.
+  EXPECT_THROW(w.add(TensorHeader{"b", DType::U8, {41}}, fill_from(ramp(41))), Error);
+}
+
+TEST(CheckpointWriter, ResumedFolderEqualsOneRunByteForByte) {
+  using namespace resume;
+  ScratchDir dir;
+  const nlohmann::json key = {{"k", 1}};
+  {
+    CheckpointWriter w(dir / "ref", options(key));
+    for (int i = 0; i < 5; ++i) add(w, kNames[i], 10 * i);
+    w.write_file("config.json", "{}\n");
+    w.finish();
+  }
+  {
+    // cancelled while the fourth tensor is written: the writer keeps what is complete by itself
+    std::stop_source stop;
+    CheckpointOptions o = options(key);
+    o.stop = stop.get_token();
+    CheckpointWriter w(dir / "out", o);
+    for (int i = 0; i < 3; ++i) add(w, kNames[i], 10 * i);  // {a, b} complete, c open
+    stop.request_stop();
+    EXPECT_THROW(w.add(TensorHeader{"d", DType::U8, {40}}, ramp(40, 30)), Cancelled);
+    EXPECT_EQ(w.suspend(), 1u);
+  }
+  CheckpointWriter w(dir / "out", options(key, true));
+  ASSERT_EQ(w.resumed_shards(), 1u);
+  for (int i = 0; i < 5; ++i) {
+    if (w.holds(kNames[i])) {
+      w.add(TensorHeader{kNames[i], DType::U8, {40}}, [](std::uint64_t, std::span<std::byte>) {
+        ADD_FAILURE() << "a tensor of an adopted shard was produced again";
+      });
+    } else {
+      add(w, kNames[i], 10 * i);
+    }
+  }
+  w.write_file("config.json", "{}\n");
+  w.finish();
+  EXPECT_EQ(qlab::testing::folder_files(dir / "out"), qlab::testing::folder_files(dir / "ref"));
+  EXPECT_TRUE(staging_folders(dir).empty());
+}
+
+// A shard whose size is not the journal's (damaged after the run) is refused, and --force discards the run.
+TEST(CheckpointWriter, ResumeRefusesADamagedShardAndForceDiscards) {
+  using namespace resume;
+  ScratchDir dir;
+  const nlohmann::json key = {{"k", 1}};
+  {
+    CheckpointWriter w(dir / "out", options(key));
+    for (int i = 0; i < 5; ++i) add(w, kNames[i], 10 * i);
+    w.suspend();
+  }
+  const auto left = staging_folders(dir);
+  ASSERT_EQ(left.size(), 1u);
+  fs::resize_file(left[0] / "shard-00002.safetensors", 50);
+  try {
+    CheckpointWriter w(dir / "out", options(key, true));
+    FAIL() << "a damaged shard was adopted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("shard-00002.safetensors"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--force"), std::string::npos) << e.what();
+  }
+  CheckpointOptions o = options(key);
+  o.replace_existing = true;
+  CheckpointWriter w(dir / "out", o);
+  EXPECT_EQ(w.resumed_shards(), 0u);
+  EXPECT_EQ(staging_folders(dir).size(), 1u) << "only this run's";
+  w.cancel();
+  EXPECT_TRUE(staging_folders(dir).empty());
 }
 
 }  // namespace
