@@ -24,6 +24,13 @@ namespace qlab::app {
 
 namespace {
 
+// How the checkpoint's Linears read their inputs, as qlab runs it.
+std::string activation_text(const io::QuantScheme& s) {
+  if (s.ints || !s.input_scale()) return "kept in the compute precision (weight-only quantization)";
+  return fmt::format("{} with the stored per-tensor input scale: quantized at run time, emulated in float32",
+                     s.format == "nvfp4" ? "NVFP4 (blocks of 16, E4M3 block scales)" : "FP8 E4M3");
+}
+
 using nlohmann::json;
 
 // The weights a --quant run replaces (the tensor map's Linear weights, by name). Embeddings, lm_head,
@@ -176,7 +183,8 @@ int run(const Args& a) {
       j["quantization"] = {{"method", scheme->method}, {"export", scheme->export_name()},
                            {"format", scheme->format}, {"ignore", scheme->ignore},
                            {"packed_linear_weights", packed.linear}, {"packed_weights", packed.weights},
-                           {"packed_bytes", packed.bytes}, {"packed_bits_per_weight", packed_bpw}};
+                           {"packed_bytes", packed.bytes}, {"packed_bits_per_weight", packed_bpw},
+                           {"activations", activation_text(*scheme)}};
     j["bytes"] = store.total_bytes();
     j["files"] = json::array();
     for (const auto& f : store.files()) j["files"].push_back(f.filename().string());
@@ -222,6 +230,7 @@ int run(const Args& a) {
     fmt::print("quantization  {} ({}, format {}): {} Linear weights packed, {:.3f} bits per weight from the "
                "stored bytes; kept: {}\n", scheme->method, scheme->export_name(), scheme->format,
                packed.linear, packed_bpw, scheme->ignore.empty() ? "none" : fmt::format("{}", fmt::join(scheme->ignore, ", ")));
+  if (scheme) fmt::print("activations   {}\n", activation_text(*scheme));
   if (cfg) {
     if (notes.empty())
       fmt::print("check         every tensor the config implies is present with its shape\n");

@@ -351,4 +351,25 @@ std::shared_ptr<const PackedLinear> read_packed_linear(const TensorStore& store,
   return p;
 }
 
+std::optional<InputScale> read_input_scale(const TensorStore& store, const QuantScheme& s, const std::string& module,
+                                           std::int64_t out, std::int64_t in) {
+  if (s.ints || !s.input_scale()) return std::nullopt;
+  if (const TensorRef* plain = store.find(module + ".weight");
+      plain && (plain->dtype == DType::F32 || plain->dtype == DType::F16 || plain->dtype == DType::BF16))
+    return std::nullopt;  // left unquantized
+  for (const LinearPart& part : linear_parts(s, out, in)) {
+    if (part.source != PartSource::InputScale && part.source != PartSource::InputScaleReciprocal) continue;
+    const TensorRef* t = store.find(module + "." + part.suffix);
+    if (!t)
+      fail("tensor '{}.{}' is missing: the checkpoint's quantization_config ({} {}) quantizes its activations with it",
+           module, part.suffix, s.method, layout_name(s.layout));
+    check_part(*t, part, s.method);
+    float v = 0;
+    std::memcpy(&v, t->bytes.data(), sizeof v);
+    if (!std::isfinite(v) || !(v > 0.0f)) fail("{}: tensor '{}' holds {}, not a usable activation scale", t->file, t->name, v);
+    return InputScale{v, part.source == PartSource::InputScaleReciprocal};
+  }
+  return std::nullopt;
+}
+
 }  // namespace qlab::io

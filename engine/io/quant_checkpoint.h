@@ -125,4 +125,15 @@ std::shared_ptr<const PackedLinear> read_packed_linear(const TensorStore& store,
                                                        const std::string& module, std::int64_t out,
                                                        std::int64_t in);
 
+// The activation scale of a quantized Linear of a scheme with input_scale(), as the file holds it:
+// ModelOpt's input_scale (amax / format max) or compressed-tensors' input_global_scale (format max /
+// amax, marked by reciprocal); nullopt when the module is kept unquantized. Error naming the tensor
+// when it is missing, not an F32 scalar, or not finite and positive.
+struct InputScale {
+  float value = 0;
+  bool reciprocal = false;  // value is format max / amax
+};
+std::optional<InputScale> read_input_scale(const TensorStore& store, const QuantScheme& s, const std::string& module,
+                                           std::int64_t out, std::int64_t in);
+
 }  // namespace qlab::io

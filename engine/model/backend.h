@@ -104,6 +104,10 @@ class Backend {
   virtual void swiglu(float* gate, const float* up, std::int64_t rows, std::int64_t n) = 0;
   // x += h.
   virtual void residual_add(float* x, const float* h, std::int64_t rows, std::int64_t n) = 0;
+  // x [rows, cols], a Linear's input, quantized and dequantized in place as a checkpoint with static
+  // activation scales says (formats/activation_qdq.h). By default on the host: in place where the
+  // backend's memory is the host's, else through a host copy (backend.cpp).
+  virtual void quantize_activations(float* x, std::int64_t rows, std::int64_t cols, const ActivationQuant& a);
   // out[i] = log(sum_j e^logits[i][j]) - logits[i][targets[i]], the negative log-likelihood of each
   // row's target (float exp, the sum in double), for rows of `vocab` logits.
   // targets and out in host memory.

@@ -1,6 +1,7 @@
 // One decoder layer, read top to bottom (transformers' LlamaDecoderLayer / Qwen2DecoderLayer):
 // pre-norm attention block then pre-norm SwiGLU MLP, each added to the residual stream. Every step
-// is one backend operation over all rows of the pass; the hook sees each Linear's input in between.
+// is one backend operation over all rows of the pass; the hook sees each Linear's input in between,
+// as the Linear reads it (quantized first where the checkpoint quantizes activations).
 #include "engine/model/decoder_layer.h"
 
 #include <vector>
@@ -55,6 +56,7 @@ void decoder_layer(Backend& be, Pass& p, int layer, const LayerHook& hook) {
 
   // Self-attention: h = RMSNorm(x); q, k, v projections (+ biases), RoPE; k, v into the caches.
   be.rmsnorm(p.x, lw.attn_norm, eps, R, H, p.h);
+  be.quantize_activations(p.h, R, H, lw.act_qkv);  // W4A4 / W8A8 checkpoints only
   see(hook, be, layer, LinearInput::QKV, p.h, R, H);
   const NewKV kv = be.new_kv(p, layer);
   be.matmul(p.h, R, lw.wq, p.q);
@@ -64,15 +66,18 @@ void decoder_layer(Backend& be, Pass& p, int layer, const LayerHook& hook) {
   be.store_kv(p, layer, kv);
   // att = softmax(q K^T / sqrt(hd), causal) V per head, K and V of the head's KV group.
   be.attention(p, layer);
+  be.quantize_activations(p.att, R, q_dim, lw.act_o);
   see(hook, be, layer, LinearInput::O, p.att, R, q_dim);
   be.matmul(p.att, R, lw.wo, p.h);
 
   // MLP: x += o; h = RMSNorm(x); x += down(silu(gate(h)) * up(h)).
   be.residual_rmsnorm(p.x, p.h, lw.mlp_norm, eps, R, H, p.h);
+  be.quantize_activations(p.h, R, H, lw.act_gate_up);
   see(hook, be, layer, LinearInput::GateUp, p.h, R, H);
   be.matmul(p.h, R, lw.w_gate, p.gate);
   be.matmul(p.h, R, lw.w_up, p.up);
   be.swiglu(p.gate, p.up, R, I);
+  be.quantize_activations(p.gate, R, I, lw.act_down);
   see(hook, be, layer, LinearInput::Down, p.gate, R, I);
   be.matmul(p.gate, R, lw.w_down, p.h);
   be.residual_add(p.x, p.h, R, H);

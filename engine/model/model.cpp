@@ -56,6 +56,26 @@ class Loader {
 
   std::vector<float> vec(const std::string& name, std::int64_t n) const { return io::to_f32(tensor(name, {n})); }
 
+  // The run-time quantization of the input the modules (a fused group, [out, in] each) share, as vLLM
+  // makes one scale of the members' (modelopt.py, compressed_tensors_w4a4_nvfp4.py): the largest
+  // input_scale (NVFP4: global scale = its reciprocal; FP8: the scale), or the largest
+  // input_global_scale (compressed-tensors NVFP4).
+  ActivationQuant activation_quant(const std::vector<std::string>& modules, std::int64_t out0, std::int64_t in) const {
+    ActivationQuant a;
+    if (!scheme_ || !scheme_->input_scale()) return a;
+    float largest = 0;
+    bool reciprocal = false;
+    for (std::size_t i = 0; i < modules.size(); ++i) {
+      const auto v = io::read_input_scale(s_, *scheme_, modules[i], out0, in);
+      if (!v) return ActivationQuant{};  // kept unquantized (a fused group is excluded whole)
+      largest = std::max(largest, v->value);
+      reciprocal = v->reciprocal;
+    }
+    a.kind = scheme_->format == "nvfp4" ? ActivationQuant::Kind::Nvfp4 : ActivationQuant::Kind::Fp8;
+    a.scale = a.kind == ActivationQuant::Kind::Nvfp4 && !reciprocal ? 1.0f / largest : largest;
+    return a;
+  }
+
  private:
   const io::TensorStore& s_;
   std::filesystem::path dir_;
@@ -104,6 +124,10 @@ Model Model::load(const std::filesystem::path& dir) {
     lw.w_down = L.matrix(p + "mlp.down_proj.weight", H, I);
     lw.attn_norm = L.vec(p + "input_layernorm.weight", H);
     lw.mlp_norm = L.vec(p + "post_attention_layernorm.weight", H);
+    lw.act_qkv = L.activation_quant({p + "self_attn.q_proj", p + "self_attn.k_proj", p + "self_attn.v_proj"}, q_dim, H);
+    lw.act_o = L.activation_quant({p + "self_attn.o_proj"}, H, q_dim);
+    lw.act_gate_up = L.activation_quant({p + "mlp.gate_proj", p + "mlp.up_proj"}, I, H);
+    lw.act_down = L.activation_quant({p + "mlp.down_proj"}, H, I);
   }
   // Angles of the first positions up to the trained context, at most 4096 of them (2 MB at head_dim 128).
   m.rope_ = Rope(c.rope, c.head_dim, std::min<std::int64_t>(c.max_position_embeddings, 4096));

@@ -23,11 +23,21 @@ class TensorStore;
 
 namespace qlab::model {
 
+// How a Linear's input is quantized at run time, as a checkpoint with static activation scales says
+// (NVFP4 W4A4, ModelOpt FP8 W8A8); emulated in float32 (formats/activation_qdq.h) before the product.
+// Members of a fused group (q/k/v, gate/up) share their input, and the scale vLLM makes of theirs.
+struct ActivationQuant {
+  enum class Kind { None, Nvfp4, Fp8 } kind = Kind::None;
+  float scale = 0;  // Nvfp4: the global scale (1 / input_scale); Fp8: the per-tensor scale (input_scale)
+  explicit operator bool() const { return kind != Kind::None; }
+};
+
 struct LayerWeights {
   tensor::Matrix wq, wk, wv, wo;       // [n_heads*hd, H], [n_kv*hd, H] x2, [H, n_heads*hd]
   tensor::Matrix w_gate, w_up, w_down;  // [I, H] x2, [H, I]
   std::vector<float> bq, bk, bv;        // empty unless attention_bias (Qwen2)
   std::vector<float> attn_norm, mlp_norm;
+  ActivationQuant act_qkv, act_o, act_gate_up, act_down;  // none unless the checkpoint quantizes inputs
 };
 
 struct Weights {
