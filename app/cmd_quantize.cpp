@@ -1,7 +1,5 @@
 // `qlab quantize MODEL --method M --out DIR [--export modelopt|compressed-tensors] [--exclude PATTERN ...]`:
 // a model streamed from its shards into a quantized checkpoint vLLM loads (engine/exporter).
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <cstdio>
@@ -16,17 +14,12 @@
 #include "app/quantize_int.h"
 #include "app/signal_stop.h"
 #include "engine/core/error.h"
+#include "engine/core/resident_memory.h"
 #include "engine/exporter/quantize_checkpoint.h"
 
 namespace qlab::app {
 
 namespace {
-
-double peak_rss_gb() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) * 1024 / 1e9;  // Linux reports kilobytes
-}
 
 io::QuantLayout parse_layout(const Args& a, const std::string& method) {
   if (!a.has("export")) return io::default_layout(method);
@@ -106,7 +99,7 @@ int run(const Args& a) {
                         {"seconds_write", r.seconds_write},
                         {"seconds_check", r.seconds_check},
                         {"gb_per_second", gbps},
-                        {"peak_rss_bytes", peak_rss_gb() * 1e9},
+                        {"peak_rss_bytes", static_cast<double>(peak_resident_bytes())},
                         {"reread_check", "passed"},
                         {"resumed_shards", r.resumed_shards},
                         {"resumed_source_bytes", r.resumed_bytes},
@@ -134,7 +127,7 @@ int run(const Args& a) {
              r.source_bytes / 1e9, r.files.tensor_bytes / 1e9, whole_ratio);
   fmt::print("  {} shard(s), {:.1f} s writing ({:.2f} GB/s of source), {:.1f} s re-read check: passed\n",
              r.files.shards, r.seconds_write, gbps, r.seconds_check);
-  fmt::print("  peak resident memory {:.2f} GB\n", peak_rss_gb());
+  fmt::print("  peak resident memory {:.2f} GB\n", peak_resident_bytes() / 1e9);
   return 0;
 }
 

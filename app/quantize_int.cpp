@@ -1,8 +1,6 @@
 // qlab quantize --method gptq|awq|rtn (quantize_int.h).
 #include "app/quantize_int.h"
 
-#include <sys/resource.h>
-
 #include <chrono>
 #include <optional>
 
@@ -13,6 +11,7 @@
 #include "app/model_arg.h"
 #include "app/signal_stop.h"
 #include "engine/core/error.h"
+#include "engine/core/resident_memory.h"
 #include "engine/exporter/int_export.h"
 #include "engine/exporter/source_folder.h"
 #include "engine/formats/format_lookup.h"
@@ -39,12 +38,6 @@ io::DType linear_dtype(const std::filesystem::path& model_dir, const io::ModelCo
     if (e.linear_weight())
       if (const io::TensorRef* t = store.find(e.name)) return t->dtype;
   return io::DType::F16;
-}
-
-double peak_rss_bytes() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) * 1024;  // Linux reports kilobytes
 }
 
 // Everything a finished layer depends on: an interrupted run is resumed only with all of it the same.
@@ -183,7 +176,7 @@ int run_int_quantize(const Args& a) {
     j["shards"] = r.files.shards;
     j["seconds_write"] = r.seconds_write;
     j["seconds_check"] = r.seconds_check;
-    j["peak_rss_bytes"] = peak_rss_bytes();
+    j["peak_rss_bytes"] = static_cast<double>(peak_resident_bytes());
     j["reread_check"] = "passed";
     j["resumed_layers"] = journal ? journal->resumed_layers() : 0;
     print_json(j.dump(2));
@@ -197,7 +190,7 @@ int run_int_quantize(const Args& a) {
              r.source_bytes / 1e9, r.files.tensor_bytes / 1e9);
   fmt::print("  {} shard(s), {:.1f} s writing, {:.1f} s re-read check: passed\n", r.files.shards, r.seconds_write,
              r.seconds_check);
-  fmt::print("  peak resident memory {:.2f} GB\n", peak_rss_bytes() / 1e9);
+  fmt::print("  peak resident memory {:.2f} GB\n", static_cast<double>(peak_resident_bytes()) / 1e9);
   return 0;
 }
 

@@ -378,6 +378,9 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
   r.kept = plan.kept;
   r.source_bytes = plan.source_bytes;
   r.linear_source_bytes = plan.linear_bytes;
+  for (const PlanItem& item : plan.items)
+    if (item.quantize)
+      for (const io::TensorRef* t : item.members) r.linear_weights += static_cast<std::uint64_t>(t->shape[0] * t->shape[1]);
   for (const auto& p : plan.unmatched) {
     r.warnings.push_back(fmt::format("--exclude '{}' matches no Linear module; nothing was excluded by it", p));
     if (warn) warn(r.warnings.back());

@@ -58,6 +58,7 @@ struct QuantizeResult {
   io::QuantScheme scheme;                  // as written (ignore list included)
   std::size_t quantized = 0, kept = 0;     // tensors
   std::uint64_t source_bytes = 0;          // every tensor of the source
+  std::uint64_t linear_weights = 0;        // the Linear weights quantized: their element count
   std::uint64_t linear_source_bytes = 0;   // the Linear weights quantized, as stored in the source
   std::uint64_t linear_written_bytes = 0;  // their parts as written (codes, scales, scalars)
   io::CheckpointResult files;

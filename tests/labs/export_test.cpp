@@ -31,7 +31,7 @@ TEST(Export, RecordsBecomeTablesNotJson) {
                                      {"runs", {1.5, 2.5}}});
   const std::string md = export_markdown(pf, content());
   EXPECT_NE(md.find("| 1 | Data type precision visualised | yes | completed |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| 2 | NVFP4 quantization of a model (the showcase) | no | - | - |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 2 | NVFP4 quantization of a 70B model (60 billion parameters+) | no | - | - |"), std::string::npos) << md;
   // an object of objects: one row per child, one column per measure
   EXPECT_NE(md.find("| formats | max | values |\n|---|---|---|\n| e4m3 | 448 | 253 |\n| f16 | 65504 | 63487 |"),
             std::string::npos)

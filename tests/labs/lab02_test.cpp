@@ -9,6 +9,12 @@
 #include <filesystem>
 
 #include "engine/capacity/model_arch.h"
+#include "engine/core/input_file.h"
+#include "engine/eval/perplexity.h"
+#include "engine/eval/ppl_setup.h"
+#include "engine/io/model_config.h"
+#include "engine/io/tokenizer.h"
+#include "engine/model/model.h"
 #include "engine/io/safetensors.h"
 #include "engine/tensor/synthetic.h"
 #include "labs/lab.h"
@@ -109,6 +115,67 @@ TEST(Lab03, InferenceWithoutTheModelSaysSo) {
   StepResult r = run_step(*find_lab("lab03")->find("lab03.fp8_inference"), ctx, Progress::none(), {});
   EXPECT_EQ(r.outcome, Outcome::NotAvailable);
   EXPECT_NE(r.message.find("config.json"), std::string::npos) << r.message;
+}
+
+}  // namespace
+}  // namespace qlab::labs
+
+namespace qlab::labs {
+namespace {
+
+// The checkpoint step on the built-in model: three checkpoints written where the step keeps its files,
+// their sizes as the written files hold them (counted here from the safetensors headers and the
+// format's layout: NVFP4 = 4 bits a weight, one E4M3 byte per 16, two float32 scalars per Linear),
+// each perplexity that of the written folder loaded and scored on its own, and no milestone for a
+// model this small.
+TEST(Lab02Checkpoint, WritesMeasuresAndScoresTheBuiltinModel) {
+  const fs::path builtin = fs::path(QLAB_SOURCE_DIR) / "assets" / "builtin";
+  const fs::path out = qlab::testing::make_temp_dir("qlab-lab02-checkpoint");
+  ASSERT_FALSE(out.empty());
+  JobContext ctx;
+  ctx.model.display = "built-in";
+  ctx.model.dir = builtin;
+  ctx.builtin_dir = builtin;
+  ctx.out_dir = out;
+  const StepResult r = run_step(*find_lab("lab02")->find("lab02.checkpoint"), ctx, Progress::none(), {});
+  ASSERT_EQ(r.outcome, Outcome::Done) << r.message;
+  const auto& rows = r.record["checkpoints"];
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0]["method"], "nvfp4");
+  EXPECT_EQ(rows[1]["method"], "mxfp4");
+  EXPECT_EQ(rows[2]["method"], "fp8");
+  const eval::PplSetup setup = [&] {
+    const io::Tokenizer tok = io::Tokenizer::load(builtin);
+    eval::PplRequest q;
+    q.text = read_file(builtin / "eval.txt");
+    return eval::ppl_setup(io::load_model_config(builtin / "config.json"), &tok, q);
+  }();
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row["method"].get<std::string>());
+    const fs::path folder = row["folder"].get<std::string>();
+    ASSERT_TRUE(fs::is_regular_file(folder / "config.json"));
+    EXPECT_EQ(folder.parent_path(), out) << "kept in the step's folder";
+    const io::TensorStore st = io::TensorStore::open(folder);
+    std::uint64_t linear = 0, all = 0, disk = 0;
+    for (const auto& name : st.names()) {
+      const std::uint64_t n = st.at(name).bytes.size();
+      all += n;
+      if (name.find("_proj.") != std::string::npos) linear += n;
+    }
+    for (const auto& e : fs::directory_iterator(folder)) disk += e.file_size();
+    EXPECT_EQ(row["linear_written_bytes"].get<std::uint64_t>(), linear);
+    EXPECT_EQ(row["written_tensor_bytes"].get<std::uint64_t>(), all);
+    EXPECT_EQ(row["written_bytes"].get<std::uint64_t>(), disk);
+    const double ppl = eval::perplexity(model::Model::load(folder), setup.tokens, setup.options).nll.ppl();
+    EXPECT_NEAR(row["ppl"].get<double>(), ppl, 1e-9 * ppl);
+    EXPECT_GT(row["resident_peak_bytes"].get<std::uint64_t>(), 0u);
+  }
+  const std::uint64_t w = rows[0]["linear_weights"].get<std::uint64_t>();
+  EXPECT_EQ(w, 4u * (2 * 64 * 64 + 2 * 32 * 64 + 3 * 64 * 256));  // q, o; k, v (one head of 32); gate, up, down
+  EXPECT_EQ(rows[0]["linear_written_bytes"].get<std::uint64_t>(), w / 2 + w / 16 + 28 * 8);
+  EXPECT_EQ(r.record["completes_milestone"], false);
+  EXPECT_LT(r.record["parameters"].get<double>(), 1e6);
+  fs::remove_all(out);
 }
 
 }  // namespace

@@ -106,7 +106,7 @@ TEST_F(AppTest, ReadingStepsAreMarkedReadAndEveryStepCanBeDone) {
   EXPECT_NE(screen().find("[x] What this lab teach"), std::string::npos) << screen();
   EXPECT_NE(screen().find("1/5 steps"), std::string::npos);
   keys({'q'});
-  EXPECT_NE(screen().find("steps 1/29"), std::string::npos) << screen();
+  EXPECT_NE(screen().find("steps 1/30"), std::string::npos) << screen();
   // saved at once
   labs::ProgressFile reread(dir_ / "progress.json");
   reread.load();
@@ -208,7 +208,7 @@ TEST_F(AppTest, FinishedStepReopenedAfterARestartShowsItsSavedResult) {
 // Issue 10: a step's settings are changed on screen, kept, checked, and used by the next run.
 TEST_F(AppTest, SettingsAreChangedOnScreenCheckedKeptAndUsed) {
   make_with_model(132, 43);
-  keys({'j', key::Enter, 'G'});  // lab 2, perplexity
+  keys({'j', key::Enter, 'G', 'k'});  // lab 2, perplexity (the step before its checkpoint)
   EXPECT_NE(screen().find("Settings (s changes them): Format: nvfp4 · Text: the model's held-out text"),
             std::string::npos)
       << screen();
@@ -248,7 +248,7 @@ TEST_F(AppTest, AnInterruptedRunIsShownWithWhereItStopped) {
   labs::write_checkpoint(labs::step_output_dir(dir_ / "runs", m, "lab02.perplexity"), {{"k", 1}}, {{"s", 2}},
                          "chunk 3 of 180");
   make_with_model(132, 43);
-  keys({'j', key::Enter, 'G'});
+  keys({'j', key::Enter, 'G', 'k'});
   EXPECT_NE(screen().find("An earlier run stopped at chunk 3 of 180"), std::string::npos) << screen();
   EXPECT_NE(screen().find("r continues it"), std::string::npos) << screen();
 }

@@ -18,6 +18,8 @@
 #include "engine/io/model_config.h"
 #include "engine/io/synth_model.h"
 #include "engine/io/tokenizer.h"
+#include "engine/model/forward.h"
+#include "engine/model/model.h"
 #include "engine/quant/calibration.h"
 #include "tests/folder_files.h"
 
@@ -364,6 +366,113 @@ TEST_F(QuantizeCheckpoint, ResumeWritesTheFolderOneRunWrites) {
     fs::remove_all(dir / "out");
     fs::remove_all(dir / "ref");
   }
+}
+
+}  // namespace
+}  // namespace qlab::exporter
+
+namespace qlab::exporter {
+namespace {
+
+const float kE2M1[] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+
+bool near_e2m1(float v) {
+  for (float c : kE2M1)
+    if (std::fabs(std::fabs(v) - c) <= 1e-5f * std::max(1.0f, c)) return true;
+  return false;
+}
+
+// An E4M3 value (normal or subnormal, |v| <= 448): 3 fraction bits at its exponent, 2^-9 steps below 2^-6.
+bool near_e4m3(float v) {
+  const float a = std::fabs(v);
+  if (a == 0) return true;
+  if (a > 448.0f * (1 + 1e-6f)) return false;
+  const float step = a < std::ldexp(1.0f, -6) ? std::ldexp(1.0f, -9) : std::ldexp(1.0f, std::ilogb(a) - 3);
+  return std::fabs(a / step - std::nearbyint(a / step)) <= 1e-3f;
+}
+
+// A block of 16 inputs lies on an NVFP4 grid with global scale g: some E4M3 value s makes every
+// v * g / s an E2M1 value (s found from the block's largest value, which must be one of the codes).
+bool on_nvfp4_grid(const float* v, float g) {
+  float amax = 0;
+  for (int i = 0; i < 16; ++i) amax = std::max(amax, std::fabs(v[i]));
+  if (amax == 0) return true;
+  for (float c : kE2M1) {
+    if (c == 0) continue;
+    const float s = amax * g / c;
+    if (!near_e4m3(s)) continue;
+    bool all = true;
+    for (int i = 0; i < 16 && all; ++i) all = near_e2m1(v[i] * g / s);
+    if (all) return true;
+  }
+  return false;
+}
+
+// A W4A4 NVFP4 checkpoint (ModelOpt and compressed-tensors) and a ModelOpt FP8 (W8A8) one run with
+// their activations quantized as the checkpoint says: the scales come from the stored input scales as
+// vLLM reads them; every Linear input a layer reads lies on the format's grid (checked here by the
+// grids' definitions); and with the activation quantization taken away, the W4A4 model computes
+// exactly what the weight-only (W4A16) checkpoint of the same weights computes.
+TEST_F(QuantizeCheckpoint, ActivationsRunQuantizedAsTheCheckpointSays) {
+  const fs::path builtin = fs::path(QLAB_SOURCE_DIR) / "assets" / "builtin";
+  QuantizeOptions o;
+  o.calibration = {builtin / "calib.txt", 8, 64, 5};
+  o.method = "nvfp4";
+  quantize_checkpoint(builtin, dir / "w4", o, Progress::none());
+  o.layout = io::QuantLayout::CompressedTensors;
+  quantize_checkpoint(builtin, dir / "w4ct", o, Progress::none());
+  o.method = "fp8";
+  o.layout = io::QuantLayout::ModelOpt;
+  quantize_checkpoint(builtin, dir / "f8", o, Progress::none());
+  o.method = "nvfp4-w4a16";
+  quantize_checkpoint(builtin, dir / "w16", o, Progress::none());
+
+  const model::Model w4 = model::Model::load(dir / "w4"), w4ct = model::Model::load(dir / "w4ct");
+  const model::Model f8 = model::Model::load(dir / "f8"), w16 = model::Model::load(dir / "w16");
+  const io::TensorStore s4 = io::TensorStore::open(dir / "w4"), sct = io::TensorStore::open(dir / "w4ct");
+  const io::TensorStore s8 = io::TensorStore::open(dir / "f8");
+  const auto& l0 = w4.weights().layers[0];
+  EXPECT_EQ(l0.act_qkv.kind, model::ActivationQuant::Kind::Nvfp4);
+  EXPECT_EQ(l0.act_qkv.scale, 1.0f / f32_at(s4.at("model.layers.0.self_attn.q_proj.input_scale")));
+  EXPECT_EQ(w4ct.weights().layers[0].act_down.scale,
+            f32_at(sct.at("model.layers.0.mlp.down_proj.input_global_scale")));
+  EXPECT_EQ(f8.weights().layers[1].act_o.kind, model::ActivationQuant::Kind::Fp8);
+  EXPECT_EQ(f8.weights().layers[1].act_o.scale, f32_at(s8.at("model.layers.1.self_attn.o_proj.input_scale")));
+  EXPECT_FALSE(w16.weights().layers[0].act_qkv) << "weight-only";
+
+  const quant::CalibrationSet set =
+      quant::load_calibration(builtin / "eval.txt", io::Tokenizer::load(builtin), 2, 32, 1);
+  for (const model::Model* m : {&w4, &w4ct, &f8}) {
+    quant::LayerRunner runner(*m, set);
+    std::int64_t checked = 0, off = 0;
+    for (int layer = 0; layer < m->config().num_hidden_layers; ++layer) {
+      const auto& lw = m->weights().layers[static_cast<std::size_t>(layer)];
+      runner.advance(layer, [&](const model::LinearInputView& v) {
+        const model::ActivationQuant& a = v.which == model::LinearInput::QKV  ? lw.act_qkv
+                                          : v.which == model::LinearInput::O ? lw.act_o
+                                          : v.which == model::LinearInput::GateUp ? lw.act_gate_up
+                                                                                  : lw.act_down;
+        ASSERT_TRUE(a);
+        for (std::int64_t i = 0; i < v.rows * v.cols; i += 16) {
+          if (a.kind == model::ActivationQuant::Kind::Nvfp4) {
+            if (!on_nvfp4_grid(v.x + i, a.scale)) ++off;
+          } else {
+            for (int k = 0; k < 16; ++k)
+              if (!near_e4m3(v.x[i + k] / a.scale)) ++off;
+          }
+          ++checked;
+        }
+      });
+    }
+    EXPECT_GT(checked, 1000);
+    EXPECT_EQ(off, 0) << "blocks off the grid";
+  }
+
+  const std::vector<std::int32_t> toks(set.tokens.begin(), set.tokens.begin() + 32);
+  model::Model plain = w4;
+  for (auto& lw : plain.mutable_weights().layers) lw.act_qkv = lw.act_o = lw.act_gate_up = lw.act_down = {};
+  EXPECT_EQ(model::forward_all(plain, toks), model::forward_all(w16, toks));
+  EXPECT_NE(model::forward_all(w4, toks), model::forward_all(w16, toks));
 }
 
 }  // namespace
