@@ -35,6 +35,15 @@
 //     (channel)
 //   The scheme of a config group is recognised as CompressedTensorsConfig._is_nvfp4_format /
 //     _is_mxfp4 do: float 4-bit, symmetric, strategy tensor_group with group 16 / group with group 32.
+// TensorRT-LLM's PyTorch backend (what trtllm-serve runs; tensorrt_llm/_torch/modules/linear.py,
+// _torch/model_config.py) reads the same ModelOpt layouts from hf_quant_config.json: NVFP4LinearMethod
+// takes weight_scale in the linear [out, in/16] layout written here and swizzles it itself, computes
+// alpha = input_scale * weight_scale_2, and asserts that the members of a fused q/k/v or gate/up carry
+// equal input_scale and weight_scale_2 (so the writer gives a fused group one value of each, where
+// vLLM would take the largest); FP8QDQLinearMethod takes the largest scale of a fused group; the
+// per-channel FP8 weight_scale is read as [out]; exclude_modules are fnmatch patterns over module
+// names ("lm_head"). W4A16_NVFP4 (W4A16NVFP4LinearMethod) exists only in its 2026 sources: an older
+// release refuses the quant_algo.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
