@@ -144,7 +144,18 @@ int run_int_quantize(const Args& a) {
     eo.max_shard_bytes = max_shard;
     eo.replace_existing = a.has("force");
     eo.stop = signals.token();
-    r = exporter::write_int_checkpoint(model_dir, out, m, linears, scheme, eo, progress);
+    try {
+      r = exporter::write_int_checkpoint(model_dir, out, m, linears, scheme, eo, progress);
+    } catch (const Cancelled&) {
+      throw;
+    } catch (const Error& e) {
+      // Every layer is quantized and kept; what failed is the writing (a full disk, say): keep them, so
+      // the run needs only --resume once the cause is fixed.
+      if (!journal || journal->layers_done() == 0) throw;
+      journal->keep();
+      fail("{}; the {} quantized layers are kept in {}: --resume writes the checkpoint without quantizing again",
+           e.what(), journal->layers_done(), journal->dir().string());
+    }
     if (journal) journal->remove();
   } catch (const Cancelled&) {
     if (signals.signal() == 0) throw;

@@ -11,8 +11,9 @@
 //                   never names a layer that is not whole on disk. The folder is locked while a run
 //                   uses it; a second run into the same --out is refused.
 // Lifecycle (qlab quantize): opened before calibration; record() after each layer; remove() once the
-// checkpoint is in place; keep() on a cancel (the command says where, and --resume continues); any other
-// error removes it, as the run's outcome would be the same again.
+// checkpoint is in place; keep() on a cancel, and on an error while writing the checkpoint once every
+// layer is quantized (a full disk, say: the command says where, and --resume continues); any other error
+// removes it, as the run's outcome would be the same again.
 // A run without resume finding finished layers refuses to start unless discard (--force); a key that
 // differs (another source, format, method, calibration) is refused naming the first difference.
 // Resuming replays each finished layer: its weights become the decoded codes (bit for bit the values

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/cli/qlab_run.h"
+#include "tests/folder_files.h"
 #include "tests/sanitizer_build.h"
 
 namespace {
@@ -125,6 +126,31 @@ TEST_F(ResourceLimits, DiskFullMidWriteLeavesNothing) {
       if (e.path().filename().string()[0] != '.') left.push_back(e.path().filename().string());
     EXPECT_EQ(left, std::vector<std::string>{"m"});
   }
+}
+
+// GPTQ whose checkpoint cannot be written (the disk fills up once every layer is quantized): one error
+// line that says where the quantized layers are kept; with room again, --resume writes the checkpoint
+// without quantizing again, and it equals a clean run's byte for byte.
+TEST_F(ResourceLimits, GptqKeepsItsLayersWhenTheCheckpointCannotBeWritten) {
+  const std::string args = "quantize " + qlab::testing::quoted(fs::path(QLAB_SOURCE_DIR) / "assets" / "builtin") +
+                           " --method gptq --format int4-g32 --samples 16 --out ";
+  // 250 blocks (125 or 250 KB, as the shell counts them): above a layer's file (about 75 KB), below the
+  // checkpoint (about 350 KB)
+  const Limited r = run("trap '' XFSZ && ulimit -f 250", args + "q");
+  expect_clean_end(r);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("write failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("4 quantized layers are kept"), std::string::npos) << r.err;
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string()[0] != '.') left.push_back(e.path().filename().string());
+  EXPECT_EQ(left, std::vector<std::string>{"q.qlab-layers"});
+  const Limited resumed = run("true", args + "q --resume --json");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("\"resumed_layers\": 4"), std::string::npos) << resumed.out;
+  ASSERT_EQ(run("true", args + "ref").code, 0);
+  EXPECT_EQ(qlab::testing::folder_files(dir / "q"), qlab::testing::folder_files(dir / "ref"));
+  EXPECT_FALSE(fs::exists(dir / "q.qlab-layers"));
 }
 
 // Thread creation failing (each of 1024 threads wants an 8 MiB stack the cap does not allow): the
