@@ -81,6 +81,8 @@ Row run_variant(const JobContext& ctx, const Variant& v, const fs::path& folder,
   o.method = v.method;
   o.layout = v.layout;
   o.replace_existing = true;  // this step's own checkpoint of an earlier run, replaced once the new one passed
+  o.resume = true;            // a cancelled run's complete shards are kept: the next run continues from them
+  o.discard_other = true;     // unless the settings changed
   o.calibration = {calib, 64, 512, 0};  // qlab quantize's defaults
   o.stop = stop;
   ProgressPart pq(progress, 0.0, 0.6, fmt::format("{}: quantizing", v.method));

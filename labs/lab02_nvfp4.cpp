@@ -252,6 +252,7 @@ Lab make_lab02() {
   compare.counts_for_milestone = false;
   ppl.counts_for_milestone = false;
   Step checkpoint{"lab02.checkpoint", lab02_checkpoint_job, false, true};
+  checkpoint.resumable = true;  // the quantizer keeps complete shards of a cancelled run and continues
   checkpoint.params = {Param{"method", ParamKind::Choice, "nvfp4", {"nvfp4", "nvfp4-w4a16"}, 0, 0},
                        Param{"beside", ParamKind::Choice, "mxfp4 and fp8", {"mxfp4 and fp8", "none"}, 0, 0},
                        Param{"text", ParamKind::File, "", {}, 0, 0},

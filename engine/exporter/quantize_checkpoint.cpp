@@ -393,6 +393,7 @@ QuantizeResult quantize_checkpoint(const fs::path& model_dir, const fs::path& ou
   co.stop = opt.stop;
   co.replace_existing = opt.replace_existing;
   co.resume = opt.resume;
+  co.discard_other = opt.discard_other;
   co.resume_key = resume_key(model_dir, source_stamps, plan, opt);
   co.journal_extra = [&] {
     nlohmann::json j = streamer.journal();

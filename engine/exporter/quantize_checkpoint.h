@@ -49,6 +49,7 @@ struct QuantizeOptions {
   bool replace_existing = false;  // --force: an existing model folder at out_dir is replaced, an interrupted
                                   // run's staging folder discarded
   bool resume = false;            // --resume: continue an interrupted run of the same settings
+  bool discard_other = false;     // with resume: an interrupted run with other settings is discarded
   std::size_t slab_bytes = std::size_t{64} << 20;  // float32 bytes of a slab of rows
   CalibrationOptions calibration;  // used where the scheme has static activation scales (input_scale())
   std::stop_token stop;

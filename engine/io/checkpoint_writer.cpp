@@ -485,6 +485,11 @@ void CheckpointWriter::adopt_or_refuse_interrupted(const std::string& name) {
       fail("{}: holds an interrupted run of {} ({} complete shard{}); --resume continues it, --force discards it",
            dir.string(), out_.string(), shards, shards == 1 ? "" : "s");
     }
+    if ((!j.contains("key") || j["key"] != opt_.resume_key) && opt_.discard_other) {
+      fs::remove_all(dir, ec);
+      ::close(fd);
+      continue;
+    }
     if (!j.contains("key") || j["key"] != opt_.resume_key) {
       ::close(fd);
       fail("{}: the interrupted run had other settings ({}); resume it with its own, or discard it with --force "

@@ -44,8 +44,9 @@
 //                  writes nothing (holds() tells the caller, so it can skip the work of making it). The
 //                  shards are cut as before, so the result is the folder one uninterrupted run writes.
 //   resume unset   refuses to start (the interrupted work is the user's), unless replace_existing.
-// A key that differs is refused with the first setting that differs. Writers without a key remove such
-// folders as any other abandoned staging folder.
+// A key that differs is refused with the first setting that differs (or, with discard_other, the folder
+// is removed: a tutor step that continues its own run when it can and starts over when its settings
+// changed). Writers without a key remove such folders as any other abandoned staging folder.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -79,6 +80,7 @@ struct CheckpointOptions {
   // Resumable writing (above): null for a writer that cannot be resumed.
   nlohmann::json resume_key;
   bool resume = false;                           // adopt an interrupted run's staging folder with this key
+  bool discard_other = false;  // with resume: an interrupted run with another key is discarded, not refused
   std::function<nlohmann::json()> journal_extra; // recorded with each shard (state the caller needs back)
 };
 

@@ -430,6 +430,17 @@ TEST(CheckpointWriter, ResumeRefusesADamagedShardAndForceDiscards) {
     EXPECT_NE(std::string(e.what()).find("shard-00002.safetensors"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("--force"), std::string::npos) << e.what();
   }
+  // A resuming writer that discards other runs' folders: another key starts over instead of refusing.
+  {
+    CheckpointOptions other = options({{"k", 2}}, true);
+    other.discard_other = true;
+    CheckpointWriter w(dir / "out", other);
+    EXPECT_EQ(w.resumed_shards(), 0u);
+    EXPECT_FALSE(fs::exists(left[0] / "qlab-resume.json")) << "the other run's shards are gone";
+    EXPECT_FALSE(fs::exists(left[0] / "shard-00001.safetensors"));
+    for (int i = 0; i < 5; ++i) add(w, kNames[i], 10 * i);
+    EXPECT_EQ(w.suspend(), 2u);
+  }
   CheckpointOptions o = options(key);
   o.replace_existing = true;
   CheckpointWriter w(dir / "out", o);
