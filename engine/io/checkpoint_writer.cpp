@@ -241,15 +241,11 @@ void CheckpointWriter::add(TensorHeader header, TensorFill fill) {
 
 void CheckpointWriter::close_shard(bool record) {
   const std::size_t k = written_.size();
-  std::vector<TensorHeader> headers;
   Written w{temp_shard_name(k), {}};
-  for (const auto& p : shard_) {
-    headers.push_back(p.header);
-    w.tensors.push_back(p.header.name);
-  }
+  for (const auto& p : shard_) w.tensors.push_back(p.header);
   const fs::path spill = staging_ / spill_name(k);
   write_safetensors_streamed(
-      staging_ / w.temp_name, headers, opt_.shard_metadata,
+      staging_ / w.temp_name, w.tensors, opt_.shard_metadata,
       [&](std::size_t i, std::uint64_t off, std::span<std::byte> chunk) {
         check_cancel(opt_.stop);
         const Pending& p = shard_[i];
@@ -266,7 +262,6 @@ void CheckpointWriter::close_shard(bool record) {
     fs::remove(spill, ec);
   }
   written_.push_back(std::move(w));
-  written_headers_.push_back(std::move(headers));
   shard_.clear();
   shard_bytes_ = 0;
   spill_size_ = 0;
@@ -331,7 +326,7 @@ CheckpointResult CheckpointWriter::finish() {
       std::error_code ec;
       fs::rename(staging_ / written_[k].temp_name, staging_ / final_name, ec);
       if (ec) fail("{}: cannot name shard {}: {}", out_.string(), final_name, ec.message());
-      for (const auto& t : written_[k].tensors) weight_map[t] = final_name;
+      for (const auto& t : written_[k].tensors) weight_map[t.name] = final_name;
       shard_names.push_back(final_name);
     }
     if (n > 1) {
@@ -393,7 +388,6 @@ std::string resume_key_difference(const nlohmann::json& then, const nlohmann::js
   return fmt::format("{} then, {} now", then.dump(), now.dump());
 }
 
-
 void CheckpointWriter::abandon() {
   try {
     throw;
@@ -439,13 +433,12 @@ bool CheckpointWriter::skip_resumed(const TensorHeader& header) {
 
 void CheckpointWriter::write_journal() {
   nlohmann::json shards = nlohmann::json::array();
-  for (std::size_t k = 0; k < written_.size(); ++k) {
+  for (const Written& w : written_) {
     nlohmann::json tensors = nlohmann::json::array();
-    for (const auto& h : written_headers_[k])
+    for (const auto& h : w.tensors)
       tensors.push_back({{"name", h.name}, {"dtype", std::string(dtype_name(h.dtype))}, {"shape", h.shape}});
-    shards.push_back({{"file", written_[k].temp_name},
-                      {"bytes", fs::file_size(staging_ / written_[k].temp_name)},
-                      {"tensors", std::move(tensors)}});
+    shards.push_back(
+        {{"file", w.temp_name}, {"bytes", fs::file_size(staging_ / w.temp_name)}, {"tensors", std::move(tensors)}});
   }
   const nlohmann::json j = {{"qlab_resume", 1},
                             {"key", opt_.resume_key},
@@ -453,7 +446,6 @@ void CheckpointWriter::write_journal() {
                             {"extra", opt_.journal_extra ? opt_.journal_extra() : nlohmann::json()}};
   write_file_atomic(staging_ / kJournalName, j.dump(1) + "\n");
 }
-
 
 void CheckpointWriter::adopt_or_refuse_interrupted(const std::string& name) {
   const std::string prefix = name + ".partial-";
@@ -524,7 +516,6 @@ void CheckpointWriter::adopt(const fs::path& dir, int lock_fd, const nlohmann::j
         broken(fmt::format("records {} as {} bytes; it is {}", file, bytes,
                            ec ? "missing" : fmt::format("{} bytes", size)));
       Written w{file, {}};
-      std::vector<TensorHeader> headers;
       for (const auto& t : s.at("tensors")) {
         TensorHeader h;
         h.name = t.at("name").get<std::string>();
@@ -537,12 +528,10 @@ void CheckpointWriter::adopt(const fs::path& dir, int lock_fd, const nlohmann::j
         if (!tensor_names_.insert(h.name).second) broken(fmt::format("records tensor {} twice", printable(h.name)));
         tensor_bytes_ += n;
         resumed_[h.name] = h;
-        w.tensors.push_back(h.name);
-        headers.push_back(std::move(h));
+        w.tensors.push_back(std::move(h));
       }
       keep.insert(file);
       written_.push_back(std::move(w));
-      written_headers_.push_back(std::move(headers));
     }
     resumed_extra_ = j.value("extra", nlohmann::json());
   } catch (const nlohmann::json::exception& e) {

@@ -148,7 +148,7 @@ class CheckpointWriter {
   };
   struct Written {
     std::string temp_name;
-    std::vector<std::string> tensors;
+    std::vector<TensorHeader> tensors;  // in the order added (the index's names, the journal's headers)
   };
   void add_pending(Pending p);
   void close_shard(bool record);
@@ -177,7 +177,6 @@ class CheckpointWriter {
   std::map<std::string, TensorHeader> resumed_;  // the tensors of the adopted shards
   std::size_t resumed_shards_ = 0;
   nlohmann::json resumed_extra_;
-  std::vector<std::vector<TensorHeader>> written_headers_;  // per closed shard, for the journal
 };
 
 }  // namespace qlab::io

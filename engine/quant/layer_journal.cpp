@@ -231,21 +231,12 @@ void LayerJournal::keep() {
   closed_ = true;
 }
 
-QuantizedLinear linear_parts_only(const QuantizedLinear& q) {
-  QuantizedLinear c;
-  c.name = q.name;
-  c.rows = q.rows;
-  c.cols = q.cols;
-  c.bits = q.bits;
-  c.group_size = q.group_size;
-  c.symmetric = q.symmetric;
-  c.rule = q.rule;
-  c.codes = q.codes;
-  c.scales = q.scales;
-  c.zeros = q.zeros;
-  c.g_idx = q.g_idx;
-  c.perm = q.perm;
-  return c;
+QuantizedLinear linear_parts_only(QuantizedLinear& q) {
+  // Every part but the float copy, without copying it: moved aside for the copy, then put back.
+  std::vector<float> dequantized = std::move(q.dequantized);
+  QuantizedLinear parts = q;
+  q.dequantized = std::move(dequantized);
+  return parts;
 }
 
 void take_layer_vectors(const model::LayerWeights& lw, FinishedLayer& f) {

@@ -67,8 +67,8 @@ class LayerJournal {
   bool closed_ = false;
 };
 
-// A Linear's parts without its dequantized copy (what a FinishedLayer keeps).
-QuantizedLinear linear_parts_only(const QuantizedLinear& q);
+// A Linear's parts without its dequantized copy (what a FinishedLayer keeps); q is unchanged after.
+QuantizedLinear linear_parts_only(QuantizedLinear& q);
 // The layer's norms and biases as it holds them now, into f.
 void take_layer_vectors(const model::LayerWeights& lw, FinishedLayer& f);
 // A finished layer put back into the model: each Linear's weight becomes its decoded codes (given to
