@@ -58,7 +58,7 @@ std::string quant_method(const Args& a) {
 void quantize_calibrated(const Args& a, const std::string& method, const std::filesystem::path& model_dir,
                          model::Model& m, const formats::BlockFormatSpec& spec, Progress& progress,
                          nlohmann::json& j, bool json, const quant::LinearSink& on_linear, std::stop_token stop,
-                         quant::LayerJournal* journal) {
+                         quant::LayerJournal* journal, model::Backend* backend) {
   const bool tty = ::isatty(STDERR_FILENO);
   std::vector<std::string> warnings;
   const quant::Warn warn = [&](const std::string& s) {
@@ -74,6 +74,8 @@ void quantize_calibrated(const Args& a, const std::string& method, const std::fi
   } else {
     aopt = quant::awq_options_for(spec);
   }
+  gopt.backend = backend;
+  aopt.backend = backend;
   const std::filesystem::path calib = calibration_text(a, model_dir);
   const std::int64_t samples = a.get_int("samples", quant::kCalibrationSamples, 1, 1 << 20);
   const std::int64_t seq_len = quant::calibration_seq_len(

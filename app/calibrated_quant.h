@@ -30,10 +30,12 @@ std::string quant_method(const Args& a);
 // Quantizes `m` (loaded from model_dir) to `spec` with the calibrated method: prints the calibration
 // plan and warnings (stderr) unless json, and adds a "calibration" object to j.
 // on_linear receives each Linear's codes, scales and zeros (a checkpoint writer's input); stop cancels;
-// journal keeps finished layers and replays those it holds (quant/layer_journal.h).
+// journal keeps finished layers and replays those it holds (quant/layer_journal.h); backend runs the
+// calibration passes (nullptr: the CPU).
 void quantize_calibrated(const Args& a, const std::string& method, const std::filesystem::path& model_dir,
                          model::Model& m, const formats::BlockFormatSpec& spec, Progress& progress,
                          nlohmann::json& j, bool json, const quant::LinearSink& on_linear = {},
-                         std::stop_token stop = {}, quant::LayerJournal* journal = nullptr);
+                         std::stop_token stop = {}, quant::LayerJournal* journal = nullptr,
+                         model::Backend* backend = nullptr);
 
 }  // namespace qlab::app

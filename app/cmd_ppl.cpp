@@ -102,7 +102,7 @@ int run(const Args& a) {
 
   model::Model test = base;  // shares every weight until fake quantization replaces some
   if (spec && method != "rtn") {
-    quantize_calibrated(a, method, dir, test, *spec, progress, j, json);
+    quantize_calibrated(a, method, dir, test, *spec, progress, j, json, {}, {}, nullptr, device.backend);
   } else if (spec) {
     // Without --kld the original weights are not read again: let their pages go as each is replaced.
     // On a GPU the packed bytes themselves (the same logits): the device dequantizes them a slab at a time.

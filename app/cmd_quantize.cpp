@@ -1,8 +1,9 @@
 // `qlab quantize MODEL --method M --out DIR [--export modelopt|compressed-tensors] [--exclude PATTERN ...]`:
 // a model streamed from its shards into a quantized checkpoint vLLM loads (engine/exporter).
 #include <algorithm>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -10,6 +11,7 @@
 
 #include "app/calibrated_quant.h"
 #include "app/cli.h"
+#include "app/device_arg.h"
 #include "app/model_arg.h"
 #include "app/quantize_int.h"
 #include "app/signal_stop.h"
@@ -56,6 +58,17 @@ int run(const Args& a) {
       if (a.has(f))
         throw UsageError(fmt::format("--{} goes with methods that store activation scales (nvfp4, and fp8 with "
                                      "--export modelopt); {} has none", f, method));
+  if (!calibrates)
+    for (const char* f : {"device", "gpu-math"})
+      if (a.has(f))
+        throw UsageError(fmt::format("--{} goes with methods that calibrate (nvfp4, modelopt fp8, gptq, awq); {} "
+                                     "runs no model", f, method));
+  std::optional<DeviceArg> device;  // where the calibration passes run
+  if (calibrates) {
+    device = choose_device(a, "quantize");
+    opt.calibration.backend = device->backend;
+    if (device->report() && !a.json()) fmt::print("device: {}\n", device->where);
+  }
   opt.calibration.text = calibration_text(a, model);
   opt.calibration.samples = a.get_int("samples", 64, 1, 1 << 20);
   opt.calibration.seq_len = a.get_int("seq-len", 512, 2, 1 << 20);
@@ -107,6 +120,7 @@ int run(const Args& a) {
     if (calibrates)
       j["calibration"] = {{"file", r.activations.source}, {"samples", r.activations.samples},
                           {"seq_len", r.activations.seq_len}, {"activation_bytes", r.activations.hidden_bytes}};
+    if (device) device->add_to(j);
     print_json(j.dump(2));
     return 0;
   }
@@ -136,7 +150,7 @@ const Registrar reg({
     "write a quantized checkpoint vLLM loads: NVFP4/MXFP4/FP8 streamed (ModelOpt, compressed-tensors) or "
     "GPTQ/AWQ/RTN integers (GPTQ, AWQ, compressed-tensors)",
     "MODEL --method M --out DIR [--force | --resume] [--export L] [--format intB-gG] [--act-order] [--exclude PATTERN ...] "
-    "[--calib FILE --samples N --seq-len L]",
+    "[--calib FILE --samples N --seq-len L] [--device D]",
     {
         {"method", "M", "nvfp4 (W4A4), nvfp4-w4a16, mxfp4, fp8 (per tensor) or fp8-channel (per output channel), "
                         "streamed; gptq, awq (calibrated) or rtn (no data), integers, in memory"},
@@ -159,6 +173,9 @@ const Registrar reg({
         {"seq-len", "L", "tokens per window (default 512; gptq 2048; capped by the model's context)"},
         {"seed", "S", "which windows of the text (default 0)"},
         {"max-shard-mb", "M", "largest shard in MB before splitting (default 5000, as transformers)"},
+        {"device", "D", "where calibration runs (gptq, awq, nvfp4, modelopt fp8): auto (a CUDA GPU when one is "
+                        "usable, else the CPU), cpu, cuda"},
+        {"gpu-math", "M", "calibration on a GPU: f32 (default; equals the CPU to 1e-4) or bf16 (tensor cores)"},
         {"slab-mb", "M", "float32 working slab per tensor in MB (default 64): bounds memory"},
     },
     "Each Linear weight is read from the memory-mapped shards a slab of rows at a time, quantized, and its\n"

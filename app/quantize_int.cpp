@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/calibrated_quant.h"
+#include "app/device_arg.h"
 #include "app/model_arg.h"
 #include "app/signal_stop.h"
 #include "engine/core/error.h"
@@ -79,6 +80,10 @@ int run_int_quantize(const Args& a) {
     for (const char* f : {"calib", "samples", "seq-len", "seed", "act-order"})
       if (a.has(f)) throw UsageError(fmt::format("--{} needs --method gptq or awq (rtn uses no data)", f));
   if (method != "gptq" && a.has("act-order")) throw UsageError("--act-order is a gptq option");
+  if (method == "rtn")
+    for (const char* f : {"device", "gpu-math"})
+      if (a.has(f)) throw UsageError(fmt::format("--{} goes with methods that calibrate (gptq, awq, nvfp4, modelopt "
+                                                 "fp8): rtn runs no model", f));
   if (method == "rtn" && a.has("resume"))
     throw UsageError("--resume continues gptq and awq runs (rtn keeps no finished layers: run it again)");
   for (const char* f : {"exclude", "slab-mb"})
@@ -120,6 +125,9 @@ int run_int_quantize(const Args& a) {
                           : std::string("--resume: no interrupted run of this folder was found; starting from layer 1"));
 
   SignalStop signals;
+  std::optional<DeviceArg> device;  // where gptq/awq's calibration passes run
+  if (method != "rtn") device = choose_device(a, "quantize");
+  if (device && device->report() && !a.json()) fmt::print("device: {}\n", device->where);
   model::Model m = model::Model::load(model_dir);
   exporter::IntLinears linears;
   const quant::LinearSink sink = [&](int layer, const char* name, quant::QuantizedLinear&& q) {
@@ -138,7 +146,8 @@ int run_int_quantize(const Args& a) {
       j["quantize_seconds"] = rep.seconds;
     } else {
       quantize_calibrated(a, method, model_dir, m, spec, progress, j, a.json(), sink, signals.token(),
-                          journal ? &*journal : nullptr);
+                          journal ? &*journal : nullptr, device->backend);
+      device->add_to(j);
     }
     exporter::IntExportOptions eo;
     eo.max_shard_bytes = max_shard;

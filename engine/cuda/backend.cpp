@@ -398,6 +398,20 @@ class CudaBackend final : public model::Backend {
     kernels::residual_add(x, h, rows * n, st_.ctx.stream());
   }
 
+  // Row-major g's upper triangle is column-major's lower: C (cols x cols) = A A^T for A = x read
+  // column-major (cols x rows). Float32 operands and sums (the handle's default math: no TF32).
+  void accumulate_gram(const float* x, std::int64_t rows, std::int64_t cols, float* g, bool accumulate) override {
+    flush();
+    const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    if (rows <= 0) {
+      if (!accumulate) check(cudaMemsetAsync(g, 0, static_cast<std::size_t>(cols * cols) * 4, st_.ctx.stream()), "clearing X^T X");
+      return;
+    }
+    check(cublasSsyrk(st_.ctx.cublas(), CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, static_cast<int>(cols),
+                      static_cast<int>(rows), &one, x, static_cast<int>(cols), &beta, g, static_cast<int>(cols)),
+          "accumulating X^T X");
+  }
+
   void nll(const float* logits, std::int64_t rows, std::int64_t vocab, const std::int32_t* targets,
            double* out) override {
     flush();

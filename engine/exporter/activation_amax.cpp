@@ -21,7 +21,7 @@ ActivationAmax activation_amax(const std::filesystem::path& model_dir, const Cal
   const io::Tokenizer tok = io::Tokenizer::load(model_dir);
   const std::int64_t seq_len = quant::calibration_seq_len(m.config(), o.seq_len, 512);
   const quant::CalibrationSet set = quant::load_calibration(o.text, tok, o.samples, seq_len, o.seed, warn);
-  quant::LayerRunner runner(m, set);
+  quant::LayerRunner runner(m, set, 0, o.backend ? *o.backend : model::cpu_backend());
   ActivationAmax r;
   r.samples = set.samples;
   r.seq_len = set.seq_len;
@@ -34,7 +34,8 @@ ActivationAmax activation_amax(const std::filesystem::path& model_dir, const Cal
     std::array<float, 4> amax{};  // by model::LinearInput
     runner.advance(l, [&](const model::LinearInputView& v) {
       float a = amax[static_cast<std::size_t>(v.which)];
-      for (std::int64_t i = 0; i < v.rows * v.cols; ++i) a = std::max(a, std::fabs(v.x[i]));
+      const float* x = v.host();
+      for (std::int64_t i = 0; i < v.rows * v.cols; ++i) a = std::max(a, std::fabs(x[i]));
       if (!std::isfinite(a))
         fail("calibration: layer {} produced a non-finite {} input (is the model's dtype range exceeded?)", l,
              model::linear_input_name(v.which));

@@ -14,6 +14,10 @@
 
 #include "engine/core/progress.h"
 
+namespace qlab::model {
+class Backend;
+}
+
 namespace qlab::exporter {
 
 struct CalibrationOptions {
@@ -21,6 +25,7 @@ struct CalibrationOptions {
   std::int64_t samples = 64;   // windows; ModelOpt's hf_ptq.py uses 512 x 512 on a GPU
   std::int64_t seq_len = 512;  // capped by the model's context
   std::uint64_t seed = 0;
+  model::Backend* backend = nullptr;  // where the passes run (nullptr: the CPU)
 };
 
 struct ActivationAmax {

@@ -48,7 +48,7 @@ Imatrix compute_imatrix(const model::Model& m, std::span<const std::int32_t> tok
     Sums& s = acc[static_cast<std::size_t>(v.layer)][static_cast<std::size_t>(v.which)];
     if (s.sq.empty()) s.sq.assign(static_cast<std::size_t>(v.cols), 0.0);
     for (std::int64_t r = 0; r < v.rows; ++r) {
-      const float* x = v.x + r * v.cols;
+      const float* x = v.host() + r * v.cols;
       for (std::int64_t j = 0; j < v.cols; ++j) s.sq[static_cast<std::size_t>(j)] += static_cast<double>(x[j]) * x[j];
     }
     s.rows += v.rows;

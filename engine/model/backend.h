@@ -10,7 +10,7 @@
 //               (a buffer that outlives passes), logits_buffer (where a pass's logits go before
 //               they are copied to the host, on a backend whose memory is not the host's)
 //   operations  embed, rmsnorm, matmul, bias_rope, new_kv / store_kv, attention, residual_rmsnorm,
-//               swiglu, residual_add, nll (log-sum-exp minus the target's logit, for perplexity),
+//               swiglu, residual_add, accumulate_gram (calibration's X^T X), nll (log-sum-exp minus the target's logit, for perplexity),
 //               kl_rows (KL-divergence of two models' logit rows): logits never leave the backend
 // Every pointer an operation takes is in the backend's memory (host memory for the CPU) unless its
 // comment says host; weights are tensor::Matrix in host memory (a device backend mirrors the ones
@@ -108,6 +108,11 @@ class Backend {
   // activation scales says (formats/activation_qdq.h). By default on the host: in place where the
   // backend's memory is the host's, else through a host copy (backend.cpp).
   virtual void quantize_activations(float* x, std::int64_t rows, std::int64_t cols, const ActivationQuant& a);
+  // g [cols, cols] row-major: its upper triangle (j >= i) += X^T X of x [rows, cols] (= when
+  // accumulate is false), float32 operands and sums (GPTQ's Hessian: quant/input_stats.h); the other
+  // elements are left unspecified. By default tensor/gram.h on the host (through host copies where the
+  // backend's memory is elsewhere).
+  virtual void accumulate_gram(const float* x, std::int64_t rows, std::int64_t cols, float* g, bool accumulate);
   // out[i] = log(sum_j e^logits[i][j]) - logits[i][targets[i]], the negative log-likelihood of each
   // row's target (float exp, the sum in double), for rows of `vocab` logits.
   // targets and out in host memory.

@@ -12,18 +12,18 @@ namespace qlab::model {
 
 namespace {
 
-// Hands the hook a Linear's input, from host memory (a copy when the backend's memory is elsewhere).
+// Hands the hook a Linear's input where the backend holds it (LinearInputView::host copies on demand).
 void see(const LayerHook& hook, Backend& be, int layer, LinearInput which, const float* x, std::int64_t rows,
          std::int64_t cols) {
   if (!hook) return;
-  if (be.host_memory()) {
-    hook({layer, which, x, rows, cols});
-    return;
-  }
-  thread_local std::vector<float> host;
-  host.resize(static_cast<std::size_t>(rows * cols));
-  be.download(x, rows * cols, host.data());
-  hook({layer, which, host.data(), rows, cols});
+  LinearInputView v;
+  v.layer = layer;
+  v.which = which;
+  v.rows = rows;
+  v.cols = cols;
+  v.backend = &be;
+  v.data = x;
+  hook(v);
 }
 
 void check_ids(const io::ModelConfig& c, std::span<const std::int32_t> tokens, std::int64_t T) {
@@ -36,6 +36,17 @@ void check_ids(const io::ModelConfig& c, std::span<const std::int32_t> tokens, s
 }
 
 }  // namespace
+
+const float* LinearInputView::host() const {
+  if (host_) return host_;
+  if (!backend || backend->host_memory()) return host_ = data;
+  // One buffer per thread: a pass's hook runs on the pass's thread, and the copy lives until the
+  // next view's host() on that thread (the hook's call only, as documented).
+  thread_local std::vector<float> copy;
+  copy.resize(static_cast<std::size_t>(rows * cols));
+  backend->download(data, rows * cols, copy.data());
+  return host_ = copy.data();
+}
 
 const char* linear_input_name(LinearInput which) {
   switch (which) {

@@ -23,12 +23,21 @@ namespace qlab::model {
 enum class LinearInput { QKV, O, GateUp, Down };
 const char* linear_input_name(LinearInput which);  // "qkv", "o", "gate_up", "down"
 
+// The activations stay where the pass computes them: a hook that reduces them on the backend (GPTQ's
+// X^T X on a GPU, Backend::accumulate_gram) reads `data`; one that needs them on the host calls
+// host(), which copies them there on a backend whose memory is not the host's (once per view).
 struct LinearInputView {
   int layer = 0;
   LinearInput which = LinearInput::QKV;
-  const float* x = nullptr;  // [rows, cols] row-major, host memory (valid during the call only)
-  std::int64_t rows = 0;     // every row of the pass: B sequences x T tokens, sequence after sequence
-  std::int64_t cols = 0;     // the Linears' in_features: H for QKV and GateUp, nh*hd for O, I for Down
+  std::int64_t rows = 0;         // every row of the pass: B sequences x T tokens, sequence after sequence
+  std::int64_t cols = 0;         // the Linears' in_features: H for QKV and GateUp, nh*hd for O, I for Down
+  Backend* backend = nullptr;    // the backend running the pass
+  const float* data = nullptr;   // [rows, cols] row-major, in the backend's memory (valid during the call)
+  // data in host memory: data itself on a host-memory backend, else a copy (valid during the call).
+  const float* host() const;
+
+ private:
+  mutable const float* host_ = nullptr;
 };
 
 // Called on the thread that runs the pass, layer by layer, in the order above, once per Linear input

@@ -22,6 +22,10 @@
 #include "engine/formats/block.h"
 #include "engine/quant/quantized_linear.h"
 
+namespace qlab::model {
+class Backend;
+}
+
 namespace qlab::quant {
 
 struct AwqOptions {
@@ -34,6 +38,9 @@ struct AwqOptions {
   int clip_grid = 20;
   double max_shrink = 0.5;        // clip shrink steps i < max_shrink * clip_grid
   std::int64_t clip_tokens = 512; // n_sample_token: every (n // 512)-th token
+  // Where quantize_model_awq's calibration passes run (nullptr: the CPU); the scale and clip searches
+  // run on the host over the inputs they keep.
+  model::Backend* backend = nullptr;
 };
 
 // bits, group and symmetry of an int group format; an error naming any other format.

@@ -111,7 +111,7 @@ ModelQuantReport quantize_model_awq(model::Model& m, const CalibrationSet& calib
   report.memory = awq_memory(c, calib.samples, calib.seq_len);
   const int L = c.num_hidden_layers;
   progress.report(0, fmt::format("embedding {} x {} calibration tokens", calib.samples, calib.seq_len));
-  LayerRunner runner(m, calib);
+  LayerRunner runner(m, calib, 0, opt.backend ? *opt.backend : model::cpu_backend());
   const std::int64_t n = runner.tokens();
   constexpr int kQ = 0, kK = 1, kV = 2, kO = 3, kGate = 4, kUp = 5, kDown = 6;
 
@@ -136,9 +136,9 @@ ModelQuantReport quantize_model_awq(model::Model& m, const CalibrationSet& calib
       X[static_cast<std::size_t>(in)].resize(static_cast<std::size_t>(n * linear_input_cols(c, in)));
     runner.advance(layer, [&](const model::LinearInputView& v) {
       const auto i = static_cast<std::size_t>(v.which);
-      check_finite(std::span<const float>(v.x, static_cast<std::size_t>(v.rows * v.cols)), v.rows, v.cols,
+      check_finite(std::span<const float>(v.host(), static_cast<std::size_t>(v.rows * v.cols)), v.rows, v.cols,
                    fmt::format("layer {} {} input", layer, linear_input_name(v.which)));
-      std::copy_n(v.x, v.rows * v.cols, X[i].data() + filled[i] * v.cols);
+      std::copy_n(v.host(), v.rows * v.cols, X[i].data() + filled[i] * v.cols);
       filled[i] += v.rows;
     }, stop);
     std::vector<float>& Xqkv = X[static_cast<std::size_t>(model::LinearInput::QKV)];

@@ -164,21 +164,24 @@ CalibrationMemory calibration_memory(const io::ModelConfig& c, std::int64_t samp
   return m;
 }
 
-LayerRunner::LayerRunner(const model::Model& m, const CalibrationSet& calib, std::int64_t batch_sequences)
-    : m_(m), samples_(calib.samples), seq_len_(calib.seq_len) {
+LayerRunner::LayerRunner(const model::Model& m, const CalibrationSet& calib, std::int64_t batch_sequences,
+                         model::Backend& backend)
+    : m_(m), backend_(&backend), samples_(calib.samples), seq_len_(calib.seq_len) {
   const io::ModelConfig& c = m.config();
   if (samples_ < 1 || seq_len_ < 1 || calib.tokens.size() != static_cast<std::size_t>(samples_ * seq_len_))
     fail("calibration set holds {} tokens, not {} x {}", calib.tokens.size(), samples_, seq_len_);
   if (c.max_position_embeddings > 0 && seq_len_ > c.max_position_embeddings)
     fail("calibration windows of {} tokens are longer than the model's context of {}", seq_len_,
          c.max_position_embeddings);
-  batch_ = batch_sequences > 0 ? std::min(batch_sequences, samples_) : default_batch(samples_, seq_len_);
+  const std::int64_t natural =
+      backend.host_memory() ? default_batch(samples_, seq_len_) : backend.sequences_per_batch(c, seq_len_);
+  batch_ = std::min(batch_sequences > 0 ? batch_sequences : natural, samples_);
   const auto H = static_cast<std::size_t>(c.hidden_size);
   hidden_.resize(static_cast<std::size_t>(samples_ * seq_len_) * H);
   model::embed_tokens(m, calib.tokens, hidden_.data());
   scratch_.resize(static_cast<std::size_t>(batch_ * seq_len_) * H);
   caches_.reserve(static_cast<std::size_t>(batch_));
-  for (std::int64_t b = 0; b < batch_; ++b) caches_.emplace_back(c, seq_len_, 1);
+  for (std::int64_t b = 0; b < batch_; ++b) caches_.emplace_back(c, seq_len_, 1, backend);
 }
 
 std::uint64_t LayerRunner::batch_bytes() const {

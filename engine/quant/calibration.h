@@ -72,13 +72,17 @@ struct CalibrationMemory {
 
 class LayerRunner {
  public:
-  // Embeds every sample. batch_sequences: sequences per pass (0: enough for ~4096 rows per pass).
-  LayerRunner(const model::Model& m, const CalibrationSet& calib, std::int64_t batch_sequences = 0);
+  // Embeds every sample. batch_sequences: sequences per pass (0: enough for ~4096 rows per pass on the
+  // CPU, the backend's sequences_per_batch elsewhere). The layers run on `backend` (their one-layer KV
+  // caches live there); the held hidden states stay in host memory, a batch crossing per pass.
+  LayerRunner(const model::Model& m, const CalibrationSet& calib, std::int64_t batch_sequences = 0,
+              model::Backend& backend = model::cpu_backend());
 
   std::int64_t samples() const { return samples_; }
   std::int64_t seq_len() const { return seq_len_; }
   std::int64_t tokens() const { return samples_ * seq_len_; }
   std::int64_t batch_sequences() const { return batch_; }
+  model::Backend& backend() const { return *backend_; }
   std::uint64_t hidden_bytes() const { return hidden_.size() * sizeof(float); }
   std::uint64_t batch_bytes() const;
 
@@ -93,6 +97,7 @@ class LayerRunner {
   void run(int layer, const model::LayerHook& hook, bool in_place, std::stop_token stop);
 
   const model::Model& m_;
+  model::Backend* backend_;
   std::int64_t samples_ = 0, seq_len_ = 0, batch_ = 1;
   std::vector<float> hidden_;
   std::vector<float> scratch_;

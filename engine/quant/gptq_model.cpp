@@ -45,7 +45,7 @@ ModelQuantReport quantize_model_gptq(model::Model& m, const CalibrationSet& cali
   report.memory = gptq_memory(c, calib.samples, calib.seq_len, opt.true_sequential);
   const int L = c.num_hidden_layers;
   progress.report(0, fmt::format("embedding {} x {} calibration tokens", calib.samples, calib.seq_len));
-  LayerRunner runner(m, calib);
+  LayerRunner runner(m, calib, 0, opt.backend ? *opt.backend : model::cpu_backend());
   GptqOptions gopt = opt.gptq;
   gopt.allow_partial_group = true;  // in memory any width works, as the reference's slicing does
 
@@ -80,7 +80,7 @@ ModelQuantReport quantize_model_gptq(model::Model& m, const CalibrationSet& cali
                                      fmt::format("layer {} {} input", layer, linear_input_name(in))));
       runner.capture(layer, [&](const model::LinearInputView& v) {
         auto it = stats.find(v.which);
-        if (it != stats.end()) it->second.add(v.x, v.rows);
+        if (it != stats.end()) it->second.add(v);
       }, stop);
       for (auto in : inputs) {
         const InputStats& st = stats.at(in);

@@ -4,38 +4,11 @@
 #include <cmath>
 
 #include "engine/core/error.h"
-#include "engine/core/threads.h"
-#include "engine/tensor/blas.h"
+#include "engine/model/backend.h"
+#include "engine/model/decoder_layer.h"
+#include "engine/tensor/gram.h"
 
 namespace qlab::quant {
-
-namespace {
-
-// Column tiles of the upper triangle: tile t covers columns [t * kTile, ...) and rows 0 .. its end,
-// so later tiles cost more. Work item i takes tiles i and n-1-i, which makes every item cost the same.
-constexpr std::int64_t kTile = 256;
-
-}  // namespace
-
-void accumulate_gram_upper(const float* x, std::int64_t rows, std::int64_t cols, float* c) {
-  if (rows <= 0 || cols <= 0) return;
-  tensor::ensure_blas_single_threaded();
-  const std::int64_t tiles = (cols + kTile - 1) / kTile;
-  const std::int64_t items = (tiles + 1) / 2;
-  auto tile = [&](std::int64_t t) {
-    const std::int64_t j0 = t * kTile, j1 = std::min(cols, j0 + kTile);
-    // H[0:j1, j0:j1] += X[:, 0:j1]^T X[:, j0:j1]
-    tensor::sgemm(true, false, j1, j1 - j0, rows, 1.0f, x, cols, x + j0, cols, 1.0f, c + j0, cols);
-  };
-  const double work = static_cast<double>(rows) * static_cast<double>(cols) * static_cast<double>(kTile);
-  parallel_for(static_cast<std::size_t>(items), [&](std::size_t i0, std::size_t i1) {
-    for (std::size_t i = i0; i < i1; ++i) {
-      const auto a = static_cast<std::int64_t>(i), b = tiles - 1 - a;
-      tile(a);
-      if (b != a) tile(b);
-    }
-  }, grain_for_work(work));
-}
 
 InputStats::InputStats(std::int64_t cols, bool gram, std::string what)
     : cols_(cols), what_(std::move(what)), abs_sum_(static_cast<std::size_t>(cols), 0.0),
@@ -56,14 +29,40 @@ void InputStats::add(const float* x, std::int64_t rows) {
       amax_[c] = std::max(amax_[c], a);
     }
   }
-  if (!xtx_.empty()) accumulate_gram_upper(x, rows, cols_, xtx_.data());
+  if (!xtx_.empty()) tensor::accumulate_gram_upper(x, rows, cols_, xtx_.data());
   tokens_ += rows;
+}
+
+void InputStats::add(const model::LinearInputView& v) {
+  if (v.cols != cols_) fail("{}: an input of {} channels added to statistics of {}", what_, v.cols, cols_);
+  const bool on_backend = !xtx_.empty() && v.backend && !v.backend->host_memory();
+  if (backend_ && v.backend != backend_)
+    fail("{}: inputs from two backends added to one X^T X", what_);
+  if (!on_backend) {
+    add(v.host(), v.rows);
+    return;
+  }
+  if (tokens_ > 0 && !backend_) fail("{}: inputs from two backends added to one X^T X", what_);
+  if (!backend_) {
+    backend_ = v.backend;
+    backend_xtx_ = v.backend->alloc(cols_ * cols_);
+  }
+  backend_->accumulate_gram(v.data, v.rows, cols_, backend_xtx_.get(), tokens_ > 0);
+  tokens_ += v.rows;
 }
 
 std::vector<float> InputStats::gram() const {
   if (xtx_.empty()) fail("{}: X^T X was not collected", what_);
   const auto C = static_cast<std::size_t>(cols_);
   std::vector<float> g = xtx_;
+  if (backend_) {
+    backend_->download(backend_xtx_.get(), cols_ * cols_, g.data());
+    // A NaN or infinity in any activation reaches its channel's diagonal (a sum of squares).
+    for (std::size_t c = 0; c < C; ++c)
+      if (!(std::fabs(g[c * C + c]) <= 3.4028235e38f))
+        fail("{}: calibration activations of channel {} reach {} in X^T X: the model produces NaN or infinity "
+             "on this text", what_, c, g[c * C + c]);
+  }
   for (std::size_t i = 0; i < C; ++i)
     for (std::size_t j = 0; j < i; ++j) g[i * C + j] = g[j * C + i];
   return g;
@@ -77,7 +76,15 @@ std::vector<float> InputStats::hessian() const {
   return h;
 }
 
+const std::vector<float>& InputStats::amax() const {
+  if (backend_) fail("{}: per-channel statistics are not kept while X^T X accumulates on the {} backend", what_,
+                     backend_->name());
+  return amax_;
+}
+
 std::vector<float> InputStats::mean_abs() const {
+  if (backend_) fail("{}: per-channel statistics are not kept while X^T X accumulates on the {} backend", what_,
+                     backend_->name());
   std::vector<float> m(abs_sum_.size(), 0.0f);
   if (tokens_ == 0) return m;
   for (std::size_t c = 0; c < m.size(); ++c) m[c] = static_cast<float>(abs_sum_[c] / static_cast<double>(tokens_));

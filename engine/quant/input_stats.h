@@ -4,12 +4,19 @@
 //             here -- GPTQ counts sequences, and any positive multiple gives the same weights)
 //   sum |x|   per input channel: AWQ's activation statistic mean |x| (algorithms.md 3.2)
 //   amax      per input channel: max |x| (for FP8 / NVFP4 static activation scales)
-// X^T X is accumulated in float32 (as GPTQ does) through BLAS: the upper triangle, in column tiles
-// spread over the thread pool (each tile one SGEMM: H[0:j1, j0:j1] += X[:, 0:j1]^T X[:, j0:j1]).
+// X^T X is accumulated in float32 (as GPTQ does): on the host through BLAS (tensor/gram.h), or on the
+// backend that ran the pass (Backend::accumulate_gram: cuBLAS on a GPU, so the activations never
+// cross to the host).
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
+
+namespace qlab::model {
+class Backend;
+struct LinearInputView;
+}  // namespace qlab::model
 
 namespace qlab::quant {
 
@@ -21,6 +28,12 @@ class InputStats {
 
   // Adds x [rows, cols] (row-major). Throws qlab::Error naming `what` on a NaN or infinity.
   void add(const float* x, std::int64_t rows);
+  // Adds a pass's input where the pass left it. With the Gram wanted and the activations on a backend
+  // whose memory is not the host's (a GPU), X^T X accumulates there and nothing crosses to the host;
+  // the per-channel sums are then not kept (mean_abs and amax throw), and a NaN or infinity is found
+  // on the Gram's diagonal when it is read. Otherwise as add(v.host(), v.rows). Every view added
+  // must then come from that same backend.
+  void add(const model::LinearInputView& v);
 
   std::int64_t cols() const { return cols_; }
   std::int64_t tokens() const { return tokens_; }
@@ -30,19 +43,17 @@ class InputStats {
   // X^T X [cols, cols], both triangles.
   std::vector<float> gram() const;
   std::vector<float> mean_abs() const;  // [cols] sum |x| / N (0 when N = 0)
-  const std::vector<float>& amax() const { return amax_; }
+  const std::vector<float>& amax() const;
   std::uint64_t bytes() const;          // memory held
 
  private:
   std::int64_t cols_ = 0, tokens_ = 0;
   std::string what_;
   std::vector<float> xtx_;     // [cols, cols] upper triangle (row-major j >= i) while accumulating
+  model::Backend* backend_ = nullptr;  // set when X^T X accumulates on a backend: there, in backend_xtx_
+  std::shared_ptr<float> backend_xtx_;
   std::vector<double> abs_sum_;
   std::vector<float> amax_;
 };
-
-// C[cols, cols] upper triangle += X^T X for x [rows, cols], on the thread pool (BLAS single-threaded
-// inside it). The strictly lower part of C is left as it was except inside the diagonal tiles.
-void accumulate_gram_upper(const float* x, std::int64_t rows, std::int64_t cols, float* c);
 
 }  // namespace qlab::quant

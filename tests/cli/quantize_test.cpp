@@ -79,6 +79,7 @@ TEST_F(QuantizeCli, W4A4WithCalibration) {
   const auto j = nlohmann::json::parse(q.out);
   EXPECT_EQ(j["calibration"]["samples"], 4);
   EXPECT_EQ(j["calibration"]["seq_len"], 32);
+  EXPECT_FALSE(j.contains("device")) << "auto on a machine without a GPU says nothing";
   QlabRun i = qlab("info --json " + at("q"));
   ASSERT_EQ(i.code, 0) << i.err;
   EXPECT_TRUE(nlohmann::json::parse(i.out)["config_check"].empty()) << i.out;
@@ -150,13 +151,17 @@ TEST_F(QuantizeCli, IntegerCheckpointsRunAsTheInMemoryQuantization) {
   };
   for (const Case& c : {Case{"rtn", "gptq", ""}, Case{"rtn", "awq", ""}, Case{"rtn", "compressed-tensors", ""},
                         Case{"gptq", "gptq", " --act-order"}, Case{"gptq", "compressed-tensors", " --act-order"},
-                        Case{"gptq", "awq", ""}, Case{"awq", "awq", ""}, Case{"awq", "compressed-tensors", ""}}) {
+                        Case{"gptq", "awq", " --device cpu"}, Case{"awq", "awq", ""},
+                        Case{"awq", "compressed-tensors", ""}}) {
     SCOPED_TRACE(std::string(c.method) + " as " + c.layout + c.extra);
     const std::string opts = std::string(" --method ") + c.method + c.extra + (std::string(c.method) == "rtn" ? "" : calib);
     QlabRun q = qlab("quantize " + builtin() + opts + " --format int4-g32 --export " + c.layout + " --out " + at("q") +
                      " --json");
     ASSERT_EQ(q.code, 0) << q.err;
     const auto qj = nlohmann::json::parse(q.out);
+    // where calibration ran is said when --device was given (auto on a machine without a GPU says nothing)
+    if (std::string(c.extra).find("--device cpu") != std::string::npos) EXPECT_EQ(qj["device"], "cpu");
+    else EXPECT_FALSE(qj.contains("device"));
     EXPECT_EQ(qj["reread_check"], "passed");
     EXPECT_EQ(qj["quantized_linears"], 28);
     EXPECT_EQ(qj["export"], c.layout);
@@ -205,6 +210,11 @@ TEST_F(QuantizeCli, IntegerBadInput) {
   EXPECT_EQ(qlab("quantize " + builtin() + " --method rtn --samples 4 --format int4-g32 --out " + at("q")).code, 2);
   EXPECT_EQ(qlab("quantize " + builtin() + " --method nvfp4 --format int4-g32 --out " + at("q")).code, 2);
   EXPECT_EQ(qlab("quantize " + builtin() + " --method gptq --export modelopt --format int4-g32 --out " + at("q")).code, 2);
+  // --device places calibration: a method that runs no model refuses it; a bad name is a usage error
+  EXPECT_EQ(qlab("quantize " + builtin() + " --method rtn --device cpu --format int4-g32 --out " + at("q")).code, 2);
+  EXPECT_EQ(qlab("quantize " + builtin() + " --method fp8-channel --device cpu --out " + at("q")).code, 2);
+  EXPECT_EQ(qlab("quantize " + builtin() + " --method mxfp4 --gpu-math bf16 --out " + at("q")).code, 2);
+  EXPECT_EQ(qlab("quantize " + builtin() + " --method gptq --device tpu --format int4-g32 --out " + at("q")).code, 2);
   EXPECT_TRUE(entries().empty());
   // an existing --out is refused and left as it was
   fs::create_directories(dir / "q");

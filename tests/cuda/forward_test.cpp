@@ -278,7 +278,7 @@ TEST(ForwardOnGpu, LayerAloneWithHookEqualsTheCpu) {
     std::vector<KVCache*> ptrs{&caches[0], &caches[1]};
     out[g] = x;
     run_decoder_layer(m, 1, ptrs, out[g].data(), T, [&](const LinearInputView& v) {
-      seen[g][linear_input_name(v.which)].assign(v.x, v.x + v.rows * v.cols);
+      seen[g][linear_input_name(v.which)].assign(v.host(), v.host() + v.rows * v.cols);
     });
   }
   EXPECT_LE(max_row_rel_error(out[1], out[0], static_cast<std::size_t>(H)), kF32Tol);

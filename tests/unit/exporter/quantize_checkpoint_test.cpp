@@ -455,10 +455,10 @@ TEST_F(QuantizeCheckpoint, ActivationsRunQuantizedAsTheCheckpointSays) {
         ASSERT_TRUE(a);
         for (std::int64_t i = 0; i < v.rows * v.cols; i += 16) {
           if (a.kind == model::ActivationQuant::Kind::Nvfp4) {
-            if (!on_nvfp4_grid(v.x + i, a.scale)) ++off;
+            if (!on_nvfp4_grid(v.host() + i, a.scale)) ++off;
           } else {
             for (int k = 0; k < 16; ++k)
-              if (!near_e4m3(v.x[i + k] / a.scale)) ++off;
+              if (!near_e4m3(v.host()[i + k] / a.scale)) ++off;
           }
           ++checked;
         }

@@ -14,6 +14,7 @@
 #include "engine/model/backend.h"
 #include "engine/model/decoder_layer.h"
 #include "engine/model/forward.h"
+#include "engine/quant/input_stats.h"
 #include "engine/tensor/ops.h"
 #include "fixture_util.h"
 
@@ -61,7 +62,7 @@ TEST(LayerHook, SeesEachLinearInputInOrder) {
   KVCache cache(c, static_cast<std::int64_t>(tokens.size()));
   std::vector<float> logits(tokens.size() * static_cast<std::size_t>(m.vocab_size()));
   forward(m, cache, tokens, static_cast<std::int64_t>(tokens.size()), logits.data(), [&](const LinearInputView& v) {
-    seen.push_back({v.layer, v.which, v.rows, v.cols, std::vector<float>(v.x, v.x + v.rows * v.cols)});
+    seen.push_back({v.layer, v.which, v.rows, v.cols, std::vector<float>(v.host(), v.host() + v.rows * v.cols)});
   });
   expect_same_bits(logits, forward_all(m, tokens), "logits with a hook");
   ASSERT_EQ(seen.size(), static_cast<std::size_t>(4 * c.num_hidden_layers));
@@ -98,7 +99,7 @@ TEST(LayerAlone, LayerByLayerEqualsTheWholePassAndTheHookSeesRealInputs) {
     std::map<LinearInput, std::vector<float>> in;
     const std::vector<float> x_in = x;
     run_decoder_layer(m, l, std::span(&one, 1), x.data(), n,
-                      [&](const LinearInputView& v) { in[v.which].assign(v.x, v.x + v.rows * v.cols); });
+                      [&](const LinearInputView& v) { in[v.which].assign(v.host(), v.host() + v.rows * v.cols); });
     EXPECT_EQ(cache.size(), n);
     std::vector<float> h(x.size()), o(x.size()), g(static_cast<std::size_t>(n * I)), u(g.size()), d(x.size());
     for (std::int64_t r = 0; r < n; ++r) tensor::rmsnorm(x_in.data() + r * H, lw.attn_norm.data(), eps, H, h.data() + r * H);
@@ -204,6 +205,7 @@ TEST(LayerAlone, BadCallsAreClearErrors) {
 class CountingBackend final : public Backend {
  public:
   std::map<std::string, int> calls;
+  bool far = false;  // claim memory other than the host's: hooks and the Gram then go through copies
   const char* name() const override { return "counting"; }
   std::unique_ptr<KVStorage> new_kv_storage(const io::ModelConfig& c, int layers, std::int64_t capacity) override {
     ++calls["new_kv_storage"];
@@ -216,7 +218,11 @@ class CountingBackend final : public Backend {
   std::int64_t sequences_per_batch(const io::ModelConfig& c, std::int64_t T) const override {
     return cpu().sequences_per_batch(c, T);
   }
-  bool host_memory() const override { return true; }
+  bool host_memory() const override { return !far; }
+  void accumulate_gram(const float* x, std::int64_t rows, std::int64_t cols, float* g, bool accumulate) override {
+    ++calls["accumulate_gram"];
+    Backend::accumulate_gram(x, rows, cols, g, accumulate);  // the default, through host copies when far
+  }
   void upload(const float* host, std::int64_t n, float* dst) override {
     ++calls["upload"];
     cpu().upload(host, n, dst);
@@ -306,6 +312,46 @@ TEST(BackendSeam, APassRunsOnTheBackendOfItsCaches) {
   cache.clear();
   std::vector<std::int32_t> two(tokens.begin(), tokens.begin() + 2);
   EXPECT_THROW(forward_batch(m, mixed, two, 1, logits.data()), Error);
+}
+
+// A backend whose memory is not the host's: a hook reads the activations through host() (a copy), and
+// X^T X accumulates on the backend without them crossing (InputStats::add of the view) -- the same
+// values as on the CPU, bit for bit, since both run the same arithmetic here.
+TEST(BackendSeam, ABackendElsewhereHandsHooksCopiesAndKeepsTheGram) {
+  const Model m = Model::load(fixture("models/llama"));
+  const auto tokens = qlab::testing::read_ids(fixture("models/llama/tokens.txt"));
+  const auto& c = m.config();
+  const auto T = static_cast<std::int64_t>(tokens.size());
+  std::vector<float> x0(static_cast<std::size_t>(T * c.hidden_size));
+  embed_tokens(m, tokens, x0.data());
+  struct Seen {
+    std::map<LinearInput, quant::InputStats> stats;
+    std::map<LinearInput, std::vector<float>> inputs;
+  };
+  auto run = [&](Backend& be, Seen& seen) {
+    KVCache cache(c, T, 1, be);
+    KVCache* caches[] = {&cache};
+    std::vector<float> x = x0;
+    run_decoder_layer(m, 0, caches, x.data(), T, [&](const LinearInputView& v) {
+      auto [it, fresh] = seen.stats.try_emplace(v.which, v.cols, true, linear_input_name(v.which));
+      it->second.add(v);
+      seen.inputs[v.which].assign(v.host(), v.host() + v.rows * v.cols);
+    });
+    return x;
+  };
+  Seen on_cpu, on_far;
+  CountingBackend far;
+  far.far = true;
+  const std::vector<float> want = run(cpu_backend(), on_cpu);
+  expect_same_bits(run(far, on_far), want, "layer output");
+  EXPECT_EQ(far.calls["accumulate_gram"], 4) << "one X^T X per Linear input, on the backend";
+  ASSERT_EQ(on_far.stats.size(), 4u);
+  for (auto& [which, st] : on_far.stats) {
+    expect_same_bits(on_far.inputs[which], on_cpu.inputs[which], linear_input_name(which));
+    expect_same_bits(st.gram(), on_cpu.stats.at(which).gram(), linear_input_name(which));
+    EXPECT_EQ(st.tokens(), T);
+    EXPECT_THROW(st.mean_abs(), Error) << "per-channel sums are kept only where the activations reach the host";
+  }
 }
 
 // The backend's NLL is perplexity's token_nll arithmetic (log_sum_exp minus the target's logit), bit
