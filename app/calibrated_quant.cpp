@@ -106,7 +106,8 @@ void quantize_calibrated(const Args& a, const std::string& method, const std::fi
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : r.linears)
     layers.push_back({{"name", l.name}, {"rows", l.rows}, {"cols", l.cols}, {"output_error", l.output_error},
-                      {"damp", l.damp}, {"damp_raises", l.damp_raises}, {"dead_columns", l.dead_columns}});
+                      {"damp", l.damp}, {"damp_raises", l.damp_raises}, {"dead_columns", l.dead_columns},
+                      {"seconds", l.seconds}});
   j["calibration"] = {{"method", method},
                       {"file", calib.string()},
                       {"samples", set.samples},
@@ -118,11 +119,12 @@ void quantize_calibrated(const Args& a, const std::string& method, const std::fi
                       {"mean_output_error", mean},
                       {"linears", layers},
                       {"warnings", warnings},
-                      {"quantize_seconds", r.seconds}};
+                      {"quantize_seconds", r.seconds},
+                      {"pass_seconds", r.pass_seconds}};
   if (!json)
-    fmt::print("{}: {} Linears quantized to {} in {:.1f} s; output error ||(Q-W)X^T||^2/||WX^T||^2 mean {:.3e}, "
+    fmt::print("{}: {} Linears quantized to {} in {:.1f} s ({:.1f} s of passes through the layers); output error ||(Q-W)X^T||^2/||WX^T||^2 mean {:.3e}, "
                "worst {:.3e} ({})\n",
-               method, r.linears.size(), spec.name, r.seconds, mean, worst, worst_name);
+               method, r.linears.size(), spec.name, r.seconds, r.pass_seconds, mean, worst, worst_name);
 }
 
 }  // namespace qlab::app

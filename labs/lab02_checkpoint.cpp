@@ -121,12 +121,27 @@ StepResult lab02_checkpoint_job(const JobContext& ctx, Progress& progress, std::
     variants.insert(variants.end(), {{"mxfp4", io::QuantLayout::CompressedTensors}, {"fp8", io::QuantLayout::ModelOpt}});
   StepFolder folder(ctx.out_dir);
   std::vector<Row> rows;
-  for (std::size_t i = 0; i < variants.size(); ++i) {
-    check_cancel(stop);
-    const double n = static_cast<double>(variants.size());
-    ProgressPart part(progress, static_cast<double>(i) / n, static_cast<double>(i + 1) / n);
-    rows.push_back(run_variant(ctx, variants[i], folder.path(), calib.path, base, setup, part, stop));
+  std::size_t i = 0;
+  try {
+    for (; i < variants.size(); ++i) {
+      check_cancel(stop);
+      const double n = static_cast<double>(variants.size());
+      ProgressPart part(progress, static_cast<double>(i) / n, static_cast<double>(i + 1) / n);
+      rows.push_back(run_variant(ctx, variants[i], folder.path(), calib.path, base, setup, part, stop));
+    }
+  } catch (const exporter::Suspended& s) {
+    // The writer kept complete shards for the next run (quantize_checkpoint's resume): the tutor says
+    // so, and says what, only when there is something to continue from. (A model of one shard keeps none.)
+    write_checkpoint(ctx.out_dir, {{"model", ctx.model.dir.string()}},
+                     {{"variant", variants[i].method}, {"shards", s.shards}},
+                     fmt::format("{}: {} complete shard{} written", variants[i].method, s.shards,
+                                 s.shards == 1 ? "" : "s"));
+    throw;
+  } catch (const Cancelled&) {
+    remove_checkpoint(ctx.out_dir);
+    throw;
   }
+  remove_checkpoint(ctx.out_dir);
 
   StepResult r;
   const Row& head = rows.front();

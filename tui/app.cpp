@@ -373,8 +373,11 @@ void App::job_finished(FinishedJob f) {
       break;
     }
     case labs::Outcome::Cancelled:
-      status_msg_ = step && step->resumable ? "cancelled: the progress so far is kept; r continues it"
-                                            : "cancelled: nothing was recorded";
+      // Only what the job actually kept (its checkpoint) can be continued: a step that is resumable in
+      // general may have been cancelled before it had anything to keep.
+      status_msg_ = step && step->resumable && checkpoint(f.job_id)
+                        ? "cancelled: the progress so far is kept; r continues it"
+                        : "cancelled: nothing was recorded";
       break;
     case labs::Outcome::NotAvailable: status_msg_ = "not available in this build"; break;
     case labs::Outcome::Failed:

@@ -127,7 +127,7 @@ void App::render_confirm(Grid& g) {
         if (const labs::Step* f = l.find(confirm_subject_)) s = f;
       title = "Cancel the job?";
       body = fmt::format("{} has been running for {}.", job_title(confirm_subject_), format_duration(snap.elapsed_s));
-      body += s && s->resumable ? " Its progress so far is kept: r continues it later."
+      body += s && s->resumable ? " Its progress so far is kept (each part it has finished): r continues it later."
                                 : " What it has done so far is lost.";
       break;
     }

@@ -271,6 +271,7 @@ ModelQuantReport quantize_model_awq(model::Model& m, const CalibrationSet& calib
   }
   progress.report(1, fmt::format("awq: {} layers done", L));
   report.seconds = since(t0);
+  report.pass_seconds = runner.seconds();
   return report;
 }
 

@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <numeric>
@@ -189,6 +190,12 @@ std::uint64_t LayerRunner::batch_bytes() const {
 }
 
 void LayerRunner::run(int layer, const model::LayerHook& hook, bool in_place, std::stop_token stop) {
+  const auto t0 = std::chrono::steady_clock::now();
+  struct AddTime {  // also when a pass throws (cancel)
+    double& total;
+    std::chrono::steady_clock::time_point t0;
+    ~AddTime() { total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+  } add_time{seconds_, t0};
   const auto H = static_cast<std::size_t>(m_.config().hidden_size);
   const std::size_t per_seq = static_cast<std::size_t>(seq_len_) * H;
   for (std::int64_t s0 = 0; s0 < samples_; s0 += batch_) {

@@ -92,6 +92,8 @@ class LayerRunner {
   void advance(int layer, const model::LayerHook& hook = {}, std::stop_token stop = {});
   // The held hidden states [samples * seq_len, H].
   std::span<const float> hidden() const { return hidden_; }
+  // Wall time spent in capture and advance so far (the passes and their hooks).
+  double seconds() const { return seconds_; }
 
  private:
   void run(int layer, const model::LayerHook& hook, bool in_place, std::stop_token stop);
@@ -102,6 +104,7 @@ class LayerRunner {
   std::vector<float> hidden_;
   std::vector<float> scratch_;
   std::vector<model::KVCache> caches_;
+  double seconds_ = 0;
 };
 
 // What LayerRunner holds for this model and calibration shape, plus `statistics` bytes of the caller's.

@@ -124,6 +124,7 @@ ModelQuantReport quantize_model_gptq(model::Model& m, const CalibrationSet& cali
   }
   progress.report(1, fmt::format("gptq: {} layers done", L));
   report.seconds = since(t0);
+  report.pass_seconds = runner.seconds();
   return report;
 }
 

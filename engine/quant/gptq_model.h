@@ -54,6 +54,7 @@ struct ModelQuantReport {
   std::vector<AwqSearchReport> awq_searches;  // AWQ only
   CalibrationMemory memory;
   double seconds = 0;
+  double pass_seconds = 0;  // of seconds, the calibration passes through the layers (LayerRunner)
 };
 
 using LinearSink = std::function<void(int layer, const char* name, QuantizedLinear&&)>;
