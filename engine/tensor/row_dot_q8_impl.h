@@ -1,0 +1,396 @@
+// The integer row-dot kernels of row_dot.h (int8 activations) written once over an instruction set's
+// integer primitives. Included only by the integer kernel files (row_dot_q8_*.cpp), inside a
+// namespace of their own and an unnamed one, after they define `Isa`:
+//   Q                   32 bytes;  S  8 int32 lanes, lane k the sum over bytes 4k .. 4k + 3;  F  8 floats
+//   load_q              32 bytes
+//   ggml_nibbles(p)     16 bytes -> their low nibbles, then their high nibbles (ggml's q4_0 order)
+//   zip_nibbles(p)      16 bytes -> low, high nibble of byte 0, of byte 1, ... (qlab's element order)
+//   and_q or_q xor_q sub_q splat_q, shr_q(q, k) (each byte, logical), shl_q(q, k) (bytes below 2^(8-k))
+//   bits_q(u)           byte j = 0xFF where bit j of u is set
+//   lut_q(t, idx)       t[idx] for a 16-byte table, idx < 16
+//   dot_us(acc, u, s)   acc + the products of unsigned bytes u (at most 127) and signed s
+//   dot_ss(acc, a, b)   acc + the products of signed bytes (b not -128)
+//   zero_s add_s mul_s splat_s splat2_s(lo, hi) (lanes 0-3 lo, 4-7 hi), lane0_s(v) (v, then zeros)
+//   zero_f splat_f splat2_f fma_f(a, b, c) = a * b + c, to_f (int32 to float), sum_f
+//   half                one IEEE half as float;  kRows  weight rows dotted at once
+// Every block's products are summed as int32, exactly (the largest sums are a Q6_K super-block's:
+// 256 x 63 x 127 x 128 < 2^31), then the block's float scales multiply the sum: ggml's vec_dot.
+// A weight format's integer offset is taken off each lane's sum, so a block of codes equal to their
+// offset sums to exactly zero: subtracted from the codes where the difference fits a signed byte
+// (q4_0's 8, q5_0's 16, an int4 group's zero), else through the lane's activation sum (an int8
+// group's zero: code - 128, and 128 - zero times the lane's sum). The k-quants' offsets (Q6_K's 32,
+// Q3_K's 4) meet the activations' sums of 16 (xs) in the super-block's integer sum (lane0_s): their
+// codes stay unsigned. Float minimums (q4_1's m, Q4_K's dmin m) meet those sums in the scalar
+// `extra`.
+// The including file includes <cstdint>, <cstring> and row_dot.h first.
+
+#define QLAB_ROW_DOT_Q8_INLINE [[gnu::always_inline]] inline
+
+using Q = Isa::Q;
+using S = Isa::S;
+using F = Isa::F;
+using Args = qlab::tensor::kernels::RowDotArgs;
+
+inline std::uint16_t load_u16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
+inline std::uint32_t load_u32(const std::uint8_t* p) {
+  std::uint32_t u;
+  std::memcpy(&u, p, 4);
+  return u;
+}
+inline float load_f32(const std::uint8_t* p) {
+  float f;
+  std::memcpy(&f, p, 4);
+  return f;
+}
+inline float half_at(const std::uint8_t* p) { return Isa::half(load_u16(p)); }
+
+// Sum of the activation codes of 32-block b.
+QLAB_ROW_DOT_Q8_INLINE int xsum32(const Args& a, std::int64_t b) { return a.xs[2 * b] + a.xs[2 * b + 1]; }
+QLAB_ROW_DOT_Q8_INLINE Q xq32(const Args& a, std::int64_t e) { return Isa::load_q(a.xq + e); }
+QLAB_ROW_DOT_Q8_INLINE S dot_us(Q u, Q s) { return Isa::dot_us(Isa::zero_s(), u, s); }
+QLAB_ROW_DOT_Q8_INLINE S dot_ss(Q u, Q s) { return Isa::dot_ss(Isa::zero_s(), u, s); }
+
+// ---- the driver -------------------------------------------------------------------------------------
+
+// Fmt: kBlock (values per block), Row row(args, r), float row_scale(args, r), and
+// block(args, row, b, acc, extra): adds block b's products to the float lanes acc, and any scalar
+// term (offsets and minimums against the activation sums) to extra.
+template <class Fmt, int R>
+inline void q8_rows(const Args& a, std::int64_t r, float* y) {
+  F acc[R];
+  float extra[R];
+  typename Fmt::Row row[R];
+  for (int i = 0; i < R; ++i) {
+    acc[i] = Isa::zero_f();
+    extra[i] = 0.0f;
+    row[i] = Fmt::row(a, r + i);
+  }
+  const std::int64_t blocks = a.cols / Fmt::kBlock;
+  for (std::int64_t b = 0; b < blocks; ++b)
+    for (int i = 0; i < R; ++i) Fmt::block(a, row[i], b, acc[i], extra[i]);
+  for (int i = 0; i < R; ++i) y[i] = (Isa::sum_f(acc[i]) + extra[i]) * Fmt::row_scale(a, r + i);
+}
+
+template <class Fmt>
+void q8_row_dot(const Args& a, std::int64_t r0, std::int64_t n, float* y) {
+  std::int64_t r = r0;
+  for (; r + Isa::kRows <= r0 + n; r += Isa::kRows) q8_rows<Fmt, Isa::kRows>(a, r, y + (r - r0));
+  for (; r < r0 + n; ++r) q8_rows<Fmt, 1>(a, r, y + (r - r0));
+}
+
+struct Bytes {
+  const std::uint8_t* p;
+};
+
+// 2 x E2M1 by code (MXFP4 / NVFP4 values doubled: integers in [-12, 12]; the scale tables hold
+// scale / 2).
+alignas(16) inline constexpr std::int8_t kE2M1x2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+// ---- ggml's 32-value blocks (engine/gguf/blocks.h; activations Q8_0, q4_1 / q5_1 with the sums) -------
+// Byte offsets within a block: d (fp16) at 0; m (fp16) at 2 for q4_1 / q5_1; then qh (4 bytes, bit j
+// the fifth bit of value j) for q5_*; then qs (16 nibble bytes: value j low, value j + 16 high).
+
+template <int Bytes_, int Qs, int Qh, int Offset, bool Min>
+struct GgmlLegacy {
+  static constexpr int kBlock = 32;
+  using Row = Bytes;
+  static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes}; }
+  static float row_scale(const Args&, std::int64_t) { return 1.0f; }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float& extra) {
+    const std::uint8_t* p = w.p + b * Bytes_;
+    Q codes = Isa::ggml_nibbles(p + Qs);
+    if constexpr (Qh >= 0) codes = Isa::or_q(codes, Isa::and_q(Isa::bits_q(load_u32(p + Qh)), Isa::splat_q(0x10)));
+    const float dx = a.xd[b];
+    // value = d * q + m (q4_1, q5_1), or d * (q - Offset) (q4_0, q5_0)
+    S s;
+    if constexpr (Min) {
+      s = dot_us(codes, xq32(a, 32 * b));
+      extra += half_at(p + 2) * dx * static_cast<float>(xsum32(a, b));
+    } else {
+      s = dot_ss(Isa::sub_q(codes, Isa::splat_q(Offset)), xq32(a, 32 * b));
+    }
+    acc = Isa::fma_f(Isa::to_f(s), Isa::splat_f(half_at(p) * dx), acc);
+  }
+};
+using GgmlQ4_0 = GgmlLegacy<18, 2, -1, 8, false>;
+using GgmlQ4_1 = GgmlLegacy<20, 4, -1, 0, true>;
+using GgmlQ5_0 = GgmlLegacy<22, 6, 2, 16, false>;
+using GgmlQ5_1 = GgmlLegacy<24, 8, 4, 0, true>;
+
+struct GgmlQ8_0 {  // d (fp16), 32 int8 values
+  static constexpr int kBlock = 32;
+  using Row = Bytes;
+  static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes}; }
+  static float row_scale(const Args&, std::int64_t) { return 1.0f; }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float&) {
+    const std::uint8_t* p = w.p + b * 34;
+    acc = Isa::fma_f(Isa::to_f(dot_ss(Isa::load_q(p + 2), xq32(a, 32 * b))), Isa::splat_f(half_at(p) * a.xd[b]), acc);
+  }
+};
+
+struct GgmlMxfp4 {  // E8M0 exponent, 16 nibble bytes as q4_0's; a.scale_table: the exponent's value / 2
+  static constexpr int kBlock = 32;
+  using Row = Bytes;
+  static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes}; }
+  static float row_scale(const Args&, std::int64_t) { return 1.0f; }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float&) {
+    const std::uint8_t* p = w.p + b * 17;
+    const Q v = Isa::lut_q(kE2M1x2, Isa::ggml_nibbles(p + 1));
+    acc = Isa::fma_f(Isa::to_f(dot_ss(v, xq32(a, 32 * b))), Isa::splat_f(a.scale_table[p[0]] * a.xd[b]), acc);
+  }
+};
+
+// ---- ggml's k-quants: 256-value super-blocks, activations Q8_K -----------------------------------------
+
+struct KQuant {
+  static constexpr int kBlock = 256;
+  using Row = Bytes;
+  static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes}; }
+  static float row_scale(const Args&, std::int64_t) { return 1.0f; }
+};
+
+// Q4_K / Q5_K's twelve bytes of 6-bit scales and minimums (ggml's get_scale_min_k4).
+inline void scale_min_k4(const std::uint8_t* q, int* sc, int* m) {
+  for (int j = 0; j < 4; ++j) {
+    sc[j] = q[j] & 63;
+    m[j] = q[j + 4] & 63;
+  }
+  for (int j = 4; j < 8; ++j) {
+    sc[j] = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    m[j] = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// Q4_K (144 bytes): d, dmin (fp16), 12 scale bytes, 128 nibble bytes; value = d sc_j q - dmin m_j over
+// eight 32-blocks j; bytes 32i .. 32i + 31 hold block 2i in low nibbles, 2i + 1 in high ones.
+// Q5_K (176 bytes) adds 32 bytes of fifth bits before the nibbles: bit j of byte l for block j.
+template <bool Five>
+struct GgmlQ45_K : KQuant {
+  static constexpr int kBytes = Five ? 176 : 144, kQs = Five ? 48 : 16;
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float& extra) {
+    const std::uint8_t* p = w.p + b * kBytes;
+    int sc[8], m[8];
+    scale_min_k4(p + 4, sc, m);
+    const std::int64_t e = 256 * b;
+    const Q low4 = Isa::splat_q(15), one = Isa::splat_q(1);
+    Q qh{};
+    if constexpr (Five) qh = Isa::load_q(p + 16);
+    S isum = Isa::zero_s();
+    for (int i = 0; i < 4; ++i) {
+      const Q q = Isa::load_q(p + kQs + 32 * i);
+      Q lo = Isa::and_q(q, low4), hi = Isa::shr_q(q, 4);
+      if constexpr (Five) {
+        lo = Isa::or_q(lo, Isa::shl_q(Isa::and_q(Isa::shr_q(qh, 2 * i), one), 4));
+        hi = Isa::or_q(hi, Isa::shl_q(Isa::and_q(Isa::shr_q(qh, 2 * i + 1), one), 4));
+      }
+      isum = Isa::add_s(isum, Isa::mul_s(dot_us(lo, xq32(a, e + 64 * i)), Isa::splat_s(sc[2 * i])));
+      isum = Isa::add_s(isum, Isa::mul_s(dot_us(hi, xq32(a, e + 64 * i + 32)), Isa::splat_s(sc[2 * i + 1])));
+    }
+    const std::int16_t* xs = a.xs + 16 * b;
+    int msum = 0;
+    for (int j = 0; j < 8; ++j) msum += m[j] * (xs[2 * j] + xs[2 * j + 1]);
+    const float dx = a.xd[b];
+    acc = Isa::fma_f(Isa::to_f(isum), Isa::splat_f(half_at(p) * dx), acc);
+    extra -= half_at(p + 2) * dx * static_cast<float>(msum);
+  }
+};
+using GgmlQ4_K = GgmlQ45_K<false>;
+using GgmlQ5_K = GgmlQ45_K<true>;
+
+// Q6_K (210 bytes): 128 bytes of low nibbles, 64 of high bit pairs, 16 int8 scales (one per 16
+// values), d; value = d sc (q - 32). Each half of 128 values: ql[0..63], qh[0..31]; its four 32-value
+// runs k take ql[32 (k & 1) ..] (low nibbles for k < 2, high ones after) and bits 2k of qh.
+struct GgmlQ6_K : KQuant {
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float&) {
+    const std::uint8_t* p = w.p + b * 210;
+    const auto* sc = reinterpret_cast<const std::int8_t*>(p + 192);
+    const Q low4 = Isa::splat_q(15), three = Isa::splat_q(3);
+    S isum = Isa::zero_s();
+    for (int h = 0; h < 2; ++h) {
+      const Q l0 = Isa::load_q(p + 64 * h), l1 = Isa::load_q(p + 64 * h + 32), qh = Isa::load_q(p + 128 + 32 * h);
+      const Q q[4] = {Isa::or_q(Isa::and_q(l0, low4), Isa::shl_q(Isa::and_q(qh, three), 4)),
+                      Isa::or_q(Isa::and_q(l1, low4), Isa::shl_q(Isa::and_q(Isa::shr_q(qh, 2), three), 4)),
+                      Isa::or_q(Isa::shr_q(l0, 4), Isa::shl_q(Isa::and_q(Isa::shr_q(qh, 4), three), 4)),
+                      Isa::or_q(Isa::shr_q(l1, 4), Isa::shl_q(Isa::shr_q(qh, 6), 4))};
+      for (int k = 0; k < 4; ++k) {
+        const int s = 8 * h + 2 * k;
+        isum = Isa::add_s(isum, Isa::mul_s(dot_us(q[k], xq32(a, 256 * b + 128 * h + 32 * k)), Isa::splat2_s(sc[s], sc[s + 1])));
+      }
+    }
+    const std::int16_t* xs = a.xs + 16 * b;
+    int offset = 0;
+    for (int s = 0; s < 16; ++s) offset += sc[s] * xs[s];
+    isum = Isa::add_s(isum, Isa::lane0_s(-32 * offset));
+    acc = Isa::fma_f(Isa::to_f(isum), Isa::splat_f(half_at(p + 208) * a.xd[b]), acc);
+  }
+};
+
+// Q2_K (84 bytes): 16 scale bytes (low nibble scale, high nibble minimum, per 16 values), 64 bytes of
+// 2-bit codes, d, dmin; value = d sc q - dmin m. Each half of 128 values: 32 code bytes, run k (32
+// values) in bits 2k.
+struct GgmlQ2_K : KQuant {
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float& extra) {
+    const std::uint8_t* p = w.p + b * 84;
+    const Q three = Isa::splat_q(3);
+    S isum = Isa::zero_s();
+    for (int h = 0; h < 2; ++h) {
+      const Q q = Isa::load_q(p + 16 + 32 * h);
+      for (int k = 0; k < 4; ++k) {
+        const int s = 8 * h + 2 * k;
+        const Q codes = Isa::and_q(Isa::shr_q(q, 2 * k), three);
+        isum = Isa::add_s(isum, Isa::mul_s(dot_us(codes, xq32(a, 256 * b + 128 * h + 32 * k)),
+                                           Isa::splat2_s(p[s] & 15, p[s + 1] & 15)));
+      }
+    }
+    const std::int16_t* xs = a.xs + 16 * b;
+    int msum = 0;
+    for (int s = 0; s < 16; ++s) msum += (p[s] >> 4) * xs[s];
+    const float dx = a.xd[b];
+    acc = Isa::fma_f(Isa::to_f(isum), Isa::splat_f(half_at(p + 80) * dx), acc);
+    extra -= half_at(p + 82) * dx * static_cast<float>(msum);
+  }
+};
+
+// Q3_K (110 bytes): 32 bytes of high bits, 64 bytes of 2-bit codes (as Q2_K), 12 bytes of sixteen
+// 6-bit scales (stored + 32), d; value = d (sc - 32) (q - 4) with q = low 2 bits + 4 x high bit, the
+// high bit of run k of half h in bit 4h + k of the high-bit bytes.
+struct GgmlQ3_K : KQuant {
+  static void scales(const std::uint8_t* p, int* sc) {
+    std::uint32_t aux[4];
+    std::memcpy(aux, p, 12);
+    constexpr std::uint32_t kMask1 = 0x03030303u, kMask2 = 0x0f0f0f0fu;
+    const std::uint32_t tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & kMask2) | (((tmp >> 4) & kMask1) << 4);
+    aux[3] = ((aux[1] >> 4) & kMask2) | (((tmp >> 6) & kMask1) << 4);
+    aux[0] = (aux[0] & kMask2) | ((tmp & kMask1) << 4);
+    aux[1] = (aux[1] & kMask2) | (((tmp >> 2) & kMask1) << 4);
+    std::uint8_t bytes[16];
+    std::memcpy(bytes, aux, 16);
+    for (int s = 0; s < 16; ++s) sc[s] = bytes[s] - 32;
+  }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float&) {
+    const std::uint8_t* p = w.p + b * 110;
+    int sc[16];
+    scales(p + 96, sc);
+    const Q three = Isa::splat_q(3), one = Isa::splat_q(1), hm = Isa::load_q(p);
+    S isum = Isa::zero_s();
+    for (int h = 0; h < 2; ++h) {
+      const Q q = Isa::load_q(p + 32 + 32 * h);
+      for (int k = 0; k < 4; ++k) {
+        const int s = 8 * h + 2 * k;
+        const Q codes = Isa::or_q(Isa::and_q(Isa::shr_q(q, 2 * k), three),
+                                  Isa::shl_q(Isa::and_q(Isa::shr_q(hm, 4 * h + k), one), 2));
+        isum = Isa::add_s(isum, Isa::mul_s(dot_us(codes, xq32(a, 256 * b + 128 * h + 32 * k)), Isa::splat2_s(sc[s], sc[s + 1])));
+      }
+    }
+    const std::int16_t* xs = a.xs + 16 * b;
+    int offset = 0;
+    for (int s = 0; s < 16; ++s) offset += sc[s] * xs[s];
+    isum = Isa::add_s(isum, Isa::lane0_s(-4 * offset));
+    acc = Isa::fma_f(Isa::to_f(isum), Isa::splat_f(half_at(p + 108) * a.xd[b]), acc);
+  }
+};
+
+// ---- ProductMath::Native on qlab's formats: activations Q8_0, weights as the float kernels read them ---
+
+struct ScaledRow {
+  const std::uint8_t* p;   // codes
+  const std::uint8_t* sc;  // scale codes
+};
+
+// nvfp4: 16 nibble bytes per 32 values (value 2k low nibble of byte k), an E4M3 scale per 16 (the
+// table: value / 2), the tensor scale; the two 16-value halves of a chunk are lanes 0-3 and 4-7.
+struct Nvfp4Q8 {
+  static constexpr int kBlock = 32;
+  using Row = ScaledRow;
+  static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes, a.scales + r * a.scale_row_bytes}; }
+  static float row_scale(const Args& a, std::int64_t) { return a.tensor_scale; }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t c, F& acc, float&) {
+    const Q v = Isa::lut_q(kE2M1x2, Isa::zip_nibbles(w.p + 16 * c));
+    const float dx = a.xd[c];
+    const F s = Isa::splat2_f(a.scale_table[w.sc[2 * c]] * dx, a.scale_table[w.sc[2 * c + 1]] * dx);
+    acc = Isa::fma_f(Isa::to_f(dot_ss(v, xq32(a, 32 * c))), s, acc);
+  }
+};
+
+// mxfp4: as nvfp4 with one E8M0 scale per 32 (the table: value / 2).
+struct Mxfp4Q8 {
+  static constexpr int kBlock = 32;
+  using Row = ScaledRow;
+  static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes, a.scales + r * a.scale_row_bytes}; }
+  static float row_scale(const Args&, std::int64_t) { return 1.0f; }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t c, F& acc, float&) {
+    const Q v = Isa::lut_q(kE2M1x2, Isa::zip_nibbles(w.p + 16 * c));
+    acc = Isa::fma_f(Isa::to_f(dot_ss(v, xq32(a, 32 * c))), Isa::splat_f(a.scale_table[w.sc[c]] * a.xd[c]), acc);
+  }
+};
+
+struct GroupRow {
+  const std::uint8_t* p;
+  const std::uint8_t* sc;
+  const std::uint8_t* z;  // nullptr: symmetric
+};
+
+// Integer groups, w = scale (code - zero), an f16 scale per group of a multiple of 32 values. 4-bit
+// codes as code - zero (in [-15, 15]); 8-bit codes (0..255) as code - 128, signed (AVX2's VPMADDUBSW
+// would saturate unsigned bytes above 128), plus 128 - zero times each lane's activation sum.
+template <int Bits>
+struct IntGroupQ8 {
+  static constexpr int kBlock = 32;
+  using Row = GroupRow;
+  static Row row(const Args& a, std::int64_t r) {
+    return {a.data + r * a.row_bytes, a.scales + r * a.scale_row_bytes, a.zeros ? a.zeros + r * a.zero_row_bytes : nullptr};
+  }
+  static float row_scale(const Args&, std::int64_t) { return 1.0f; }
+  static int zero(const Row& w, std::int64_t g) {
+    if (!w.z) return 1 << (Bits - 1);
+    if (Bits == 8) return w.z[g];
+    return (w.z[g >> 1] >> ((g & 1) * 4)) & 15;
+  }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t c, F& acc, float&) {
+    const std::int64_t g = 32 * c / a.group;
+    const Q x = xq32(a, 32 * c);
+    S s;
+    if constexpr (Bits == 4) {
+      s = dot_ss(Isa::sub_q(Isa::zip_nibbles(w.p + 16 * c), Isa::splat_q(zero(w, g))), x);
+    } else {
+      s = dot_ss(Isa::xor_q(Isa::load_q(w.p + 32 * c), Isa::splat_q(-128)), x);
+      if (w.z) s = Isa::add_s(s, Isa::mul_s(dot_us(Isa::splat_q(1), x), Isa::splat_s(128 - zero(w, g))));
+    }
+    acc = Isa::fma_f(Isa::to_f(s), Isa::splat_f(Isa::half(load_u16(w.sc + 2 * g)) * a.xd[c]), acc);
+  }
+};
+
+// int8-ch: int8 values, a float32 scale per row.
+struct Int8RowQ8 {
+  static constexpr int kBlock = 32;
+  using Row = Bytes;
+  static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes}; }
+  static float row_scale(const Args& a, std::int64_t r) { return load_f32(a.scales + r * 4); }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t c, F& acc, float&) {
+    acc = Isa::fma_f(Isa::to_f(dot_ss(Isa::load_q(w.p + 32 * c), xq32(a, 32 * c))), Isa::splat_f(a.xd[c]), acc);
+  }
+};
+
+// ---- the set (integer kernels only) -------------------------------------------------------------------------
+
+constexpr qlab::tensor::kernels::RowDotSet make_int_row_dots() {
+  qlab::tensor::kernels::RowDotSet s{};
+  s.ggml_q4_0 = q8_row_dot<GgmlQ4_0>;
+  s.ggml_q4_1 = q8_row_dot<GgmlQ4_1>;
+  s.ggml_q5_0 = q8_row_dot<GgmlQ5_0>;
+  s.ggml_q5_1 = q8_row_dot<GgmlQ5_1>;
+  s.ggml_q8_0 = q8_row_dot<GgmlQ8_0>;
+  s.ggml_mxfp4 = q8_row_dot<GgmlMxfp4>;
+  s.ggml_q2_k = q8_row_dot<GgmlQ2_K>;
+  s.ggml_q3_k = q8_row_dot<GgmlQ3_K>;
+  s.ggml_q4_k = q8_row_dot<GgmlQ4_K>;
+  s.ggml_q5_k = q8_row_dot<GgmlQ5_K>;
+  s.ggml_q6_k = q8_row_dot<GgmlQ6_K>;
+  s.nvfp4_q8 = q8_row_dot<Nvfp4Q8>;
+  s.mxfp4_q8 = q8_row_dot<Mxfp4Q8>;
+  s.int4_q8 = q8_row_dot<IntGroupQ8<4>>;
+  s.int8_q8 = q8_row_dot<IntGroupQ8<8>>;
+  s.int8_row_q8 = q8_row_dot<Int8RowQ8>;
+  return s;
+}
