@@ -33,7 +33,8 @@ std::vector<std::string> split_list(const std::string& s) {
 tensor::ProductMath parse_math(const std::string& m) {
   if (m == "fast") return tensor::ProductMath::Fast;
   if (m == "exact") return tensor::ProductMath::Exact;
-  throw UsageError(fmt::format("--math {}: expected fast or exact", m));
+  if (m == "native") return tensor::ProductMath::Native;
+  throw UsageError(fmt::format("--math {}: expected fast, exact or native", m));
 }
 
 nlohmann::json stat_json(const bench::Stat& s) { return {{"mean", s.mean}, {"sd", s.sd}, {"samples", s.samples}}; }
@@ -137,12 +138,14 @@ int run(const Args& a) {
 
 const Registrar reg{Command{
     "bench infer", "prompt and decode speed of model variants against the memory roofline",
-    "MODEL [--variants LIST] [-p N] [-n N] [--repetitions R] [--math fast|exact] [--device cpu] [--llama-bench FILE]",
+    "MODEL [--variants LIST] [-p N] [-n N] [--repetitions R] [--math fast|exact|native] [--device cpu] [--llama-bench FILE]",
     {{"variants", "LIST", "comma-separated: base, f32, f16, bf16, or block formats (default base)"},
      {"p", "N", "prompt tokens of the prompt test, -p works too (default 512; 0 = none)"},
      {"n", "N", "tokens decoded one at a time, -n works too (default 128; 0 = none)"},
      {"repetitions", "R", "runs of each test after a warm-up run (default 3)"},
-     {"math", "M", "fast (default: decode reads the stored bytes) or exact (widen and BLAS, the reference)"},
+     {"math", "M",
+      "fast (default: decode reads the stored bytes), exact (widen and BLAS, the reference) or native (llama.cpp's "
+      "arithmetic: bf16 prompts by bf16 dot products, decode on int8 activations against int and FP4 formats)"},
      {"device", "D", "where the model runs (default cpu)"},
      {"llama-bench", "FILE", "llama-bench -o json results of the same weights as GGUF: qlab / llama.cpp per test"}},
     "Each variant is made in memory from MODEL: base as stored; f32, f16, bf16 with every Linear and\n"
