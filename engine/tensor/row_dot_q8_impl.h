@@ -4,24 +4,26 @@
 //   Q                   32 bytes;  S  8 int32 lanes, lane k the sum over bytes 4k .. 4k + 3;  F  8 floats
 //   load_q              32 bytes
 //   ggml_nibbles(p)     16 bytes -> their low nibbles, then their high nibbles (ggml's q4_0 order)
-//   zip_nibbles(p)      16 bytes -> low, high nibble of byte 0, of byte 1, ... (qlab's element order)
+//   even_odd(q)         bytes 0, 2, ..., 30, then 1, 3, ..., 31
 //   and_q or_q xor_q sub_q splat_q, shr_q(q, k) (each byte, logical), shl_q(q, k) (bytes below 2^(8-k))
+//   kUnsigned8          dot_us takes unsigned bytes up to 255 (VNNI), not only up to 127
 //   bits_q(u)           byte j = 0xFF where bit j of u is set
 //   lut_q(t, idx)       t[idx] for a 16-byte table, idx < 16
-//   dot_us(acc, u, s)   acc + the products of unsigned bytes u (at most 127) and signed s
+//   dot_us(acc, u, s)   acc + the products of unsigned bytes u (at most 127; 128 with s > -128)
+//                       and signed s
 //   dot_ss(acc, a, b)   acc + the products of signed bytes (b not -128)
 //   zero_s add_s mul_s splat_s splat2_s(lo, hi) (lanes 0-3 lo, 4-7 hi), lane0_s(v) (v, then zeros)
-//   zero_f splat_f splat2_f fma_f(a, b, c) = a * b + c, to_f (int32 to float), sum_f
+//   zero_f splat_f splat2_f splat22_f(lo, hi) (lanes 0-1 and 4-5 lo, 2-3 and 6-7 hi)
+//   fma_f(a, b, c) = a * b + c, to_f (int32 to float), sum_f
 //   half                one IEEE half as float;  kRows  weight rows dotted at once
 // Every block's products are summed as int32, exactly (the largest sums are a Q6_K super-block's:
 // 256 x 63 x 127 x 128 < 2^31), then the block's float scales multiply the sum: ggml's vec_dot.
-// A weight format's integer offset is taken off each lane's sum, so a block of codes equal to their
-// offset sums to exactly zero: subtracted from the codes where the difference fits a signed byte
-// (q4_0's 8, q5_0's 16, an int4 group's zero), else through the lane's activation sum (an int8
-// group's zero: code - 128, and 128 - zero times the lane's sum). The k-quants' offsets (Q6_K's 32,
-// Q3_K's 4) meet the activations' sums of 16 (xs) in the super-block's integer sum (lane0_s): their
-// codes stay unsigned. Float minimums (q4_1's m, Q4_K's dmin m) meet those sums in the scalar
-// `extra`.
+// A weight format's integer offset (q4_0's 8, 2 x E2M1's 12 below, an int group's zero) is taken off
+// each lane's own sum, so a block of codes equal to their offset sums to exactly zero: the lanes start
+// from -offset times the lane's activations (X32::off, made once per block for all rows; an int
+// group's per row) and the codes meet the activations unsigned. The k-quants' offsets (Q6_K's 32,
+// Q3_K's 4) meet the activations' sums of 16 (xs) in the super-block's integer sum (lane0_s). Float
+// minimums (q4_1's m, Q4_K's dmin m) meet those sums in the scalar `extra`.
 // The including file includes <cstdint>, <cstring> and row_dot.h first.
 
 #define QLAB_ROW_DOT_Q8_INLINE [[gnu::always_inline]] inline
@@ -52,9 +54,15 @@ QLAB_ROW_DOT_Q8_INLINE S dot_ss(Q u, Q s) { return Isa::dot_ss(Isa::zero_s(), u,
 
 // ---- the driver -------------------------------------------------------------------------------------
 
-// Fmt: kBlock (values per block), Row row(args, r), float row_scale(args, r), and
-// block(args, row, b, acc, extra): adds block b's products to the float lanes acc, and any scalar
-// term (offsets and minimums against the activation sums) to extra.
+// Fmt: kBlock (values per block), Row row(args, r), float row_scale(args, r), X xblock(args, b) (what
+// a block of activations gives every row: made once for the kRows rows), and
+// block(args, row, b, x, acc, extra): adds block b's products to the float lanes acc, and any scalar
+// term (float minimums against the activation sums) to extra. A format whose scale covers a group of
+// blocks also has Group group(args, row, g), made once per group and row, which its block takes
+// after the row.
+template <class Fmt>
+concept GroupedQ8 = requires { typename Fmt::Group; };
+
 template <class Fmt, int R>
 inline void q8_rows(const Args& a, std::int64_t r, float* y) {
   F acc[R];
@@ -66,8 +74,22 @@ inline void q8_rows(const Args& a, std::int64_t r, float* y) {
     row[i] = Fmt::row(a, r + i);
   }
   const std::int64_t blocks = a.cols / Fmt::kBlock;
-  for (std::int64_t b = 0; b < blocks; ++b)
-    for (int i = 0; i < R; ++i) Fmt::block(a, row[i], b, acc[i], extra[i]);
+  if constexpr (GroupedQ8<Fmt>) {
+    const std::int64_t per_group = a.group / Fmt::kBlock;
+    for (std::int64_t b = 0, g = 0; b < blocks; ++g) {
+      typename Fmt::Group grp[R];
+      for (int i = 0; i < R; ++i) grp[i] = Fmt::group(a, row[i], g);
+      for (const std::int64_t end = b + per_group; b < end; ++b) {
+        const typename Fmt::X x = Fmt::xblock(a, b);
+        for (int i = 0; i < R; ++i) Fmt::block(a, row[i], grp[i], b, x, acc[i], extra[i]);
+      }
+    }
+  } else {
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const typename Fmt::X x = Fmt::xblock(a, b);
+      for (int i = 0; i < R; ++i) Fmt::block(a, row[i], b, x, acc[i], extra[i]);
+    }
+  }
   for (int i = 0; i < R; ++i) y[i] = (Isa::sum_f(acc[i]) + extra[i]) * Fmt::row_scale(a, r + i);
 }
 
@@ -82,9 +104,42 @@ struct Bytes {
   const std::uint8_t* p;
 };
 
-// 2 x E2M1 by code (MXFP4 / NVFP4 values doubled: integers in [-12, 12]; the scale tables hold
-// scale / 2).
-alignas(16) inline constexpr std::int8_t kE2M1x2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+// A 32-block of activations as every row's block takes it: the codes, their scale, and, for weight
+// codes stored with a constant offset (q4_0's 8, 2 x E2M1 + 12, int8 - 128 ...), -Offset times each
+// lane's sum of codes: the lanes' starting value, so the offset costs the rows nothing.
+// qlab's 4-bit codes pack values 2k and 2k + 1 into byte k's low and high nibbles: ggml_nibbles then
+// gives the even values and then the odd ones, and the activations are put in that order instead
+// (EvenOdd: once per block, for every row).
+template <int Offset, bool EvenOdd = false>
+struct X32 {
+  static constexpr int kOffset = Offset;
+  Q x;
+  S off;
+  float dx;
+};
+template <int Offset, bool EvenOdd = false>
+QLAB_ROW_DOT_Q8_INLINE X32<Offset, EvenOdd> x32(const Args& a, std::int64_t b) {
+  X32<Offset, EvenOdd> out;
+  out.x = EvenOdd ? Isa::even_odd(xq32(a, 32 * b)) : xq32(a, 32 * b);
+  out.dx = a.xd[b];
+  out.off = Isa::zero_s();
+  if constexpr (Offset != 0) out.off = Isa::dot_us(out.off, Isa::splat_q(Offset), Isa::sub_q(Isa::splat_q(0), out.x));
+  return out;
+}
+
+// 2 x E2M1 by code, plus 12 (MXFP4 / NVFP4 values doubled are integers in [-12, 12]; the scale
+// tables hold scale / 2): unsigned bytes for the unsigned-by-signed dot products, the 12 taken off
+// through X32<12>.
+alignas(16) inline constexpr std::int8_t kE2M1x2Plus12[16] = {12, 13, 14, 15, 16, 18, 20, 24,
+                                                              12, 11, 10, 9,  8,  6,  4,  0};
+
+// Signed bytes (q8_0, int8-ch) against the activations: where the CPU's dot product takes unsigned
+// bytes at full range (VNNI), as w + 128 with the 128 taken off through X32<128>; else by the sign
+// trick (dot_ss).
+QLAB_ROW_DOT_Q8_INLINE S dot_signed(Q w, const X32<Isa::kUnsigned8 ? 128 : 0>& x) {
+  if constexpr (Isa::kUnsigned8) return Isa::dot_us(x.off, Isa::xor_q(w, Isa::splat_q(-128)), x.x);
+  else return dot_ss(w, x.x);
+}
 
 // ---- ggml's 32-value blocks (engine/gguf/blocks.h; activations Q8_0, q4_1 / q5_1 with the sums) -------
 // Byte offsets within a block: d (fp16) at 0; m (fp16) at 2 for q4_1 / q5_1; then qh (4 bytes, bit j
@@ -94,22 +149,20 @@ template <int Bytes_, int Qs, int Qh, int Offset, bool Min>
 struct GgmlLegacy {
   static constexpr int kBlock = 32;
   using Row = Bytes;
+  using X = X32<Offset>;
   static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes}; }
   static float row_scale(const Args&, std::int64_t) { return 1.0f; }
-  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float& extra) {
+  QLAB_ROW_DOT_Q8_INLINE static X xblock(const Args& a, std::int64_t b) { return x32<Offset>(a, b); }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, const X& x, F& acc,
+                                           float& extra) {
     const std::uint8_t* p = w.p + b * Bytes_;
+    if (b % 2 == 0) __builtin_prefetch(p + 1024);
     Q codes = Isa::ggml_nibbles(p + Qs);
     if constexpr (Qh >= 0) codes = Isa::or_q(codes, Isa::and_q(Isa::bits_q(load_u32(p + Qh)), Isa::splat_q(0x10)));
-    const float dx = a.xd[b];
-    // value = d * q + m (q4_1, q5_1), or d * (q - Offset) (q4_0, q5_0)
-    S s;
-    if constexpr (Min) {
-      s = dot_us(codes, xq32(a, 32 * b));
-      extra += half_at(p + 2) * dx * static_cast<float>(xsum32(a, b));
-    } else {
-      s = dot_ss(Isa::sub_q(codes, Isa::splat_q(Offset)), xq32(a, 32 * b));
-    }
-    acc = Isa::fma_f(Isa::to_f(s), Isa::splat_f(half_at(p) * dx), acc);
+    // value = d * q + m (q4_1, q5_1), or d * (q - Offset) (q4_0, q5_0: the offset in x.off)
+    const S s = Isa::dot_us(x.off, codes, x.x);
+    if constexpr (Min) extra += half_at(p + 2) * x.dx * static_cast<float>(xsum32(a, b));
+    acc = Isa::fma_f(Isa::to_f(s), Isa::splat_f(half_at(p) * x.dx), acc);
   }
 };
 using GgmlQ4_0 = GgmlLegacy<18, 2, -1, 8, false>;
@@ -120,23 +173,27 @@ using GgmlQ5_1 = GgmlLegacy<24, 8, 4, 0, true>;
 struct GgmlQ8_0 {  // d (fp16), 32 int8 values
   static constexpr int kBlock = 32;
   using Row = Bytes;
+  using X = X32<Isa::kUnsigned8 ? 128 : 0>;
   static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes}; }
   static float row_scale(const Args&, std::int64_t) { return 1.0f; }
-  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float&) {
+  QLAB_ROW_DOT_Q8_INLINE static X xblock(const Args& a, std::int64_t b) { return x32<X::kOffset>(a, b); }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args&, const Row& w, std::int64_t b, const X& x, F& acc, float&) {
     const std::uint8_t* p = w.p + b * 34;
-    acc = Isa::fma_f(Isa::to_f(dot_ss(Isa::load_q(p + 2), xq32(a, 32 * b))), Isa::splat_f(half_at(p) * a.xd[b]), acc);
+    acc = Isa::fma_f(Isa::to_f(dot_signed(Isa::load_q(p + 2), x)), Isa::splat_f(half_at(p) * x.dx), acc);
   }
 };
 
 struct GgmlMxfp4 {  // E8M0 exponent, 16 nibble bytes as q4_0's; a.scale_table: the exponent's value / 2
   static constexpr int kBlock = 32;
   using Row = Bytes;
+  using X = X32<12>;
   static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes}; }
   static float row_scale(const Args&, std::int64_t) { return 1.0f; }
-  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float&) {
+  QLAB_ROW_DOT_Q8_INLINE static X xblock(const Args& a, std::int64_t b) { return x32<12>(a, b); }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, const X& x, F& acc, float&) {
     const std::uint8_t* p = w.p + b * 17;
-    const Q v = Isa::lut_q(kE2M1x2, Isa::ggml_nibbles(p + 1));
-    acc = Isa::fma_f(Isa::to_f(dot_ss(v, xq32(a, 32 * b))), Isa::splat_f(a.scale_table[p[0]] * a.xd[b]), acc);
+    const Q v = Isa::lut_q(kE2M1x2Plus12, Isa::ggml_nibbles(p + 1));
+    acc = Isa::fma_f(Isa::to_f(Isa::dot_us(x.off, v, x.x)), Isa::splat_f(a.scale_table[p[0]] * x.dx), acc);
   }
 };
 
@@ -145,8 +202,10 @@ struct GgmlMxfp4 {  // E8M0 exponent, 16 nibble bytes as q4_0's; a.scale_table: 
 struct KQuant {
   static constexpr int kBlock = 256;
   using Row = Bytes;
+  struct X {};  // each run of 32 loads its own activations
   static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes}; }
   static float row_scale(const Args&, std::int64_t) { return 1.0f; }
+  static X xblock(const Args&, std::int64_t) { return {}; }
 };
 
 // Q4_K / Q5_K's twelve bytes of 6-bit scales and minimums (ggml's get_scale_min_k4).
@@ -167,7 +226,7 @@ inline void scale_min_k4(const std::uint8_t* q, int* sc, int* m) {
 template <bool Five>
 struct GgmlQ45_K : KQuant {
   static constexpr int kBytes = Five ? 176 : 144, kQs = Five ? 48 : 16;
-  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float& extra) {
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, const X&, F& acc, float& extra) {
     const std::uint8_t* p = w.p + b * kBytes;
     int sc[8], m[8];
     scale_min_k4(p + 4, sc, m);
@@ -201,7 +260,7 @@ using GgmlQ5_K = GgmlQ45_K<true>;
 // values), d; value = d sc (q - 32). Each half of 128 values: ql[0..63], qh[0..31]; its four 32-value
 // runs k take ql[32 (k & 1) ..] (low nibbles for k < 2, high ones after) and bits 2k of qh.
 struct GgmlQ6_K : KQuant {
-  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float&) {
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, const X&, F& acc, float&) {
     const std::uint8_t* p = w.p + b * 210;
     const auto* sc = reinterpret_cast<const std::int8_t*>(p + 192);
     const Q low4 = Isa::splat_q(15), three = Isa::splat_q(3);
@@ -229,7 +288,7 @@ struct GgmlQ6_K : KQuant {
 // 2-bit codes, d, dmin; value = d sc q - dmin m. Each half of 128 values: 32 code bytes, run k (32
 // values) in bits 2k.
 struct GgmlQ2_K : KQuant {
-  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float& extra) {
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, const X&, F& acc, float& extra) {
     const std::uint8_t* p = w.p + b * 84;
     const Q three = Isa::splat_q(3);
     S isum = Isa::zero_s();
@@ -268,7 +327,7 @@ struct GgmlQ3_K : KQuant {
     std::memcpy(bytes, aux, 16);
     for (int s = 0; s < 16; ++s) sc[s] = bytes[s] - 32;
   }
-  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, F& acc, float&) {
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, const X&, F& acc, float&) {
     const std::uint8_t* p = w.p + b * 110;
     int sc[16];
     scales(p + 96, sc);
@@ -299,17 +358,19 @@ struct ScaledRow {
 };
 
 // nvfp4: 16 nibble bytes per 32 values (value 2k low nibble of byte k), an E4M3 scale per 16 (the
-// table: value / 2), the tensor scale; the two 16-value halves of a chunk are lanes 0-3 and 4-7.
+// table: value / 2), the tensor scale. In even-odd order, lanes 0-1 hold even values of the first
+// 16, lanes 2-3 even values of the second, lanes 4-5 and 6-7 the odd ones likewise.
 struct Nvfp4Q8 {
   static constexpr int kBlock = 32;
   using Row = ScaledRow;
+  using X = X32<12, true>;
   static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes, a.scales + r * a.scale_row_bytes}; }
   static float row_scale(const Args& a, std::int64_t) { return a.tensor_scale; }
-  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t c, F& acc, float&) {
-    const Q v = Isa::lut_q(kE2M1x2, Isa::zip_nibbles(w.p + 16 * c));
-    const float dx = a.xd[c];
-    const F s = Isa::splat2_f(a.scale_table[w.sc[2 * c]] * dx, a.scale_table[w.sc[2 * c + 1]] * dx);
-    acc = Isa::fma_f(Isa::to_f(dot_ss(v, xq32(a, 32 * c))), s, acc);
+  QLAB_ROW_DOT_Q8_INLINE static X xblock(const Args& a, std::int64_t b) { return x32<12, true>(a, b); }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t c, const X& x, F& acc, float&) {
+    const Q v = Isa::lut_q(kE2M1x2Plus12, Isa::ggml_nibbles(w.p + 16 * c));
+    const F s = Isa::splat22_f(a.scale_table[w.sc[2 * c]] * x.dx, a.scale_table[w.sc[2 * c + 1]] * x.dx);
+    acc = Isa::fma_f(Isa::to_f(Isa::dot_us(x.off, v, x.x)), s, acc);
   }
 };
 
@@ -317,11 +378,13 @@ struct Nvfp4Q8 {
 struct Mxfp4Q8 {
   static constexpr int kBlock = 32;
   using Row = ScaledRow;
+  using X = X32<12, true>;
   static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes, a.scales + r * a.scale_row_bytes}; }
   static float row_scale(const Args&, std::int64_t) { return 1.0f; }
-  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t c, F& acc, float&) {
-    const Q v = Isa::lut_q(kE2M1x2, Isa::zip_nibbles(w.p + 16 * c));
-    acc = Isa::fma_f(Isa::to_f(dot_ss(v, xq32(a, 32 * c))), Isa::splat_f(a.scale_table[w.sc[c]] * a.xd[c]), acc);
+  QLAB_ROW_DOT_Q8_INLINE static X xblock(const Args& a, std::int64_t b) { return x32<12, true>(a, b); }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t c, const X& x, F& acc, float&) {
+    const Q v = Isa::lut_q(kE2M1x2Plus12, Isa::ggml_nibbles(w.p + 16 * c));
+    acc = Isa::fma_f(Isa::to_f(Isa::dot_us(x.off, v, x.x)), Isa::splat_f(a.scale_table[w.sc[c]] * x.dx), acc);
   }
 };
 
@@ -331,13 +394,25 @@ struct GroupRow {
   const std::uint8_t* z;  // nullptr: symmetric
 };
 
-// Integer groups, w = scale (code - zero), an f16 scale per group of a multiple of 32 values. 4-bit
-// codes as code - zero (in [-15, 15]); 8-bit codes (0..255) as code - 128, signed (AVX2's VPMADDUBSW
-// would saturate unsigned bytes above 128), plus 128 - zero times each lane's activation sum.
+// Integer groups, w = scale (code - zero), an f16 scale per group of a multiple of 32 values. The
+// codes meet the activations unsigned and the zero through a second dot product, of the zero with the
+// negated activations (X32::off's way, but per row: each row has its own zero). 8-bit codes (0..255)
+// go that way only where the CPU multiplies unsigned bytes at full range (VNNI); elsewhere as
+// code - 128, signed, plus (128 - zero) times each lane's activation sum.
 template <int Bits>
 struct IntGroupQ8 {
   static constexpr int kBlock = 32;
+  static constexpr bool kUnsignedCodes = Bits == 4 || Isa::kUnsigned8;
   using Row = GroupRow;
+  struct X {
+    Q x, neg_x;
+    float dx;
+  };
+  struct Group {
+    float scale;
+    Q zero;       // the zero in every byte (kUnsignedCodes)
+    int zero_i;   // the zero
+  };
   static Row row(const Args& a, std::int64_t r) {
     return {a.data + r * a.row_bytes, a.scales + r * a.scale_row_bytes, a.zeros ? a.zeros + r * a.zero_row_bytes : nullptr};
   }
@@ -347,17 +422,25 @@ struct IntGroupQ8 {
     if (Bits == 8) return w.z[g];
     return (w.z[g >> 1] >> ((g & 1) * 4)) & 15;
   }
-  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t c, F& acc, float&) {
-    const std::int64_t g = 32 * c / a.group;
-    const Q x = xq32(a, 32 * c);
+  QLAB_ROW_DOT_Q8_INLINE static Group group(const Args&, const Row& w, std::int64_t g) {
+    const int z = zero(w, g);
+    return {Isa::half(load_u16(w.sc + 2 * g)), Isa::splat_q(z), z};
+  }
+  QLAB_ROW_DOT_Q8_INLINE static X xblock(const Args& a, std::int64_t c) {
+    const Q x = Bits == 4 ? Isa::even_odd(xq32(a, 32 * c)) : xq32(a, 32 * c);  // 4-bit: see X32
+    return {x, Isa::sub_q(Isa::splat_q(0), x), a.xd[c]};
+  }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args&, const Row& w, const Group& grp, std::int64_t c, const X& x,
+                                           F& acc, float&) {
     S s;
-    if constexpr (Bits == 4) {
-      s = dot_ss(Isa::sub_q(Isa::zip_nibbles(w.p + 16 * c), Isa::splat_q(zero(w, g))), x);
+    if constexpr (kUnsignedCodes) {
+      const Q codes = Bits == 4 ? Isa::ggml_nibbles(w.p + 16 * c) : Isa::load_q(w.p + 32 * c);
+      s = Isa::dot_us(Isa::dot_us(Isa::zero_s(), grp.zero, x.neg_x), codes, x.x);
     } else {
-      s = dot_ss(Isa::xor_q(Isa::load_q(w.p + 32 * c), Isa::splat_q(-128)), x);
-      if (w.z) s = Isa::add_s(s, Isa::mul_s(dot_us(Isa::splat_q(1), x), Isa::splat_s(128 - zero(w, g))));
+      s = dot_ss(Isa::xor_q(Isa::load_q(w.p + 32 * c), Isa::splat_q(-128)), x.x);
+      if (w.z) s = Isa::add_s(s, Isa::mul_s(dot_us(Isa::splat_q(1), x.x), Isa::splat_s(128 - grp.zero_i)));
     }
-    acc = Isa::fma_f(Isa::to_f(s), Isa::splat_f(Isa::half(load_u16(w.sc + 2 * g)) * a.xd[c]), acc);
+    acc = Isa::fma_f(Isa::to_f(s), Isa::splat_f(grp.scale * x.dx), acc);
   }
 };
 
@@ -365,10 +448,12 @@ struct IntGroupQ8 {
 struct Int8RowQ8 {
   static constexpr int kBlock = 32;
   using Row = Bytes;
+  using X = X32<Isa::kUnsigned8 ? 128 : 0>;
   static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes}; }
   static float row_scale(const Args& a, std::int64_t r) { return load_f32(a.scales + r * 4); }
-  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t c, F& acc, float&) {
-    acc = Isa::fma_f(Isa::to_f(dot_ss(Isa::load_q(w.p + 32 * c), xq32(a, 32 * c))), Isa::splat_f(a.xd[c]), acc);
+  QLAB_ROW_DOT_Q8_INLINE static X xblock(const Args& a, std::int64_t b) { return x32<X::kOffset>(a, b); }
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args&, const Row& w, std::int64_t c, const X& x, F& acc, float&) {
+    acc = Isa::fma_f(Isa::to_f(dot_signed(Isa::load_q(w.p + 32 * c), x)), Isa::splat_f(x.dx), acc);
   }
 };
 

@@ -16,6 +16,7 @@ namespace {
 
 struct Isa {
   static constexpr int kRows = 2;
+  static constexpr bool kUnsigned8 = false;  // SDOT: signed bytes
   struct Q {
     int8x16_t a, b;
   };
@@ -33,10 +34,7 @@ struct Isa {
     const uint8x16_t b = vld1q_u8(p);
     return {vreinterpretq_s8_u8(vandq_u8(b, vdupq_n_u8(15))), vreinterpretq_s8_u8(vshrq_n_u8(b, 4))};
   }
-  static Q zip_nibbles(const std::uint8_t* p) {
-    const uint8x16_t b = vld1q_u8(p), lo = vandq_u8(b, vdupq_n_u8(15)), hi = vshrq_n_u8(b, 4);
-    return {vreinterpretq_s8_u8(vzip1q_u8(lo, hi)), vreinterpretq_s8_u8(vzip2q_u8(lo, hi))};
-  }
+  static Q even_odd(Q q) { return {vuzp1q_s8(q.a, q.b), vuzp2q_s8(q.a, q.b)}; }
   static Q and_q(Q x, Q y) { return {vandq_s8(x.a, y.a), vandq_s8(x.b, y.b)}; }
   static Q or_q(Q x, Q y) { return {vorrq_s8(x.a, y.a), vorrq_s8(x.b, y.b)}; }
   static Q xor_q(Q x, Q y) { return {veorq_s8(x.a, y.a), veorq_s8(x.b, y.b)}; }
@@ -68,6 +66,10 @@ struct Isa {
   static F zero_f() { return {vdupq_n_f32(0), vdupq_n_f32(0)}; }
   static F splat_f(float v) { return {vdupq_n_f32(v), vdupq_n_f32(v)}; }
   static F splat2_f(float lo, float hi) { return {vdupq_n_f32(lo), vdupq_n_f32(hi)}; }
+  static F splat22_f(float lo, float hi) {
+    const float32x4_t v = vcombine_f32(vdup_n_f32(lo), vdup_n_f32(hi));
+    return {v, v};
+  }
   static F fma_f(F x, F y, F c) { return {vfmaq_f32(c.a, x.a, y.a), vfmaq_f32(c.b, x.b, y.b)}; }
   static F to_f(S s) { return {vcvtq_f32_s32(s.a), vcvtq_f32_s32(s.b)}; }
   static float sum_f(F x) { return vaddvq_f32(vaddq_f32(x.a, x.b)); }

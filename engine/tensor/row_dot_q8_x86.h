@@ -4,19 +4,29 @@
 // inside their namespaces, after <immintrin.h>. 256 bits, not 512: the kernels' blocks are 32 values,
 // and the products are bound by memory, not by the width of the multiplies.
 struct Isa {
+#if defined(__AVX512VNNI__)
+  static constexpr int kRows = 4;  // 32 vector registers
+  static constexpr bool kUnsigned8 = true;
+#else
   static constexpr int kRows = 2;
+  static constexpr bool kUnsigned8 = false;
+#endif
   using Q = __m256i;
   using S = __m256i;
   using F = __m256;
   static Q load_q(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+  // The 16 bytes in both halves (a load, no shuffle), the high half's quadwords shifted right by 4.
   static Q ggml_nibbles(const std::uint8_t* p) {
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(15));
+    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_and_si256(_mm256_srlv_epi64(b, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(15));
   }
-  static Q zip_nibbles(const std::uint8_t* p) {
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), m = _mm_set1_epi8(15);
-    const __m128i lo = _mm_and_si128(b, m), hi = _mm_and_si128(_mm_srli_epi16(b, 4), m);
-    return _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+  // Bytes 0, 2, ..., 30, then 1, 3, ..., 31: each 16-byte half's even then odd bytes (PSHUFB), then the
+  // halves' even quadwords before their odd ones (VPERMQ).
+  static Q even_odd(Q q) {
+    const __m256i split = _mm256_shuffle_epi8(
+        q, _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7,
+                            9, 11, 13, 15));
+    return _mm256_permute4x64_epi64(split, 0xD8);  // quadwords 0, 2, 1, 3
   }
   static Q and_q(Q a, Q b) { return _mm256_and_si256(a, b); }
   static Q or_q(Q a, Q b) { return _mm256_or_si256(a, b); }
@@ -56,6 +66,7 @@ struct Isa {
   static F zero_f() { return _mm256_setzero_ps(); }
   static F splat_f(float v) { return _mm256_set1_ps(v); }
   static F splat2_f(float lo, float hi) { return _mm256_setr_ps(lo, lo, lo, lo, hi, hi, hi, hi); }
+  static F splat22_f(float lo, float hi) { return _mm256_setr_ps(lo, lo, hi, hi, lo, lo, hi, hi); }
   static F fma_f(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
   static F to_f(S s) { return _mm256_cvtepi32_ps(s); }
   static float sum_f(F x) {
