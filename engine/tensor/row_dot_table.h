@@ -11,9 +11,9 @@
 //                    storage, its rows are not whole chunks of 32, or the set lacks the kernel
 // ggml's types (BlockKind::Ggml, named "ggml-<type>") are read by integer kernels only: their
 // activations are int8 blocks under llama.cpp (Matrix::round_input), so an integer product is theirs.
-// A format outside the table (a GGUF type registered as a block format) gets its kernel by adding
-// one row here and one kernel to row_dot_impl.h; a format without a row still runs, through the
-// products that widen slabs of rows (matrix.cpp).
+// A format outside the table gets its kernel by adding one row here and one kernel to row_dot_impl.h
+// (float activations) or row_dot_q8_impl.h (int8 activations); a format without a row still runs,
+// through the products that widen slabs of rows (matrix.cpp).
 #include <optional>
 #include <vector>
 
