@@ -216,15 +216,25 @@ TEST(RowDot, MatmulFastAgreesWithExact) {
 
 // ---- ProductMath::Native: int8 activations, integer dot products ------------------------------------
 
+// v rounded to IEEE binary16, ties to even (|v| below 65504): 11 significant bits, or the subnormal
+// step 2^-24.
+float round_to_half(float v) {
+  if (v == 0) return v;
+  int e;
+  std::frexp(v, &e);  // v = m 2^e, m in [0.5, 1)
+  const int q = std::max(e - 11, -24);
+  return std::ldexp(std::nearbyint(std::ldexp(v, -q)), q);
+}
+
 // ggml's quantize_row_q8_0_ref, written here from ggml-quants.c: blocks of 32, d = amax / 127,
-// q = roundf(x * (1 / d)), the products take q * fp16(d) (the half conversion the compiler's own).
+// q = roundf(x * (1 / d)), the products take q * fp16(d).
 std::vector<float> q8_0_rounded(const std::vector<float>& x) {
   std::vector<float> out(x.size());
   for (std::size_t b = 0; b < x.size(); b += 32) {
     float amax = 0;
     for (std::size_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b + j]));
     const float d = amax / 127, id = d != 0 ? 1 / d : 0;
-    const auto dh = static_cast<float>(static_cast<_Float16>(d));
+    const float dh = round_to_half(d);
     for (std::size_t j = 0; j < 32; ++j) out[b + j] = std::roundf(x[b + j] * id) * dh;
   }
   return out;
