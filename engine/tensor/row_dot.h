@@ -47,6 +47,8 @@ struct RowDotArgs {
   const std::int8_t* xq = nullptr;       // [cols] int8 codes
   const float* xd = nullptr;             // [cols / block] each block's scale: x = xd * xq
   const std::int16_t* xs = nullptr;      // [cols / 16] sums of each 16 consecutive codes
+  // 65536 floats, an IEEE half's value by its bits: the integer kernels' block scales on x86.
+  const float* half_table = nullptr;
 };
 
 // The blocks an integer kernel takes its activations in (ggml's names; row_dot_activations.h):

@@ -13,9 +13,10 @@
 //                       and signed s
 //   dot_ss(acc, a, b)   acc + the products of signed bytes (b not -128)
 //   zero_s add_s mul_s splat_s splat2_s(lo, hi) (lanes 0-3 lo, 4-7 hi), lane0_s(v) (v, then zeros)
-//   zero_f splat_f splat2_f splat22_f(lo, hi) (lanes 0-1 and 4-5 lo, 2-3 and 6-7 hi)
+//   zero_f splat_f mul_f splat2_f splat22_f(lo, hi) (lanes 0-1 and 4-5 lo, 2-3 and 6-7 hi)
 //   fma_f(a, b, c) = a * b + c, to_f (int32 to float), sum_f
-//   half                one IEEE half as float;  kRows  weight rows dotted at once
+//   half                one IEEE half as float; kHalfTable: read halves from args.half_table instead
+//   kRows               weight rows dotted at once
 // Every block's products are summed as int32, exactly (the largest sums are a Q6_K super-block's:
 // 256 x 63 x 127 x 128 < 2^31), then the block's float scales multiply the sum: ggml's vec_dot.
 // A weight format's integer offset (q4_0's 8, 2 x E2M1's 12 below, an int group's zero) is taken off
@@ -44,7 +45,15 @@ inline float load_f32(const std::uint8_t* p) {
   std::memcpy(&f, p, 4);
   return f;
 }
-inline float half_at(const std::uint8_t* p) { return Isa::half(load_u16(p)); }
+// A block's fp16 scale: on x86 from the 65536-entry table (args.half_table, ggml's way there: a load,
+// where the conversion instruction needs the value moved into a vector register first).
+QLAB_ROW_DOT_Q8_INLINE float half_at(const Args& a, const std::uint8_t* p) {
+  if constexpr (Isa::kHalfTable) return a.half_table[load_u16(p)];
+  else return Isa::half(load_u16(p));
+}
+// A weight scale times the activations' scale (dxv: every lane the block's), the weight scale
+// broadcast from memory: no shuffle.
+QLAB_ROW_DOT_Q8_INLINE F scale_f(float w, const F& dxv) { return Isa::mul_f(Isa::splat_f(w), dxv); }
 
 // Sum of the activation codes of 32-block b.
 QLAB_ROW_DOT_Q8_INLINE int xsum32(const Args& a, std::int64_t b) { return a.xs[2 * b] + a.xs[2 * b + 1]; }
@@ -116,12 +125,14 @@ struct X32 {
   Q x;
   S off;
   float dx;
+  F dxv;  // dx in every lane
 };
 template <int Offset, bool EvenOdd = false>
 QLAB_ROW_DOT_Q8_INLINE X32<Offset, EvenOdd> x32(const Args& a, std::int64_t b) {
   X32<Offset, EvenOdd> out;
   out.x = EvenOdd ? Isa::even_odd(xq32(a, 32 * b)) : xq32(a, 32 * b);
   out.dx = a.xd[b];
+  out.dxv = Isa::splat_f(out.dx);
   out.off = Isa::zero_s();
   if constexpr (Offset != 0) out.off = Isa::dot_us(out.off, Isa::splat_q(Offset), Isa::sub_q(Isa::splat_q(0), out.x));
   return out;
@@ -156,13 +167,15 @@ struct GgmlLegacy {
   QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, const X& x, F& acc,
                                            float& extra) {
     const std::uint8_t* p = w.p + b * Bytes_;
+    // 1 KiB ahead, every other block (a cache line every 36 to 48 bytes): the hardware prefetcher
+    // alone leaves q4_0 and q5_0 some 5-15 % slower on one thread (bench_row_dot, AVX-512).
     if (b % 2 == 0) __builtin_prefetch(p + 1024);
     Q codes = Isa::ggml_nibbles(p + Qs);
     if constexpr (Qh >= 0) codes = Isa::or_q(codes, Isa::and_q(Isa::bits_q(load_u32(p + Qh)), Isa::splat_q(0x10)));
     // value = d * q + m (q4_1, q5_1), or d * (q - Offset) (q4_0, q5_0: the offset in x.off)
     const S s = Isa::dot_us(x.off, codes, x.x);
-    if constexpr (Min) extra += half_at(p + 2) * x.dx * static_cast<float>(xsum32(a, b));
-    acc = Isa::fma_f(Isa::to_f(s), Isa::splat_f(half_at(p) * x.dx), acc);
+    if constexpr (Min) extra += half_at(a, p + 2) * x.dx * static_cast<float>(xsum32(a, b));
+    acc = Isa::fma_f(Isa::to_f(s), scale_f(half_at(a, p), x.dxv), acc);
   }
 };
 using GgmlQ4_0 = GgmlLegacy<18, 2, -1, 8, false>;
@@ -177,9 +190,9 @@ struct GgmlQ8_0 {  // d (fp16), 32 int8 values
   static Row row(const Args& a, std::int64_t r) { return {a.data + r * a.row_bytes}; }
   static float row_scale(const Args&, std::int64_t) { return 1.0f; }
   QLAB_ROW_DOT_Q8_INLINE static X xblock(const Args& a, std::int64_t b) { return x32<X::kOffset>(a, b); }
-  QLAB_ROW_DOT_Q8_INLINE static void block(const Args&, const Row& w, std::int64_t b, const X& x, F& acc, float&) {
+  QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, const X& x, F& acc, float&) {
     const std::uint8_t* p = w.p + b * 34;
-    acc = Isa::fma_f(Isa::to_f(dot_signed(Isa::load_q(p + 2), x)), Isa::splat_f(half_at(p) * x.dx), acc);
+    acc = Isa::fma_f(Isa::to_f(dot_signed(Isa::load_q(p + 2), x)), scale_f(half_at(a, p), x.dxv), acc);
   }
 };
 
@@ -193,7 +206,7 @@ struct GgmlMxfp4 {  // E8M0 exponent, 16 nibble bytes as q4_0's; a.scale_table: 
   QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t b, const X& x, F& acc, float&) {
     const std::uint8_t* p = w.p + b * 17;
     const Q v = Isa::lut_q(kE2M1x2Plus12, Isa::ggml_nibbles(p + 1));
-    acc = Isa::fma_f(Isa::to_f(Isa::dot_us(x.off, v, x.x)), Isa::splat_f(a.scale_table[p[0]] * x.dx), acc);
+    acc = Isa::fma_f(Isa::to_f(Isa::dot_us(x.off, v, x.x)), scale_f(a.scale_table[p[0]], x.dxv), acc);
   }
 };
 
@@ -249,8 +262,8 @@ struct GgmlQ45_K : KQuant {
     int msum = 0;
     for (int j = 0; j < 8; ++j) msum += m[j] * (xs[2 * j] + xs[2 * j + 1]);
     const float dx = a.xd[b];
-    acc = Isa::fma_f(Isa::to_f(isum), Isa::splat_f(half_at(p) * dx), acc);
-    extra -= half_at(p + 2) * dx * static_cast<float>(msum);
+    acc = Isa::fma_f(Isa::to_f(isum), Isa::splat_f(half_at(a, p) * dx), acc);
+    extra -= half_at(a, p + 2) * dx * static_cast<float>(msum);
   }
 };
 using GgmlQ4_K = GgmlQ45_K<false>;
@@ -280,7 +293,7 @@ struct GgmlQ6_K : KQuant {
     int offset = 0;
     for (int s = 0; s < 16; ++s) offset += sc[s] * xs[s];
     isum = Isa::add_s(isum, Isa::lane0_s(-32 * offset));
-    acc = Isa::fma_f(Isa::to_f(isum), Isa::splat_f(half_at(p + 208) * a.xd[b]), acc);
+    acc = Isa::fma_f(Isa::to_f(isum), Isa::splat_f(half_at(a, p + 208) * a.xd[b]), acc);
   }
 };
 
@@ -305,8 +318,8 @@ struct GgmlQ2_K : KQuant {
     int msum = 0;
     for (int s = 0; s < 16; ++s) msum += (p[s] >> 4) * xs[s];
     const float dx = a.xd[b];
-    acc = Isa::fma_f(Isa::to_f(isum), Isa::splat_f(half_at(p + 80) * dx), acc);
-    extra -= half_at(p + 82) * dx * static_cast<float>(msum);
+    acc = Isa::fma_f(Isa::to_f(isum), Isa::splat_f(half_at(a, p + 80) * dx), acc);
+    extra -= half_at(a, p + 82) * dx * static_cast<float>(msum);
   }
 };
 
@@ -346,7 +359,7 @@ struct GgmlQ3_K : KQuant {
     int offset = 0;
     for (int s = 0; s < 16; ++s) offset += sc[s] * xs[s];
     isum = Isa::add_s(isum, Isa::lane0_s(-4 * offset));
-    acc = Isa::fma_f(Isa::to_f(isum), Isa::splat_f(half_at(p + 108) * a.xd[b]), acc);
+    acc = Isa::fma_f(Isa::to_f(isum), Isa::splat_f(half_at(a, p + 108) * a.xd[b]), acc);
   }
 };
 
@@ -384,7 +397,7 @@ struct Mxfp4Q8 {
   QLAB_ROW_DOT_Q8_INLINE static X xblock(const Args& a, std::int64_t b) { return x32<12, true>(a, b); }
   QLAB_ROW_DOT_Q8_INLINE static void block(const Args& a, const Row& w, std::int64_t c, const X& x, F& acc, float&) {
     const Q v = Isa::lut_q(kE2M1x2Plus12, Isa::ggml_nibbles(w.p + 16 * c));
-    acc = Isa::fma_f(Isa::to_f(Isa::dot_us(x.off, v, x.x)), Isa::splat_f(a.scale_table[w.sc[c]] * x.dx), acc);
+    acc = Isa::fma_f(Isa::to_f(Isa::dot_us(x.off, v, x.x)), scale_f(a.scale_table[w.sc[c]], x.dxv), acc);
   }
 };
 
@@ -406,10 +419,10 @@ struct IntGroupQ8 {
   using Row = GroupRow;
   struct X {
     Q x, neg_x;
-    float dx;
+    F dxv;
   };
   struct Group {
-    float scale;
+    F scale;      // in every lane
     Q zero;       // the zero in every byte (kUnsignedCodes)
     int zero_i;   // the zero
   };
@@ -422,13 +435,13 @@ struct IntGroupQ8 {
     if (Bits == 8) return w.z[g];
     return (w.z[g >> 1] >> ((g & 1) * 4)) & 15;
   }
-  QLAB_ROW_DOT_Q8_INLINE static Group group(const Args&, const Row& w, std::int64_t g) {
+  QLAB_ROW_DOT_Q8_INLINE static Group group(const Args& a, const Row& w, std::int64_t g) {
     const int z = zero(w, g);
-    return {Isa::half(load_u16(w.sc + 2 * g)), Isa::splat_q(z), z};
+    return {Isa::splat_f(half_at(a, w.sc + 2 * g)), Isa::splat_q(z), z};
   }
   QLAB_ROW_DOT_Q8_INLINE static X xblock(const Args& a, std::int64_t c) {
     const Q x = Bits == 4 ? Isa::even_odd(xq32(a, 32 * c)) : xq32(a, 32 * c);  // 4-bit: see X32
-    return {x, Isa::sub_q(Isa::splat_q(0), x), a.xd[c]};
+    return {x, Isa::sub_q(Isa::splat_q(0), x), Isa::splat_f(a.xd[c])};
   }
   QLAB_ROW_DOT_Q8_INLINE static void block(const Args&, const Row& w, const Group& grp, std::int64_t c, const X& x,
                                            F& acc, float&) {
@@ -440,7 +453,7 @@ struct IntGroupQ8 {
       s = dot_ss(Isa::xor_q(Isa::load_q(w.p + 32 * c), Isa::splat_q(-128)), x.x);
       if (w.z) s = Isa::add_s(s, Isa::mul_s(dot_us(Isa::splat_q(1), x.x), Isa::splat_s(128 - grp.zero_i)));
     }
-    acc = Isa::fma_f(Isa::to_f(s), Isa::splat_f(grp.scale * x.dx), acc);
+    acc = Isa::fma_f(Isa::to_f(s), Isa::mul_f(grp.scale, x.dxv), acc);
   }
 };
 
@@ -453,7 +466,7 @@ struct Int8RowQ8 {
   static float row_scale(const Args& a, std::int64_t r) { return load_f32(a.scales + r * 4); }
   QLAB_ROW_DOT_Q8_INLINE static X xblock(const Args& a, std::int64_t b) { return x32<X::kOffset>(a, b); }
   QLAB_ROW_DOT_Q8_INLINE static void block(const Args&, const Row& w, std::int64_t c, const X& x, F& acc, float&) {
-    acc = Isa::fma_f(Isa::to_f(dot_signed(Isa::load_q(w.p + 32 * c), x)), Isa::splat_f(x.dx), acc);
+    acc = Isa::fma_f(Isa::to_f(dot_signed(Isa::load_q(w.p + 32 * c), x)), x.dxv, acc);
   }
 };
 

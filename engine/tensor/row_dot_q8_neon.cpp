@@ -65,6 +65,7 @@ struct Isa {
   static S lane0_s(int v) { return {vsetq_lane_s32(v, vdupq_n_s32(0), 0), vdupq_n_s32(0)}; }
   static F zero_f() { return {vdupq_n_f32(0), vdupq_n_f32(0)}; }
   static F splat_f(float v) { return {vdupq_n_f32(v), vdupq_n_f32(v)}; }
+  static F mul_f(F x, F y) { return {vmulq_f32(x.a, y.a), vmulq_f32(x.b, y.b)}; }
   static F splat2_f(float lo, float hi) { return {vdupq_n_f32(lo), vdupq_n_f32(hi)}; }
   static F splat22_f(float lo, float hi) {
     const float32x4_t v = vcombine_f32(vdup_n_f32(lo), vdup_n_f32(hi));
@@ -74,6 +75,7 @@ struct Isa {
   static F to_f(S s) { return {vcvtq_f32_s32(s.a), vcvtq_f32_s32(s.b)}; }
   static float sum_f(F x) { return vaddvq_f32(vaddq_f32(x.a, x.b)); }
   static float half(std::uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
+  static constexpr bool kHalfTable = false;  // FCVT converts from a general register's value directly
 };
 
 #include "engine/tensor/row_dot_q8_impl.h"

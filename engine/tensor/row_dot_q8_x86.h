@@ -65,6 +65,7 @@ struct Isa {
   static S lane0_s(int v) { return _mm256_setr_epi32(v, 0, 0, 0, 0, 0, 0, 0); }
   static F zero_f() { return _mm256_setzero_ps(); }
   static F splat_f(float v) { return _mm256_set1_ps(v); }
+  static F mul_f(F a, F b) { return _mm256_mul_ps(a, b); }
   static F splat2_f(float lo, float hi) { return _mm256_setr_ps(lo, lo, lo, lo, hi, hi, hi, hi); }
   static F splat22_f(float lo, float hi) { return _mm256_setr_ps(lo, lo, hi, hi, lo, lo, hi, hi); }
   static F fma_f(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
@@ -76,4 +77,5 @@ struct Isa {
     return _mm_cvtss_f32(q);
   }
   static float half(std::uint16_t h) { return _cvtsh_ss(h); }
+  static constexpr bool kHalfTable = true;
 };

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "engine/formats/scalar.h"
+#include "engine/tensor/convert.h"
 #include "engine/tensor/cpu_features.h"
 
 namespace qlab::tensor {
@@ -46,6 +47,15 @@ const float* ggml_e8m0_half() {
   static const std::array<float, 256> t = [] {
     std::array<float, 256> v{};
     for (int e = 0; e < 256; ++e) v[static_cast<std::size_t>(e)] = std::ldexp(1.0f, e - 128);
+    return v;
+  }();
+  return t.data();
+}
+
+const float* half_table() {
+  static const std::vector<float> t = [] {
+    std::vector<float> v(65536);
+    for (std::uint32_t h = 0; h < 65536; ++h) v[h] = f16_bits_to_f32(static_cast<std::uint16_t>(h));
     return v;
   }();
   return t.data();
@@ -231,6 +241,7 @@ std::optional<BoundRowDot> bind_row_dot(const Matrix& w, const RowDotSet& set) {
     a.data = q.data.data();
     a.scales = q.scales.data();
     a.cols = q.cols;
+    if (b.activations != kFloat) a.half_table = half_table();
     k->bind(q, a);
   } else {
     if (w.cols % kernels::kRowDotChunk != 0) return std::nullopt;
