@@ -10,6 +10,7 @@
 
 #include "app/cli.h"
 #include "app/model_arg.h"
+#include "app/model_source.h"
 #include "engine/bench/infer_bench.h"
 #include "engine/bench/llama_bench.h"
 #include "engine/bench/roofline.h"
@@ -33,7 +34,8 @@ std::vector<std::string> split_list(const std::string& s) {
 tensor::ProductMath parse_math(const std::string& m) {
   if (m == "fast") return tensor::ProductMath::Fast;
   if (m == "exact") return tensor::ProductMath::Exact;
-  throw UsageError(fmt::format("--math {}: expected fast or exact", m));
+  if (m == "native") return tensor::ProductMath::Native;
+  throw UsageError(fmt::format("--math {}: expected fast, exact or native", m));
 }
 
 nlohmann::json stat_json(const bench::Stat& s) { return {{"mean", s.mean}, {"sd", s.sd}, {"samples", s.samples}}; }
@@ -80,7 +82,7 @@ std::string markdown(const labs::Table& t) {
 
 int run(const Args& a) {
   const std::string model_arg = a.positional().at(0);
-  const auto dir = resolve_model_arg(model_arg);
+  const auto dir = resolve_model_source(model_arg);  // a GGUF file runs as the GGUF runtime holds it
   const std::string device = a.get_or("device", "cpu");
   if (device != "cpu") fail("bench infer: device '{}' is not available in this build (cpu is)", device);
   bench::InferBenchOptions opt;
@@ -96,7 +98,7 @@ int run(const Args& a) {
   std::vector<bench::LlamaBenchRow> llama_rows;
   if (auto f = a.get("llama-bench")) llama_rows = bench::read_llama_bench_json(*f);  // before the long run
 
-  const model::Model base = model::Model::load(dir);
+  const model::Model base = load_model_source(dir);
   StderrProgress progress;
   const bench::InferBenchResult r = bench::bench_infer(base, variants, opt, progress, {});
   const auto compared = bench::compare_with_llama_bench(r, llama_rows);
@@ -137,14 +139,18 @@ int run(const Args& a) {
 
 const Registrar reg{Command{
     "bench infer", "prompt and decode speed of model variants against the memory roofline",
-    "MODEL [--variants LIST] [-p N] [-n N] [--repetitions R] [--math fast|exact] [--device cpu] [--llama-bench FILE]",
+    "MODEL [--variants LIST] [-p N] [-n N] [--repetitions R] [--math fast|exact|native] [--device cpu] [--llama-bench FILE]",
     {{"variants", "LIST", "comma-separated: base, f32, f16, bf16, or block formats (default base)"},
      {"p", "N", "prompt tokens of the prompt test, -p works too (default 512; 0 = none)"},
      {"n", "N", "tokens decoded one at a time, -n works too (default 128; 0 = none)"},
      {"repetitions", "R", "runs of each test after a warm-up run (default 3)"},
-     {"math", "M", "fast (default: decode reads the stored bytes) or exact (widen and BLAS, the reference)"},
+     {"math", "M",
+      "fast (default: decode reads the stored bytes), exact (widen and BLAS, the reference) or native (llama.cpp's "
+      "arithmetic: bf16 prompts by bf16 dot products, decode on int8 activations against int and FP4 formats)"},
      {"device", "D", "where the model runs (default cpu)"},
      {"llama-bench", "FILE", "llama-bench -o json results of the same weights as GGUF: qlab / llama.cpp per test"}},
+    "MODEL may be a GGUF file: base is then its weights as qlab runs them (packed ggml blocks, decoded by\n"
+    "integer dot products on llama.cpp's int8 activations).\n"
     "Each variant is made in memory from MODEL: base as stored; f32, f16, bf16 with every Linear and\n"
     "lm_head converted; a block format (qlab formats list) with every Linear quantized round-to-nearest\n"
     "and kept packed. pp: one prompt of -p tokens from an empty cache; tg: -n tokens decoded one at a\n"

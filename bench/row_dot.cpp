@@ -6,6 +6,11 @@
 // together are; QLAB_ROW_DOT_ROWS sets another row count (8192 fits a large L3: the kernels' own
 // rate without memory). Ratios, not absolute speeds, are what to read:
 //   bench_row_dot [--benchmark_filter=...]
+// Formats with integer kernels run them as the runtime does, their activation row quantized to int8
+// blocks inside each product (timed): ggml's types (a GGUF file's weights, under llama.cpp's
+// activation rounding) and, named "<format>_native", qlab's formats under ProductMath::Native. A ggml
+// type's matrix repeats the quantized bytes of its first 2048 rows (the k-quant search over the
+// whole matrix would take minutes; the kernels' speed does not depend on the values).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -20,8 +25,12 @@
 #include "engine/core/threads.h"
 #include "engine/formats/format_lookup.h"
 #include "engine/formats/scalar_fast.h"
+#include "engine/gguf/ggml_activations.h"
+#include "engine/gguf/ggml_codec.h"
+#include "engine/gguf/ggml_type.h"
 #include "engine/tensor/matrix.h"
 #include "engine/tensor/quantize_matrix.h"
+#include "engine/tensor/row_dot_activations.h"
 #include "engine/tensor/row_dot_table.h"
 
 namespace {
@@ -48,7 +57,31 @@ const tensor::Matrix& dense() {
   return m;
 }
 
+// A ggml type ("ggml-q4_K"): the first rows quantized by qlab's ggml codec, repeated to kRows.
+tensor::Matrix ggml_weights(const std::string& format) {
+  const auto type = gguf::type_from_name(format.substr(5));
+  const formats::BlockFormatSpec& spec = *gguf::ggml_block_spec(*type);
+  const std::int64_t tile = std::min<std::int64_t>(kRows, 2048);
+  const std::vector<float> all = dense().to_f32();
+  const std::vector<float> first(all.begin(), all.begin() + tile * kCols);
+  formats::QuantizedTensor q = formats::quantize(spec, first, tile, kCols);
+  const std::size_t tile_bytes = q.data.size();
+  q.data.resize(tile_bytes * static_cast<std::size_t>(kRows / tile));
+  for (std::size_t t = 1; t < static_cast<std::size_t>(kRows / tile); ++t)
+    std::copy_n(q.data.begin(), tile_bytes, q.data.begin() + static_cast<std::ptrdiff_t>(t * tile_bytes));
+  q.rows = tile * (kRows / tile);
+  tensor::Matrix m = tensor::Matrix::owned_packed(std::move(q), spec, kCols);
+  m.round_input = gguf::llama_cpp_input_rounding(*type);
+  return m;
+}
+
 tensor::Matrix weights(const std::string& format) {
+  if (format.starts_with("ggml-")) return ggml_weights(format);
+  if (format.ends_with("_native")) {
+    tensor::Matrix m = weights(format.substr(0, format.size() - 7));
+    m.math = tensor::ProductMath::Native;
+    return m;
+  }
   if (format == "bf16" || format == "f16") {
     const bool brain = format == "bf16";
     auto halves = std::make_shared<std::vector<std::uint16_t>>();
@@ -74,15 +107,22 @@ void BM_RowDot(benchmark::State& state, const std::string& format) {
     return;
   }
   const std::vector<float> x = gaussian(static_cast<std::size_t>(kCols), 2);
-  std::vector<float> y(static_cast<std::size_t>(kRows));
+  std::vector<float> y(static_cast<std::size_t>(w.rows));
   tensor::kernels::RowDotArgs args = bound->args;
   args.x = x.data();
+  tensor::QuantizedActivations xq;
   for (auto _ : state) {
-    bound->fn(args, 0, kRows, y.data());
+    if (bound->activations != tensor::kernels::ActivationBlocks::Float) {  // once per product, as matmul does
+      tensor::quantize_activations(x.data(), kCols, bound->activations, xq);
+      args.xq = xq.q.data();
+      args.xd = xq.d.data();
+      args.xs = xq.s.data();
+    }
+    bound->fn(args, 0, w.rows, y.data());
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(w.storage_bytes()));
-  state.counters["bits/weight"] = 8.0 * static_cast<double>(w.storage_bytes()) / static_cast<double>(kRows * kCols);
+  state.counters["bits/weight"] = 8.0 * static_cast<double>(w.storage_bytes()) / static_cast<double>(w.rows * kCols);
 }
 
 // The engine's STREAM-style read (bench infer's ceiling) on one thread, over the bf16 matrix's bytes.
@@ -106,5 +146,21 @@ BENCHMARK_CAPTURE(BM_RowDot, int4_g128, std::string("int4-g128"))->Unit(benchmar
 BENCHMARK_CAPTURE(BM_RowDot, int4_g32, std::string("int4-g32"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, nvfp4, std::string("nvfp4"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, mxfp4, std::string("mxfp4"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int8_ch_native, std::string("int8-ch_native"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int8_g128_native, std::string("int8-g128_native"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int4_g128_native, std::string("int4-g128_native"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int4_g32_native, std::string("int4-g32_native"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, nvfp4_native, std::string("nvfp4_native"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, mxfp4_native, std::string("mxfp4_native"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q8_0, std::string("ggml-q8_0"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_0, std::string("ggml-q4_0"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_1, std::string("ggml-q4_1"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q5_0, std::string("ggml-q5_0"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_mxfp4, std::string("ggml-mxfp4"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q2_K, std::string("ggml-q2_K"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q3_K, std::string("ggml-q3_K"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_K, std::string("ggml-q4_K"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q5_K, std::string("ggml-q5_K"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q6_K, std::string("ggml-q6_K"))->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

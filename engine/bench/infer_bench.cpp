@@ -96,6 +96,7 @@ InferBenchResult bench_infer(const model::Model& base, const std::vector<std::st
   InferBenchResult res;
   res.threads = thread_count();
   res.kernels = tensor::row_dot_set_name();
+  if (!tensor::row_dot_sets().empty()) res.kernels += std::string(", integer: ") + tensor::row_dot_sets().front().integer;
   res.prompt_tokens = opt.prompt_tokens;
   res.decode_tokens = opt.decode_tokens;
   res.repetitions = opt.repetitions;

@@ -41,7 +41,7 @@ struct VariantResult {
 
 struct InferBenchResult {
   int threads = 1;
-  std::string kernels;  // the row-dot instruction set ("avx512", ...)
+  std::string kernels;  // the row-dot instruction set and its integer dot product ("avx512, integer: vnni")
   std::int64_t prompt_tokens = 0;
   int decode_tokens = 0, repetitions = 0;
   ReadBandwidth read_before, read_after;

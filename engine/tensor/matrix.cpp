@@ -16,6 +16,7 @@
 #include "engine/formats/scalar_fast.h"
 #include "engine/tensor/cpu_features.h"
 #include "engine/tensor/gemm_bf16.h"
+#include "engine/tensor/row_dot_activations.h"
 #include "engine/tensor/row_dot_table.h"
 
 namespace qlab::tensor {
@@ -173,19 +174,33 @@ void matmul_batched(const float* X, std::int64_t M, const Matrix& W, float* Y) {
 }
 
 // One row of X against half or packed weights: the row-dot kernels read the stored bytes, each pool
-// worker a band of rows. False when no kernel serves W on this CPU (the caller widens slabs instead).
+// worker a band of rows. X as the caller gives it: W.round_input is applied here (or, for a ggml
+// type's integer kernel, is the quantization to its int8 blocks). An integer kernel's activations are
+// quantized once, before the workers start. False when no kernel serves W on this CPU, or X holds a
+// NaN or infinity an integer kernel cannot take (the caller widens slabs instead).
 bool matmul_row_dot(const float* X, const Matrix& W, float* Y) {
   const kernels::RowDotSet* set = row_dot_set();
   if (!set) return false;
   std::optional<BoundRowDot> b = bind_row_dot(W, *set);
   if (!b) return false;
-  if (b->args.cols != W.cols) {  // rows padded to whole blocks: the activations get zeros there too
-    thread_local std::vector<float> padded;
-    padded.assign(static_cast<std::size_t>(b->args.cols), 0.0f);
-    std::copy_n(X, W.cols, padded.begin());
-    X = padded.data();
+  const std::int64_t cols = b->args.cols;
+  const bool round_first = W.round_input && (b->activations == kernels::ActivationBlocks::Float || b->native);
+  thread_local std::vector<float> x;
+  if (cols != W.cols || round_first) {  // rows padded to whole blocks: the activations get zeros there too
+    x.assign(static_cast<std::size_t>(cols), 0.0f);
+    std::copy_n(X, W.cols, x.begin());
+    if (round_first) W.round_input(x.data(), 1, W.cols);
+    X = x.data();
   }
-  b->args.x = X;
+  thread_local QuantizedActivations xq;
+  if (b->activations == kernels::ActivationBlocks::Float) {
+    b->args.x = X;
+  } else {
+    if (!quantize_activations(X, cols, b->activations, xq)) return false;
+    b->args.xq = xq.q.data();
+    b->args.xd = xq.d.data();
+    b->args.xs = xq.s.data();
+  }
   const BoundRowDot bound = *b;
   const auto threads = static_cast<std::size_t>(thread_count());
   const auto N = static_cast<std::size_t>(W.rows);
@@ -269,6 +284,8 @@ void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
 
 void matmul(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   ensure_blas_single_threaded();
+  // One row of X against half or packed weights: the row-dot kernels (which round X themselves).
+  if (M == 1 && W.math != ProductMath::Exact && W.type != ElemType::F32 && matmul_row_dot(X, W, Y)) return;
   if (W.round_input) {
     thread_local std::vector<float> rounded;
     rounded.assign(X, X + M * W.cols);
@@ -279,8 +296,6 @@ void matmul(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   if (M > 1 && W.type == ElemType::BF16 && W.math == ProductMath::Native && matmul_bf16_native(X, M, W, Y)) return;
   if (M >= kBatchedMinRows && thread_count() > 1 && work >= kBatchedMinWork) {
     matmul_batched(X, M, W, Y);
-  } else if (M == 1 && W.math != ProductMath::Exact && W.type != ElemType::F32 && matmul_row_dot(X, W, Y)) {
-    return;
   } else {
     matmul_banded(X, M, W, Y);
   }

@@ -29,7 +29,11 @@ enum class ElemType { F32, F16, BF16, Packed };
 //          results differ from Exact by float rounding; float32 weights stay with BLAS)
 //   Native as Fast, and several rows of activations (a prompt) against bf16 weights use the CPU's
 //          bf16 dot products, the activations rounded to bf16 first (gemm_bf16.h; llama.cpp's CPU
-//          arithmetic for a bf16 model); where the CPU has none, as Fast
+//          arithmetic for a bf16 model); where the CPU has none, as Fast. One row of activations
+//          against int4 / int8 groups, int8-ch, nvfp4 or mxfp4 is quantized to int8 blocks of 32
+//          (llama.cpp's q8_0) and multiplied by integer dot products (row_dot.h), as llama.cpp
+//          multiplies its own 4- and 8-bit types: Fast's result within the q8_0 rounding of the
+//          activations (fp8 and the other formats: as Fast)
 enum class ProductMath { Exact, Fast, Native };
 
 struct Matrix {

@@ -11,9 +11,17 @@
 // differs from a dequantize-then-BLAS product (and scales multiply a block's sum instead of each
 // weight), so results agree with it to float rounding (tests/unit/tensor bound the difference).
 //
-// The instruction-set files (row_dot_avx512.cpp, row_dot_avx2.cpp, row_dot_neon.cpp) are compiled
-// with their own target flags; they see only this header, so no inline function of the rest of the
-// program is ever compiled for an instruction set the CPU may lack.
+// Kernels over int8 activations (the integer kernels, row_dot_q8_impl.h) take the activation row
+// quantized once per product (row_dot_activations.h): int8 codes in blocks with a float scale each,
+// and the sum of every 16 codes. Each block's products are summed as int32, exactly, and a block's
+// float scale multiplies that sum, as ggml's vec_dot does: ggml's types (whose activations llama.cpp
+// rounds to those very blocks before the product, so the result is the float product's to float
+// rounding) and, under ProductMath::Native, qlab's integer and FP4 formats.
+//
+// The instruction-set files (row_dot_avx512.cpp, row_dot_avx2.cpp, row_dot_neon.cpp and the integer
+// kernels' row_dot_q8_*.cpp) are compiled with their own target flags; they see only this header, so
+// no inline function of the rest of the program is ever compiled for an instruction set the CPU may
+// lack.
 #include <cstdint>
 
 namespace qlab::tensor::kernels {
@@ -35,7 +43,18 @@ struct RowDotArgs {
   // table holds 2 x E2M1, small integers); row scales (fp8/int8 per channel) are float32 as stored.
   const float* scale_table = nullptr;
   const float* x = nullptr;              // the activation row, [cols]
+  // The integer kernels' activation row (their RowDotKernel names the blocks, ActivationBlocks):
+  const std::int8_t* xq = nullptr;       // [cols] int8 codes
+  const float* xd = nullptr;             // [cols / block] each block's scale: x = xd * xq
+  const std::int16_t* xs = nullptr;      // [cols / 16] sums of each 16 consecutive codes
+  // 65536 floats, an IEEE half's value by its bits: the integer kernels' block scales on x86.
+  const float* half_table = nullptr;
 };
+
+// The blocks an integer kernel takes its activations in (ggml's names; row_dot_activations.h):
+//   Q8_0  32 codes, scale fp16(amax / 127) (q8_1 is the same with its block sums, here in xs)
+//   Q8_K  256 codes, scale 1 / (-127 / x_max) in float32 (ggml's k-quants' activations)
+enum class ActivationBlocks { Float, Q8_0, Q8_K };
 
 using RowDot = void (*)(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
 
@@ -51,16 +70,28 @@ struct RowDotSet {
   RowDot int8_row;   // int8 two's complement, float32 scale per row
   RowDot fp8_e4m3;   // E4M3 bytes; float32 scale per row (scale_row_bytes 4) or the tensor scale
   RowDot fp8_e5m2;   // E5M2 bytes, likewise
+  // Integer kernels, int8 activations (Q8_0 blocks unless noted). ggml's blocks as GGUF stores them
+  // (engine/gguf/blocks.h), each with the activations llama.cpp gives it:
+  RowDot ggml_q4_0, ggml_q4_1, ggml_q5_0, ggml_q5_1, ggml_q8_0, ggml_mxfp4;  // q4_1 / q5_1: Q8_0 + sums
+  RowDot ggml_q2_k, ggml_q3_k, ggml_q4_k, ggml_q5_k, ggml_q6_k;              // Q8_K
+  // ProductMath::Native on qlab's formats (storage as the float kernels above read it):
+  RowDot nvfp4_q8, mxfp4_q8, int4_q8, int8_q8, int8_row_q8;
 };
 
+// kRowDots: the float kernels (the integer ones nullptr); kIntRowDots: only the integer kernels,
+// built with the integer dot product each set needs (AVX-512 VNNI; AVX2's VPMADDUBSW; NEON's SDOT,
+// Armv8.2 dotprod), so a CPU with the float set but not that instruction still runs the float one.
 namespace avx512 {
 extern const RowDotSet kRowDots;
+extern const RowDotSet kIntRowDots;
 }
 namespace avx2 {
 extern const RowDotSet kRowDots;
+extern const RowDotSet kIntRowDots;
 }
 namespace neon {
 extern const RowDotSet kRowDots;
+extern const RowDotSet kIntRowDots;
 }
 
 }  // namespace qlab::tensor::kernels

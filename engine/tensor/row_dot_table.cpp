@@ -1,8 +1,11 @@
 #include "engine/tensor/row_dot_table.h"
 
 #include <array>
+#include <cmath>
+#include <string_view>
 
 #include "engine/formats/scalar.h"
+#include "engine/tensor/convert.h"
 #include "engine/tensor/cpu_features.h"
 
 namespace qlab::tensor {
@@ -10,8 +13,10 @@ namespace qlab::tensor {
 namespace {
 
 namespace F = qlab::formats;
+using kernels::ActivationBlocks;
 using kernels::RowDotArgs;
 using kernels::RowDotSet;
+constexpr ActivationBlocks kFloat = ActivationBlocks::Float;
 
 // A spec whose codec is the one the built-in table gives its kind: a checkpoint's own packing under
 // the same kind name would have a codec of its own, and no row here.
@@ -33,6 +38,26 @@ const float* e4m3_half() {
 }
 const float* e8m0_half() {
   static const std::array<float, 256> t = half_scale_table(F::ScalarFormat::E8M0);
+  return t.data();
+}
+
+// ggml's MXFP4 exponent -> 2^(e - 128), its value / 2 (engine/gguf/quant_mxfp4.cpp's e8m0_half:
+// e = 255 is 2^127, not a NaN as in OCP's E8M0).
+const float* ggml_e8m0_half() {
+  static const std::array<float, 256> t = [] {
+    std::array<float, 256> v{};
+    for (int e = 0; e < 256; ++e) v[static_cast<std::size_t>(e)] = std::ldexp(1.0f, e - 128);
+    return v;
+  }();
+  return t.data();
+}
+
+const float* half_table() {
+  static const std::vector<float> t = [] {
+    std::vector<float> v(65536);
+    for (std::uint32_t h = 0; h < 65536; ++h) v[h] = f16_bits_to_f32(static_cast<std::uint16_t>(h));
+    return v;
+  }();
   return t.data();
 }
 
@@ -77,30 +102,68 @@ void bind_fp8_tensor(const F::QuantizedView& q, RowDotArgs& a) {
   a.tensor_scale = q.tensor_scales[0];
 }
 
+// ggml's types as GGUF stores them (engine/gguf/blocks.h): values per block and bytes per block.
+struct GgmlBlocks {
+  std::string_view name;  // the spec's name, "ggml-q4_0", as engine/gguf/ggml_codec.cpp makes it
+  int values, bytes;
+};
+constexpr std::array kGgml = {GgmlBlocks{"ggml-q4_0", 32, 18},   GgmlBlocks{"ggml-q4_1", 32, 20},
+                              GgmlBlocks{"ggml-q5_0", 32, 22},   GgmlBlocks{"ggml-q5_1", 32, 24},
+                              GgmlBlocks{"ggml-q8_0", 32, 34},   GgmlBlocks{"ggml-mxfp4", 32, 17},
+                              GgmlBlocks{"ggml-q2_K", 256, 84},  GgmlBlocks{"ggml-q3_K", 256, 110},
+                              GgmlBlocks{"ggml-q4_K", 256, 144}, GgmlBlocks{"ggml-q5_K", 256, 176},
+                              GgmlBlocks{"ggml-q6_K", 256, 210}};
+
+template <std::size_t I>
+bool ggml_serves(const F::BlockFormatSpec& s) {
+  return s.kind == F::BlockKind::Ggml && s.name == kGgml[I].name && s.block_size == kGgml[I].values;
+}
+template <std::size_t I>
+void bind_ggml(const F::QuantizedView& q, RowDotArgs& a) {
+  a.row_bytes = q.cols / kGgml[I].values * kGgml[I].bytes;
+  if (kGgml[I].name == "ggml-mxfp4") a.scale_table = ggml_e8m0_half();
+}
+template <std::size_t I>
+RowDotKernel ggml_row(kernels::RowDot RowDotSet::*kernel) {
+  return {kGgml[I].name.data(), ggml_serves<I>, kernel, I < 6 ? ActivationBlocks::Q8_0 : ActivationBlocks::Q8_K,
+          nullptr, bind_ggml<I>};
+}
+
 const std::vector<RowDotKernel>& table() {
   static const std::vector<RowDotKernel> t = {
       {"nvfp4", [](const F::BlockFormatSpec& s) { return s.kind == F::BlockKind::NVFP4 && table_codec(s); },
-       &RowDotSet::nvfp4, bind_nvfp4},
+       &RowDotSet::nvfp4, kFloat, &RowDotSet::nvfp4_q8, bind_nvfp4},
       {"mxfp4", [](const F::BlockFormatSpec& s) { return s.kind == F::BlockKind::MXFP4 && table_codec(s); },
-       &RowDotSet::mxfp4, bind_mxfp4},
+       &RowDotSet::mxfp4, kFloat, &RowDotSet::mxfp4_q8, bind_mxfp4},
       {"int4 groups", [](const F::BlockFormatSpec& s) { return s.bits == 4 && int_group_served(s); }, &RowDotSet::int4,
-       bind_int_group},
+       kFloat, &RowDotSet::int4_q8, bind_int_group},
       {"int8 groups", [](const F::BlockFormatSpec& s) { return s.bits == 8 && int_group_served(s); }, &RowDotSet::int8,
-       bind_int_group},
+       kFloat, &RowDotSet::int8_q8, bind_int_group},
       {"int8-ch", [](const F::BlockFormatSpec& s) { return s.kind == F::BlockKind::Int8Channel && table_codec(s); },
-       &RowDotSet::int8_row, bind_row_scaled},
+       &RowDotSet::int8_row, kFloat, &RowDotSet::int8_row_q8, bind_row_scaled},
       {"fp8 e4m3 tensor",
        [](const F::BlockFormatSpec& s) { return s.kind == F::BlockKind::FP8Tensor && !s.e5m2 && table_codec(s); },
-       &RowDotSet::fp8_e4m3, bind_fp8_tensor},
+       &RowDotSet::fp8_e4m3, kFloat, nullptr, bind_fp8_tensor},
       {"fp8 e5m2 tensor",
        [](const F::BlockFormatSpec& s) { return s.kind == F::BlockKind::FP8Tensor && s.e5m2 && table_codec(s); },
-       &RowDotSet::fp8_e5m2, bind_fp8_tensor},
+       &RowDotSet::fp8_e5m2, kFloat, nullptr, bind_fp8_tensor},
       {"fp8 e4m3 channel",
        [](const F::BlockFormatSpec& s) { return s.kind == F::BlockKind::FP8Channel && !s.e5m2 && table_codec(s); },
-       &RowDotSet::fp8_e4m3, bind_row_scaled},
+       &RowDotSet::fp8_e4m3, kFloat, nullptr, bind_row_scaled},
       {"fp8 e5m2 channel",
        [](const F::BlockFormatSpec& s) { return s.kind == F::BlockKind::FP8Channel && s.e5m2 && table_codec(s); },
-       &RowDotSet::fp8_e5m2, bind_row_scaled},
+       &RowDotSet::fp8_e5m2, kFloat, nullptr, bind_row_scaled},
+      ggml_row<0>(&RowDotSet::ggml_q4_0),
+      ggml_row<1>(&RowDotSet::ggml_q4_1),
+      ggml_row<2>(&RowDotSet::ggml_q5_0),
+      ggml_row<3>(&RowDotSet::ggml_q5_1),
+      ggml_row<4>(&RowDotSet::ggml_q8_0),
+      ggml_row<5>(&RowDotSet::ggml_mxfp4),
+      ggml_row<6>(&RowDotSet::ggml_q2_k),
+      ggml_row<7>(&RowDotSet::ggml_q3_k),
+      ggml_row<8>(&RowDotSet::ggml_q4_k),
+      ggml_row<9>(&RowDotSet::ggml_q5_k),
+      ggml_row<10>(&RowDotSet::ggml_q6_k),
   };
   return t;
 }
@@ -115,21 +178,48 @@ const RowDotKernel* row_dot_kernel_for(const F::BlockFormatSpec& spec) {
   return nullptr;
 }
 
-const RowDotSet* row_dot_set() {
-  const CpuFeatures& f = cpu_features();
-  if (f.avx512 && kernels::avx512::kRowDots.f32) return &kernels::avx512::kRowDots;
-  if (f.avx2 && kernels::avx2::kRowDots.f32) return &kernels::avx2::kRowDots;
-  if (f.neon && kernels::neon::kRowDots.f32) return &kernels::neon::kRowDots;
-  return nullptr;
+namespace {
+
+// The integer kernels of `from` copied into `to` (the float set).
+RowDotSet with_integer_kernels(RowDotSet to, const RowDotSet& from) {
+  for (auto k : {&RowDotSet::ggml_q4_0, &RowDotSet::ggml_q4_1, &RowDotSet::ggml_q5_0, &RowDotSet::ggml_q5_1,
+                 &RowDotSet::ggml_q8_0, &RowDotSet::ggml_mxfp4, &RowDotSet::ggml_q2_k, &RowDotSet::ggml_q3_k,
+                 &RowDotSet::ggml_q4_k, &RowDotSet::ggml_q5_k, &RowDotSet::ggml_q6_k, &RowDotSet::nvfp4_q8,
+                 &RowDotSet::mxfp4_q8, &RowDotSet::int4_q8, &RowDotSet::int8_q8, &RowDotSet::int8_row_q8})
+    to.*k = from.*k;
+  return to;
 }
 
-const char* row_dot_set_name() {
-  const RowDotSet* s = row_dot_set();
-  if (s == &kernels::avx512::kRowDots) return "avx512";
-  if (s == &kernels::avx2::kRowDots) return "avx2";
-  if (s == &kernels::neon::kRowDots) return "neon";
-  return "none";
+std::vector<RowDotIsa> detect_sets() {
+  namespace K = kernels;
+  const CpuFeatures& f = cpu_features();
+  std::vector<RowDotIsa> out;
+  // An AVX-512 CPU without VNNI (Skylake-SP) takes AVX2's integer kernels beside its float ones.
+  if (f.avx512 && K::avx512::kRowDots.f32) {
+    const bool vnni = f.avx512_vnni && K::avx512::kIntRowDots.ggml_q8_0;
+    out.push_back({"avx512", vnni ? "vnni" : "maddubs",
+                   with_integer_kernels(K::avx512::kRowDots, vnni ? K::avx512::kIntRowDots : K::avx2::kIntRowDots)});
+  }
+  if (f.avx2 && K::avx2::kRowDots.f32)
+    out.push_back({"avx2", "maddubs", with_integer_kernels(K::avx2::kRowDots, K::avx2::kIntRowDots)});
+  if (f.neon && K::neon::kRowDots.f32) {
+    const bool sdot = f.neon_dotprod && K::neon::kIntRowDots.ggml_q8_0;
+    out.push_back({"neon", sdot ? "sdot" : "none", sdot ? with_integer_kernels(K::neon::kRowDots, K::neon::kIntRowDots)
+                                                        : K::neon::kRowDots});
+  }
+  return out;
 }
+
+}  // namespace
+
+const std::vector<RowDotIsa>& row_dot_sets() {
+  static const std::vector<RowDotIsa> sets = detect_sets();
+  return sets;
+}
+
+const RowDotSet* row_dot_set() { return row_dot_sets().empty() ? nullptr : &row_dot_sets().front().set; }
+
+const char* row_dot_set_name() { return row_dot_sets().empty() ? "none" : row_dot_sets().front().name; }
 
 std::optional<BoundRowDot> bind_row_dot(const Matrix& w, const RowDotSet& set) {
   BoundRowDot b;
@@ -138,10 +228,20 @@ std::optional<BoundRowDot> bind_row_dot(const Matrix& w, const RowDotSet& set) {
     const F::QuantizedView& q = w.packed;
     const RowDotKernel* k = q.spec ? row_dot_kernel_for(*q.spec) : nullptr;
     if (!k || q.cols % kernels::kRowDotChunk != 0) return std::nullopt;
+    // A row whose kernel takes int8 activations (ggml's types) serves only a matrix whose products
+    // round them to those blocks anyway (round_input): elsewhere it would not be the float product.
+    if (k->activations != kFloat && !w.round_input) return std::nullopt;
     b.fn = set.*(k->kernel);
+    b.activations = k->activations;
+    if (w.math == ProductMath::Native && k->native && set.*(k->native)) {
+      b.fn = set.*(k->native);
+      b.activations = ActivationBlocks::Q8_0;
+      b.native = true;
+    }
     a.data = q.data.data();
     a.scales = q.scales.data();
     a.cols = q.cols;
+    if (b.activations != kFloat) a.half_table = half_table();
     k->bind(q, a);
   } else {
     if (w.cols % kernels::kRowDotChunk != 0) return std::nullopt;

@@ -22,6 +22,7 @@
 #include "engine/tensor/cpu_features.h"
 #include "engine/tensor/matrix.h"
 #include "engine/tensor/quantize_matrix.h"
+#include "engine/tensor/row_dot_activations.h"
 #include "engine/tensor/row_dot_table.h"
 
 namespace qlab::tensor {
@@ -210,6 +211,158 @@ TEST(RowDot, MatmulFastAgreesWithExact) {
       ASSERT_NEAR(yf[static_cast<std::size_t>(n)], e.value, tolerance(e, K)) << name << " row " << n;
       ASSERT_NEAR(ye[static_cast<std::size_t>(n)], e.value, tolerance(e, K)) << name << " row " << n;
     }
+  }
+}
+
+// ---- ProductMath::Native: int8 activations, integer dot products ------------------------------------
+
+// v rounded to IEEE binary16, ties to even (|v| below 65504): 11 significant bits, or the subnormal
+// step 2^-24.
+float round_to_half(float v) {
+  if (v == 0) return v;
+  int e;
+  std::frexp(v, &e);  // v = m 2^e, m in [0.5, 1)
+  const int q = std::max(e - 11, -24);
+  return std::ldexp(std::nearbyint(std::ldexp(v, -q)), q);
+}
+
+// ggml's quantize_row_q8_0_ref, written here from ggml-quants.c: blocks of 32, d = amax / 127,
+// q = roundf(x * (1 / d)), the products take q * fp16(d).
+std::vector<float> q8_0_rounded(const std::vector<float>& x) {
+  std::vector<float> out(x.size());
+  for (std::size_t b = 0; b < x.size(); b += 32) {
+    float amax = 0;
+    for (std::size_t j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b + j]));
+    const float d = amax / 127, id = d != 0 ? 1 / d : 0;
+    const float dh = round_to_half(d);
+    for (std::size_t j = 0; j < 32; ++j) out[b + j] = std::roundf(x[b + j] * id) * dh;
+  }
+  return out;
+}
+
+// Native's kernels against the dequantized weights (the format's reference) times the q8_0-rounded
+// activations, in double. The kernel's block sums are exact integers; what rounds is as in the float
+// kernels (one accumulation per chunk, the tree, the row scale) plus each chunk's scale product and
+// its zero-point term, whose two parts (scale x codes, scale x zero) may each reach the group's range
+// while the weight is small. So the bound is the float kernels' n u taken over 2 B_g |x_k|, B_g the
+// largest |w| of k's scale group (the row for int8-ch).
+TEST(RowDot, NativeIntegerKernelsMatchTheQ8RoundedProduct) {
+  const std::int64_t rows = 11;
+  int formats_served = 0;
+  for (const auto& spec : formats::all_block_formats()) {
+    const RowDotKernel* k = row_dot_kernel_for(spec);
+    if (!k || !k->native) continue;
+    ++formats_served;
+    for (std::int64_t cols : {std::int64_t{384}, std::int64_t{2048}}) {
+      if (formats::padded_cols(spec, cols) != cols) continue;
+      const std::vector<float> w = awkward_weights(rows, cols, 17);
+      const formats::QuantizedTensor q = formats::quantize(spec, w, rows, cols);
+      std::vector<float> deq(w.size());
+      formats::dequantize(q, deq, formats::KernelPath::Reference);
+      Matrix m = Matrix::owned_packed(q, spec, cols);
+      m.math = ProductMath::Native;
+      const std::int64_t group = spec.block_size > 0 ? spec.block_size : cols;
+      for (const auto& isa : row_dot_sets()) {
+        const std::string what = spec.name + " " + isa.name + " (" + isa.integer + ") cols " + std::to_string(cols);
+        const auto b = bind_row_dot(m, isa.set);
+        ASSERT_TRUE(b) << what;
+        if (std::string(isa.integer) == "none") {  // the float kernel, as Fast
+          EXPECT_EQ(b->activations, kernels::ActivationBlocks::Float) << what;
+          continue;
+        }
+        ASSERT_TRUE(b->native) << what;
+        ASSERT_EQ(b->activations, kernels::ActivationBlocks::Q8_0) << what;
+        for (unsigned seed : {1u, 2u, 3u}) {
+          std::vector<float> x = gaussian(static_cast<std::size_t>(cols), seed);
+          if (seed == 2) {
+            x[5] = 1e6f;                                   // one large activation: its block's others round to 0
+            std::fill(x.begin() + 64, x.begin() + 96, 0.0f);  // a block of zeros: d = 0
+          }
+          if (seed == 3) x[40] = -1e-30f;  // a block whose largest is negative and tiny
+          const std::vector<float> xr = q8_0_rounded(x);
+          QuantizedActivations xq;
+          ASSERT_TRUE(quantize_activations(x.data(), cols, b->activations, xq)) << what;
+          kernels::RowDotArgs args = b->args;
+          args.xq = xq.q.data();
+          args.xd = xq.d.data();
+          args.xs = xq.s.data();
+          for (auto [r0, n] : {std::pair<std::int64_t, std::int64_t>{0, rows}, {3, rows - 4}, {rows - 1, 1}}) {
+            std::vector<float> y(static_cast<std::size_t>(n), -1.0f);
+            b->fn(args, r0, n, y.data());
+            for (std::int64_t i = 0; i < n; ++i) {
+              const float* wr = deq.data() + (r0 + i) * cols;
+              double value = 0, magnitude = 0;
+              for (std::int64_t g = 0; g < cols; g += group) {
+                double range = 0;
+                for (std::int64_t j = g; j < g + group; ++j) range = std::max(range, std::fabs(static_cast<double>(wr[j])));
+                for (std::int64_t j = g; j < g + group; ++j) {
+                  value += static_cast<double>(wr[j]) * xr[static_cast<std::size_t>(j)];
+                  magnitude += 2 * range * std::fabs(static_cast<double>(xr[static_cast<std::size_t>(j)]));
+                }
+              }
+              const double bound = (static_cast<double>(cols) / 32 + 15) * std::ldexp(1.0, -24) * magnitude;
+              ASSERT_NEAR(y[static_cast<std::size_t>(i)], value, bound)
+                  << what << " seed " << seed << ": row " << r0 + i << " (band from " << r0 << ")";
+            }
+          }
+        }
+      }
+    }
+  }
+  // nvfp4, mxfp4; int4 and int8 groups (8 + 6 specs); int8-ch
+  EXPECT_EQ(formats_served, 2 + 8 + 6 + 1);
+}
+
+// Through tensor::matmul: Native differs from the exact product (Exact, float activations) by the
+// q8_0 rounding of the activations, at most d / 2 = amax / 254 per value plus the fp16 rounding of d
+// (2^-11 relative), so |Native - exact| <= sum |w_k| (amax_b(k) / 254 + |x_k| 2^-11) + the kernels'
+// float bound; Fast is left as it was (the float kernels).
+TEST(RowDot, MatmulNativeStaysWithinTheActivationRoundingOfExact) {
+  if (!row_dot_set() || !row_dot_set()->int4_q8) GTEST_SKIP() << "no integer row-dot kernels on this CPU";
+  const std::int64_t N = 203, K = 2040;  // int4-g128 pads 2040 to 2048
+  const std::vector<float> w = gaussian(static_cast<std::size_t>(N * K), 4, 0.02f);
+  const Matrix dense = Matrix::owned_f32(w, N, K);
+  std::vector<float> x = gaussian(static_cast<std::size_t>(K), 5);
+  x[100] = 30.0f;
+  for (const char* name : {"int4-g128", "int4-g32-sym", "int8-g128", "int8-ch", "nvfp4", "mxfp4"}) {
+    const auto& spec = formats::block_format(name);
+    Matrix native = quantize_matrix(dense, spec, QuantizedStorage::Packed);
+    native.math = ProductMath::Native;
+    Matrix fast = native, exact = native;
+    fast.math = ProductMath::Fast;
+    exact.math = ProductMath::Exact;
+    const std::vector<float> deq = quantize_matrix(dense, spec, QuantizedStorage::F32).to_f32();
+    std::vector<float> yn(static_cast<std::size_t>(N)), yf(yn.size()), ye(yn.size());
+    matmul(x.data(), 1, native, yn.data());
+    matmul(x.data(), 1, fast, yf.data());
+    matmul(x.data(), 1, exact, ye.data());
+    std::vector<float> padded = x;  // zeros to the format's padded row and whole blocks of 32
+    padded.resize(static_cast<std::size_t>(std::max<std::int64_t>(formats::padded_cols(spec, K), (K + 31) / 32 * 32)), 0.0f);
+    const std::vector<float> xr = q8_0_rounded(padded);
+    double worst = 0;
+    for (std::int64_t n = 0; n < N; ++n) {
+      const float* wr = deq.data() + n * K;
+      const Exact e = exact_dot(wr, x.data(), K);
+      double rounding = 0, value_r = 0, magnitude_r = 0;
+      for (std::int64_t b = 0; b < K; b += 32) {
+        float amax = 0;
+        for (std::int64_t j = b; j < std::min(b + 32, K); ++j) amax = std::max(amax, std::fabs(x[static_cast<std::size_t>(j)]));
+        for (std::int64_t j = b; j < std::min(b + 32, K); ++j) {
+          const double wj = std::fabs(static_cast<double>(wr[j]));
+          rounding += wj * (amax / 254.0 + std::fabs(x[static_cast<std::size_t>(j)]) * std::ldexp(1.0, -11));
+          value_r += static_cast<double>(wr[j]) * xr[static_cast<std::size_t>(j)];
+          magnitude_r += wj * std::fabs(static_cast<double>(xr[static_cast<std::size_t>(j)]));
+        }
+      }
+      const auto i = static_cast<std::size_t>(n);
+      ASSERT_NEAR(yn[i], e.value, rounding + 4 * tolerance(e, K)) << name << " row " << n;
+      ASSERT_NEAR(yf[i], e.value, tolerance(e, K)) << name << " fast, row " << n;
+      ASSERT_NEAR(ye[i], e.value, tolerance(e, K)) << name << " exact, row " << n;
+      worst = std::max(worst, std::fabs(yn[i] - e.value) / (magnitude_r + 1e-30));
+      // and Native is the product with the rounded activations (its own bound above, loosely)
+      EXPECT_NEAR(yn[i], value_r, 0.5 * rounding) << name << " row " << n;
+    }
+    EXPECT_LT(worst, 0.05) << name;  // the rounding moves each sum by a few tenths of a percent of its size
   }
 }
 
