@@ -2,7 +2,7 @@
 // row-dot kernels of engine/tensor/row_dot.h), per storage format, in bytes of weights read per
 // second, beside the engine's read-bandwidth measurement on one thread over as many bytes as the
 // bf16 matrix (the read ceiling of one core, measured in the same run). The matrix (65536 x 4096,
-// 128 Mi weights: 1 GiB as bf16, 64 MiB as 4-bit) is larger than the caches, as a model's Linears
+// 256 Mi weights: 512 MiB as bf16, 128 MiB as 4-bit) is larger than the caches, as a model's Linears
 // together are; QLAB_ROW_DOT_ROWS sets another row count (8192 fits a large L3: the kernels' own
 // rate without memory). Ratios, not absolute speeds, are what to read:
 //   bench_row_dot [--benchmark_filter=...]

@@ -1,6 +1,6 @@
 #pragma once
-// Prompts on bf16 weights with the CPU's bf16 dot products (ProductMath::Native): AVX512-BF16's
-// VDPBF16PS, or Armv8.6 BF16's BFDOT. The activations are rounded to bf16 first (round to nearest
+// Products on bf16 weights (prompts, and decoding's single row) with the CPU's bf16 dot products
+// (ProductMath::Native): AVX512-BF16's VDPBF16PS, or Armv8.6 BF16's BFDOT. The activations are rounded to bf16 first (round to nearest
 // even), as llama.cpp's CPU backend rounds them for a bf16 model; each instruction multiplies pairs
 // of bf16 values and adds them to float32 sums. That rounding (a relative 2^-9 per activation at most),
 // denormals flushed to zero by the instructions and the order of the sums are the differences from

@@ -284,6 +284,9 @@ void matmul_banded(const float* X, std::int64_t M, const Matrix& W, float* Y) {
 
 void matmul(const float* X, std::int64_t M, const Matrix& W, float* Y) {
   ensure_blas_single_threaded();
+  // bf16 weights under Native, decoding too: the CPU's bf16 dot products on X rounded to bf16, as llama.cpp's
+  // vec_dot for a bf16 model (its rounding is the bf16 round_input such a matrix may carry).
+  if (M == 1 && W.type == ElemType::BF16 && W.math == ProductMath::Native && matmul_bf16_native(X, 1, W, Y)) return;
   // One row of X against half or packed weights: the row-dot kernels (which round X themselves).
   if (M == 1 && W.math != ProductMath::Exact && W.type != ElemType::F32 && matmul_row_dot(X, W, Y)) return;
   if (W.round_input) {

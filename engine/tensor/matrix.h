@@ -27,9 +27,9 @@ enum class ElemType { F32, F16, BF16, Packed };
 //   Fast   the default: as Exact, except that one row of activations (decoding) against half or
 //          packed weights goes through the row-dot kernels, whose sums run in another order (the
 //          results differ from Exact by float rounding; float32 weights stay with BLAS)
-//   Native as Fast, and several rows of activations (a prompt) against bf16 weights use the CPU's
-//          bf16 dot products, the activations rounded to bf16 first (gemm_bf16.h; llama.cpp's CPU
-//          arithmetic for a bf16 model); where the CPU has none, as Fast. One row of activations
+//   Native as Fast, and activations against bf16 weights (a prompt, and decoding's single row) use
+//          the CPU's bf16 dot products, the activations rounded to bf16 first (gemm_bf16.h; llama.cpp's
+//          CPU arithmetic for a bf16 model); where the CPU has none, as Fast. One row of activations
 //          against int4 / int8 groups, int8-ch, nvfp4 or mxfp4 is quantized to int8 blocks of 32
 //          (llama.cpp's q8_0) and multiplied by integer dot products (row_dot.h), as llama.cpp
 //          multiplies its own 4- and 8-bit types: Fast's result within the q8_0 rounding of the

@@ -109,5 +109,43 @@ TEST(GemmBf16, NativeProductsStayWithinTheActivationRoundingOfExact) {
     }
 }
 
+// Decoding (one row of activations) under Native takes the bf16 dot products too: its result is the
+// product of the bf16-rounded activations (in double, to float rounding), not of the activations as
+// given -- which differ here by far more than float rounding, since every activation is chosen off
+// the bf16 grid (a third to two thirds of a bf16 ulp above a bf16 value).
+TEST(GemmBf16, DecodeUnderNativeMultipliesTheRoundedActivations) {
+  if (runnable().empty()) GTEST_SKIP() << "no bf16 dot-product instructions on this CPU";
+  set_thread_count(2);
+  const std::int64_t N = 77, K = 1024;
+  const auto wf = normal_values(static_cast<std::size_t>(N * K), 7, 0.02f);
+  std::vector<std::uint16_t> w(wf.size());
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = to_bf16(wf[i]);
+  Matrix W;
+  W.type = ElemType::BF16;
+  W.data = w.data();
+  W.rows = N;
+  W.cols = K;
+  W.math = ProductMath::Native;
+  std::vector<float> x = normal_values(static_cast<std::size_t>(K), 8, 1.0f);
+  for (float& v : x) v = static_cast<float>(from_bf16(to_bf16(v))) * (1.0f + 0x1.7p-9f);
+  std::vector<float> y(static_cast<std::size_t>(N));
+  matmul(x.data(), 1, W, y.data());
+  int apart = 0;
+  for (std::int64_t n = 0; n < N; ++n) {
+    double rounded = 0, given = 0, mag = 0;
+    for (std::int64_t k = 0; k < K; ++k) {
+      const double wk = from_bf16(w[static_cast<std::size_t>(n * K + k)]);
+      const float xk = x[static_cast<std::size_t>(k)];
+      rounded += wk * from_bf16(to_bf16(xk));
+      given += wk * xk;
+      mag += std::fabs(wk * xk);
+    }
+    const double tol = std::ldexp(mag, -18);  // float sums of 1024 products (2^-24 each), with room
+    EXPECT_NEAR(y[static_cast<std::size_t>(n)], rounded, tol) << n;
+    if (std::fabs(rounded - given) > 4 * tol) ++apart;
+  }
+  EXPECT_GT(apart, N / 2) << "the test cannot tell the two products apart";
+}
+
 }  // namespace
 }  // namespace qlab::tensor
