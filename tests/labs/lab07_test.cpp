@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -19,11 +21,21 @@
 namespace qlab::labs {
 namespace {
 
+// A test's folder, removed when the test program exits.
 std::filesystem::path scratch() {
+  struct Made {
+    std::vector<std::filesystem::path> dirs;
+    ~Made() {
+      std::error_code ec;
+      for (const auto& d : dirs) std::filesystem::remove_all(d, ec);
+    }
+  };
+  static Made made;
   auto d = std::filesystem::temp_directory_path() /
            fmt::format("lab07-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
+  made.dirs.push_back(d);
   return d;
 }
 
