@@ -257,13 +257,18 @@ TEST_F(TutorE2E, Vt100KeysWithoutTerminfoEntriesNeverCancelAJob) {
   std::string s = t.capture();
   EXPECT_EQ(s.find("Cancel the job?"), std::string::npos) << s;
   EXPECT_EQ(s.find("cancelled"), std::string::npos) << s;
-  // the job runs on, long enough now that Esc asks; once its first run is finished, that run is kept
+  // the job runs on, long enough now that Esc asks
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-  ASSERT_TRUE(t.wait_for("(run 2/4)")) << t.capture();
+  ASSERT_TRUE(t.wait_for("(run ")) << t.capture();
   t.keys("Escape");
   ASSERT_TRUE(t.wait_for("Cancel the job?")) << t.capture();
   t.keys("y");
-  ASSERT_TRUE(t.wait_for("cancelled: the progress so far is kept")) << t.capture();
+  ASSERT_TRUE(t.wait_for("cancelled")) << t.capture();
+  // The bar says the progress is kept exactly when a finished run was kept (the step's checkpoint):
+  // how far the run got depends on the machine's speed, what the bar says may not.
+  const bool kept = fs::exists(dir_ / "data" / "qlab" / "runs" / "builtin" / "lab03.train" / "checkpoint.json");
+  ASSERT_TRUE(t.wait_for(kept ? "cancelled: the progress so far is kept" : "cancelled: nothing was recorded"))
+      << (kept ? "a run was kept" : "no run was kept") << "\n" << t.capture();
   t.keys("q q");
   ASSERT_TRUE(t.wait_dead()) << t.capture();
   EXPECT_EQ(t.exit_status(), "0");
