@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <vector>
 
 namespace qlab::testing {
 
@@ -13,6 +15,19 @@ inline std::filesystem::path make_temp_dir(std::string_view prefix) {
   std::string tmpl = (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();
   if (::mkdtemp(tmpl.data()) == nullptr) return {};
   return tmpl;
+}
+
+// Removes `dir` (and what is in it) when the test program exits, so no run leaves folders behind.
+inline void remove_at_exit(const std::filesystem::path& dir) {
+  struct Made {
+    std::vector<std::filesystem::path> dirs;
+    ~Made() {
+      std::error_code ec;
+      for (const auto& d : dirs) std::filesystem::remove_all(d, ec);
+    }
+  };
+  static Made made;
+  made.dirs.push_back(dir);
 }
 
 }  // namespace qlab::testing

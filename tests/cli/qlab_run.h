@@ -13,6 +13,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/temp_dir.h"
+
 namespace qlab::testing {
 
 struct QlabRun {
@@ -39,20 +41,12 @@ inline std::string quoted(const std::filesystem::path& p) {
 // An empty folder named for the running test (prefix-pid-test), created fresh.
 // Removed when the test program exits (a fixture may remove its own sooner), so runs leave no folders.
 inline std::filesystem::path scratch_dir(const std::string& prefix) {
-  struct Made {
-    std::vector<std::filesystem::path> dirs;
-    ~Made() {
-      std::error_code ec;
-      for (const auto& d : dirs) std::filesystem::remove_all(d, ec);
-    }
-  };
-  static Made made;
   auto d = std::filesystem::temp_directory_path() /
            (prefix + "-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
-  made.dirs.push_back(d);
+  qlab::testing::remove_at_exit(d);
   return d;
 }
 

@@ -18,6 +18,7 @@
 #include "engine/quant/calibration.h"
 #include "engine/quant/gptq_model.h"
 #include "engine/quant/input_stats.h"
+#include "tests/random_values.h"
 
 namespace qlab::quant {
 namespace {
@@ -26,13 +27,7 @@ namespace fs = std::filesystem;
 
 fs::path builtin() { return qlab::testing::source_dir() / "assets" / "builtin"; }
 
-std::vector<float> gaussian(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using qlab::testing::gaussian;
 
 // A view of x uploaded to the GPU, as a pass there hands it to a hook.
 struct OnGpu {

@@ -17,25 +17,18 @@
 #include "labs/milestones.h"
 #include "labs/progress_file.h"
 #include "labs/step_files.h"
+#include "tests/temp_dir.h"
 
 namespace qlab::labs {
 namespace {
 
 // A test's folder, removed when the test program exits.
 std::filesystem::path scratch() {
-  struct Made {
-    std::vector<std::filesystem::path> dirs;
-    ~Made() {
-      std::error_code ec;
-      for (const auto& d : dirs) std::filesystem::remove_all(d, ec);
-    }
-  };
-  static Made made;
   auto d = std::filesystem::temp_directory_path() /
            fmt::format("lab07-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
   std::filesystem::remove_all(d);
   std::filesystem::create_directories(d);
-  made.dirs.push_back(d);
+  qlab::testing::remove_at_exit(d);
   return d;
 }
 

@@ -30,6 +30,7 @@
 #include "engine/tensor/matrix.h"
 #include "engine/tensor/row_dot_activations.h"
 #include "engine/tensor/row_dot_table.h"
+#include "tests/random_values.h"
 
 namespace qlab::gguf {
 namespace {
@@ -38,13 +39,7 @@ constexpr GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, G
                                GgmlType::Q8_0, GgmlType::MXFP4, GgmlType::Q2_K, GgmlType::Q3_K,
                                GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
 
-std::vector<float> gaussian(std::size_t n, unsigned seed, float sd = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, sd);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using qlab::testing::gaussian;
 
 // Weights with what block formats find hard: outliers, values far below their block's largest, -0,
 // an all-zero 32-block, a row of zeros, a row all positive (Q4_K's minimum at its largest), a row all

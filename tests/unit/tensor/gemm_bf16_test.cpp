@@ -17,6 +17,7 @@
 #include "engine/tensor/cpu_features.h"
 #include "engine/tensor/gemm_bf16.h"
 #include "engine/tensor/matrix.h"
+#include "tests/random_values.h"
 
 namespace qlab::tensor {
 namespace {
@@ -37,12 +38,22 @@ std::vector<GemmCase> runnable() {
 std::uint16_t to_bf16(float x) { return static_cast<std::uint16_t>(formats::encode(formats::ScalarFormat::BF16, x)); }
 double from_bf16(std::uint16_t b) { return formats::decode(formats::ScalarFormat::BF16, b); }
 
-std::vector<float> normal_values(std::size_t n, unsigned seed, float sd) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0, sd);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
+using qlab::testing::gaussian;
+
+// Normal values rounded to bf16, and a bf16 matrix over them.
+std::vector<std::uint16_t> bf16_values(std::size_t n, unsigned seed, float sd) {
+  const auto f = gaussian(n, seed, sd);
+  std::vector<std::uint16_t> b(f.size());
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = to_bf16(f[i]);
+  return b;
+}
+Matrix bf16_matrix(const std::vector<std::uint16_t>& w, std::int64_t rows, std::int64_t cols) {
+  Matrix W;
+  W.type = ElemType::BF16;
+  W.data = w.data();
+  W.rows = rows;
+  W.cols = cols;
+  return W;
 }
 
 TEST(GemmBf16, TilesAndEdgesMatchTheRoundedReference) {
@@ -51,11 +62,11 @@ TEST(GemmBf16, TilesAndEdgesMatchTheRoundedReference) {
   for (const auto& c : cases) {
     for (std::int64_t K : {std::int64_t{64}, std::int64_t{2048}}) {
       const std::int64_t N = 37;
-      const auto wf = normal_values(static_cast<std::size_t>(N * K), 3, 0.02f);
+      const auto wf = gaussian(static_cast<std::size_t>(N * K), 3, 0.02f);
       std::vector<std::uint16_t> w(wf.size());
       for (std::size_t i = 0; i < w.size(); ++i) w[i] = to_bf16(wf[i]);
       for (std::int64_t M : {1, 3, 4, 7, 64}) {
-        const auto x = normal_values(static_cast<std::size_t>(M * K), 4, 1.0f);
+        const auto x = gaussian(static_cast<std::size_t>(M * K), 4, 1.0f);
         std::vector<std::uint16_t> xb(x.size());
         for (std::size_t i = 0; i < x.size(); ++i) xb[i] = to_bf16(x[i]);
         std::vector<float> y(static_cast<std::size_t>(M * N), -1);
@@ -85,15 +96,9 @@ TEST(GemmBf16, NativeProductsStayWithinTheActivationRoundingOfExact) {
   if (runnable().empty()) GTEST_SKIP() << "no bf16 dot-product instructions on this CPU";
   set_thread_count(2);
   const std::int64_t M = 19, N = 301, K = 512;
-  const auto wf = normal_values(static_cast<std::size_t>(N * K), 5, 0.02f);
-  std::vector<std::uint16_t> w(wf.size());
-  for (std::size_t i = 0; i < w.size(); ++i) w[i] = to_bf16(wf[i]);
-  Matrix W;
-  W.type = ElemType::BF16;
-  W.data = w.data();
-  W.rows = N;
-  W.cols = K;
-  const auto x = normal_values(static_cast<std::size_t>(M * K), 6, 1.0f);
+  const std::vector<std::uint16_t> w = bf16_values(static_cast<std::size_t>(N * K), 5, 0.02f);
+  Matrix W = bf16_matrix(w, N, K);
+  const auto x = gaussian(static_cast<std::size_t>(M * K), 6, 1.0f);
   std::vector<float> native(static_cast<std::size_t>(M * N)), exact(native.size());
   W.math = ProductMath::Native;
   matmul(x.data(), M, W, native.data());
@@ -117,16 +122,10 @@ TEST(GemmBf16, DecodeUnderNativeMultipliesTheRoundedActivations) {
   if (runnable().empty()) GTEST_SKIP() << "no bf16 dot-product instructions on this CPU";
   set_thread_count(2);
   const std::int64_t N = 77, K = 1024;
-  const auto wf = normal_values(static_cast<std::size_t>(N * K), 7, 0.02f);
-  std::vector<std::uint16_t> w(wf.size());
-  for (std::size_t i = 0; i < w.size(); ++i) w[i] = to_bf16(wf[i]);
-  Matrix W;
-  W.type = ElemType::BF16;
-  W.data = w.data();
-  W.rows = N;
-  W.cols = K;
+  const std::vector<std::uint16_t> w = bf16_values(static_cast<std::size_t>(N * K), 7, 0.02f);
+  Matrix W = bf16_matrix(w, N, K);
   W.math = ProductMath::Native;
-  std::vector<float> x = normal_values(static_cast<std::size_t>(K), 8, 1.0f);
+  std::vector<float> x = gaussian(static_cast<std::size_t>(K), 8, 1.0f);
   for (float& v : x) v = static_cast<float>(from_bf16(to_bf16(v))) * (1.0f + 0x1.7p-9f);
   std::vector<float> y(static_cast<std::size_t>(N));
   matmul(x.data(), 1, W, y.data());

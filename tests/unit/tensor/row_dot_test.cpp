@@ -24,6 +24,7 @@
 #include "engine/tensor/quantize_matrix.h"
 #include "engine/tensor/row_dot_activations.h"
 #include "engine/tensor/row_dot_table.h"
+#include "tests/random_values.h"
 
 namespace qlab::tensor {
 namespace {
@@ -43,13 +44,7 @@ std::vector<IsaCase> runnable_sets() {
   return out;
 }
 
-std::vector<float> gaussian(std::size_t n, unsigned seed, float sd = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, sd);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using qlab::testing::gaussian;
 
 // Weights with what block formats find hard: outliers, an all-zero block, -0, values far below the
 // block's largest (E4M3 / FP8 subnormal codes), a row of zeros.
