@@ -2,7 +2,9 @@
 // timed -- Hessian (X^T X), factorisation (Cholesky, inverse, Cholesky of the inverse), the column loop
 // (and its lazy-update GEMMs) -- beside the same BLAS / LAPACK work alone in the same run: ssyrk on the
 // same activations, spotrf + spotri + spotrf on the same Hessian, and the loop's GEMM calls with the
-// same shapes, with BLAS given all the threads. The goal: total <= 1.5 x that floor.
+// same shapes, with BLAS given all the threads. The goal: total <= 1.5 x that floor. With --device
+// cuda the same Linear is solved again on the GPU (model/gptq_solver.h: factorisations and column
+// loop there), timed beside the host's solve, and the two results' output errors compared.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "app/device_arg.h"
+#include "engine/core/error.h"
 #include "engine/core/threads.h"
 #include "engine/quant/gptq.h"
 #include "engine/quant/input_stats.h"
@@ -59,6 +63,7 @@ int run(const Args& a) {
   std::vector<float> w = activations(rows, cols, 99, false);
   for (float& v : w) v *= 0.02f;
   const bool json = a.json();
+  const DeviceArg dev = choose_device(a, "bench gptq");
   if (!json)
     fmt::print("GPTQ on a [{} x {}] Linear, {} x {} calibration tokens, group {}, {} threads\n", rows, cols, samples, seq,
                group, threads);
@@ -78,8 +83,33 @@ int run(const Args& a) {
   o.act_order = a.has("act-order");
   quant::GptqStats gs;
   t = clock_type::now();
-  quant::gptq_quantize(w, rows, cols, h, o, "bench", {}, &gs);
+  const quant::QuantizedLinear on_host = quant::gptq_quantize(w, rows, cols, h, o, "bench", {}, &gs);
   const double t_gptq = since(t);
+
+  // ---- the same solve on the GPU ----------------------------------------------------------------------
+  nlohmann::json gpu;
+  if (dev.gpu) {
+    const auto solver = dev.backend->gptq_solver();
+    if (!solver) fail("bench gptq: the {} backend has no GPTQ solver", dev.backend->name());
+    quant::GptqOptions og = o;
+    og.solver = solver.get();
+    quant::GptqStats gg;
+    {  // cuSOLVER's and the kernels' first use
+      std::vector<float> eye(16 * 16, 0.0f);
+      for (int j = 0; j < 16; ++j) eye[static_cast<std::size_t>(j * 17)] = 1.0f;
+      quant::GptqOptions ow = og;
+      ow.group_size = -1;
+      quant::gptq_quantize(std::vector<float>(w.begin(), w.begin() + 16), 1, 16, eye, ow, "warm-up");
+    }
+    t = clock_type::now();
+    const quant::QuantizedLinear on_gpu = quant::gptq_quantize(w, rows, cols, h, og, "bench", {}, &gg);
+    const double t_gpu = since(t);
+    const double e_host = quant::output_error(w, on_host.dequantized, rows, cols, h);
+    const double e_gpu = quant::output_error(w, on_gpu.dequantized, rows, cols, h);
+    gpu = {{"where", dev.where}, {"prepare", gg.seconds_prepare}, {"factorisation", gg.seconds_factor},
+           {"loop", gg.seconds_loop}, {"solve", t_gpu}, {"host_solve", t_gptq}, {"speedup", t_gptq / t_gpu},
+           {"output_error_host", e_host}, {"output_error_gpu", e_gpu}};
+  }
 
   // ---- the same BLAS / LAPACK work alone, BLAS on every thread ----------------------------------------
   tensor::set_blas_threads(threads);
@@ -116,6 +146,8 @@ int run(const Args& a) {
                                       {"loop", gs.seconds_loop}, {"loop_gemm", gs.seconds_gemm}, {"total", total}}},
                         {"floor_s", {{"xtx_ssyrk", f_syrk}, {"potrf_potri_potrf", f_factor}, {"update_gemms", f_gemm}, {"total", floor}}},
                         {"total_over_floor", total / floor}, {"lapack_info", info}};
+    if (!gpu.is_null()) j["gpu"] = gpu;
+    dev.add_to(j);
     print_json(j.dump(2));
     return 0;
   }
@@ -127,21 +159,35 @@ int run(const Args& a) {
              "quantization loop", gs.seconds_loop, f_gemm, gs.seconds_loop / f_gemm, gs.seconds_gemm);
   fmt::print("{:<28}{:>10.3f}\n", "prepare (dead, damp, perm)", gs.seconds_prepare);
   fmt::print("{:<28}{:>10.3f}  {:>10.3f}  {:>6.2f}   (goal <= 1.5)\n", "total", total, floor, total / floor);
+  if (!gpu.is_null())
+    fmt::print("on {}: solve {:.3f} s (factorisation {:.3f}, loop {:.3f}) against the host's {:.3f} s: {:.1f}x; "
+               "output error {:.4e} (host {:.4e})\n",
+               dev.where, gpu["solve"].get<double>(), gpu["factorisation"].get<double>(), gpu["loop"].get<double>(),
+               t_gptq, gpu["speedup"].get<double>(), gpu["output_error_gpu"].get<double>(),
+               gpu["output_error_host"].get<double>());
   return 0;
+}
+
+std::vector<Option> options() {
+  std::vector<Option> o = {{"rows", "R", "output features (default 4096)"},
+                           {"cols", "C", "input features (default 4096)"},
+                           {"samples", "N", "calibration sequences (default 128)"},
+                           {"seq-len", "L", "tokens per sequence (default 2048)"},
+                           {"group", "G", "group size, -1 per row (default 128)"},
+                           {"act-order", "", "act-order (desc_act)"}};
+  for (auto& d : device_options()) o.push_back(d);
+  return o;
 }
 
 const Registrar reg{Command{
     "bench gptq", "GPTQ phases on one Linear against the same BLAS/LAPACK work alone",
-    "[--rows R] [--cols C] [--samples N] [--seq-len L] [--group G] [--act-order]",
-    {{"rows", "R", "output features (default 4096)"},
-     {"cols", "C", "input features (default 4096)"},
-     {"samples", "N", "calibration sequences (default 128)"},
-     {"seq-len", "L", "tokens per sequence (default 2048)"},
-     {"group", "G", "group size, -1 per row (default 128)"},
-     {"act-order", "", "act-order (desc_act)"}},
+    "[--rows R] [--cols C] [--samples N] [--seq-len L] [--group G] [--act-order] [--device D]",
+    options(),
+
     "Times qlab's Hessian accumulation, factorisation and column loop, then the same BLAS/LAPACK calls alone\n"
     "(ssyrk, spotrf+spotri+spotrf, the lazy-update GEMMs) with BLAS on every thread: the floor the\n"
-    "implementation is measured against (goal: total <= 1.5 x floor).",
+    "implementation is measured against (goal: total <= 1.5 x floor). --device cuda solves the same Linear\n"
+    "on the GPU too and compares.",
     0, 0, run}};
 
 }  // namespace

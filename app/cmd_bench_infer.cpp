@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "app/device_arg.h"
 #include "app/model_arg.h"
 #include "app/model_source.h"
 #include "engine/bench/infer_bench.h"
@@ -18,6 +19,10 @@
 #include "engine/tensor/matrix.h"
 #include "labs/lab08_roofline.h"
 #include "tui/widgets.h"
+
+#if defined(QLAB_HAVE_CUDA)
+#include "engine/cuda/bench.h"
+#endif
 
 namespace qlab::app {
 namespace {
@@ -83,9 +88,19 @@ std::string markdown(const labs::Table& t) {
 int run(const Args& a) {
   const std::string model_arg = a.positional().at(0);
   const auto dir = resolve_model_source(model_arg);  // a GGUF file runs as the GGUF runtime holds it
-  const std::string device = a.get_or("device", "cpu");
-  if (device != "cpu") fail("bench infer: device '{}' is not available in this build (cpu is)", device);
+  const DeviceArg device = choose_device(a, "bench infer");
   bench::InferBenchOptions opt;
+  if (device.gpu) {
+    opt.backend = device.backend;
+#if defined(QLAB_HAVE_CUDA)
+    const bool bf16 = a.get_or("gpu-math", "f32") == "bf16";
+    opt.device_copy_gbs = [] { return cuda::copy_bandwidth(std::size_t{1} << 30, 10) / 1e9; };
+    opt.device_gemm_gflops = [bf16](std::int64_t M, std::int64_t N, std::int64_t K) {
+      return 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) /
+             cuda::gemm_seconds(M, N, K, bf16, 5) / 1e9;
+    };
+#endif
+  }
   opt.prompt_tokens = a.get_int("p", 512, 0, 1 << 16);
   opt.decode_tokens = static_cast<int>(a.get_int("n", 128, 0, 1 << 16));
   opt.repetitions = static_cast<int>(a.get_int("repetitions", 3, 1, 1000));
@@ -104,6 +119,7 @@ int run(const Args& a) {
   const auto compared = bench::compare_with_llama_bench(r, llama_rows);
   if (a.json()) {
     nlohmann::json j = result_json(r, dir.string(), math);
+    device.add_to(j);
     if (a.has("llama-bench")) {
       j["llama_cpp"] = nlohmann::json::array();
       for (const auto& c : compared)
@@ -114,7 +130,10 @@ int run(const Args& a) {
     print_json(j.dump(2));
     return 0;
   }
-  fmt::print("model: {}   threads: {}   kernels: {}   math: {}\n\n", dir.string(), r.threads, r.kernels, math);
+  if (device.gpu)
+    fmt::print("model: {}   device: {}\n\n", dir.string(), device.where);
+  else
+    fmt::print("model: {}   threads: {}   kernels: {}   math: {}\n\n", dir.string(), r.threads, r.kernels, math);
   fmt::print("{}\n", markdown(labs::infer_table(r)));
   fmt::print("{}\n\n", labs::ceilings_text(r).body);
   tui::Grid g(100, 24);
@@ -137,18 +156,24 @@ int run(const Args& a) {
   return 0;
 }
 
-const Registrar reg{Command{
-    "bench infer", "prompt and decode speed of model variants against the memory roofline",
-    "MODEL [--variants LIST] [-p N] [-n N] [--repetitions R] [--math fast|exact|native] [--device cpu] [--llama-bench FILE]",
-    {{"variants", "LIST", "comma-separated: base, f32, f16, bf16, or block formats (default base)"},
+std::vector<Option> options() {
+  std::vector<Option> o = {
+     {"variants", "LIST", "comma-separated: base, f32, f16, bf16, or block formats (default base)"},
      {"p", "N", "prompt tokens of the prompt test, -p works too (default 512; 0 = none)"},
      {"n", "N", "tokens decoded one at a time, -n works too (default 128; 0 = none)"},
      {"repetitions", "R", "runs of each test after a warm-up run (default 3)"},
      {"math", "M",
       "fast (default: decode reads the stored bytes), exact (widen and BLAS, the reference) or native (llama.cpp's "
       "arithmetic: bf16 prompts by bf16 dot products, decode on int8 activations against int and FP4 formats)"},
-     {"device", "D", "where the model runs (default cpu)"},
-     {"llama-bench", "FILE", "llama-bench -o json results of the same weights as GGUF: qlab / llama.cpp per test"}},
+     {"llama-bench", "FILE", "llama-bench -o json results of the same weights as GGUF: qlab / llama.cpp per test"}};
+  for (auto& d : device_options()) o.push_back(d);
+  return o;
+}
+
+const Registrar reg{Command{
+    "bench infer", "prompt and decode speed of model variants against the memory roofline",
+    "MODEL [--variants LIST] [-p N] [-n N] [--repetitions R] [--math fast|exact|native] [--device D] [--llama-bench FILE]",
+    options(),
     "MODEL may be a GGUF file: base is then its weights as qlab runs them (packed ggml blocks, decoded by\n"
     "integer dot products on llama.cpp's int8 activations).\n"
     "Each variant is made in memory from MODEL: base as stored; f32, f16, bf16 with every Linear and\n"
@@ -160,7 +185,8 @@ const Registrar reg{Command{
     "run (a sum over a buffer 16x the last-level cache, every thread, before and after the variants;\n"
     "the better counts) and so is the SGEMM rate at the prompt's widest product. Decode cannot beat\n"
     "bandwidth / bytes per token; \"of bandwidth\" says how close each variant comes. The Spark's bound\n"
-    "uses its 273 GB/s and is a projection, not a measurement.",
+    "uses its 273 GB/s and is a projection, not a measurement. On a GPU (--device cuda) the ceilings are\n"
+    "the device's: its copy bandwidth and cuBLAS's GEMM rate, measured in the same run.",
     1, 1, run}};
 
 }  // namespace

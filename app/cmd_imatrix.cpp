@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/cli.h"
+#include "app/device_arg.h"
 #include "app/eta_progress.h"
 #include "app/model_source.h"
 #include "engine/core/atomic_file.h"
@@ -39,12 +40,14 @@ int run(const Args& a) {
   } else {
     throw UsageError(fmt::format("give --calib FILE ({} has no calib.txt of its own)", src.string()));
   }
+  const DeviceArg device = choose_device(a, "imatrix");
   const model::Model m = load_model_source(src);
   const int trained_ctx = m.config().max_position_embeddings;
   gguf::ImatrixOptions o;
   o.n_ctx = a.get_int("ctx", trained_ctx > 0 ? std::min(512, trained_ctx) : 512, 2, 1 << 20);
   o.max_chunks = a.get_int("chunks", 0, 1, 1LL << 40);
   o.dataset = dataset;
+  o.backend = device.backend;
   const std::optional<io::Tokenizer> tok = llama_cpp_tokenizer(src, m);
   if (!tok) fail("{} has no tokenizer: the calibration text cannot be tokenized", src.string());
   const std::vector<std::int32_t> tokens = tok->encode(read_file(calib), true);
@@ -61,24 +64,33 @@ int run(const Args& a) {
   }
   gguf::write_imatrix(out, im);
   if (a.json()) {
-    print_json(nlohmann::json{{"model", src.string()}, {"out", out}, {"tokens", tokens.size()}, {"ctx", o.n_ctx},
-                              {"chunks", im.chunk_count}, {"entries", im.entries.size()}, {"dataset", dataset}}
-                   .dump(2));
+    nlohmann::json j{{"model", src.string()}, {"out", out}, {"tokens", tokens.size()}, {"ctx", o.n_ctx},
+                     {"chunks", im.chunk_count}, {"entries", im.entries.size()}, {"dataset", dataset}};
+    device.add_to(j);
+    print_json(j.dump(2));
   } else {
-    fmt::print("{} tokens; {} chunks of {} evaluated{}\n", tokens.size(), im.chunk_count, o.n_ctx,
-               o.bos ? fmt::format(" (BOS {} first in each)", *o.bos) : std::string());
+    fmt::print("{} tokens; {} chunks of {} evaluated{}{}\n", tokens.size(), im.chunk_count, o.n_ctx,
+               o.bos ? fmt::format(" (BOS {} first in each)", *o.bos) : std::string(),
+               device.report() ? fmt::format(" on {}", device.where) : std::string());
     fmt::print("wrote {}: {} tensors' statistics (GGUF imatrix format)\n", out, im.entries.size());
   }
   return 0;
 }
 
+std::vector<Option> options() {
+  std::vector<Option> o = {
+      {"calib", "FILE", "calibration text (default: the model folder's calib.txt, as the built-in model has)"},
+      {"chunks", "N", "use only the first N chunks (default: all)"},
+      {"ctx", "N", "tokens per chunk (default 512, or the model's trained context if shorter)"},
+      {"out", "FILE", "the imatrix file to write (GGUF format, as llama-imatrix writes it)"}};
+  for (auto& d : device_options()) o.push_back(d);
+  return o;
+}
+
 const Registrar reg{Command{
     "imatrix", "importance matrix of a model on calibration text, as llama-imatrix computes it",
-    "MODEL [--calib FILE] [--chunks N] [--ctx N] --out FILE",
-    {{"calib", "FILE", "calibration text (default: the model folder's calib.txt, as the built-in model has)"},
-     {"chunks", "N", "use only the first N chunks (default: all)"},
-     {"ctx", "N", "tokens per chunk (default 512, or the model's trained context if shorter)"},
-     {"out", "FILE", "the imatrix file to write (GGUF format, as llama-imatrix writes it)"}},
+    "MODEL [--calib FILE] [--chunks N] [--ctx N] [--device D] --out FILE",
+    options(),
     "MODEL is an HF model folder, 'builtin' or a GGUF file. llama-imatrix's protocol: the text is tokenized "
     "once (as llama.cpp tokenizes it: special tokens' text is plain text), cut into chunks of --ctx tokens, "
     "each evaluated alone with BOS in its first position; every token's input to every Linear of the decoder "

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "app/cli.h"
+#include "app/device_arg.h"
 #include "app/model_arg.h"
 #include "engine/core/atomic_file.h"
 #include "engine/core/error.h"
@@ -39,24 +40,27 @@ int run(const Args& a) {
                                                                                                   items.size(), limit)
                                                                                             : items.size()));
   if (!std::filesystem::exists(dir / "tokenizer.json")) fail("{} has no tokenizer.json: mc needs a tokenizer", dir.string());
+  const DeviceArg device = choose_device(a, "mc");
   const model::Model m = model::Model::load(dir);
   const io::Tokenizer tok = io::Tokenizer::load(dir);
-  const eval::McScore s = eval::mc_accuracy(m, tok, used);
+  const eval::McScore s = eval::mc_accuracy(m, tok, used, *device.backend);
   // Binomial standard error of an accuracy over n questions.
   auto err = [&](double p) { return s.items > 1 ? std::sqrt(p * (1 - p) / (s.items - 1)) : 0.0; };
   if (a.json()) {
-    print_json(nlohmann::json{{"model", dir.string()},
+    nlohmann::json j{{"model", dir.string()},
                               {"questions", csv.string()},
                               {"items", s.items},
                               {"letter_accuracy", s.letter_accuracy()},
                               {"letter_accuracy_error", err(s.letter_accuracy())},
                               {"text_accuracy", s.text_accuracy()},
                               {"text_accuracy_error", err(s.text_accuracy())},
-                              {"chance", 0.25}}
-                   .dump(2));
+                              {"chance", 0.25}};
+    device.add_to(j);
+    print_json(j.dump(2));
     return 0;
   }
-  fmt::print("{} questions from {}, zero-shot, float32\n", s.items, csv.string());
+  fmt::print("{} questions from {}, zero-shot, float32{}\n", s.items, csv.string(),
+             device.report() ? fmt::format(" (on {})", device.where) : std::string());
   fmt::print("by the answer letter (\" A\"..\" D\" after the prompt): {:5.1f}% +/- {:.1f}%  ({} right)\n",
              100 * s.letter_accuracy(), 100 * err(s.letter_accuracy()), s.letter_correct);
   fmt::print("by the answer text   (\" answer.\" after \"Answer:\"):    {:5.1f}% +/- {:.1f}%  ({} right)\n",
@@ -65,12 +69,19 @@ int run(const Args& a) {
   return 0;
 }
 
+std::vector<Option> options() {
+  std::vector<Option> o = {
+      {"csv", "FILE", "questions in MMLU's CSV layout (question, A, B, C, D, answer letter; no header row); "
+                      "default: the model folder's mmlu.csv (the built-in model ships one)"},
+      {"limit", "N", "score only the first N questions"}};
+  for (auto& d : device_options()) o.push_back(d);
+  return o;
+}
+
 const Registrar reg{Command{
     "mc", "multiple-choice accuracy on questions in MMLU's CSV layout (default: the built-in model's set)",
-    "MODEL [--csv FILE] [--limit N]",
-    {{"csv", "FILE", "questions in MMLU's CSV layout (question, A, B, C, D, answer letter; no header row); "
-                     "default: the model folder's mmlu.csv (the built-in model ships one)"},
-     {"limit", "N", "score only the first N questions"}},
+    "MODEL [--csv FILE] [--limit N] [--device D]",
+    options(),
     "Zero-shot, float32. Two scores: by the answer letter (the log-likelihood of \" A\" .. \" D\" after the "
     "lettered prompt, as lm-evaluation-harness scores MMLU) and by the answer text. The +/- is the binomial "
     "standard error over the questions.",

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "app/cli.h"
+#include "app/device_arg.h"
 #include "app/model_arg.h"
 #include "app/signal_stop.h"
 #include "engine/core/error.h"
@@ -34,6 +35,8 @@ int run(const Args& a) {
   opt.model_name = a.get_or("name", model_arg == "builtin" ? "builtin" : dir.filename().string());
   const tensor::ProductMath math = parse_math(a.get_or("math", "native"));
 
+  const DeviceArg device = choose_device(a, "serve");
+  opt.backend = device.backend;
   model::Model m = model::Model::load(dir);
   if (auto q = a.get("quant")) {
     const auto& spec = formats::block_format(*q);
@@ -62,22 +65,30 @@ int run(const Args& a) {
   const int port = server.bind();
   const SignalStop signals;
   const std::stop_callback on_signal(signals.token(), [&server] { server.stop(); });
-  fmt::print("serving {} as '{}' on http://{}:{}/v1 (chat template: {}; Ctrl-C stops)\n", dir.string(), opt.model_name,
-             opt.host, port, chat ? chat->name() : "none, /v1/completions only");
+  fmt::print("serving {} as '{}' on http://{}:{}/v1 (chat template: {}{}; Ctrl-C stops)\n", dir.string(),
+             opt.model_name, opt.host, port, chat ? chat->name() : "none, /v1/completions only",
+             device.report() ? fmt::format("; on {}", device.where) : std::string());
   std::fflush(stdout);
   server.run();
   return 0;
 }
 
+std::vector<Option> options() {
+  std::vector<Option> o = {
+      {"port", "P", "TCP port (default 8080)"},
+      {"host", "H", "address to listen on (default 127.0.0.1: this machine only)"},
+      {"name", "NAME", "the model id clients name (default: the folder's name)"},
+      {"chat-template", "NAME", "llama3, llama3.1, chatml, mistral, mistral-legacy or zephyr (default: the model's own)"},
+      {"quant", "F", "serve the model with every Linear quantized to block format F (kept packed)"},
+      {"math", "M", "native (default: bf16 prompts on bf16 dot products), fast or exact"}};
+  for (auto& d : device_options()) o.push_back(d);
+  return o;
+}
+
 const Registrar reg{Command{
     "serve", "an OpenAI-compatible HTTP server (completions, chat, streaming) over the runtime",
-    "MODEL [--port P] [--host H] [--name NAME] [--chat-template NAME] [--quant F] [--math native|fast|exact]",
-    {{"port", "P", "TCP port (default 8080)"},
-     {"host", "H", "address to listen on (default 127.0.0.1: this machine only)"},
-     {"name", "NAME", "the model id clients name (default: the folder's name)"},
-     {"chat-template", "NAME", "llama3, llama3.1, chatml, mistral, mistral-legacy or zephyr (default: the model's own)"},
-     {"quant", "F", "serve the model with every Linear quantized to block format F (kept packed)"},
-     {"math", "M", "native (default: bf16 prompts on bf16 dot products), fast or exact"}},
+    "MODEL [--port P] [--host H] [--name NAME] [--chat-template NAME] [--quant F] [--math native|fast|exact] [--device D]",
+    options(),
     "Endpoints: GET /v1/models, POST /v1/completions, POST /v1/chat/completions (\"stream\": true for\n"
     "server-sent events), GET /health. One generation runs at a time; others wait up to 300 s, then get\n"
     "503. The chat template is read from the model's tokenizer_config.json and must be one of the\n"

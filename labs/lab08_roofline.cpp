@@ -42,6 +42,12 @@ Table infer_table(const bench::InferBenchResult& r) {
 }
 
 Text ceilings_text(const bench::InferBenchResult& r) {
+  if (!r.device.empty())
+    return Text{fmt::format(
+        "Measured in this run on the GPU ({}): device copy bandwidth {:.1f} GB/s (bytes read plus written); cuBLAS "
+        "GEMM {}x{}x{} at {:.1f} GFLOP/s. \"of bandwidth\" = the GB/s a variant's decoding read / that bandwidth. "
+        "* projected, not measured: the Spark's {:.0f} GB/s over the same bytes per token.",
+        r.device, r.read_gbs, r.gemm.M, r.gemm.N, r.gemm.K, r.gemm.best, bench::kSparkBandwidthGBs)};
   return Text{fmt::format(
       "Measured in this run: read bandwidth {:.1f} GB/s (the better of {:.1f} ± {:.1f} before and {:.1f} ± {:.1f} "
       "after the variants, summing a {:.0f} MiB buffer); SGEMM {}x{}x{} at {:.1f} GFLOP/s. \"of bandwidth\" = the "

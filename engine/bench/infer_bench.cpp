@@ -41,6 +41,7 @@ SpeedResult measure_speed(const model::Model& m, const InferBenchOptions& opt, s
     if (done_fraction) done_fraction(done / steps);
   };
   SpeedResult r;
+  model::Backend& backend = opt.backend ? *opt.backend : model::cpu_backend();
   std::vector<float> logits(static_cast<std::size_t>(c.vocab_size));
 
   if (opt.prompt_tokens > 0) {
@@ -50,7 +51,7 @@ SpeedResult measure_speed(const model::Model& m, const InferBenchOptions& opt, s
     std::vector<std::int32_t> prompt(static_cast<std::size_t>(n_seq * seq_len));
     for (auto& t : prompt) t = tok(rng);
     std::vector<model::KVCache> caches;
-    for (std::int64_t s = 0; s < n_seq; ++s) caches.emplace_back(c, seq_len);
+    for (std::int64_t s = 0; s < n_seq; ++s) caches.emplace_back(c, seq_len, 0, backend);
     std::vector<model::KVCache*> ptrs;
     for (auto& k : caches) ptrs.push_back(&k);
     std::vector<float> out(static_cast<std::size_t>(n_seq * c.vocab_size));
@@ -68,7 +69,7 @@ SpeedResult measure_speed(const model::Model& m, const InferBenchOptions& opt, s
 
   if (opt.decode_tokens > 0) {
     const std::int64_t n = std::min<std::int64_t>(opt.decode_tokens, model_context(c));
-    model::KVCache cache(c, n);
+    model::KVCache cache(c, n, 0, backend);
     std::vector<double> tps;
     for (int rep = 0; rep <= reps; ++rep) {  // a warm-up run first, as llama-bench does
       cache.clear();
@@ -104,11 +105,28 @@ InferBenchResult bench_infer(const model::Model& base, const std::vector<std::st
   // and the GEMM of the prompt's widest product.
   const double n_var = static_cast<double>(variants.size());
   auto frac = [&](double variant_index, double within) { return (0.05 + 0.9 * (variant_index + within) / n_var); };
+  const bool on_device = opt.device_copy_gbs && opt.device_gemm_gflops;
+  auto read_ceiling = [&] {
+    if (!on_device) return measure_read_bandwidth(5, 0, stop);
+    ReadBandwidth b;
+    b.best = opt.device_copy_gbs();
+    b.gbs = stat_of({b.best});
+    return b;
+  };
   progress.report(0.0, "measuring read bandwidth");
-  res.read_before = measure_read_bandwidth(5, 0, stop);
+  res.read_before = read_ceiling();
   progress.report(0.02, "measuring the GEMM rate");
-  res.gemm = measure_gemm_rate(std::max<std::int64_t>(opt.prompt_tokens, 64), c.intermediate_size, c.hidden_size, 3,
-                               res.threads, stop);
+  const std::int64_t gm = std::max<std::int64_t>(opt.prompt_tokens, 64);
+  if (on_device) {
+    res.gemm.best = opt.device_gemm_gflops(gm, c.intermediate_size, c.hidden_size);
+    res.gemm.gflops = stat_of({res.gemm.best});
+    res.gemm.M = gm;
+    res.gemm.N = c.intermediate_size;
+    res.gemm.K = c.hidden_size;
+  } else {
+    res.gemm = measure_gemm_rate(gm, c.intermediate_size, c.hidden_size, 3, res.threads, stop);
+  }
+  res.device = opt.backend ? opt.backend->name() : "";
   for (std::size_t i = 0; i < variants.size(); ++i) {
     check_cancel(stop);
     const auto vi = static_cast<double>(i);
@@ -131,7 +149,7 @@ InferBenchResult bench_infer(const model::Model& base, const std::vector<std::st
     res.variants.push_back(std::move(vr));
   }
   progress.report(0.96, "measuring read bandwidth again");
-  res.read_after = measure_read_bandwidth(5, 0, stop);
+  res.read_after = read_ceiling();
   res.read_gbs = std::max(res.read_before.best, res.read_after.best);
   for (auto& v : res.variants) v.efficiency = res.read_gbs > 0 ? v.achieved_gbs / res.read_gbs : 0;
   progress.report(1.0, "done");

@@ -18,6 +18,7 @@
 #include "engine/bench/ceilings.h"
 #include "engine/bench/stats.h"
 #include "engine/core/progress.h"
+#include "engine/model/backend.h"
 #include "engine/model/model.h"
 
 namespace qlab::bench {
@@ -27,6 +28,12 @@ struct InferBenchOptions {
   int decode_tokens = 128;           // 0: no decode test
   int repetitions = 3;
   tensor::ProductMath math = tensor::ProductMath::Fast;
+  model::Backend* backend = nullptr;  // where the variants run (nullptr: the CPU)
+  // The ceilings of a backend whose memory is not the host's (a GPU), measured by the caller, which
+  // knows the device: its copy bandwidth (GB/s, bytes read plus written) and its GEMM rate at a shape
+  // (GFLOP/s). Unset: the host's read bandwidth and BLAS.
+  std::function<double()> device_copy_gbs;
+  std::function<double(std::int64_t M, std::int64_t N, std::int64_t K)> device_gemm_gflops;
 };
 
 struct VariantResult {
@@ -47,6 +54,7 @@ struct InferBenchResult {
   ReadBandwidth read_before, read_after;
   double read_gbs = 0;  // the ceiling: the better of before and after
   GemmRate gemm;
+  std::string device;  // the backend's name when one was given ("cuda"); the ceilings are then its own
   std::vector<VariantResult> variants;
 };
 

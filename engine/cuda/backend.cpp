@@ -11,6 +11,7 @@
 #include "engine/core/error.h"
 #include "engine/cuda/check.h"
 #include "engine/cuda/context.h"
+#include "engine/cuda/gptq_solver.h"
 #include "engine/cuda/kernels.h"
 #include "engine/cuda/weights.h"
 
@@ -42,7 +43,7 @@ class Scratch {
     if (bytes > buf_.bytes()) {
       check(cudaStreamSynchronize(Context::get().stream()), what_);  // queued kernels may still use it
       buf_ = Buffer();
-      buf_ = alloc(bytes + bytes / 4, weights);
+      buf_ = weights.alloc(bytes + bytes / 4, what_);
     }
     return buf_.get();
   }
@@ -52,12 +53,6 @@ class Scratch {
   }
 
  private:
-  Buffer alloc(std::size_t bytes, WeightCache& weights) {
-    Buffer b;
-    while (!Buffer::try_make(bytes, what_, b))
-      if (!weights.evict_for(bytes)) return Buffer(bytes, what_);
-    return b;
-  }
   const char* what_;
   Buffer buf_;
 };
@@ -410,6 +405,11 @@ class CudaBackend final : public model::Backend {
     check(cublasSsyrk(st_.ctx.cublas(), CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, static_cast<int>(cols),
                       static_cast<int>(rows), &one, x, static_cast<int>(cols), &beta, g, static_cast<int>(cols)),
           "accumulating X^T X");
+  }
+
+  std::unique_ptr<model::GptqSolver> gptq_solver() override {
+    flush();
+    return new_gptq_solver(st_.weights);
   }
 
   void nll(const float* logits, std::int64_t rows, std::int64_t vocab, const std::int32_t* targets,

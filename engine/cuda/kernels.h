@@ -9,6 +9,8 @@
 //   gemv.cu       y = x W^T for a few rows of x (decoding): one pass over the stored weights
 //   dequant.cu    rows of a weight (a slab, or gathered: the embedding) widened from f16/bf16 or
 //                 dequantized from a block format, to f32 or bf16
+//   gptq.cu       GPTQ's column loop inside a block (model/gptq_solver.h), its row ranges, and the
+//                 transposes between W's columns and the block's row-contiguous copy
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -89,5 +91,30 @@ void rows_to_f32(const DeviceWeight& w, const DecodeTables* t, const std::int32_
                  std::int64_t n, float* out, cudaStream_t s);
 void rows_to_bf16(const DeviceWeight& w, const DecodeTables* t, const std::int32_t* ids, std::int64_t row0,
                   std::int64_t n, __nv_bfloat16* out, cudaStream_t s);
+
+// ---- gptq.cu ---------------------------------------------------------------------------------------
+// Row-major W [rows, cols]; the block's copy [count, rows] (column i's rows contiguous).
+struct GptqBlockArgs {
+  float* w1 = nullptr;                // [count, rows]: the block's columns in, q out
+  float* err = nullptr;               // [count, rows]: (w - q) / U[c][c]
+  std::uint8_t* codes1 = nullptr;     // [count, rows]
+  const float* u = nullptr;           // [cols, cols] row-major, upper triangle used
+  const std::int32_t* slot = nullptr;  // [cols]: each column's parameter set
+  const float4* params = nullptr;     // [slots, rows]: scale, zero, lo, hi
+  double* loss = nullptr;             // += sum of (w - q)^2 / U[c][c]^2
+  std::int64_t rows = 0, cols = 0, i1 = 0;
+  int count = 0;
+};
+void gptq_block(const GptqBlockArgs& a, cudaStream_t s);
+// out[r] = {min(0, min), max(0, max), max |.|} of w[r][c .. c + n).
+void gptq_ranges(const float* w, std::int64_t rows, std::int64_t cols, std::int64_t c, std::int64_t n, float* out,
+                 cudaStream_t s);
+// w1[i][r] = w[r][i1 + i] (gather), or the reverse (scatter), i < count; the same for codes.
+void gptq_gather(const float* w, std::int64_t rows, std::int64_t cols, std::int64_t i1, int count, float* w1,
+                 cudaStream_t s);
+void gptq_scatter(const float* w1, const std::uint8_t* codes1, std::int64_t rows, std::int64_t cols, std::int64_t i1,
+                  int count, float* w, std::uint8_t* codes, cudaStream_t s);
+// a[j][j] += add, j < n (row stride n).
+void add_diagonal(float* a, std::int64_t n, float add, cudaStream_t s);
 
 }  // namespace qlab::cuda::kernels

@@ -35,6 +35,9 @@ class WeightCache {
   // Frees least recently used copies (not used by the current operation) until `bytes` more would
   // fit, waiting for the device first. False when nothing could be freed.
   bool evict_for(std::size_t bytes);
+  // A device buffer, evicting weights for room when the GPU is full; the out-of-memory Error when
+  // even that does not make room.
+  Buffer alloc(std::size_t bytes, const char* what);
   std::uint64_t resident_bytes() const { return resident_; }
   std::uint64_t uploads() const { return uploads_; }
 
@@ -60,7 +63,6 @@ class WeightCache {
   };
   static Fingerprint fingerprint(const tensor::Matrix& w);
   Entry upload(const tensor::Matrix& w);
-  Buffer alloc(std::size_t bytes, const char* what);
 
   std::unordered_map<const void*, Entry> map_;
   std::unordered_map<const float*, VecEntry> vecs_;

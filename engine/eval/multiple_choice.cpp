@@ -144,12 +144,13 @@ McScore mc_accuracy(const ContinuationLogprob& logprob, const io::Tokenizer& tok
   return s;
 }
 
-McScore mc_accuracy(const model::Model& m, const io::Tokenizer& tok, std::span<const McItem> items) {
+McScore mc_accuracy(const model::Model& m, const io::Tokenizer& tok, std::span<const McItem> items,
+                    model::Backend& backend) {
   auto logprob = [&](std::span<const std::int32_t> ids, std::size_t n_prompt) {
     if (n_prompt < 1 || ids.size() <= n_prompt) return 0.0;  // nothing to score
     // logits of positions n_prompt - 1 .. size - 2 predict ids[n_prompt ..]; the last row is unused
     const auto n_rows = static_cast<std::int64_t>(ids.size() - n_prompt + 1);
-    model::KVCache cache(m.config(), static_cast<std::int64_t>(ids.size()));
+    model::KVCache cache(m.config(), static_cast<std::int64_t>(ids.size()), 0, backend);
     std::vector<float> logits(static_cast<std::size_t>(n_rows) * static_cast<std::size_t>(m.vocab_size()));
     model::forward(m, cache, ids, n_rows, logits.data());
     const auto V = static_cast<std::size_t>(m.vocab_size());

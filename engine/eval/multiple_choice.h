@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/io/tokenizer.h"
+#include "engine/model/backend.h"
 #include "engine/model/model.h"
 
 namespace qlab::eval {
@@ -50,6 +51,7 @@ McScore mc_accuracy(const ContinuationLogprob& logprob, const io::Tokenizer& tok
                     std::optional<std::int32_t> bos, std::int64_t max_context);
 
 // On the runtime: BOS as perplexity uses it (ppl_setup.h: sequence_bos), the model's trained context.
-McScore mc_accuracy(const model::Model& m, const io::Tokenizer& tok, std::span<const McItem> items);
+McScore mc_accuracy(const model::Model& m, const io::Tokenizer& tok, std::span<const McItem> items,
+                    model::Backend& backend = model::cpu_backend());
 
 }  // namespace qlab::eval

@@ -53,7 +53,7 @@ Imatrix compute_imatrix(const model::Model& m, std::span<const std::int32_t> tok
     }
     s.rows += v.rows;
   };
-  model::KVCache cache(m.config(), n_ctx);
+  model::KVCache cache(m.config(), n_ctx, 0, o.backend ? *o.backend : model::cpu_backend());
   model::KVCache* caches[] = {&cache};
   std::vector<std::int32_t> chunk(static_cast<std::size_t>(n_ctx));
   for (std::int64_t c = 0; c < n_chunk; ++c) {

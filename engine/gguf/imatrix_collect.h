@@ -22,6 +22,7 @@
 
 #include "engine/core/progress.h"
 #include "engine/gguf/imatrix_file.h"
+#include "engine/model/backend.h"
 #include "engine/model/model.h"
 
 namespace qlab::gguf {
@@ -31,6 +32,7 @@ struct ImatrixOptions {
   std::int64_t max_chunks = 0;          // 0: every whole chunk
   std::optional<std::int32_t> bos;      // overwrite each chunk's first token with it
   std::string dataset;                  // recorded in imatrix.datasets
+  model::Backend* backend = nullptr;    // where the chunks run (nullptr: the CPU)
 };
 
 Imatrix compute_imatrix(const model::Model& m, std::span<const std::int32_t> tokens, const ImatrixOptions& o,

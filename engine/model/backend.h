@@ -12,6 +12,9 @@
 //   operations  embed, rmsnorm, matmul, bias_rope, new_kv / store_kv, attention, residual_rmsnorm,
 //               swiglu, residual_add, accumulate_gram (calibration's X^T X), nll (log-sum-exp minus the target's logit, for perplexity),
 //               kl_rows (KL-divergence of two models' logit rows): logits never leave the backend
+//   calibration gptq_solver: GPTQ's factorisations and column loop where the backend has dense
+//               linear algebra of its own (gptq_solver.h); none on the CPU, where quant/gptq.cpp
+//               solves on the thread pool
 // Every pointer an operation takes is in the backend's memory (host memory for the CPU) unless its
 // comment says host; weights are tensor::Matrix in host memory (a device backend mirrors the ones
 // it uses, and keeps them in their stored type).
@@ -19,6 +22,7 @@
 #include <memory>
 #include <span>
 
+#include "engine/model/gptq_solver.h"
 #include "engine/model/kv_cache.h"
 #include "engine/model/model.h"
 
@@ -123,6 +127,10 @@ class Backend {
   // out in host memory.
   virtual void kl_rows(const float* base, const float* test, std::int64_t rows, std::int64_t vocab,
                        const std::int32_t* targets, TokenKL* out) = 0;
+
+  // ---- calibration -----------------------------------------------------------------------------------
+  // A solver for one Linear at a time, or nullptr where the host solves.
+  virtual std::unique_ptr<GptqSolver> gptq_solver() { return nullptr; }
 };
 
 // The CPU implementation: the engine's thread pool, BLAS for products, the vectorized kernels of

@@ -70,6 +70,86 @@ bool inverse_cholesky(std::vector<float>& h, std::int64_t n) {
   return true;
 }
 
+// Step 5's retries: try(damp * mean_diag) until it factorises, raising damp by damp_step (a warning
+// each time) until it would reach 1. Returns the damping that worked.
+template <class Try>
+double damped_factorisation(const GptqOptions& opt, double mean_diag, const std::string& name, const Warn& warn,
+                            int& raises, Try&& try_factor) {
+  double damp = opt.damp;
+  for (;;) {
+    if (try_factor(static_cast<float>(damp * mean_diag))) return damp;
+    const double next = damp + opt.damp_step;
+    if (opt.damp_step <= 0 || !(next < 1.0))
+      fail("{}: the Hessian is not positive definite even with damp {:.4f} (Cholesky failed); the calibration "
+           "activations of this Linear are degenerate: use more or other calibration text",
+           name, damp);
+    if (warn) warn(fmt::format("{}: Cholesky failed with damp {:.4f}; raising it to {:.4f}", name, damp, next));
+    damp = next;
+    ++raises;
+  }
+}
+
+model::GptqRowParams row_params(const formats::IntGroupParams& p) { return {p.scale, p.zero, p.lo, p.hi}; }
+
+// The parameters fixed before the loop ([rows, slots]: per row, or static groups) into the solver's slots.
+void upload_fixed(model::GptqSolver& s, const std::vector<formats::IntGroupParams>& fixed, std::int64_t rows,
+                  std::int64_t slots) {
+  std::vector<model::GptqRowParams> p(static_cast<std::size_t>(rows));
+  for (std::int64_t k = 0; k < slots; ++k) {
+    for (std::int64_t r = 0; r < rows; ++r) p[static_cast<std::size_t>(r)] = row_params(fixed[static_cast<std::size_t>(r * slots + k)]);
+    s.set_params(k, p.data());
+  }
+}
+
+// Step 6 on a solver, block by block. With groups made in the loop, a block's new groups take their
+// parameters from W as the earlier blocks left it (the host path's "full W"), which is what the solver
+// holds when the block begins. Returns the loss sum (not yet halved).
+template <class ParamsOf>
+double column_loop_on(model::GptqSolver& s, std::int64_t rows, std::int64_t cols, std::int64_t g, bool groups_in_loop,
+                      const GptqOptions& opt, QuantizedLinear& out, const ParamsOf& params_of,
+                      const std::vector<std::int32_t>& perm) {
+  const std::size_t R = static_cast<std::size_t>(rows), C = static_cast<std::size_t>(cols);
+  const std::size_t G = static_cast<std::size_t>((cols + g - 1) / g);
+  std::vector<model::GptqRowRange> range(R);
+  std::vector<model::GptqRowParams> p(R);
+  for (std::int64_t i1 = 0; i1 < cols; i1 += opt.block_size) {
+    const std::int64_t i2 = std::min(i1 + opt.block_size, cols);
+    if (groups_in_loop)
+      for (std::int64_t c = (i1 + g - 1) / g * g; c < i2; c += g) {
+        s.ranges(c, std::min(g, cols - c), range.data());
+        const std::size_t k = static_cast<std::size_t>(c / g);
+        for (std::size_t r = 0; r < R; ++r) {
+          const auto gp = params_of(range[r]);
+          p[r] = row_params(gp);
+          out.scales[r * G + k] = gp.scale;
+          out.zeros[r * G + k] = static_cast<std::uint8_t>(gp.zero);
+        }
+        s.set_params(static_cast<std::int64_t>(k), p.data());
+      }
+    s.block(i1, i2);
+  }
+  std::vector<std::uint8_t> codes(R * C);
+  std::vector<float> q(R * C);
+  const double loss = s.finish(codes.data(), q.data());
+  for (std::size_t r = 0; r < R; ++r)
+    for (std::size_t c = 0; c < C; ++c) {
+      const std::size_t col = static_cast<std::size_t>(perm[c]);
+      out.codes[r * C + col] = codes[r * C + c];
+      out.dequantized[r * C + col] = q[r * C + c];
+    }
+  return loss;
+}
+
+// g_idx: the group of each column in the order groups were made (act-order + static: W's own order).
+void finish_g_idx(QuantizedLinear& out, const std::vector<std::int32_t>& perm, bool grouped, bool static_groups,
+                  std::int64_t g) {
+  for (std::size_t c = 0; c < perm.size(); ++c) {
+    const std::size_t col = static_cast<std::size_t>(perm[c]);
+    out.g_idx[col] = static_cast<std::int32_t>(!grouped ? 0 : static_groups ? static_cast<std::int64_t>(col) / g
+                                                                            : static_cast<std::int64_t>(c) / g);
+  }
+}
+
 }  // namespace
 
 GptqOptions gptq_options_for(const formats::BlockFormatSpec& spec) {
@@ -100,6 +180,11 @@ QuantizedLinear gptq_quantize(std::span<const float> weight, std::int64_t rows, 
   const bool grouped = opt.group_size > 0;
   auto params_of = [&](const float* v, std::int64_t n) {
     const auto p = int_group_params_for(opt.rule, opt.bits, opt.symmetric, std::span<const float>(v, static_cast<std::size_t>(n)));
+    if (p.overflow) fail("{}: a group reaches {}; its scale does not fit float16 (max 65504)", name, p.group_max);
+    return p;
+  };
+  auto params_of_range = [&](const model::GptqRowRange& x) {
+    const auto p = int_group_params_for_range(opt.rule, opt.bits, opt.symmetric, x.xmin, x.xmax, x.amax);
     if (p.overflow) fail("{}: a group reaches {}; its scale does not fit float16 (max 65504)", name, p.group_max);
     return p;
   };
@@ -172,26 +257,31 @@ QuantizedLinear gptq_quantize(std::span<const float> weight, std::int64_t rows, 
   stats.seconds_prepare = since(t0);
   const auto t1 = clock_type::now();
   std::vector<float> U;
-  double damp = opt.damp;
-  for (;;) {
-    U = H;
-    const auto add = static_cast<float>(damp * mean_diag);
-    for (std::size_t j = 0; j < C; ++j) U[j * C + j] += add;
-    if (inverse_cholesky(U, cols)) break;
-    const double next = damp + opt.damp_step;
-    if (opt.damp_step <= 0 || !(next < 1.0))
-      fail("{}: the Hessian is not positive definite even with damp {:.4f} (Cholesky failed); the calibration "
-           "activations of this Linear are degenerate: use more or other calibration text",
-           name, damp);
-    if (warn)
-      warn(fmt::format("{}: Cholesky failed with damp {:.4f}; raising it to {:.4f}", name, damp, next));
-    damp = next;
-    ++stats.damp_raises;
+  const bool on_solver = opt.solver != nullptr;
+  if (on_solver) {
+    std::vector<std::int32_t> slot(C);
+    for (std::size_t c = 0; c < C; ++c)
+      slot[c] = static_cast<std::int32_t>(!grouped ? 0 : opt.static_groups ? perm[c] / g : static_cast<std::int64_t>(c) / g);
+    opt.solver->begin(W.data(), rows, cols, opt.block_size, slot, grouped ? G : 1);
+    if (!fixed.empty()) upload_fixed(*opt.solver, fixed, rows, grouped ? G : 1);
   }
-  stats.damp = damp;
+  stats.damp = damped_factorisation(opt, mean_diag, name, warn, stats.damp_raises, [&](float add) {
+    if (on_solver) return opt.solver->factor(H.data(), add);
+    U = H;
+    for (std::size_t j = 0; j < C; ++j) U[j * C + j] += add;
+    return inverse_cholesky(U, cols);
+  });
   H.clear();
   H.shrink_to_fit();
   stats.seconds_factor = since(t1);
+  if (on_solver) {
+    const auto t2 = clock_type::now();
+    stats.loss = column_loop_on(*opt.solver, rows, cols, g, grouped && !opt.static_groups, opt, out, params_of_range, perm) / 2;
+    stats.seconds_loop = since(t2);
+    finish_g_idx(out, perm, grouped, opt.static_groups, g);
+    if (stats_out) *stats_out = stats;
+    return out;
+  }
 
   // 6. The column loop, rows in slabs on the thread pool.
   const auto t2 = clock_type::now();
@@ -271,12 +361,7 @@ QuantizedLinear gptq_quantize(std::span<const float> weight, std::int64_t rows, 
   stats.seconds_gemm = gemm_total / std::max(1, std::min(thread_count(), static_cast<int>(rows)));
   stats.loss = loss_total / 2;
 
-  // g_idx: the group of each column in the order groups were made (act-order + static: W's own order).
-  for (std::size_t c = 0; c < C; ++c) {
-    const std::size_t col = static_cast<std::size_t>(perm[c]);
-    out.g_idx[col] = static_cast<std::int32_t>(!grouped ? 0 : opt.static_groups ? static_cast<std::int64_t>(col) / g
-                                                                                 : static_cast<std::int64_t>(c) / g);
-  }
+  finish_g_idx(out, perm, grouped, opt.static_groups, g);
   if (stats_out) *stats_out = stats;
   return out;
 }

@@ -17,12 +17,15 @@
 //      in one GEMM. Rows are independent: slabs of rows run on the thread pool, each with its own GEMMs.
 // The parameter rule of a group is the int formats' (block_params.h) unless rule says otherwise, so the
 // result is storable in intB-gG[-sym] (without act-order) and in GPTQ checkpoints (with it).
+// With a solver (model/gptq_solver.h: a GPU), steps 5 and 6 run on it in the same order, block by
+// block; a new group's range comes back to the host, which makes its parameters by the same rule.
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "engine/formats/block.h"
+#include "engine/model/gptq_solver.h"
 #include "engine/quant/quantized_linear.h"
 
 namespace qlab::quant {
@@ -40,6 +43,8 @@ struct GptqOptions {
   // does; false: an error naming the Linear (a checkpoint cannot store it).
   bool allow_partial_group = false;
   IntGroupRule rule = IntGroupRule::Format;
+  // Where steps 5 and 6 run (Backend::gptq_solver); nullptr: on the host's thread pool.
+  model::GptqSolver* solver = nullptr;
 };
 
 // bits, group size and symmetry of an int group format (intB-gG, intB-ch, intB-gG-sym); an error
@@ -50,7 +55,8 @@ struct GptqStats {
   double seconds_prepare = 0;   // dead columns, static groups, act-order permutation, damping
   double seconds_factor = 0;    // Cholesky, inverse, Cholesky of the inverse (every attempt)
   double seconds_loop = 0;      // the column loop and its block updates
-  double seconds_gemm = 0;      // of which: the lazy block-update GEMMs (summed over threads / threads)
+  double seconds_gemm = 0;      // of which: the lazy block-update GEMMs (summed over threads / threads;
+                                // 0 with a solver, whose work is asynchronous)
   double damp = 0;              // the damping that factorised
   int damp_raises = 0;
   int dead_columns = 0;

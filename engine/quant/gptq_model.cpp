@@ -48,6 +48,8 @@ ModelQuantReport quantize_model_gptq(model::Model& m, const CalibrationSet& cali
   LayerRunner runner(m, calib, 0, opt.backend ? *opt.backend : model::cpu_backend());
   GptqOptions gopt = opt.gptq;
   gopt.allow_partial_group = true;  // in memory any width works, as the reference's slicing does
+  const std::unique_ptr<model::GptqSolver> solver = opt.backend ? opt.backend->gptq_solver() : nullptr;
+  if (solver) gopt.solver = solver.get();
 
   // Groups of inputs quantized together, in the layer's order.
   std::vector<std::vector<model::LinearInput>> stages;

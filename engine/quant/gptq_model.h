@@ -25,8 +25,8 @@ namespace qlab::quant {
 struct GptqModelOptions {
   GptqOptions gptq;               // allow_partial_group is set for the in-memory model
   bool true_sequential = true;
-  // Where the calibration passes run and X^T X accumulates (nullptr: the CPU). GPTQ's own solve
-  // (damping, Cholesky, the column updates) runs on the host.
+  // Where the calibration passes run and X^T X accumulates (nullptr: the CPU), and GPTQ's solve
+  // (the Cholesky factorisations, the column updates) where the backend has a solver for it.
   model::Backend* backend = nullptr;
 };
 

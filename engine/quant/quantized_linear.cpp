@@ -12,15 +12,21 @@ namespace qlab::quant {
 formats::IntGroupParams int_group_params_for(IntGroupRule rule, int bits, bool symmetric,
                                              std::span<const float> values) {
   if (rule == IntGroupRule::Format) return formats::int_group_params(bits, symmetric, values);
-  // quant.py Quantizer.find_params(weight=True, perchannel=True) for one row of the group.
   float xmin = 0.0f, xmax = 0.0f;
   for (float v : values) {
     xmin = std::min(xmin, v);
     xmax = std::max(xmax, v);
   }
+  return int_group_params_for_range(rule, bits, symmetric, xmin, xmax, std::max(std::fabs(xmin), xmax));
+}
+
+formats::IntGroupParams int_group_params_for_range(IntGroupRule rule, int bits, bool symmetric, float xmin, float xmax,
+                                                   float amax) {
+  if (rule == IntGroupRule::Format) return formats::int_group_params_from_range(bits, symmetric, xmin, xmax, amax);
+  // quant.py Quantizer.find_params(weight=True, perchannel=True) for one row of the group.
   const float maxq = static_cast<float>((1 << bits) - 1);
   if (symmetric) {
-    xmax = std::max(std::fabs(xmin), xmax);
+    xmax = amax;
     if (xmin < 0) xmin = -xmax;
   }
   if (xmin == 0.0f && xmax == 0.0f) {

@@ -34,6 +34,9 @@ enum class IntGroupRule {
 
 // The parameters of one group under a rule (values: the group's elements of one row).
 formats::IntGroupParams int_group_params_for(IntGroupRule rule, int bits, bool symmetric, std::span<const float> values);
+// The same from the group's range: xmin = min(0, min x), xmax = max(0, max x), amax = max |x|.
+formats::IntGroupParams int_group_params_for_range(IntGroupRule rule, int bits, bool symmetric, float xmin, float xmax,
+                                                   float amax);
 
 struct QuantizedLinear {
   std::string name;               // "layer 3 mlp.down_proj", for messages

@@ -44,7 +44,8 @@ GenerationResult generate_text(const model::Model& m, const io::Tokenizer& tok, 
   r.prompt_tokens = static_cast<int>(prompt.size());
   r.finish_reason = "length";
   if (p.max_tokens == 0) return r;
-  model::KVCache cache(m.config(), static_cast<std::int64_t>(prompt.size()) + p.max_tokens);
+  model::KVCache cache(m.config(), static_cast<std::int64_t>(prompt.size()) + p.max_tokens, 0,
+                      p.backend ? *p.backend : model::cpu_backend());
   model::Sampler sampler(p.sampling, p.seed);
   std::vector<float> logits(static_cast<std::size_t>(m.vocab_size()));
   model::forward(m, cache, prompt, 1, logits.data());

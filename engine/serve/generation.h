@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/io/tokenizer.h"
+#include "engine/model/backend.h"
 #include "engine/model/model.h"
 #include "engine/model/sampling.h"
 
@@ -27,6 +28,7 @@ struct GenerationParams {
   std::uint64_t seed = 0;
   std::vector<std::string> stop;
   bool ignore_eos = false;
+  model::Backend* backend = nullptr;  // where the model runs (nullptr: the CPU)
 };
 
 struct GenerationResult {

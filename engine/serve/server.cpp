@@ -121,6 +121,7 @@ struct Server::Impl {
       gp.seed = r.seed ? *r.seed : next_id.load();
       gp.stop = r.stop;
       gp.ignore_eos = r.ignore_eos;
+      gp.backend = opt.backend;
       auto lock = std::make_shared<std::unique_lock<std::timed_mutex>>(busy, std::defer_lock);
       if (!lock->try_lock_for(std::chrono::duration<double>(opt.queue_timeout_s)))
         throw RequestError(503, "server_error", "",

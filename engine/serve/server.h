@@ -15,6 +15,7 @@
 #include <string>
 
 #include "engine/io/tokenizer.h"
+#include "engine/model/backend.h"
 #include "engine/model/model.h"
 #include "engine/serve/chat_template.h"
 
@@ -27,6 +28,7 @@ struct ServeOptions {
   int http_threads = 32;          // connections handled at once (the rest wait to be accepted)
   double queue_timeout_s = 300;   // longest wait for the model before 503
   int io_timeout_s = 30;          // socket read / write timeout
+  model::Backend* backend = nullptr;  // where generations run (nullptr: the CPU)
 };
 
 class Server {

@@ -119,6 +119,32 @@ TEST_F(RuntimeCli, GreedyGenerateAgreesWithLogitsOnBuiltin) {
   EXPECT_FALSE(j["text"].get<std::string>().empty());
 }
 
+// --device on the commands that run a model: a bad name is a usage error (exit 2) before any work;
+// --device cpu says where it ran ("device" in JSON) and changes nothing else (the same answers as
+// the default on a machine without a GPU).
+TEST_F(RuntimeCli, DeviceIsAcceptedByEveryCommandThatRunsAModel) {
+  for (const char* cmd : {"mc builtin --limit 4", "imatrix builtin --chunks 2 --out im.gguf", "serve builtin --port 1",
+                          "bench infer builtin -p 8 -n 4 --repetitions 1", "bench gptq --rows 8 --cols 64 --samples 1 --seq-len 32"}) {
+    const auto r = qlab(std::string(cmd) + " --device tpu");
+    EXPECT_EQ(r.code, 2) << cmd << ": " << r.err;
+    EXPECT_NE(r.err.find("unknown device 'tpu'"), std::string::npos) << cmd << ": " << r.err;
+  }
+  const auto plain = qlab("mc builtin --limit 20 --json"), on_cpu = qlab("mc builtin --limit 20 --json --device cpu");
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  ASSERT_EQ(on_cpu.code, 0) << on_cpu.err;
+  auto a = nlohmann::json::parse(plain.out), b = nlohmann::json::parse(on_cpu.out);
+  EXPECT_EQ(b["device"], "cpu");
+  EXPECT_FALSE(a.contains("device"));
+  b.erase("device");
+  EXPECT_EQ(a, b);
+  const auto im = qlab("imatrix builtin --chunks 2 --json --device cpu --out '" + (dir / "im.gguf").string() + "'");
+  ASSERT_EQ(im.code, 0) << im.err;
+  EXPECT_EQ(nlohmann::json::parse(im.out)["device"], "cpu");
+  const auto bi = qlab("bench infer builtin -p 8 -n 4 --repetitions 1 --json --device cpu");
+  ASSERT_EQ(bi.code, 0) << bi.err;
+  EXPECT_EQ(nlohmann::json::parse(bi.out)["device"], "cpu");
+}
+
 TEST_F(RuntimeCli, PplKldReportsStatistics) {
   const auto r = qlab("ppl " + model("llama") + " --tokens " + model("llama/ppl_tokens.txt") +
                       " --ctx 64 --quant int4-g32 --kld --json");

@@ -1,7 +1,7 @@
 // Calibration on the GPU against the CPU: X^T X accumulated by cuBLAS equals a double-precision
 // product; the layer-by-layer runner's hidden states equal the CPU runner's to 1e-4 relative; GPTQ
-// calibrated on the GPU (passes and Hessians there, the solve on the host) ends within 1% of the
-// CPU's output error, Linear by Linear; activation amax equals the CPU's to 1e-4; a NaN in the
+// calibrated on the GPU (passes, Hessians and the solve there) ends within 1% of the CPU's output
+// error, Linear by Linear; activation amax equals the CPU's to 1e-4; a NaN in the
 // activations is still named when the Gram never reaches the host.
 #include <gtest/gtest.h>
 
