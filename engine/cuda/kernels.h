@@ -7,6 +7,7 @@
 //                 tiles pack the heads of one KV group, split along the keys when the queries alone
 //                 do not fill the GPU (decoding), with a combine step
 //   gemv.cu       y = x W^T for a few rows of x (decoding): one pass over the stored weights
+//   gemv_packed.cu  the same over a packed weight, dequantized in registers
 //   dequant.cu    rows of a weight (a slab, or gathered: the embedding) widened from f16/bf16 or
 //                 dequantized from a block format, to f32 or bf16
 //   gptq.cu       GPTQ's column loop inside a block (model/gptq_solver.h), its row ranges, and the
@@ -83,6 +84,12 @@ struct GemvBatch {
   int count = 0;
 };
 void gemv(const GemvBatch& b, WeightType type, std::int64_t K, const float* x, int M, cudaStream_t s);
+
+// ---- gemv_packed.cu --------------------------------------------------------------------------------
+// y[m * ldy + r] = sum_k x[m, k] w[r, k] for every row r of a packed weight, m < M (<= kGemvMaxRows);
+// each weight its codec's value (dequant.cu's), float32 products and sums.
+void gemv_packed(const DeviceWeight& w, const DecodeTables* t, const float* x, int M, float* y, std::int64_t ldy,
+                 cudaStream_t s);
 
 // ---- dequant.cu ------------------------------------------------------------------------------------
 // Rows of w (ids[i], or row0 + i when ids is null; i < n) as float32 / bfloat16 into out[n, cols]:

@@ -269,7 +269,12 @@ QuantizedLinear gptq_quantize(std::span<const float> weight, std::int64_t rows, 
     if (on_solver) return opt.solver->factor(H.data(), add);
     U = H;
     for (std::size_t j = 0; j < C; ++j) U[j * C + j] += add;
-    return inverse_cholesky(U, cols);
+    // LAPACK's blocked factorisations on every thread: the pool is idle meanwhile (on one, they took
+    // 5-7x as long as the same calls given all 16 cores of an H100 host, qlab bench gptq).
+    tensor::set_blas_threads(thread_count());
+    const bool ok = inverse_cholesky(U, cols);
+    tensor::set_blas_threads(1);
+    return ok;
   });
   H.clear();
   H.shrink_to_fit();

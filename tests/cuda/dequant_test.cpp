@@ -5,6 +5,7 @@
 
 #include <cuda_bf16.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
@@ -104,6 +105,52 @@ TEST(Dequantize, EveryBlockFormatBitIdenticalToItsCodec) {
   EXPECT_EQ(formats_checked, static_cast<int>(formats::all_block_formats().size()));
   std::printf("%d block formats bit-identical (f32 and bf16 out, slabs, gathered rows, padded rows)\n",
               formats_checked);
+}
+
+// Decode's product over packed weights, dequantized in registers (gemv_packed.cu): for every block
+// format, 1 to 3 rows of x against the codec's dequantized matrix, the dot products in double on the
+// host. Row widths that take the wide paths (512, 4096) and ones that fall back to element-wise
+// (1000: padded rows; 200: not a whole chunk).
+TEST(Dequantize, PackedMatrixVectorProductEqualsTheDequantizedMatrix) {
+  QLAB_REQUIRE_GPU();
+  Context& ctx = Context::get();
+  double worst = 0;
+  for (const formats::BlockFormatSpec& spec : formats::all_block_formats())
+    for (const std::int64_t cols : {std::int64_t{512}, std::int64_t{4096}, std::int64_t{1000}, std::int64_t{200}}) {
+      const std::int64_t rows = 37;
+      const tensor::Matrix packed = tensor::quantize_matrix(
+          tensor::Matrix::owned_f32(test_data(rows, cols, static_cast<std::uint32_t>(cols)), rows, cols), spec,
+          tensor::QuantizedStorage::Packed);
+      const std::vector<float> wq = packed.to_f32();
+      WeightCache cache;
+      cache.begin_op();
+      const DeviceWeight w = cache.get(packed);
+      for (const int M : {1, 3}) {
+        const std::vector<float> x = test_data(M, cols, 99);
+        Buffer xd(x.size() * 4, "x"), yd(static_cast<std::size_t>(M * rows) * 4, "y");
+        check(cudaMemcpy(xd.get(), x.data(), x.size() * 4, cudaMemcpyHostToDevice), "x");
+        check(cudaMemset(yd.get(), 0xFF, yd.bytes()), "poison");
+        kernels::gemv_packed(w, ctx.tables(), xd.as<float>(), M, yd.as<float>(), rows, ctx.stream());
+        ctx.sync("test");
+        std::vector<float> y(static_cast<std::size_t>(M * rows));
+        check(cudaMemcpy(y.data(), yd.get(), y.size() * 4, cudaMemcpyDeviceToHost), "y");
+        for (int m = 0; m < M; ++m)
+          for (std::int64_t r = 0; r < rows; ++r) {
+            double want = 0, mag = 0;
+            for (std::int64_t k = 0; k < cols; ++k) {
+              const double p = double(wq[static_cast<std::size_t>(r * cols + k)]) * x[static_cast<std::size_t>(m * cols + k)];
+              want += p;
+              mag += std::fabs(p);
+            }
+            const double err = std::fabs(y[static_cast<std::size_t>(m * rows + r)] - want) / std::max(mag, 1e-30);
+            ASSERT_LE(err, 1e-6) << spec.name << " cols " << cols << " row " << r << " m " << m << ": "
+                                 << y[static_cast<std::size_t>(m * rows + r)] << " vs " << want;
+            worst = std::max(worst, err);
+          }
+      }
+    }
+  std::printf("packed GEMV: every block format within %.1e of the dequantized matrix (relative to sum |w x|)\n",
+              worst);
 }
 
 TEST(Dequantize, HalfPrecisionWideningEqualsTheCpu) {

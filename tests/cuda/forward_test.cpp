@@ -239,14 +239,14 @@ TEST(ForwardOnGpu, BatchOfSequencesAtDifferentPositions) {
 
 // A fake-quantized model kept packed runs on the device without float32 copies of its weights:
 // its logits equal the CPU's run of the same packed model, prefill (GEMM after a dequantized slab)
-// and decode (GEMV over a dequantized slab), in every format family.
+// and decode (GEMV dequantizing in registers), in every format family.
 TEST(ForwardOnGpu, PackedWeightsEqualTheCpu) {
   QLAB_REQUIRE_GPU();
   const Model base = Model::load(qlab::testing::synth("hd64_bf16", synth_cases()[0].config, io::DType::BF16));
   const auto V = static_cast<std::size_t>(base.vocab_size());
   const auto tokens = random_tokens(base.vocab_size(), 80, 6);
   for (const char* name : {"nvfp4", "mxfp4", "nf4", "nf4-dq", "int4-g32", "int3-g64", "int8-ch", "fp8-tensor",
-                           "fp8-channel", "int4-ch-sym"}) {
+                           "fp8-channel", "int4-ch-sym", "int8-g32", "int4-g32-sym"}) {
     Model q = base;
     quant::fake_quantize_model(q, formats::block_format(name), {.embeddings = true}, Progress::none(), false, true);
     ASSERT_EQ(q.weights().layers[0].wq.type, tensor::ElemType::Packed) << name;
