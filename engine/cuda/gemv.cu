@@ -10,6 +10,7 @@
 #include <cuda_fp16.h>
 
 #include "engine/cuda/check.h"
+#include "engine/cuda/gemv_dot.cuh"
 #include "engine/cuda/kernels.h"
 
 namespace qlab::cuda::kernels {
@@ -69,35 +70,14 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_vec(GemvBatch b, std::int64_
     for (int k = 0; k < kUnroll; ++k) {
       float wf[E];
       widen(u[k], static_cast<const W*>(nullptr), wf);
-      const std::int64_t col = (v + 32 * k) * E;
-      for (int m = 0; m < kGemvMaxRows; ++m) {
-        if (m >= M) break;
-        const float4* xv = reinterpret_cast<const float4*>(x + m * K + col);
-        for (int q = 0; q < E / 4; ++q) {
-          const float4 xx = __ldg(xv + q);
-          acc[m] = fmaf(wf[4 * q], xx.x, acc[m]);
-          acc[m] = fmaf(wf[4 * q + 1], xx.y, acc[m]);
-          acc[m] = fmaf(wf[4 * q + 2], xx.z, acc[m]);
-          acc[m] = fmaf(wf[4 * q + 3], xx.w, acc[m]);
-        }
-      }
+      dot_rows(wf, x, K, (v + 32 * k) * E, M, acc);
     }
   }
   for (; v < nv; v += 32) {
     const uint4 u = __ldg(row + v);
     float wf[E];
     widen(u, static_cast<const W*>(nullptr), wf);
-    for (int m = 0; m < kGemvMaxRows; ++m) {
-      if (m >= M) break;
-      const float4* xv = reinterpret_cast<const float4*>(x + m * K + v * E);
-      for (int q = 0; q < E / 4; ++q) {
-        const float4 xx = __ldg(xv + q);
-        acc[m] = fmaf(wf[4 * q], xx.x, acc[m]);
-        acc[m] = fmaf(wf[4 * q + 1], xx.y, acc[m]);
-        acc[m] = fmaf(wf[4 * q + 2], xx.z, acc[m]);
-        acc[m] = fmaf(wf[4 * q + 3], xx.w, acc[m]);
-      }
-    }
+    dot_rows(wf, x, K, v * E, M, acc);
   }
   for (int m = 0; m < kGemvMaxRows; ++m) {
     if (m >= M) break;

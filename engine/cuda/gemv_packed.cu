@@ -8,6 +8,7 @@
 //                 and 8-bit ones, int8-ch and fp8 (16 codes, 16 bytes), a warp reading consecutive runs
 //   element-wise  every other layout (nf4, 2- and 3-bit groups, unaligned rows) through packed_value
 #include "engine/cuda/check.h"
+#include "engine/cuda/gemv_dot.cuh"
 #include "engine/cuda/kernels.h"
 #include "engine/cuda/packed_value.cuh"
 
@@ -28,24 +29,6 @@ struct Args {
   int M;
   Path path;
 };
-
-// acc[m] += sum over j < n of v[j] * x[m][c0 + j] (x rows 16-byte aligned at c0).
-template <int N>
-__device__ inline void dot(const float (&v)[N], const float* x, std::int64_t K, std::int64_t c0, int M,
-                           float (&acc)[kGemvMaxRows]) {
-  for (int m = 0; m < kGemvMaxRows; ++m) {
-    if (m >= M) break;
-    const float4* xv = reinterpret_cast<const float4*>(x + m * K + c0);
-#pragma unroll
-    for (int q = 0; q < N / 4; ++q) {
-      const float4 xx = __ldg(xv + q);
-      acc[m] = fmaf(v[4 * q], xx.x, acc[m]);
-      acc[m] = fmaf(v[4 * q + 1], xx.y, acc[m]);
-      acc[m] = fmaf(v[4 * q + 2], xx.z, acc[m]);
-      acc[m] = fmaf(v[4 * q + 3], xx.w, acc[m]);
-    }
-  }
-}
 
 // The low nibble is the even element (nvfp4, mxfp4, int groups' LSB-first packing).
 template <int BYTES>
@@ -85,7 +68,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_packed_kernel(Args a) {
         float v[16];
 #pragma unroll
         for (int j = 0; j < 16; ++j) v[j] = __fmul_rn(__fmul_rn(t->e2m1[code[j]], s), w.tensor_scale);
-        dot(v, a.x, K, ch * 16, a.M, acc);
+        dot_rows(v, a.x, K, ch * 16, a.M, acc);
       }
       break;
     }
@@ -97,7 +80,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_packed_kernel(Args a) {
         float v[32];
 #pragma unroll
         for (int j = 0; j < 32; ++j) v[j] = __fmul_rn(t->e2m1[code[j]], s);
-        dot(v, a.x, K, ch * 32, a.M, acc);
+        dot_rows(v, a.x, K, ch * 32, a.M, acc);
       }
       break;
     }
@@ -113,7 +96,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_packed_kernel(Args a) {
         float v[16];
 #pragma unroll
         for (int j = 0; j < 16; ++j) v[j] = __fmul_rn(scale, __fsub_rn(static_cast<float>(code[j]), zero));
-        dot(v, a.x, K, ch * 16, a.M, acc);
+        dot_rows(v, a.x, K, ch * 16, a.M, acc);
       }
       break;
     }
@@ -141,7 +124,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_packed_kernel(Args a) {
 #pragma unroll
           for (int j = 0; j < 16; ++j) v[j] = __fmul_rn(table[(words[j / 4] >> (8 * (j % 4))) & 0xFFu], scale);
         }
-        dot(v, a.x, K, ch * 16, a.M, acc);
+        dot_rows(v, a.x, K, ch * 16, a.M, acc);
       }
       break;
     }

@@ -11,6 +11,7 @@
 #include "engine/formats/format_lookup.h"
 #include "engine/quant/gptq.h"
 #include "engine/quant/input_stats.h"
+#include "tests/unit/quant/gptq_cases.h"
 #include "tests/unit/quant/quant_test_util.h"
 
 namespace qlab::quant {
@@ -48,42 +49,30 @@ Compared compare(const std::vector<float>& w, std::int64_t rows, std::int64_t co
   return r;
 }
 
+// W ~ N(0, 0.02) [rows, cols] and H from n correlated activation rows of k factors.
+struct Problem {
+  std::vector<float> w, h;
+  Problem(std::int64_t rows, std::int64_t cols, std::int64_t n, std::int64_t k, std::uint64_t seed)
+      : w(qlab::testing::gaussian_matrix(rows, cols, 0.02, seed)) {
+    const auto x = qlab::testing::correlated_activations(n, cols, k, 1.0, seed + 1);
+    InputStats st(cols, true, "test");
+    st.add(x.data(), n);
+    h = st.hessian();
+  }
+};
+
 TEST(GptqOnGpu, EveryGroupingEqualsTheHostPath) {
   QLAB_REQUIRE_GPU();
-  const std::int64_t rows = 192, cols = 1024, n = 4096;
-  const auto w = qlab::testing::gaussian_matrix(rows, cols, 0.02, 41);
-  const auto x = qlab::testing::correlated_activations(n, cols, 32, 1.0, 42);
-  InputStats st(cols, true, "test");
-  st.add(x.data(), n);
-  const auto h = st.hessian();
-  struct Case {
-    const char* format;
-    std::int64_t block;
-    bool act_order, static_groups;
-    IntGroupRule rule;
-  };
-  const Case cases[] = {
-      {"int4-g128", 128, false, false, IntGroupRule::Format}, {"int4-g32", 128, false, false, IntGroupRule::Format},
-      {"int4-g128", 48, false, false, IntGroupRule::Format},  {"int3-ch", 128, false, false, IntGroupRule::Format},
-      {"int4-g64-sym", 128, true, false, IntGroupRule::Format}, {"int4-g32", 128, true, true, IntGroupRule::Format},
-      {"int8-g128", 100, false, false, IntGroupRule::GptqReference},
-      {"int2-g64", 256, true, false, IntGroupRule::GptqReference},
-  };
-  for (const Case& k : cases) {
-    GptqOptions o = gptq_options_for(formats::block_format(k.format));
-    o.block_size = k.block;
-    o.act_order = k.act_order;
-    o.static_groups = k.static_groups;
-    o.rule = k.rule;
-    const Compared r = compare(w, rows, cols, h, o);
-    SCOPED_TRACE(std::string(k.format) + (k.act_order ? " act-order" : "") + (k.static_groups ? " static" : "") +
-                 " block " + std::to_string(k.block));
+  const std::int64_t rows = 192, cols = 1024;
+  const Problem p(rows, cols, 4096, 32, 41);
+  for (const qlab::testing::GptqCase& k : qlab::testing::gptq_cases()) {
+    const Compared r = compare(p.w, rows, cols, p.h, k.options());
+    SCOPED_TRACE(k.label());
     EXPECT_GE(r.same_codes, 0.99);
     EXPECT_NEAR(r.e_gpu, r.e_host, 0.01 * r.e_host);
     EXPECT_NEAR(r.loss_gpu, r.loss_host, 0.01 * r.loss_host);
-    std::printf("%-13s block %3lld%s%s: codes equal %.4f, output error host %.4e gpu %.4e\n", k.format,
-                static_cast<long long>(k.block), k.act_order ? " act-order" : "", k.static_groups ? " static" : "",
-                r.same_codes, r.e_host, r.e_gpu);
+    std::printf("%-40s codes equal %.4f, output error host %.4e gpu %.4e\n", k.label().c_str(), r.same_codes,
+                r.e_host, r.e_gpu);
   }
 }
 
@@ -105,13 +94,9 @@ TEST(GptqOnGpu, AFailedFactorisationRaisesTheDampingAsOnTheHost) {
 // TinyLlama's down_proj: 2048 outputs, 5632 inputs, int4-g128.
 TEST(GptqOnGpu, ADownProjSizedLinearTimedBothWays) {
   QLAB_REQUIRE_GPU();
-  const std::int64_t rows = 2048, cols = 5632, n = 4096;
-  const auto w = qlab::testing::gaussian_matrix(rows, cols, 0.02, 51);
-  const auto x = qlab::testing::correlated_activations(n, cols, 64, 1.0, 52);
-  InputStats st(cols, true, "test");
-  st.add(x.data(), n);
-  const auto h = st.hessian();
-  const Compared r = compare(w, rows, cols, h, gptq_options_for(formats::block_format("int4-g128")));
+  const std::int64_t rows = 2048, cols = 5632;
+  const Problem p(rows, cols, 4096, 64, 51);
+  const Compared r = compare(p.w, rows, cols, p.h, gptq_options_for(formats::block_format("int4-g128")));
   EXPECT_GE(r.same_codes, 0.99);
   EXPECT_NEAR(r.e_gpu, r.e_host, 0.01 * r.e_host);
   std::printf("GPTQ [2048 x 5632] int4-g128: host %.2f s, GPU %.2f s (%.1fx); codes equal %.4f; output error host "

@@ -13,6 +13,7 @@
 #include "engine/quant/gptq.h"
 #include "engine/quant/input_stats.h"
 #include "engine/tensor/blas.h"
+#include "gptq_cases.h"
 #include "quant_test_util.h"
 
 namespace qlab::quant {
@@ -104,13 +105,6 @@ class LoopSolver final : public model::GptqSolver {
   double loss = 0;
 };
 
-struct Case {
-  const char* format;
-  std::int64_t block = 128;
-  bool act_order = false, static_groups = false;
-  IntGroupRule rule = IntGroupRule::Format;
-};
-
 TEST(GptqSolver, DrivenLikeAGpuItEqualsTheHostPath) {
   const std::int64_t rows = 24, cols = 384, n = 1536;
   const auto w = gaussian_matrix(rows, cols, 0.02, 31);
@@ -118,29 +112,14 @@ TEST(GptqSolver, DrivenLikeAGpuItEqualsTheHostPath) {
   InputStats st(cols, true, "test");
   st.add(x.data(), n);
   const auto h = st.hessian();
-  const Case cases[] = {
-      {"int4-g128"},                                 // a group per block
-      {"int4-g32"},                                  // four groups begin inside each block
-      {"int4-g128", 48},                             // groups that span blocks, a short last block
-      {"int3-ch"},                                   // per-row parameters fixed before the loop
-      {"int4-g64-sym", 128, true},                   // act-order, groups made in the loop
-      {"int4-g32", 128, true, true},                 // act-order with static groups
-      {"int8-g128", 100, false, false, IntGroupRule::GptqReference},
-      {"int4-g64-sym", 128, false, false, IntGroupRule::GptqReference},
-  };
-  for (const Case& k : cases) {
-    GptqOptions o = gptq_options_for(formats::block_format(k.format));
-    o.block_size = k.block;
-    o.act_order = k.act_order;
-    o.static_groups = k.static_groups;
-    o.rule = k.rule;
+  for (const testing::GptqCase& k : testing::gptq_cases()) {
+    GptqOptions o = k.options();
     GptqStats host_stats, solver_stats;
     const QuantizedLinear ref = gptq_quantize(w, rows, cols, h, o, "test", {}, &host_stats);
     LoopSolver solver;
     o.solver = &solver;
     const QuantizedLinear got = gptq_quantize(w, rows, cols, h, o, "test", {}, &solver_stats);
-    SCOPED_TRACE(k.format + std::string(k.act_order ? " act-order" : "") + (k.static_groups ? " static" : "") +
-                 " block " + std::to_string(k.block));
+    SCOPED_TRACE(k.label());
     EXPECT_EQ(solver.blocks, (cols + k.block - 1) / k.block);
     EXPECT_LE(solver.max_block, k.block);
     const bool in_loop = o.group_size > 0 && !k.static_groups;
