@@ -32,6 +32,7 @@
 #include "engine/tensor/quantize_matrix.h"
 #include "engine/tensor/row_dot_activations.h"
 #include "engine/tensor/row_dot_table.h"
+#include "engine/tensor/row_interleave.h"
 
 namespace {
 
@@ -76,6 +77,11 @@ tensor::Matrix ggml_weights(const std::string& format) {
 }
 
 tensor::Matrix weights(const std::string& format) {
+  if (format.ends_with("_x8")) {  // rows interleaved by 8 for decoding, as the runtime holds a GGUF q4_0
+    tensor::Matrix m = weights(format.substr(0, format.size() - 3));
+    tensor::interleave_for_decode(m);
+    return m;
+  }
   if (format.starts_with("ggml-")) return ggml_weights(format);
   if (format.ends_with("_native")) {
     tensor::Matrix m = weights(format.substr(0, format.size() - 7));
@@ -154,6 +160,7 @@ BENCHMARK_CAPTURE(BM_RowDot, nvfp4_native, std::string("nvfp4_native"))->Unit(be
 BENCHMARK_CAPTURE(BM_RowDot, mxfp4_native, std::string("mxfp4_native"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q8_0, std::string("ggml-q8_0"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_0, std::string("ggml-q4_0"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_0_x8, std::string("ggml-q4_0_x8"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_1, std::string("ggml-q4_1"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q5_0, std::string("ggml-q5_0"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_mxfp4, std::string("ggml-mxfp4"))->Unit(benchmark::kMillisecond);

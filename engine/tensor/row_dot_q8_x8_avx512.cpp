@@ -1,0 +1,96 @@
+// ggml q4_0 against Q8_0 activations with the weight rows interleaved by 8 (row_interleave.h), on
+// AVX-512 VNNI: per block of eight rows, two 64-byte loads give all 8 x 32 codes, four 512-bit
+// VPDPBUSD sum them against the activations (each lane one row's 4 codes, the activations' matching
+// 4 bytes repeated across the row lanes), the two halves of the sums add to one int32 per row, and
+// one conversion of the eight fp16 scales, one multiply and one fused multiply-add finish all eight
+// rows. The row-at-a-time kernel (row_dot_q8_impl.h) spends a broadcast, a scale lookup, a convert
+// and an add on every row of every block; here that work is shared by eight rows, so the product is
+// left waiting on memory rather than on the core.
+// Sums are exact int32 per block, as ggml's vec_dot (codes 0..15 unsigned, the offset 8 taken off as
+// 8 times the block's activation sum); a block's float work per row is one conversion (exact: |sum|
+// < 2^24), the scale product and one fused multiply-add.
+#include <cstdint>
+
+#include "engine/tensor/row_dot.h"
+
+#if defined(__x86_64__) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"  // GCC bug 105593, as in row_dot_q8_avx512.cpp
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+namespace qlab::tensor::kernels::avx512 {
+
+namespace {
+
+constexpr std::int64_t kGroupBlockBytes = 8 * 18;  // one block of eight rows: 8 scales, 8 x 16 code bytes
+
+// The 32 activation codes of a block as four 64-byte vectors, each matching one nibble half of one
+// 64-byte code load: lanes 0-7 the activation dword the first half's rows need, lanes 8-15 the next.
+// (Low nibbles of bytes 16 .. 79 are values 0-3 then 4-7 of each row, their high nibbles 16-19 then
+// 20-23; bytes 80 .. 143 likewise 8-11, 12-15, 24-27, 28-31.)
+struct XBlock {
+  __m512i v[4];
+};
+inline XBlock x_block(const std::int8_t* xq) {
+  const __m512i x = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)));
+  auto pick = [&](int lo) {
+    const __m512i idx = _mm512_set_epi32(lo + 1, lo + 1, lo + 1, lo + 1, lo + 1, lo + 1, lo + 1, lo + 1, lo, lo, lo,
+                                         lo, lo, lo, lo, lo);
+    return _mm512_permutexvar_epi32(idx, x);
+  };
+  return {{pick(0), pick(4), pick(2), pick(6)}};
+}
+
+// Block b of a group of eight rows at p: each row's integer sum, offset taken off.
+inline __m256i block_sums(const std::uint8_t* p, const XBlock& x, int offset_sum) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  const __m512i z0 = _mm512_loadu_si512(p + 16), z1 = _mm512_loadu_si512(p + 80);
+  __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(z0, low4), x.v[0]);
+  __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(z1, low4), x.v[2]);
+  s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(z0, 4), low4), x.v[1]);
+  t = _mm512_dpbusd_epi32(t, _mm512_and_si512(_mm512_srli_epi16(z1, 4), low4), x.v[3]);
+  s = _mm512_add_epi32(s, t);
+  const __m256i rows = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+  return _mm256_sub_epi32(rows, _mm256_set1_epi32(offset_sum));
+}
+
+inline __m256 block_scales(const std::uint8_t* p, float dx) {
+  return _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), _mm256_set1_ps(dx));
+}
+
+}  // namespace
+
+void ggml_q4_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y) {
+  const std::int64_t blocks = a.cols / 32;
+  // Two groups at a time: each block's activation vectors serve sixteen rows.
+  std::int64_t g = r0;
+  for (; g + 16 <= r0 + n; g += 16) {
+    const std::uint8_t* p = a.data + g * a.row_bytes;
+    const std::uint8_t* q = p + 8 * a.row_bytes;
+    __m256 acc_p = _mm256_setzero_ps(), acc_q = _mm256_setzero_ps();
+    for (std::int64_t b = 0; b < blocks; ++b, p += kGroupBlockBytes, q += kGroupBlockBytes) {
+      const XBlock x = x_block(a.xq + 32 * b);
+      const int offset = 8 * (a.xs[2 * b] + a.xs[2 * b + 1]);
+      acc_p = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums(p, x, offset)), block_scales(p, a.xd[b]), acc_p);
+      acc_q = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums(q, x, offset)), block_scales(q, a.xd[b]), acc_q);
+    }
+    _mm256_storeu_ps(y + (g - r0), acc_p);
+    _mm256_storeu_ps(y + (g - r0) + 8, acc_q);
+  }
+  for (; g < r0 + n; g += 8) {
+    const std::uint8_t* p = a.data + g * a.row_bytes;
+    __m256 acc = _mm256_setzero_ps();
+    for (std::int64_t b = 0; b < blocks; ++b, p += kGroupBlockBytes) {
+      const int offset = 8 * (a.xs[2 * b] + a.xs[2 * b + 1]);
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums(p, x_block(a.xq + 32 * b), offset)), block_scales(p, a.xd[b]),
+                            acc);
+    }
+    _mm256_storeu_ps(y + (g - r0), acc);
+  }
+}
+
+}  // namespace qlab::tensor::kernels::avx512
+
+#endif

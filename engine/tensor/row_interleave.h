@@ -1,0 +1,36 @@
+#pragma once
+// Packed weights laid out for decoding: a copy of a matrix's rows interleaved eight at a time, so one
+// vector load brings a block of eight rows and one conversion their eight scales (llama.cpp's CPU
+// "repack" of Q4_0 into block_q4_0x8 does the same for its gemv; the layout here is qlab's own,
+// made for AVX-512 VNNI's 512-bit dot product).
+//   kInterleaveRows      rows per group (8)
+//   interleave_q4_0      ggml q4_0 rows [rows x blocks of 18 bytes] -> the x8 layout below, same size
+//   interleave_for_decode  gives a matrix that copy when this CPU has the kernel that reads it
+//                          (row_dot.h, RowDotSet::ggml_q4_0_x8) and its rows are whole groups
+//
+// The x8 layout of q4_0 (ggml: d fp16, then qs[16], value j in the low nibble of qs[j], value j + 16
+// in the high one). Group g holds rows 8g .. 8g + 7, at the byte offset of row 8g in the plain layout
+// (so a group is eight rows' bytes, and the copy is as large as the original). Within the group,
+// block b is 144 bytes:
+//   bytes   0 ..  15   the eight rows' d, row order
+//   bytes  16 ..  79   qs[0..3] of rows 0..7, then qs[4..7] of rows 0..7        (4 bytes each)
+//   bytes  80 .. 143   qs[8..11] of rows 0..7, then qs[12..15] of rows 0..7
+// so 32-bit lane k of each 64-byte half holds 4 codes of row k % 8: a dot product lane by lane against
+// activations repeated to match sums one row per lane (row_dot_q8_x8_avx512.cpp).
+#include <cstdint>
+
+#include "engine/tensor/matrix.h"
+
+namespace qlab::tensor {
+
+inline constexpr std::int64_t kInterleaveRows = 8;
+
+// src: rows x blocks q4_0 blocks, row-major; dst: the same byte count; rows a multiple of 8.
+void interleave_q4_0(const std::uint8_t* src, std::int64_t rows, std::int64_t blocks, std::uint8_t* dst);
+
+// Sets w.interleaved where it applies (a packed ggml q4_0 matrix whose products round their
+// activations as llama.cpp does, rows a multiple of 8, a CPU with the x8 kernel); otherwise leaves w
+// as it is. Returns whether it did. The copy is made by the pool's threads.
+bool interleave_for_decode(Matrix& w);
+
+}  // namespace qlab::tensor
