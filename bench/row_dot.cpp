@@ -77,7 +77,7 @@ tensor::Matrix ggml_weights(const std::string& format) {
 }
 
 tensor::Matrix weights(const std::string& format) {
-  if (format.ends_with("_x8")) {  // rows interleaved by 8 for decoding, as the runtime holds a GGUF q4_0
+  if (format.ends_with("_x8")) {  // rows interleaved by 8 for decoding, as the runtime holds a GGUF q4_0 or Q4_K
     tensor::Matrix m = weights(format.substr(0, format.size() - 3));
     tensor::interleave_for_decode(m);
     return m;
@@ -167,6 +167,7 @@ BENCHMARK_CAPTURE(BM_RowDot, ggml_mxfp4, std::string("ggml-mxfp4"))->Unit(benchm
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q2_K, std::string("ggml-q2_K"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q3_K, std::string("ggml-q3_K"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_K, std::string("ggml-q4_K"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_K_x8, std::string("ggml-q4_K_x8"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q5_K, std::string("ggml-q5_K"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q6_K, std::string("ggml-q6_K"))->Unit(benchmark::kMillisecond);
 

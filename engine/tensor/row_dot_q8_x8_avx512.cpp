@@ -1,9 +1,9 @@
-// ggml q4_0 against Q8_0 activations with the weight rows interleaved by 8 (row_interleave.h), on
-// AVX-512 VNNI: per block of eight rows, two 64-byte loads give all 8 x 32 codes, four 512-bit
-// VPDPBUSD sum them against the activations (each lane one row's 4 codes, the activations' matching
-// 4 bytes repeated across the row lanes), the two halves of the sums add to one int32 per row, and
-// one conversion of the eight fp16 scales, one multiply and one fused multiply-add finish all eight
-// rows. The row-at-a-time kernel (row_dot_q8_impl.h) spends a broadcast, a scale lookup, a convert
+// ggml q4_0 (Q8_0 activations) and Q4_K (Q8_K) with the weight rows interleaved by 8
+// (row_interleave.h), on AVX-512 VNNI. q4_0: per block of eight rows, two 64-byte loads give all
+// 8 x 32 codes, four 512-bit VPDPBUSD sum them against the activations (each lane one row's 4 codes,
+// the activations' matching 4 bytes repeated across the row lanes), the two halves of the sums add to
+// one int32 per row, and one conversion of the eight fp16 scales, one multiply and one fused
+// multiply-add finish all eight rows. The row-at-a-time kernel (row_dot_q8_impl.h) spends a broadcast, a scale lookup, a convert
 // and an add on every row of every block; here that work is shared by eight rows, so the product is
 // left waiting on memory rather than on the core.
 // Sums are exact int32 per block, as ggml's vec_dot (codes 0..15 unsigned, the offset 8 taken off as
@@ -86,6 +86,56 @@ void ggml_q4_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y
       const int offset = 8 * (a.xs[2 * b] + a.xs[2 * b + 1]);
       acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums(p, x_block(a.xq + 32 * b), offset)), block_scales(p, a.xd[b]),
                             acc);
+    }
+    _mm256_storeu_ps(y + (g - r0), acc);
+  }
+}
+
+namespace {
+
+constexpr std::int64_t kQ4_KGroupBytes = 1184;  // row_interleave.h
+
+// 16 int32 lanes (lane k: row k % 8) to the eight rows' sums.
+inline __m256i fold(__m512i s) { return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1)); }
+// Eight bytes (one per row) as int32 lanes.
+inline __m256i row_bytes8(const std::uint8_t* p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+
+}  // namespace
+
+// Q4_K against Q8_K activations. Per super-block of eight rows: each 32-value sub-block's integer sums
+// (eight 512-bit VPDPBUSD over 64-byte loads, as q4_0's) times the rows' 6-bit scales, and the rows'
+// mins times the sub-blocks' activation sums, both exact int32 (ggml's vec_dot); then d and dmin of
+// the eight rows, converted at once, times the block's activation scale.
+void ggml_q4_k_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y) {
+  const std::int64_t blocks = a.cols / 256;
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  for (std::int64_t g = r0; g < r0 + n; g += 8) {
+    const std::uint8_t* p = a.data + g / 8 * blocks * kQ4_KGroupBytes;
+    __m256 acc = _mm256_setzero_ps();
+    for (std::int64_t b = 0; b < blocks; ++b, p += kQ4_KGroupBytes) {
+      __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+      for (int i = 0; i < 4; ++i) {  // sub-blocks 2i (low nibbles) and 2i + 1 (high)
+        const std::int8_t* x = a.xq + 256 * b + 64 * i;
+        const __m512i xlo = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+        const __m512i xhi = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32)));
+        __m512i slo = _mm512_setzero_si512(), shi = _mm512_setzero_si512();
+        for (int t = 0; t < 4; ++t) {
+          const __m512i z = _mm512_loadu_si512(p + 160 + 256 * i + 64 * t);
+          const __m512i idx = _mm512_set_epi32(2 * t + 1, 2 * t + 1, 2 * t + 1, 2 * t + 1, 2 * t + 1, 2 * t + 1,
+                                               2 * t + 1, 2 * t + 1, 2 * t, 2 * t, 2 * t, 2 * t, 2 * t, 2 * t, 2 * t, 2 * t);
+          slo = _mm512_dpbusd_epi32(slo, _mm512_and_si512(z, low4), _mm512_permutexvar_epi32(idx, xlo));
+          shi = _mm512_dpbusd_epi32(shi, _mm512_and_si512(_mm512_srli_epi16(z, 4), low4), _mm512_permutexvar_epi32(idx, xhi));
+        }
+        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(fold(slo), row_bytes8(p + 32 + 16 * i)));
+        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(fold(shi), row_bytes8(p + 40 + 16 * i)));
+      }
+      const std::int16_t* xs = a.xs + 16 * b;
+      for (int j = 0; j < 8; ++j)
+        msum = _mm256_add_epi32(msum, _mm256_mullo_epi32(row_bytes8(p + 96 + 8 * j), _mm256_set1_epi32(xs[2 * j] + xs[2 * j + 1])));
+      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), block_scales(p, a.xd[b]), acc);
+      acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), block_scales(p + 16, a.xd[b]), acc);
     }
     _mm256_storeu_ps(y + (g - r0), acc);
   }

@@ -1,12 +1,15 @@
 #pragma once
 // Packed weights laid out for decoding: a copy of a matrix's rows interleaved eight at a time, so one
 // vector load brings a block of eight rows and one conversion their eight scales (llama.cpp's CPU
-// "repack" of Q4_0 into block_q4_0x8 does the same for its gemv; the layout here is qlab's own,
-// made for AVX-512 VNNI's 512-bit dot product).
+// "repack" of Q4_0 and Q4_K into block_q4_0x8 / block_q4_Kx8 does the same for its gemv; the layouts
+// here are qlab's own, made for AVX-512 VNNI's 512-bit dot product).
 //   kInterleaveRows      rows per group (8)
 //   interleave_q4_0      ggml q4_0 rows [rows x blocks of 18 bytes] -> the x8 layout below, same size
+//   interleave_q4_k      ggml Q4_K rows [rows x super-blocks of 144 bytes] -> the x8 layout below,
+//                        1184 bytes per eight rows' super-block (the 6-bit scales unpacked to bytes)
 //   interleave_for_decode  gives a matrix that copy when this CPU has the kernel that reads it
-//                          (row_dot.h, RowDotSet::ggml_q4_0_x8) and its rows are whole groups
+//                          (row_dot.h, RowDotSet::ggml_q4_0_x8 / ggml_q4_k_x8) and its rows are whole
+//                          groups
 //
 // The x8 layout of q4_0 (ggml: d fp16, then qs[16], value j in the low nibble of qs[j], value j + 16
 // in the high one). Group g holds rows 8g .. 8g + 7, at the byte offset of row 8g in the plain layout
@@ -17,6 +20,16 @@
 //   bytes  80 .. 143   qs[8..11] of rows 0..7, then qs[12..15] of rows 0..7
 // so 32-bit lane k of each 64-byte half holds 4 codes of row k % 8: a dot product lane by lane against
 // activations repeated to match sums one row per lane (row_dot_q8_x8_avx512.cpp).
+//
+// The x8 layout of Q4_K (ggml: d, dmin fp16; 12 bytes of eight 6-bit scales sc_j and mins m_j; qs[128],
+// bytes 32i .. 32i + 31 holding sub-block 2i in low nibbles and 2i + 1 in high ones; value =
+// d sc_j q - dmin m_j). Group g holds rows 8g .. 8g + 7 from byte g / 8 * 1184 * super-blocks; within
+// it, super-block b is 1184 bytes:
+//   bytes    0 ..   15   the eight rows' d;  16 .. 31 their dmin
+//   bytes   32 ..   95   sc_j of rows 0..7 for j = 0..7 (byte 32 + 8j + r)
+//   bytes   96 ..  159   m_j likewise
+//   bytes  160 .. 1183   for each i = 0..3, 256 bytes: for t = 0..3, 64 bytes whose lane k holds bytes
+//                        32i + 8t + 4 (k / 8) .. + 3 of row k % 8's qs
 #include <cstdint>
 
 #include "engine/tensor/matrix.h"
@@ -28,7 +41,10 @@ inline constexpr std::int64_t kInterleaveRows = 8;
 // src: rows x blocks q4_0 blocks, row-major; dst: the same byte count; rows a multiple of 8.
 void interleave_q4_0(const std::uint8_t* src, std::int64_t rows, std::int64_t blocks, std::uint8_t* dst);
 
-// Sets w.interleaved where it applies (a packed ggml q4_0 matrix whose products round their
+// src: rows x blocks Q4_K super-blocks; dst: rows / 8 * blocks * 1184 bytes; rows a multiple of 8.
+void interleave_q4_k(const std::uint8_t* src, std::int64_t rows, std::int64_t blocks, std::uint8_t* dst);
+
+// Sets w.interleaved where it applies (a packed ggml q4_0 or Q4_K matrix whose products round their
 // activations as llama.cpp does, rows a multiple of 8, a CPU with the x8 kernel); otherwise leaves w
 // as it is. Returns whether it did. The copy is made by the pool's threads.
 bool interleave_for_decode(Matrix& w);

@@ -1,8 +1,11 @@
-// The x8 decode layout of ggml q4_0 (engine/tensor/row_interleave.h) read back by its lane semantics:
-// lane k (4 bytes) of each 64-byte half holds codes of row k % 8; the first half's low nibbles are
-// values 4 (k / 8) .. + 3, its high nibbles those plus 16, the second half's the same plus 8. The
-// reader below decodes every value that way and compares it with ggml's own order (value j in the low
-// nibble of qs[j], value j + 16 in the high one); the scales with the rows' d.
+// The x8 decode layouts of ggml q4_0 and Q4_K (engine/tensor/row_interleave.h) read back by their lane
+// semantics. q4_0: lane k (4 bytes) of each 64-byte half holds codes of row k % 8; the first half's low
+// nibbles are values 4 (k / 8) .. + 3, its high nibbles those plus 16, the second half's the same plus
+// 8. Q4_K: in the 64 bytes (i, t), lane k's low nibbles are values 8t + 4 (k / 8) .. + 3 of sub-block
+// 2i of row k % 8, its high nibbles the same of sub-block 2i + 1. The readers below decode every value
+// that way and compare it with ggml's own order (q4_0: value j in the low nibble of qs[j], j + 16 in
+// the high one; Q4_K: byte 32i + l holds value l of sub-blocks 2i and 2i + 1); the 6-bit scales and
+// mins against values packed here by ggml's rule (the inverse of what the layout unpacks).
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -44,6 +47,52 @@ TEST(RowInterleave, Q4_0CodesAndScalesLandInTheirLanes) {
     }
   }
   EXPECT_ANY_THROW(interleave_q4_0(plain.data(), 12, blocks * 4 / 3, x8.data()));  // 12 rows: not whole groups
+}
+
+// Q4_K's 12 bytes from eight 6-bit scales and mins (ggml's quantize_row_q4_K packing).
+void pack_scales(const int* sc, const int* m, std::uint8_t* q) {
+  for (int j = 0; j < 4; ++j) {
+    q[j] = static_cast<std::uint8_t>(sc[j] | (sc[j + 4] >> 4) << 6);
+    q[j + 4] = static_cast<std::uint8_t>(m[j] | (m[j + 4] >> 4) << 6);
+    q[j + 8] = static_cast<std::uint8_t>((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+  }
+}
+
+TEST(RowInterleave, Q4_KCodesScalesAndMinsLandInTheirLanes) {
+  const std::int64_t rows = 16, blocks = 3;
+  std::vector<std::uint8_t> plain(static_cast<std::size_t>(rows * blocks * 144));
+  std::mt19937 rng(4);
+  for (auto& v : plain) v = static_cast<std::uint8_t>(rng());
+  std::vector<int> sc(static_cast<std::size_t>(rows * blocks * 8)), m(sc.size());
+  for (std::size_t k = 0; k < sc.size(); ++k) {
+    sc[k] = static_cast<int>(rng() % 64);
+    m[k] = static_cast<int>(rng() % 64);
+  }
+  for (std::int64_t rb = 0; rb < rows * blocks; ++rb)
+    pack_scales(&sc[static_cast<std::size_t>(8 * rb)], &m[static_cast<std::size_t>(8 * rb)], plain.data() + 144 * rb + 4);
+  std::vector<std::uint8_t> x8(static_cast<std::size_t>(rows / 8 * blocks * 1184));
+  interleave_q4_k(plain.data(), rows, blocks, x8.data());
+  for (std::int64_t r = 0; r < rows; ++r) {
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const std::uint8_t* p = plain.data() + (r * blocks + b) * 144;
+      const std::uint8_t* q = x8.data() + ((r / 8) * blocks + b) * 1184;
+      const auto row = static_cast<int>(r % 8);
+      EXPECT_EQ(std::memcmp(q + 2 * row, p, 2), 0) << "d of row " << r;
+      EXPECT_EQ(std::memcmp(q + 16 + 2 * row, p + 2, 2), 0) << "dmin of row " << r;
+      for (int j = 0; j < 8; ++j) {
+        const auto k = static_cast<std::size_t>((r * blocks + b) * 8 + j);
+        ASSERT_EQ(q[32 + 8 * j + row], sc[k]) << "scale " << j << " of row " << r << ", block " << b;
+        ASSERT_EQ(q[96 + 8 * j + row], m[k]) << "min " << j << " of row " << r << ", block " << b;
+      }
+      for (int v = 0; v < 256; ++v) {
+        const int i = v / 64, high = (v / 32) % 2, l = v % 32;  // sub-block 2i + high, value l
+        const int plain_code = (p[16 + 32 * i + l] >> (4 * high)) & 15;
+        const int t = l / 8, lane = 8 * ((l % 8) / 4) + row;
+        const int x8_code = (q[160 + 256 * i + 64 * t + 4 * lane + l % 4] >> (4 * high)) & 15;
+        ASSERT_EQ(x8_code, plain_code) << "row " << r << ", block " << b << ", value " << v;
+      }
+    }
+  }
 }
 
 }  // namespace
