@@ -216,7 +216,7 @@ TEST(GgmlRowDot, MatmulAgreesWithExactAndNeedsTheRounding) {
   }
 }
 
-// A q4_0 or Q4_K matrix with its rows interleaved for decoding (tensor/row_interleave.h) reads the copy
+// A q4_0, q8_0, Q4_K or Q6_K matrix with its rows interleaved for decoding (tensor/row_interleave.h) reads the copy
 // through its own kernel, which meets the same reference: 40 rows are two double groups of 16 and one
 // group of 8, and bands start at group boundaries, as matmul hands them out. matmul agrees with the
 // reference too, and equals, bit for bit, the kernel called on the whole matrix at once (a band's rows
@@ -224,7 +224,9 @@ TEST(GgmlRowDot, MatmulAgreesWithExactAndNeedsTheRounding) {
 TEST(GgmlRowDot, InterleavedRowsMatchTheirDequantizedWeightsOnRoundedActivations) {
   const std::int64_t rows = 40;
   for (auto [t, kernel] : {std::pair{GgmlType::Q4_0, &tensor::kernels::RowDotSet::ggml_q4_0_x8},
-                           {GgmlType::Q4_K, &tensor::kernels::RowDotSet::ggml_q4_k_x8}}) {
+                           {GgmlType::Q8_0, &tensor::kernels::RowDotSet::ggml_q8_0_x8},
+                           {GgmlType::Q4_K, &tensor::kernels::RowDotSet::ggml_q4_k_x8},
+                           {GgmlType::Q6_K, &tensor::kernels::RowDotSet::ggml_q6_k_x8}}) {
     for (std::int64_t cols : {std::int64_t{256}, std::int64_t{2304}}) {
       const std::vector<float> w = awkward_weights(rows, cols, 13);
       std::vector<float> deq;
@@ -265,8 +267,9 @@ TEST(GgmlRowDot, InterleavedRowsMatchTheirDequantizedWeightsOnRoundedActivations
   }
 }
 
-// Only a q4_0 or Q4_K matrix run under llama.cpp's rounding, with whole groups of 8 rows, gets the copy.
-TEST(GgmlRowDot, OnlyWholeGroupsOfRoundedQ4_0AndQ4_KAreInterleaved) {
+// Only a matrix of a type with an x8 layout (q4_0 here), run under llama.cpp's rounding, with whole
+// groups of 8 rows, gets the copy.
+TEST(GgmlRowDot, OnlyWholeGroupsOfRoundedX8TypesAreInterleaved) {
   if (!tensor::row_dot_set() || !tensor::row_dot_set()->ggml_q4_0_x8) GTEST_SKIP() << "no interleaved kernel here";
   const std::int64_t cols = 256;
   std::vector<float> deq;
