@@ -68,11 +68,13 @@ void interleave_q4_k(const std::uint8_t* src, std::int64_t rows, std::int64_t bl
 // src: rows x blocks Q6_K super-blocks; dst: the same byte count; rows a multiple of 8.
 void interleave_q6_k(const std::uint8_t* src, std::int64_t rows, std::int64_t blocks, std::uint8_t* dst);
 
-// Sets w.interleaved where it applies (a packed ggml q4_0, q8_0, Q4_K or Q6_K matrix whose products round their
-// activations as llama.cpp does, rows a multiple of 8, a CPU with the x8 kernel); otherwise leaves w
-// as it is. Returns whether it did. The copy is made by the pool's threads.
+// Sets w.interleaved where it applies (a packed ggml q4_0, q8_0, Q4_K or Q6_K matrix whose products
+// round their activations as llama.cpp does, rows a multiple of 8, a CPU with the x8 kernel); otherwise
+// leaves w as it is. Returns whether it did. The copy is made by the pool's threads; the original stays
+// (prompts widen it), so a mapped file's pages are read once more and then left to the page cache.
 bool interleave_for_decode(Matrix& w);
 
+// The RowDotSet member that reads spec's x8 layout (bind_row_dot's choice for a matrix with a copy).
 kernels::RowDot kernels::RowDotSet::*interleaved_kernel(const formats::BlockFormatSpec& spec);
 
 }  // namespace qlab::tensor
