@@ -10,7 +10,9 @@
 // blocks inside each product (timed): ggml's types (a GGUF file's weights, under llama.cpp's
 // activation rounding) and, named "<format>_native", qlab's formats under ProductMath::Native. A ggml
 // type's matrix repeats the quantized bytes of its first 2048 rows (the k-quant search over the
-// whole matrix would take minutes; the kernels' speed does not depend on the values).
+// whole matrix would take minutes; the kernels' speed does not depend on the values). "<type>_x8" is a
+// ggml type with its rows interleaved by 8 (engine/tensor/row_interleave.h), as a GGUF model decodes it
+// where the CPU has the kernel (bytes counted as the plain blocks').
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -32,6 +34,7 @@
 #include "engine/tensor/quantize_matrix.h"
 #include "engine/tensor/row_dot_activations.h"
 #include "engine/tensor/row_dot_table.h"
+#include "engine/tensor/row_interleave.h"
 
 namespace {
 
@@ -76,6 +79,12 @@ tensor::Matrix ggml_weights(const std::string& format) {
 }
 
 tensor::Matrix weights(const std::string& format) {
+  if (format.ends_with("_x8")) {  // rows interleaved by 8 for decoding, as the runtime holds a GGUF's
+                                  // q4_0, q8_0, Q4_K and Q6_K
+    tensor::Matrix m = weights(format.substr(0, format.size() - 3));
+    tensor::interleave_for_decode(m);
+    return m;
+  }
   if (format.starts_with("ggml-")) return ggml_weights(format);
   if (format.ends_with("_native")) {
     tensor::Matrix m = weights(format.substr(0, format.size() - 7));
@@ -153,14 +162,18 @@ BENCHMARK_CAPTURE(BM_RowDot, int4_g32_native, std::string("int4-g32_native"))->U
 BENCHMARK_CAPTURE(BM_RowDot, nvfp4_native, std::string("nvfp4_native"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, mxfp4_native, std::string("mxfp4_native"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q8_0, std::string("ggml-q8_0"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q8_0_x8, std::string("ggml-q8_0_x8"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_0, std::string("ggml-q4_0"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_0_x8, std::string("ggml-q4_0_x8"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_1, std::string("ggml-q4_1"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q5_0, std::string("ggml-q5_0"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_mxfp4, std::string("ggml-mxfp4"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q2_K, std::string("ggml-q2_K"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q3_K, std::string("ggml-q3_K"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_K, std::string("ggml-q4_K"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_K_x8, std::string("ggml-q4_K_x8"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q5_K, std::string("ggml-q5_K"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q6_K, std::string("ggml-q6_K"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, ggml_q6_K_x8, std::string("ggml-q6_K_x8"))->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -203,12 +203,16 @@ bool matmul_row_dot(const float* X, const Matrix& W, float* Y) {
   }
   const BoundRowDot bound = *b;
   const auto threads = static_cast<std::size_t>(thread_count());
-  const auto N = static_cast<std::size_t>(W.rows);
-  const auto grain = std::max({std::size_t{16}, (N + threads - 1) / threads, grain_for_work(static_cast<double>(W.cols))});
+  // Bands of whole row groups (an interleaved copy's kernel takes its rows eight at a time).
+  const auto group = static_cast<std::size_t>(bound.row_group);
+  const auto N = static_cast<std::size_t>(W.rows) / group;
+  const auto grain = std::max({std::size_t{16} / group, (N + threads - 1) / threads,
+                               grain_for_work(static_cast<double>(W.cols * bound.row_group))});
   parallel_for(
       N,
       [&](std::size_t b0, std::size_t e0) {
-        bound.fn(bound.args, static_cast<std::int64_t>(b0), static_cast<std::int64_t>(e0 - b0), Y + b0);
+        bound.fn(bound.args, static_cast<std::int64_t>(b0 * group), static_cast<std::int64_t>((e0 - b0) * group),
+                 Y + b0 * group);
       },
       grain);
   return true;

@@ -45,6 +45,10 @@ struct Matrix {
   // not divide `cols` holds rows zero-padded to whole blocks, and the columns past `cols` are dropped
   // when widening. The parts are borrowed; `owner` keeps them alive (or the caller does).
   formats::QuantizedView packed;
+  // Packed: a copy of the rows in a layout made for decoding (row_interleave.h: eight rows interleaved
+  // block by block), set where this CPU has a kernel that reads it; the row-dot kernels then read the
+  // copy and every other product `packed`. nullptr: none.
+  std::shared_ptr<const std::vector<std::uint8_t>> interleaved;
   ProductMath math = ProductMath::Fast;
   // Set for a weight run as another runtime runs it: the activations a product with this matrix
   // takes are first rounded in place by this function (rows x cols, row-major) — e.g. a GGUF tensor

@@ -76,6 +76,10 @@ struct RowDotSet {
   RowDot ggml_q2_k, ggml_q3_k, ggml_q4_k, ggml_q5_k, ggml_q6_k;              // Q8_K
   // ProductMath::Native on qlab's formats (storage as the float kernels above read it):
   RowDot nvfp4_q8, mxfp4_q8, int4_q8, int8_q8, int8_row_q8;
+  // ggml's q4_0, q8_0 (Q8_0 activations), Q4_K and Q6_K (Q8_K) with rows interleaved by 8
+  // (row_interleave.h: args.data the copy; args.row_bytes a plain row's bytes); r0 and n multiples of
+  // 8. AVX-512 VNNI only.
+  RowDot ggml_q4_0_x8, ggml_q8_0_x8, ggml_q4_k_x8, ggml_q6_k_x8;
 };
 
 // kRowDots: the float kernels (the integer ones nullptr); kIntRowDots: only the integer kernels,
@@ -84,6 +88,11 @@ struct RowDotSet {
 namespace avx512 {
 extern const RowDotSet kRowDots;
 extern const RowDotSet kIntRowDots;
+// row_dot_q8_x8_avx512.cpp
+void ggml_q4_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+void ggml_q8_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+void ggml_q4_k_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+void ggml_q6_k_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
 }
 namespace avx2 {
 extern const RowDotSet kRowDots;

@@ -120,6 +120,9 @@ struct HalfFormat {
   static float row_scale(const Args&, std::int64_t) { return 1.0f; }
   static void chunk(const Args&, const Row& w, std::int64_t c, const V& x0, const V& x1, V& acc0, V& acc1) {
     const std::uint8_t* p = w.p + 64 * c;
+    // A cache line per chunk, 4 KiB ahead: the hardware prefetcher alone leaves the four rows' streams
+    // short of the read ceiling (bench_row_dot, AVX-512, one thread: f16 11.4 -> 13.5 GB/s of ~14).
+    __builtin_prefetch(p + 4096);
     acc0 = Isa::fma(x0, Brain ? Isa::from_bf16(p) : Isa::from_f16(p), acc0);
     acc1 = Isa::fma(x1, Brain ? Isa::from_bf16(p + 32) : Isa::from_f16(p + 32), acc1);
   }

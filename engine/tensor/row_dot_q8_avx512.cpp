@@ -23,7 +23,15 @@ namespace {
 
 }  // namespace
 
-constinit const RowDotSet kIntRowDots = make_int_row_dots();
+constexpr RowDotSet with_interleaved(RowDotSet s) {
+  s.ggml_q4_0_x8 = ggml_q4_0_x8;  // row_dot_q8_x8_avx512.cpp
+  s.ggml_q8_0_x8 = ggml_q8_0_x8;
+  s.ggml_q4_k_x8 = ggml_q4_k_x8;
+  s.ggml_q6_k_x8 = ggml_q6_k_x8;
+  return s;
+}
+
+constinit const RowDotSet kIntRowDots = with_interleaved(make_int_row_dots());
 
 }  // namespace qlab::tensor::kernels::avx512
 

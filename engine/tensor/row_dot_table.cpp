@@ -7,6 +7,7 @@
 #include "engine/formats/scalar.h"
 #include "engine/tensor/convert.h"
 #include "engine/tensor/cpu_features.h"
+#include "engine/tensor/row_interleave.h"
 
 namespace qlab::tensor {
 
@@ -185,7 +186,9 @@ RowDotSet with_integer_kernels(RowDotSet to, const RowDotSet& from) {
   for (auto k : {&RowDotSet::ggml_q4_0, &RowDotSet::ggml_q4_1, &RowDotSet::ggml_q5_0, &RowDotSet::ggml_q5_1,
                  &RowDotSet::ggml_q8_0, &RowDotSet::ggml_mxfp4, &RowDotSet::ggml_q2_k, &RowDotSet::ggml_q3_k,
                  &RowDotSet::ggml_q4_k, &RowDotSet::ggml_q5_k, &RowDotSet::ggml_q6_k, &RowDotSet::nvfp4_q8,
-                 &RowDotSet::mxfp4_q8, &RowDotSet::int4_q8, &RowDotSet::int8_q8, &RowDotSet::int8_row_q8})
+                 &RowDotSet::mxfp4_q8, &RowDotSet::int4_q8, &RowDotSet::int8_q8, &RowDotSet::int8_row_q8,
+                 &RowDotSet::ggml_q4_0_x8, &RowDotSet::ggml_q8_0_x8, &RowDotSet::ggml_q4_k_x8,
+                 &RowDotSet::ggml_q6_k_x8})
     to.*k = from.*k;
   return to;
 }
@@ -243,6 +246,13 @@ std::optional<BoundRowDot> bind_row_dot(const Matrix& w, const RowDotSet& set) {
     a.cols = q.cols;
     if (b.activations != kFloat) a.half_table = half_table();
     k->bind(q, a);
+    // The interleaved copy (row_interleave.h), where the matrix has one and this set reads it.
+    const auto x8 = interleaved_kernel(*q.spec);
+    if (w.interleaved && x8 && !b.native && set.*x8) {
+      b.fn = set.*x8;
+      a.data = w.interleaved->data();
+      b.row_group = kInterleaveRows;
+    }
   } else {
     if (w.cols % kernels::kRowDotChunk != 0) return std::nullopt;
     const int elem = w.type == ElemType::F32 ? 4 : 2;

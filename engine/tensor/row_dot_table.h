@@ -57,9 +57,13 @@ struct BoundRowDot {
   // would take them (after w.round_input, if any). Otherwise a kernel on int8 blocks is a ggml type's,
   // whose blocks are the rounding w.round_input makes, so they are made from the activations as given.
   bool native = false;
+  // The kernel's rows come in groups (an interleaved copy, row_interleave.h): its r0 and n are
+  // multiples of this.
+  std::int64_t row_group = 1;
 };
 // w.math == ProductMath::Native picks a row's integer kernel where it has one (and the set too). A
-// ggml type's row binds only where w.round_input is set (its products round the activations).
+// ggml type's row binds only where w.round_input is set (its products round the activations). A
+// matrix with an interleaved copy (row_interleave.h) binds the kernel that reads it, if the set has it.
 std::optional<BoundRowDot> bind_row_dot(const Matrix& w, const kernels::RowDotSet& set);
 
 }  // namespace qlab::tensor

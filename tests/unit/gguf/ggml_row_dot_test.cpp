@@ -30,6 +30,7 @@
 #include "engine/tensor/matrix.h"
 #include "engine/tensor/row_dot_activations.h"
 #include "engine/tensor/row_dot_table.h"
+#include "engine/tensor/row_interleave.h"
 #include "tests/random_values.h"
 
 namespace qlab::gguf {
@@ -213,6 +214,77 @@ TEST(GgmlRowDot, MatmulAgreesWithExactAndNeedsTheRounding) {
       ASSERT_EQ(yn[i], yf[i]) << type_name(t) << " native, row " << n;
     }
   }
+}
+
+// A q4_0, q8_0, Q4_K or Q6_K matrix with its rows interleaved for decoding (tensor/row_interleave.h) reads the copy
+// through its own kernel, which meets the same reference: 40 rows are two double groups of 16 and one
+// group of 8, and bands start at group boundaries, as matmul hands them out. matmul agrees with the
+// reference too, and equals, bit for bit, the kernel called on the whole matrix at once (a band's rows
+// do not depend on where the band starts).
+TEST(GgmlRowDot, InterleavedRowsMatchTheirDequantizedWeightsOnRoundedActivations) {
+  const std::int64_t rows = 40;
+  for (auto [t, kernel] : {std::pair{GgmlType::Q4_0, &tensor::kernels::RowDotSet::ggml_q4_0_x8},
+                           {GgmlType::Q8_0, &tensor::kernels::RowDotSet::ggml_q8_0_x8},
+                           {GgmlType::Q4_K, &tensor::kernels::RowDotSet::ggml_q4_k_x8},
+                           {GgmlType::Q6_K, &tensor::kernels::RowDotSet::ggml_q6_k_x8}}) {
+    for (std::int64_t cols : {std::int64_t{256}, std::int64_t{2304}}) {
+      const std::vector<float> w = awkward_weights(rows, cols, 13);
+      std::vector<float> deq;
+      tensor::Matrix m = packed_matrix(t, w, rows, cols, deq);
+      if (!tensor::interleave_for_decode(m)) GTEST_SKIP() << "no interleaved kernels on this CPU";
+      const auto b = tensor::bind_row_dot(m, *tensor::row_dot_set());
+      ASSERT_TRUE(b);
+      ASSERT_EQ(b->fn, tensor::row_dot_set()->*kernel);
+      ASSERT_EQ(b->row_group, 8);
+      for (int kind : {0, 1, 2}) {
+        const std::vector<float> x = activations(cols, kind);
+        std::vector<float> xr = x;
+        m.round_input(xr.data(), 1, cols);
+        tensor::QuantizedActivations xq;
+        ASSERT_TRUE(tensor::quantize_activations(x.data(), cols, b->activations, xq));
+        tensor::kernels::RowDotArgs args = b->args;
+        args.xq = xq.q.data();
+        args.xd = xq.d.data();
+        args.xs = xq.s.data();
+        std::vector<float> whole(static_cast<std::size_t>(rows));
+        b->fn(args, 0, rows, whole.data());
+        for (auto [r0, n] : {std::pair<std::int64_t, std::int64_t>{0, rows}, {8, rows - 8}, {rows - 8, 8}}) {
+          std::vector<float> y(static_cast<std::size_t>(n), -1.0f);
+          b->fn(args, r0, n, y.data());
+          for (std::int64_t i = 0; i < n; ++i) {
+            const Reference e = reference(deq, xr, r0 + i, cols);
+            ASSERT_NEAR(y[static_cast<std::size_t>(i)], e.value, e.bound)
+                << type_name(t) << ", cols " << cols << ", activations " << kind << ", row " << r0 + i
+                << " (band from " << r0 << ")";
+            ASSERT_EQ(y[static_cast<std::size_t>(i)], whole[static_cast<std::size_t>(r0 + i)]);
+          }
+        }
+        std::vector<float> ym(static_cast<std::size_t>(rows));
+        tensor::matmul(x.data(), 1, m, ym.data());
+        EXPECT_EQ(ym, whole) << type_name(t) << ", cols " << cols << ", activations " << kind;
+      }
+    }
+  }
+}
+
+// Only a matrix of a type with an x8 layout (q4_0 here), run under llama.cpp's rounding, with whole
+// groups of 8 rows, gets the copy.
+TEST(GgmlRowDot, OnlyWholeGroupsOfRoundedX8TypesAreInterleaved) {
+  if (!tensor::row_dot_set() || !tensor::row_dot_set()->ggml_q4_0_x8) GTEST_SKIP() << "no interleaved kernel here";
+  const std::int64_t cols = 256;
+  std::vector<float> deq;
+  tensor::Matrix q4_0 = packed_matrix(GgmlType::Q4_0, awkward_weights(16, cols, 5), 16, cols, deq);
+  tensor::Matrix odd = packed_matrix(GgmlType::Q4_0, awkward_weights(12, cols, 5), 12, cols, deq);
+  tensor::Matrix q5_k = packed_matrix(GgmlType::Q5_K, awkward_weights(16, cols, 5), 16, cols, deq);
+  tensor::Matrix unrounded = q4_0;
+  unrounded.round_input = nullptr;
+  EXPECT_FALSE(tensor::interleave_for_decode(odd));
+  EXPECT_FALSE(tensor::interleave_for_decode(q5_k));
+  EXPECT_FALSE(tensor::interleave_for_decode(unrounded));
+  EXPECT_FALSE(odd.interleaved || q5_k.interleaved || unrounded.interleaved);
+  EXPECT_TRUE(tensor::interleave_for_decode(q4_0));
+  ASSERT_TRUE(q4_0.interleaved);
+  EXPECT_EQ(q4_0.interleaved->size(), q4_0.packed.data.size());
 }
 
 }  // namespace

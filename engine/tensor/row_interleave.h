@@ -1,0 +1,80 @@
+#pragma once
+// Packed weights laid out for decoding: a copy of a matrix's rows interleaved eight at a time, so one
+// vector load brings a block of eight rows and one conversion their eight scales (llama.cpp's CPU
+// "repack" of Q4_0 and Q4_K into block_q4_0x8 / block_q4_Kx8 does the same for its gemv; the layouts
+// here are qlab's own, made for AVX-512 VNNI's 512-bit dot product).
+//   kInterleaveRows      rows per group (8)
+//   interleave_q4_0      ggml q4_0 rows [rows x blocks of 18 bytes] -> the x8 layout below, same size
+//   interleave_q8_0      ggml q8_0 rows [rows x blocks of 34 bytes] -> the x8 layout below, same size
+//   interleave_q4_k      ggml Q4_K rows [rows x super-blocks of 144 bytes] -> the x8 layout below,
+//                        1184 bytes per eight rows' super-block (the 6-bit scales unpacked to bytes)
+//   interleave_q6_k      ggml Q6_K rows [rows x super-blocks of 210 bytes] -> the x8 layout below, same size
+//   interleave_for_decode  gives a matrix that copy when this CPU has the kernel that reads it
+//                          (row_dot.h, RowDotSet::ggml_*_x8) and its rows are whole groups
+//   interleaved_kernel   the RowDotSet member that reads a format's x8 layout, or nullptr
+//
+// The x8 layout of q4_0 (ggml: d fp16, then qs[16], value j in the low nibble of qs[j], value j + 16
+// in the high one). Group g holds rows 8g .. 8g + 7, at the byte offset of row 8g in the plain layout
+// (so a group is eight rows' bytes, and the copy is as large as the original). Within the group,
+// block b is 144 bytes:
+//   bytes   0 ..  15   the eight rows' d, row order
+//   bytes  16 ..  79   qs[0..3] of rows 0..7, then qs[4..7] of rows 0..7        (4 bytes each)
+//   bytes  80 .. 143   qs[8..11] of rows 0..7, then qs[12..15] of rows 0..7
+// so 32-bit lane k of each 64-byte half holds 4 codes of row k % 8: a dot product lane by lane against
+// activations repeated to match sums one row per lane (row_dot_q8_x8_avx512.cpp).
+//
+// The x8 layout of q8_0 (ggml: d fp16, then 32 int8 values): as q4_0's, group g at the byte offset of
+// row 8g; block b is 272 bytes: the eight rows' d, then four 64-byte vectors, vector t's lane k holding
+// values 8t + 4 (k / 8) .. + 3 of row k % 8.
+//
+// The x8 layout of Q4_K (ggml: d, dmin fp16; 12 bytes of eight 6-bit scales sc_j and mins m_j; qs[128],
+// bytes 32i .. 32i + 31 holding sub-block 2i in low nibbles and 2i + 1 in high ones; value =
+// d sc_j q - dmin m_j). Group g holds rows 8g .. 8g + 7 from byte g / 8 * 1184 * super-blocks; within
+// it, super-block b is 1184 bytes:
+//   bytes    0 ..   15   the eight rows' d;  16 .. 31 their dmin
+//   bytes   32 ..   95   sc_j of rows 0..7 for j = 0..7 (byte 32 + 8j + r)
+//   bytes   96 ..  159   m_j likewise
+//   bytes  160 .. 1183   for each i = 0..3, 256 bytes: for t = 0..3, 64 bytes whose lane k holds bytes
+//                        32i + 8t + 4 (k / 8) .. + 3 of row k % 8's qs (q8_0's arrangement of 32 bytes)
+//
+// The x8 layout of Q6_K (ggml: ql[128] low nibbles, qh[64] high bit pairs, 16 int8 scales (one per
+// 16 values), d; value = d sc (q - 32); half h of 128 values takes ql[64h ..], qh[32h ..], its four
+// 32-value runs from ql[64h + l] low, ql[64h + 32 + l] low, ql[64h + l] high, ql[64h + 32 + l] high
+// nibbles, with bits 0-1, 2-3, 4-5, 6-7 of qh[32h + l]). As q4_0's, group g at the byte offset of row
+// 8g; super-block b is 1680 bytes:
+//   bytes   0 ..  15   the eight rows' d
+//   bytes  16 .. 143   scale s of rows 0..7 for s = 0..15 (byte 16 + 8s + r)
+//   bytes 144 .. 911   half 0: ql[0..31], ql[32..63], qh[0..31] of the eight rows, each in q8_0's
+//                      arrangement of 32 bytes (256 bytes each); bytes 912 .. 1679 half 1 likewise
+#include <cstdint>
+
+#include "engine/formats/block.h"
+#include "engine/tensor/matrix.h"
+#include "engine/tensor/row_dot.h"
+
+namespace qlab::tensor {
+
+inline constexpr std::int64_t kInterleaveRows = 8;
+
+// src: rows x blocks q4_0 blocks, row-major; dst: the same byte count; rows a multiple of 8.
+void interleave_q4_0(const std::uint8_t* src, std::int64_t rows, std::int64_t blocks, std::uint8_t* dst);
+
+// src: rows x blocks q8_0 blocks; dst: the same byte count; rows a multiple of 8.
+void interleave_q8_0(const std::uint8_t* src, std::int64_t rows, std::int64_t blocks, std::uint8_t* dst);
+
+// src: rows x blocks Q4_K super-blocks; dst: rows / 8 * blocks * 1184 bytes; rows a multiple of 8.
+void interleave_q4_k(const std::uint8_t* src, std::int64_t rows, std::int64_t blocks, std::uint8_t* dst);
+
+// src: rows x blocks Q6_K super-blocks; dst: the same byte count; rows a multiple of 8.
+void interleave_q6_k(const std::uint8_t* src, std::int64_t rows, std::int64_t blocks, std::uint8_t* dst);
+
+// Sets w.interleaved where it applies (a packed ggml q4_0, q8_0, Q4_K or Q6_K matrix whose products
+// round their activations as llama.cpp does, rows a multiple of 8, a CPU with the x8 kernel); otherwise
+// leaves w as it is. Returns whether it did. The copy is made by the pool's threads; the original stays
+// (prompts widen it), so a mapped file's pages are read once more and then left to the page cache.
+bool interleave_for_decode(Matrix& w);
+
+// The RowDotSet member that reads spec's x8 layout (bind_row_dot's choice for a matrix with a copy).
+kernels::RowDot kernels::RowDotSet::*interleaved_kernel(const formats::BlockFormatSpec& spec);
+
+}  // namespace qlab::tensor
