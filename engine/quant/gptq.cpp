@@ -36,6 +36,9 @@ struct RowParams {
   }
 };
 
+// Input columns from which the host's factorisations use every BLAS thread.
+constexpr std::int64_t kThreadedFactorCols = 1024;
+
 inline float code_of(float w, float scale, float zero, float lo, float hi) {
   constexpr float kMagic = 12582912.0f;
   float v = scale == 0.0f ? 0.0f : w / scale;
@@ -269,11 +272,13 @@ QuantizedLinear gptq_quantize(std::span<const float> weight, std::int64_t rows, 
     if (on_solver) return opt.solver->factor(H.data(), add);
     U = H;
     for (std::size_t j = 0; j < C; ++j) U[j * C + j] += add;
-    // LAPACK's blocked factorisations on every thread: the pool is idle meanwhile (on one, they took
-    // 5-7x as long as the same calls given all 16 cores of an H100 host, qlab bench gptq).
-    tensor::set_blas_threads(thread_count());
+    // A wide Linear's blocked factorisations on every BLAS thread: the pool is idle meanwhile (on one,
+    // 2048 x 5632 took 6x as long as on all 16 cores of an H100 host, qlab bench gptq). A narrow one
+    // stays on one thread, where threads gain nothing, so its result does not depend on the core count.
+    const bool wide = cols >= kThreadedFactorCols;
+    if (wide) tensor::set_blas_threads(thread_count());
     const bool ok = inverse_cholesky(U, cols);
-    tensor::set_blas_threads(1);
+    if (wide) tensor::set_blas_threads(1);
     return ok;
   });
   H.clear();
