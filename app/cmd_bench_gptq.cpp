@@ -175,8 +175,7 @@ std::vector<Option> options() {
                            {"seq-len", "L", "tokens per sequence (default 2048)"},
                            {"group", "G", "group size, -1 per row (default 128)"},
                            {"act-order", "", "act-order (desc_act)"}};
-  for (auto& d : device_options()) o.push_back(d);
-  return o;
+  return with_device_options(std::move(o));
 }
 
 const Registrar reg{Command{

@@ -93,7 +93,7 @@ int run(const Args& a) {
   if (device.gpu) {
     opt.backend = device.backend;
 #if defined(QLAB_HAVE_CUDA)
-    const bool bf16 = a.get_or("gpu-math", "f32") == "bf16";
+    const bool bf16 = model::parse_gpu_math(a.get_or("gpu-math", "f32")) == model::GpuMath::BF16;
     opt.device_copy_gbs = [] { return cuda::copy_bandwidth(std::size_t{1} << 30, 10) / 1e9; };
     opt.device_gemm_gflops = [bf16](std::int64_t M, std::int64_t N, std::int64_t K) {
       return 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) /
@@ -166,8 +166,7 @@ std::vector<Option> options() {
       "fast (default: decode reads the stored bytes), exact (widen and BLAS, the reference) or native (llama.cpp's "
       "arithmetic: bf16 prompts by bf16 dot products, decode on int8 activations against int and FP4 formats)"},
      {"llama-bench", "FILE", "llama-bench -o json results of the same weights as GGUF: qlab / llama.cpp per test"}};
-  for (auto& d : device_options()) o.push_back(d);
-  return o;
+  return with_device_options(std::move(o));
 }
 
 const Registrar reg{Command{

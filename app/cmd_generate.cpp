@@ -106,8 +106,7 @@ std::vector<Option> options() {
                            {"top-k", "K", "sample among the K most likely tokens (default 0 = all)"},
                            {"top-p", "P", "sample among the smallest set reaching probability P (default 1)"},
                            {"seed", "S", "random seed for sampling (default 0)"}};
-  for (auto& d : device_options()) o.push_back(d);
-  return o;
+  return with_device_options(std::move(o));
 }
 
 const Registrar reg{Command{"generate", "continue a prompt with the model",

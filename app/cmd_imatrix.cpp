@@ -83,8 +83,7 @@ std::vector<Option> options() {
       {"chunks", "N", "use only the first N chunks (default: all)"},
       {"ctx", "N", "tokens per chunk (default 512, or the model's trained context if shorter)"},
       {"out", "FILE", "the imatrix file to write (GGUF format, as llama-imatrix writes it)"}};
-  for (auto& d : device_options()) o.push_back(d);
-  return o;
+  return with_device_options(std::move(o));
 }
 
 const Registrar reg{Command{

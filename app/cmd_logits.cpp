@@ -46,8 +46,7 @@ int run(const Args& a) {
 std::vector<Option> options() {
   std::vector<Option> o = {{"tokens", "FILE", "token ids, whitespace-separated (used as given: no BOS added)"},
                            {"out", "FILE", "output: float32 little-endian [n_tokens x vocab]"}};
-  for (auto& d : device_options()) o.push_back(d);
-  return o;
+  return with_device_options(std::move(o));
 }
 
 const Registrar reg{Command{"logits", "raw float32 logits of a token-id file", "MODEL --tokens FILE --out FILE",

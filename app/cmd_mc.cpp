@@ -74,8 +74,7 @@ std::vector<Option> options() {
       {"csv", "FILE", "questions in MMLU's CSV layout (question, A, B, C, D, answer letter; no header row); "
                       "default: the model folder's mmlu.csv (the built-in model ships one)"},
       {"limit", "N", "score only the first N questions"}};
-  for (auto& d : device_options()) o.push_back(d);
-  return o;
+  return with_device_options(std::move(o));
 }
 
 const Registrar reg{Command{

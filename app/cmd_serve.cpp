@@ -81,8 +81,7 @@ std::vector<Option> options() {
       {"chat-template", "NAME", "llama3, llama3.1, chatml, mistral, mistral-legacy or zephyr (default: the model's own)"},
       {"quant", "F", "serve the model with every Linear quantized to block format F (kept packed)"},
       {"math", "M", "native (default: bf16 prompts on bf16 dot products), fast or exact"}};
-  for (auto& d : device_options()) o.push_back(d);
-  return o;
+  return with_device_options(std::move(o));
 }
 
 const Registrar reg{Command{

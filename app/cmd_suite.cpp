@@ -201,7 +201,7 @@ Command suite_command() {
     "variant is compared token by token with the baseline's logits, computed once and kept in the cache. MMLU "
     "follows lm-evaluation-harness's mmlu task. Exit 1 when a variant could not be measured.",
     0, 1, run};
-  for (Option& o : device_options()) c.options.push_back(std::move(o));
+  c.options = with_device_options(std::move(c.options));
   return c;
 }
 

@@ -9,6 +9,11 @@
 
 namespace qlab::app {
 
+std::vector<Option> with_device_options(std::vector<Option> own) {
+  for (Option& o : device_options()) own.push_back(std::move(o));
+  return own;
+}
+
 std::vector<Option> device_options() {
   return {{"device", "D", "where the model runs: auto (a CUDA GPU when one is usable, else the CPU), cpu, cuda"},
           {"gpu-math", "M", "GPU products: f32 (default; equals the CPU to 1e-4) or bf16 (tensor cores)"}};

@@ -17,6 +17,8 @@
 namespace qlab::app {
 
 std::vector<Option> device_options();
+// A command's own options followed by device_options().
+std::vector<Option> with_device_options(std::vector<Option> own);
 
 struct DeviceArg {
   model::Backend* backend = nullptr;

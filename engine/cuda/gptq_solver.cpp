@@ -46,8 +46,7 @@ class CudaGptqSolver final : public model::GptqSolver {
     if (cols > (1LL << 31) / cols) fail("GPTQ on the GPU: {} input columns make a Hessian cuSOLVER cannot index", cols);
     rows_ = rows;
     cols_ = cols;
-    block_ = std::min(block_size, cols);
-    const auto R = static_cast<std::size_t>(rows), C = static_cast<std::size_t>(cols), B = static_cast<std::size_t>(block_);
+    const auto R = static_cast<std::size_t>(rows), C = static_cast<std::size_t>(cols), B = static_cast<std::size_t>(std::min(block_size, cols));
     w_ = weights_.alloc(R * C * 4, "GPTQ's weight");
     u_ = weights_.alloc(C * C * 4, "GPTQ's Hessian factor");
     w1_ = weights_.alloc(B * R * 4, "GPTQ's block");
@@ -175,7 +174,7 @@ class CudaGptqSolver final : public model::GptqSolver {
   }
 
   WeightCache& weights_;
-  std::int64_t rows_ = 0, cols_ = 0, block_ = 0;
+  std::int64_t rows_ = 0, cols_ = 0;
   Buffer w_, u_, w1_, err_, codes1_, codes_, slot_, params_, small_, work_;
 };
 
