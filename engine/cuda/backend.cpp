@@ -13,6 +13,7 @@
 #include "engine/cuda/context.h"
 #include "engine/cuda/gptq_solver.h"
 #include "engine/cuda/kernels.h"
+#include "engine/cuda/op_profile.h"
 #include "engine/cuda/weights.h"
 
 namespace qlab::cuda {
@@ -88,6 +89,7 @@ class DeviceState {
   std::vector<float> cs, sn;
   std::vector<const float*> ptrs;
   std::vector<std::int64_t> pos0;
+  OpProfile profile;  // QLAB_CUDA_PROFILE=1: GPU time per operation, printed at exit
 };
 
 DeviceState& state() {
@@ -114,6 +116,7 @@ class CudaBackend final : public model::Backend {
 
   Pass& begin_pass(const model::Model& m, std::span<KVCache* const> caches, std::int64_t T) override {
     flush();
+    mark("begin_pass (tables)");
     const io::ModelConfig& c = m.config();
     const std::int64_t B = static_cast<std::int64_t>(caches.size()), R = B * T;
     const std::int64_t H = c.hidden_size, I = c.intermediate_size, half = c.head_dim / 2;
@@ -189,14 +192,17 @@ class CudaBackend final : public model::Backend {
   bool host_memory() const override { return false; }
   void upload(const float* host, std::int64_t n, float* dst) override {
     flush();
+    mark("upload");
     check(cudaMemcpyAsync(dst, host, static_cast<std::size_t>(n) * 4, cudaMemcpyHostToDevice, st_.ctx.stream()),
           "copying to the GPU");
   }
   void download(const float* src, std::int64_t n, float* host) override {
     flush();
+    mark("download");
     check(cudaMemcpyAsync(host, src, static_cast<std::size_t>(n) * 4, cudaMemcpyDeviceToHost, st_.ctx.stream()),
           "copying from the GPU");
     st_.ctx.sync("copying from the GPU");
+    st_.profile.settle();
   }
   std::shared_ptr<float> alloc(std::int64_t n) override {
     flush();
@@ -214,7 +220,9 @@ class CudaBackend final : public model::Backend {
   // ---- operations ----------------------------------------------------------------------------------
   void embed(const tensor::Matrix& table, std::span<const std::int32_t> tokens, float* x) override {
     flush();
+    mark("embed");
     st_.weights.begin_op();
+    mark_weights();
     const DeviceWeight w = st_.weights.get(table);
     auto* ids = st_.ids.get<std::int32_t>(static_cast<std::int64_t>(tokens.size()), st_.weights);
     check(cudaMemcpyAsync(ids, tokens.data(), tokens.size() * 4, cudaMemcpyHostToDevice, st_.ctx.stream()),
@@ -225,6 +233,7 @@ class CudaBackend final : public model::Backend {
   void rmsnorm(const float* x, std::span<const float> w, float eps, std::int64_t rows, std::int64_t n,
                float* out) override {
     flush();
+    mark("rmsnorm");
     kernels::rmsnorm(x, st_.weights.vec(w), eps, rows, n, out, st_.ctx.stream());
   }
 
@@ -239,6 +248,7 @@ class CudaBackend final : public model::Backend {
           st.pending.count < kernels::kGemvMaxParts))
       flush();
     if (st.pending.count == 0) st.weights.begin_op();
+    mark_weights();
     const DeviceWeight w = st.weights.get(wm);
     const std::int64_t N = w.rows, K = w.cols;
     cudaStream_t s = st_.ctx.stream();
@@ -247,6 +257,7 @@ class CudaBackend final : public model::Backend {
       const int M = static_cast<int>(rows);
       if (w.type != WeightType::Packed) {
         if (st.pending.count > 0 && (st.pending_type != w.type || st.pending_K != K)) flush();
+        mark(matmul_label(small, w.type));
         kernels::GemvBatch& b = st.pending;
         if (b.count == 0) {
           st.pending_x = x;
@@ -263,21 +274,13 @@ class CudaBackend final : public model::Backend {
         return;
       }
       flush();
-      // gemv_packed.cu reads the packed bytes in place, but its test has not yet run on a GPU: until
-      // it has, decode keeps the tested path, a dequantized slab in scratch.
-      float* buf = st_.slab.get<float>(std::min(slab, N) * K, st_.weights);
-      for (std::int64_t r0 = 0; r0 < N; r0 += slab) {
-        const std::int64_t n = std::min(slab, N - r0);
-        kernels::rows_to_f32(w, st_.ctx.tables(), nullptr, r0, n, buf, s);
-        DeviceWeight f{};
-        f.type = WeightType::F32;
-        f.rows = n;
-        f.cols = K;
-        f.data = buf;
-        kernels::gemv(f, 0, n, x, M, y + r0, N, s);
-      }
+      mark(matmul_label(small, w.type));
+      // Packed weights are read in place and dequantized in registers (gemv_packed.cu): 4 bits
+      // read per weight instead of a float32 slab written and read back.
+      kernels::gemv_packed(w, st_.ctx.tables(), x, M, y, N, s);
       return;
     }
+    mark(matmul_label(small, w.type));
     if (math_ == model::GpuMath::F32) {
       if (w.type == WeightType::F32) {
         gemm(w.data, CUDA_R_32F, N, K, x, CUDA_R_32F, rows, y, N);
@@ -319,6 +322,7 @@ class CudaBackend final : public model::Backend {
 
   void bias_rope(Pass& p, const model::LayerWeights& lw, model::NewKV nkv) override {
     flush();
+    mark("bias_rope");
     const io::ModelConfig& c = p.model->config();
     const auto& cp = static_cast<const CudaPass&>(p);
     kernels::RopeArgs a;
@@ -341,6 +345,7 @@ class CudaBackend final : public model::Backend {
 
   void store_kv(Pass& p, int layer, model::NewKV nkv) override {
     flush();
+    mark("store_kv");
     if (p.B == 1) return;  // written in place (new_kv)
     cudaStream_t s = st_.ctx.stream();
     for (std::int64_t b = 0; b < p.B; ++b) {
@@ -358,6 +363,7 @@ class CudaBackend final : public model::Backend {
 
   void attention(Pass& p, int layer) override {
     flush();
+    mark("attention");
     const io::ModelConfig& c = p.model->config();
     const auto& cp = static_cast<const CudaPass&>(p);
     kernels::AttentionArgs a;
@@ -382,16 +388,19 @@ class CudaBackend final : public model::Backend {
   void residual_rmsnorm(float* x, const float* h, std::span<const float> w, float eps, std::int64_t rows,
                         std::int64_t n, float* out) override {
     flush();
+    mark("residual_rmsnorm");
     kernels::residual_rmsnorm(x, h, st_.weights.vec(w), eps, rows, n, out, st_.ctx.stream());
   }
 
   void swiglu(float* gate, const float* up, std::int64_t rows, std::int64_t n) override {
     flush();
+    mark("swiglu");
     kernels::swiglu(gate, up, rows * n, st_.ctx.stream());
   }
 
   void residual_add(float* x, const float* h, std::int64_t rows, std::int64_t n) override {
     flush();
+    mark("residual_add");
     kernels::residual_add(x, h, rows * n, st_.ctx.stream());
   }
 
@@ -399,6 +408,7 @@ class CudaBackend final : public model::Backend {
   // column-major (cols x rows). Float32 operands and sums (the handle's default math: no TF32).
   void accumulate_gram(const float* x, std::int64_t rows, std::int64_t cols, float* g, bool accumulate) override {
     flush();
+    mark("accumulate_gram");
     const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
     if (rows <= 0) {
       if (!accumulate) check(cudaMemsetAsync(g, 0, static_cast<std::size_t>(cols * cols) * 4, st_.ctx.stream()), "clearing X^T X");
@@ -417,6 +427,7 @@ class CudaBackend final : public model::Backend {
   void nll(const float* logits, std::int64_t rows, std::int64_t vocab, const std::int32_t* targets,
            double* out) override {
     flush();
+    mark("nll");
     if (rows <= 0) return;
     cudaStream_t s = st_.ctx.stream();
     auto* buf = static_cast<std::uint8_t*>(st_.reduce.get(static_cast<std::size_t>(rows) * 12 + 16, st_.weights));
@@ -428,11 +439,13 @@ class CudaBackend final : public model::Backend {
     check(cudaMemcpyAsync(out, dout, static_cast<std::size_t>(rows) * 8, cudaMemcpyDeviceToHost, s),
           "copying the NLLs");
     st_.ctx.sync("computing the NLLs");
+    st_.profile.settle();
   }
 
   void kl_rows(const float* base, const float* test, std::int64_t rows, std::int64_t vocab,
                const std::int32_t* targets, model::TokenKL* out) override {
     flush();
+    mark("kl_rows");
     if (rows <= 0) return;
     cudaStream_t s = st_.ctx.stream();
     const std::size_t row_bytes = sizeof(kernels::KLRow);
@@ -446,11 +459,28 @@ class CudaBackend final : public model::Backend {
     check(cudaMemcpyAsync(host.data(), dout, host.size() * row_bytes, cudaMemcpyDeviceToHost, s),
           "copying the KL-divergences");
     st_.ctx.sync("computing the KL-divergences");
+    st_.profile.settle();
     for (std::size_t i = 0; i < host.size(); ++i)
       out[i] = {host[i].kld, host[i].nll_base, host[i].nll_test, host[i].delta_p, host[i].same_top != 0};
   }
 
  private:
+  void mark(const char* label) { st_.profile.mark(label, st_.ctx.stream()); }
+  // The weight cache's lookup, and the upload of a weight not yet on the device (the first pass
+  // uploads the whole model): its own line, not added to the operation before it.
+  void mark_weights() {
+    if (st_.profile.on()) mark("weights (lookup, upload)");
+  }
+  const char* matmul_label(bool small, WeightType t) const {
+    // By WeightType: F32, F16, BF16, Packed.
+    static constexpr const char* kSmall[] = {"gemv f32", "gemv f16", "gemv bf16", "gemv packed"};
+    static constexpr const char* kF32[] = {"gemm f32", "gemm f32 (f16 widened)", "gemm f32 (bf16 widened)",
+                                           "gemm f32 (packed widened)"};
+    static constexpr const char* kBF16[] = {"gemm bf16 (f32 narrowed)", "gemm bf16 (f16 narrowed)", "gemm bf16",
+                                            "gemm bf16 (packed widened)"};
+    const auto i = static_cast<int>(t);
+    return small ? kSmall[i] : math_ == model::GpuMath::F32 ? kF32[i] : kBF16[i];
+  }
   // Launches the held-back matrix-vector products.
   void flush() {
     kernels::GemvBatch& b = st_.pending;

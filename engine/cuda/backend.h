@@ -3,10 +3,9 @@
 //
 //   weights      kept on the device in their stored type (weights.h): bf16 stays bf16, packed stays
 //                packed; uploaded on first use, freed least-recently-used when memory runs out
-//   products     y = x W^T. Up to 8 rows of x (decoding): the GEMV kernel (gemv.cu), one pass over the
-//                stored weights, float32 arithmetic; packed weights are dequantized a slab of rows at
-//                a time into scratch first (gemv_packed.cu, which dequantizes in registers instead,
-//                waits for its test to run on a GPU). More rows: cuBLAS, f32 math = float32 operands and
+//   products     y = x W^T. Up to 8 rows of x (decoding): the GEMV kernels, one pass over the stored
+//                weights, float32 arithmetic: gemv.cu for f32/f16/bf16, gemv_packed.cu for packed
+//                weights (dequantized in registers, never widened in memory). More rows: cuBLAS, f32 math = float32 operands and
 //                accumulation (CUBLAS_COMPUTE_32F, default math mode: no TF32), half-precision and
 //                packed weights widened a slab at a time; bf16 math = x rounded to bfloat16, bf16
 //                weights as stored (others narrowed a slab at a time), tensor cores, float32 accumulation

@@ -239,7 +239,7 @@ TEST(ForwardOnGpu, BatchOfSequencesAtDifferentPositions) {
 
 // A fake-quantized model kept packed runs on the device without float32 copies of its weights:
 // its logits equal the CPU's run of the same packed model, prefill (GEMM after a dequantized slab)
-// and decode (GEMV over a dequantized slab), in every format family.
+// and decode (gemv_packed.cu, dequantizing in registers), in every format family.
 TEST(ForwardOnGpu, PackedWeightsEqualTheCpu) {
   QLAB_REQUIRE_GPU();
   const Model base = Model::load(qlab::testing::synth("hd64_bf16", synth_cases()[0].config, io::DType::BF16));
