@@ -44,6 +44,25 @@ struct TileGeometry {
   int group, q_tiles, kv_heads;
 };
 
+// A key or value tile, rows j0 .. j0 + 63 of the cache (zeros from row n on), as 16-byte loads, all of
+// a thread's issued before any is used: the tile's latency is paid once, not once per element.
+// Element e = tid + 256 u of the tile's float4s is row e / (HD / 4), columns 4 (e % (HD / 4)) ...
+// (a warp reads whole rows: coalesced). The cache rows are 16-byte aligned: kv_dim and the head's
+// offset are multiples of 4, and each layer's keys start at a multiple of capacity * kv_dim floats.
+template <int HD>
+constexpr int kTileVecs = kBC * HD / 4 / 256;
+
+template <int HD>
+__device__ inline void load_tile(const float* base, int kv_dim, std::int64_t j0, std::int64_t n, int tid,
+                                 float4 (&rows)[kTileVecs<HD>]) {
+#pragma unroll
+  for (int u = 0; u < kTileVecs<HD>; ++u) {
+    const int e = tid + 256 * u, j = e / (HD / 4), d = e % (HD / 4) * 4;
+    rows[u] = j0 + j < n ? __ldg(reinterpret_cast<const float4*>(base + (j0 + j) * kv_dim + d))
+                         : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+}
+
 // Tile `qt` of sequence b, KV head g: row i is pair p = qt * 64 + i -> position t = p / group, head
 // g * group + p % group.
 template <int HD>
@@ -94,9 +113,16 @@ __global__ void __launch_bounds__(256) attention_tiled(AttentionArgs a, TileGeom
   for (int tile = tile0; tile < tile1; ++tile) {
     const std::int64_t j0 = static_cast<std::int64_t>(tile) * kBC;
     __syncthreads();  // the previous tile's V and P are no longer read
-    for (int e = tid; e < kBC * HD; e += 256) {
-      const int j = e / HD, d = e % HD;
-      kv[d * kKStride + j] = j0 + j < n_keys ? kbase[(j0 + j) * kv_dim + d] : 0.0f;
+    {
+      float4 rows[kTileVecs<HD>];
+      load_tile<HD>(kbase, kv_dim, j0, n_keys, tid, rows);
+      for (int u = 0; u < kTileVecs<HD>; ++u) {
+        const int e = tid + 256 * u, j = e / (HD / 4), d = e % (HD / 4) * 4;
+        kv[d * kKStride + j] = rows[u].x;
+        kv[(d + 1) * kKStride + j] = rows[u].y;
+        kv[(d + 2) * kKStride + j] = rows[u].z;
+        kv[(d + 3) * kKStride + j] = rows[u].w;
+      }
     }
     __syncthreads();
     float sc[4][4];
@@ -136,9 +162,10 @@ __global__ void __launch_bounds__(256) attention_tiled(AttentionArgs a, TileGeom
     }
     }  // warp_active
     __syncthreads();  // scores done with K^T; P^T complete
-    for (int e = tid; e < kBC * HD; e += 256) {
-      const int j = e / HD, d = e % HD;
-      kv[j * HD + d] = j0 + j < n_keys ? vbase[(j0 + j) * kv_dim + d] : 0.0f;
+    {
+      float4 rows[kTileVecs<HD>];
+      load_tile<HD>(vbase, kv_dim, j0, n_keys, tid, rows);
+      for (int u = 0; u < kTileVecs<HD>; ++u) reinterpret_cast<float4*>(kv)[tid + 256 * u] = rows[u];
     }
     __syncthreads();
     const int jn = warp_active ? static_cast<int>(n_keys - j0 < kBC ? n_keys - j0 : kBC) : 0;

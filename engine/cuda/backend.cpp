@@ -90,6 +90,10 @@ class DeviceState {
   std::vector<const float*> ptrs;
   std::vector<std::int64_t> pos0;
   OpProfile profile;  // QLAB_CUDA_PROFILE=1: GPU time per operation, printed at exit
+  // The input whose bf16 rounding x16 holds (x16_n values), shared by the backends of both math
+  // modes as the buffers are.
+  const float* x16_of = nullptr;
+  std::int64_t x16_n = 0;
 };
 
 DeviceState& state() {
@@ -243,10 +247,11 @@ class CudaBackend final : public model::Backend {
   void matmul(const float* x, std::int64_t rows, const tensor::Matrix& wm, float* y) override {
     if (rows <= 0) return;
     const bool small = rows <= kernels::kGemvMaxRows;
+    if (small) st_.x16_of = nullptr;  // its output is written later, when the batch goes out
     DeviceState& st = st_;
     if (!(small && st.pending.count > 0 && st.pending_x == x && st.pending_M == rows &&
           st.pending.count < kernels::kGemvMaxParts))
-      flush();
+      launch_pending();
     if (st.pending.count == 0) st.weights.begin_op();
     mark_weights();
     const DeviceWeight w = st.weights.get(wm);
@@ -256,7 +261,7 @@ class CudaBackend final : public model::Backend {
     if (small) {
       const int M = static_cast<int>(rows);
       if (w.type != WeightType::Packed) {
-        if (st.pending.count > 0 && (st.pending_type != w.type || st.pending_K != K)) flush();
+        if (st.pending.count > 0 && (st.pending_type != w.type || st.pending_K != K)) launch_pending();
         mark(matmul_label(small, w.type));
         kernels::GemvBatch& b = st.pending;
         if (b.count == 0) {
@@ -273,7 +278,7 @@ class CudaBackend final : public model::Backend {
         ++b.count;
         return;
       }
-      flush();
+      launch_pending();
       mark(matmul_label(small, w.type));
       // Packed weights are read in place and dequantized in registers (gemv_packed.cu): 4 bits
       // read per weight instead of a float32 slab written and read back.
@@ -295,8 +300,14 @@ class CudaBackend final : public model::Backend {
       return;
     }
     // bf16 math: the activations rounded to bfloat16 once, the weights as stored when bf16.
+    // q, k and v (gate and up) read the same x: it is rounded once for all of them.
     auto* xb = st_.x16.get<__nv_bfloat16>(rows * K, st_.weights);
-    kernels::to_bf16(x, rows * K, xb, s);
+    if (st_.x16_of != x || st_.x16_n != rows * K) {
+      kernels::to_bf16(x, rows * K, xb, s);
+      st_.x16_of = x;
+      st_.x16_n = rows * K;
+    }
+    if (y < x + rows * K && x < y + rows * N) st_.x16_of = nullptr;  // the product overwrites its own input
     if (w.type == WeightType::BF16) {
       gemm(w.data, CUDA_R_16BF, N, K, xb, CUDA_R_16BF, rows, y, N);
       return;
@@ -395,6 +406,15 @@ class CudaBackend final : public model::Backend {
   void swiglu(float* gate, const float* up, std::int64_t rows, std::int64_t n) override {
     flush();
     mark("swiglu");
+    if (math_ == model::GpuMath::BF16 && rows > kernels::kGemvMaxRows) {
+      // down_proj's GEMM reads its input in bf16: written here in the same pass over the values, so
+      // matmul finds it rounded already (st_.x16_of) instead of reading the float32 result again.
+      auto* g16 = st_.x16.get<__nv_bfloat16>(rows * n, st_.weights);
+      kernels::swiglu(gate, up, rows * n, st_.ctx.stream(), g16);
+      st_.x16_of = gate;
+      st_.x16_n = rows * n;
+      return;
+    }
     kernels::swiglu(gate, up, rows * n, st_.ctx.stream());
   }
 
@@ -481,8 +501,14 @@ class CudaBackend final : public model::Backend {
     const auto i = static_cast<int>(t);
     return small ? kSmall[i] : math_ == model::GpuMath::F32 ? kF32[i] : kBF16[i];
   }
-  // Launches the held-back matrix-vector products.
+  // Every operation but matmul starts here: it may write any buffer, so the bf16 copy of a
+  // product's input no longer stands for it.
   void flush() {
+    st_.x16_of = nullptr;
+    launch_pending();
+  }
+  // Launches the held-back matrix-vector products.
+  void launch_pending() {
     kernels::GemvBatch& b = st_.pending;
     if (b.count == 0) return;
     const kernels::GemvBatch out = b;

@@ -7,8 +7,10 @@
 //                weights, float32 arithmetic: gemv.cu for f32/f16/bf16, gemv_packed.cu for packed
 //                weights (dequantized in registers, never widened in memory). More rows: cuBLAS, f32 math = float32 operands and
 //                accumulation (CUBLAS_COMPUTE_32F, default math mode: no TF32), half-precision and
-//                packed weights widened a slab at a time; bf16 math = x rounded to bfloat16, bf16
-//                weights as stored (others narrowed a slab at a time), tensor cores, float32 accumulation
+//                packed weights widened a slab at a time; bf16 math = x rounded to bfloat16 (once
+//                for the products that share it: q, k, v; gate, up; SwiGLU writes down_proj's as it
+//                computes it), bf16 weights as stored (others narrowed a slab at a time), tensor
+//                cores, float32 accumulation
 //   attention    attention.cu (tiled, online softmax; split along the keys for decoding)
 //   KV cache     float32 on the device, [capacity, kv_heads * head_dim] keys then values per layer
 //   evaluation   nll and kl_rows reduce logit rows on the device; only per-token numbers come back

@@ -35,7 +35,8 @@ struct RopeArgs {
   int nh = 0, nkv = 0, hd = 0;
 };
 void bias_rope(const RopeArgs& a, cudaStream_t s);
-void swiglu(float* gate, const float* up, std::int64_t n, cudaStream_t s);
+// gate16, when given, also receives the result rounded to bfloat16 (down_proj's input in bf16 math).
+void swiglu(float* gate, const float* up, std::int64_t n, cudaStream_t s, __nv_bfloat16* gate16 = nullptr);
 void residual_add(float* x, const float* h, std::int64_t n, cudaStream_t s);
 void to_bf16(const float* x, std::int64_t n, __nv_bfloat16* out, cudaStream_t s);
 // out[i] = logsumexp(row i) - row i [targets[i]] (float exps, double sums).

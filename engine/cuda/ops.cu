@@ -25,14 +25,15 @@ __device__ inline float warp_max(float v) {
   return v;
 }
 
-// Sum over the block (kThreads threads); every thread gets the total. `scratch` holds 32 doubles.
+// Sum over the block (any multiple of 32 threads up to 1024); every thread gets the total. `scratch`
+// holds 32 doubles.
 __device__ double block_sum(double v, double* scratch) {
   v = warp_sum(v);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   __syncthreads();  // scratch may still be read from a previous call
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  v = lane < kThreads / 32 ? scratch[lane] : 0.0;
+  v = lane < static_cast<int>(blockDim.x / 32) ? scratch[lane] : 0.0;
   return warp_sum(v);
 }
 
@@ -42,30 +43,62 @@ __device__ float block_max(float v, float* scratch) {
   __syncthreads();
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  v = lane < kThreads / 32 ? scratch[lane] : -INFINITY;
+  v = lane < static_cast<int>(blockDim.x / 32) ? scratch[lane] : -INFINITY;
   return warp_max(v);
 }
 
 // Float partial sums per thread (a few hundred squares at most for an 8k row), totalled in double,
 // as the CPU's float lanes flushed into a double.
-__global__ void rmsnorm_kernel(float* x, const float* h, const float* w, float eps, std::int64_t n, float* out) {
+__global__ void __launch_bounds__(1024) rmsnorm_kernel(float* x, const float* h, const float* w, float eps, std::int64_t n, float* out) {
   __shared__ double scratch[32];
   float* xr = x + blockIdx.x * n;
   const float* hr = h ? h + blockIdx.x * n : nullptr;
   float* o = out + blockIdx.x * n;
+  const int nt = static_cast<int>(blockDim.x);
   float ss = 0.0f;
-  for (std::int64_t i = threadIdx.x; i < n; i += kThreads) {
-    float v = xr[i];
-    if (hr) {
-      v = __fadd_rn(v, hr[i]);
-      xr[i] = v;
+  // Four values per load where the rows allow it: a decoding pass has one row, and this block
+  // alone reads all of it.
+  const bool vec = n % 4 == 0 && (reinterpret_cast<std::uintptr_t>(xr) | reinterpret_cast<std::uintptr_t>(o) |
+                                  reinterpret_cast<std::uintptr_t>(w) | reinterpret_cast<std::uintptr_t>(hr)) % 16 == 0;
+  if (vec) {
+    for (std::int64_t i = threadIdx.x; i < n / 4; i += nt) {
+      float4 v = reinterpret_cast<const float4*>(xr)[i];
+      if (hr) {
+        const float4 a = reinterpret_cast<const float4*>(hr)[i];
+        v = make_float4(__fadd_rn(v.x, a.x), __fadd_rn(v.y, a.y), __fadd_rn(v.z, a.z), __fadd_rn(v.w, a.w));
+        reinterpret_cast<float4*>(xr)[i] = v;
+      }
+      ss = __fadd_rn(ss, __fmul_rn(v.x, v.x));
+      ss = __fadd_rn(ss, __fmul_rn(v.y, v.y));
+      ss = __fadd_rn(ss, __fmul_rn(v.z, v.z));
+      ss = __fadd_rn(ss, __fmul_rn(v.w, v.w));
     }
-    ss = __fadd_rn(ss, __fmul_rn(v, v));
+  } else {
+    for (std::int64_t i = threadIdx.x; i < n; i += nt) {
+      float v = xr[i];
+      if (hr) {
+        v = __fadd_rn(v, hr[i]);
+        xr[i] = v;
+      }
+      ss = __fadd_rn(ss, __fmul_rn(v, v));
+    }
   }
   const double total = block_sum(ss, scratch);
   const auto inv = static_cast<float>(1.0 / sqrt(total / static_cast<double>(n) + static_cast<double>(eps)));
-  for (std::int64_t i = threadIdx.x; i < n; i += kThreads) o[i] = __fmul_rn(w[i], __fmul_rn(xr[i], inv));
+  if (vec) {
+    for (std::int64_t i = threadIdx.x; i < n / 4; i += nt) {
+      const float4 v = reinterpret_cast<const float4*>(xr)[i], g = reinterpret_cast<const float4*>(w)[i];
+      reinterpret_cast<float4*>(o)[i] = make_float4(__fmul_rn(g.x, __fmul_rn(v.x, inv)), __fmul_rn(g.y, __fmul_rn(v.y, inv)),
+                                                    __fmul_rn(g.z, __fmul_rn(v.z, inv)), __fmul_rn(g.w, __fmul_rn(v.w, inv)));
+    }
+  } else {
+    for (std::int64_t i = threadIdx.x; i < n; i += nt) o[i] = __fmul_rn(w[i], __fmul_rn(xr[i], inv));
+  }
 }
+
+// Threads per row of a norm: a prompt's many rows fill the GPU with blocks of kThreads; a decoding
+// pass's few rows each get a block of 1024, so that one row is read in one or two rounds of loads.
+unsigned norm_threads(std::int64_t rows) { return rows < 32 ? 1024u : static_cast<unsigned>(kThreads); }
 
 // Block (r, y) handles row r's pairs y * blockDim.x ... (a few rows: several blocks per row).
 __global__ void bias_rope_kernel(RopeArgs a) {
@@ -98,12 +131,14 @@ __global__ void bias_rope_kernel(RopeArgs a) {
 }
 
 // silu(g) * u with the CPU's clamps (tensor::silu_mul): g raised to -87, e^-g's argument capped at 87.
-__global__ void swiglu_kernel(float* g, const float* u, std::int64_t n) {
+__global__ void swiglu_kernel(float* g, const float* u, std::int64_t n, __nv_bfloat16* g16) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const float x = fmaxf(g[i], -87.0f);
     const float a = fmaxf(-x, -87.0f);
-    g[i] = __fmul_rn(__fdiv_rn(x, __fadd_rn(1.0f, expf(a))), u[i]);
+    const float y = __fmul_rn(__fdiv_rn(x, __fadd_rn(1.0f, expf(a))), u[i]);
+    g[i] = y;
+    if (g16) g16[i] = __float2bfloat16_rn(y);
   }
 }
 
@@ -220,14 +255,14 @@ unsigned grid_for(std::int64_t n) {
 void rmsnorm(const float* x, const float* w, float eps, std::int64_t rows, std::int64_t n, float* out, cudaStream_t s) {
   if (rows <= 0) return;
   // x is only read when h is null.
-  rmsnorm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(const_cast<float*>(x), nullptr, w, eps, n, out);
+  rmsnorm_kernel<<<static_cast<unsigned>(rows), norm_threads(rows), 0, s>>>(const_cast<float*>(x), nullptr, w, eps, n, out);
   check_launch("rmsnorm kernel");
 }
 
 void residual_rmsnorm(float* x, const float* h, const float* w, float eps, std::int64_t rows, std::int64_t n,
                       float* out, cudaStream_t s) {
   if (rows <= 0) return;
-  rmsnorm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(x, h, w, eps, n, out);
+  rmsnorm_kernel<<<static_cast<unsigned>(rows), norm_threads(rows), 0, s>>>(x, h, w, eps, n, out);
   check_launch("residual + rmsnorm kernel");
 }
 
@@ -240,9 +275,9 @@ void bias_rope(const RopeArgs& a, cudaStream_t s) {
   check_launch("bias + RoPE kernel");
 }
 
-void swiglu(float* gate, const float* up, std::int64_t n, cudaStream_t s) {
+void swiglu(float* gate, const float* up, std::int64_t n, cudaStream_t s, __nv_bfloat16* gate16) {
   if (n <= 0) return;
-  swiglu_kernel<<<grid_for(n), kThreads, 0, s>>>(gate, up, n);
+  swiglu_kernel<<<grid_for(n), kThreads, 0, s>>>(gate, up, n, gate16);
   check_launch("SwiGLU kernel");
 }
 
