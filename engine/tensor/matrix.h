@@ -19,6 +19,8 @@
 
 namespace qlab::tensor {
 
+class InterleavedRows;  // row_interleave.h
+
 enum class ElemType { F32, F16, BF16, Packed };
 
 // How a product with a matrix sums its float32 terms.
@@ -46,9 +48,9 @@ struct Matrix {
   // when widening. The parts are borrowed; `owner` keeps them alive (or the caller does).
   formats::QuantizedView packed;
   // Packed: a copy of the rows in a layout made for decoding (row_interleave.h: eight rows interleaved
-  // block by block), set where this CPU has a kernel that reads it; the row-dot kernels then read the
-  // copy and every other product `packed`. nullptr: none.
-  std::shared_ptr<const std::vector<std::uint8_t>> interleaved;
+  // block by block), made at the first one-row product whose kernel reads it; that kernel then reads
+  // the copy and every other product `packed`. nullptr: the format has no such layout.
+  std::shared_ptr<InterleavedRows> interleaved;
   ProductMath math = ProductMath::Fast;
   // Set for a weight run as another runtime runs it: the activations a product with this matrix
   // takes are first rounded in place by this function (rows x cols, row-major) — e.g. a GGUF tensor

@@ -80,6 +80,10 @@ struct RowDotSet {
   // (row_interleave.h: args.data the copy; args.row_bytes a plain row's bytes); r0 and n multiples of
   // 8. AVX-512 VNNI only.
   RowDot ggml_q4_0_x8, ggml_q8_0_x8, ggml_q4_k_x8, ggml_q6_k_x8;
+  // ProductMath::Native on qlab's nvfp4, mxfp4, int4 and int8 groups with rows interleaved by 8
+  // (row_interleave.h; args bound as for the row-at-a-time kernels, args.data the copy); r0 and n
+  // multiples of 8. AVX-512 VNNI only.
+  RowDot nvfp4_x8, mxfp4_x8, int4_x8, int8_x8;
 };
 
 // kRowDots: the float kernels (the integer ones nullptr); kIntRowDots: only the integer kernels,
@@ -93,6 +97,11 @@ void ggml_q4_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y
 void ggml_q8_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
 void ggml_q4_k_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
 void ggml_q6_k_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+// row_dot_q8_x8_qlab_avx512.cpp
+void nvfp4_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+void mxfp4_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+void int4_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+void int8_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
 }
 namespace avx2 {
 extern const RowDotSet kRowDots;
