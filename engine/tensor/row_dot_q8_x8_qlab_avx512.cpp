@@ -43,16 +43,17 @@ inline __m256 e8m0_half(const std::uint8_t* p) {
                               _mm256_castsi256_ps(_mm256_set1_epi32(0x7FC00000)));
 }
 
-// Eight E4M3 scale codes as their values / 2: sign and the seven other bits moved under an IEEE
+// Sixteen E4M3 scale codes as their values / 2: sign and the seven other bits moved under an IEEE
 // half's sign, exponent (4 of 5 bits) and fraction, widened exactly (subnormals too) by F16C, then
 // times 2^7 (the exponent biases differ by 8; halved). Magnitude 0x7F is E4M3's NaN.
-inline __m256 e4m3_half(const std::uint8_t* p) {
-  const __m128i c = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-  const __m128i mag = _mm_and_si128(c, _mm_set1_epi16(0x7F));
-  const __m128i h = _mm_or_si128(_mm_slli_epi16(mag, 7), _mm_slli_epi16(_mm_and_si128(c, _mm_set1_epi16(0x80)), 8));
-  const __m256 v = _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(128.0f));
-  const __mmask8 nan = _mm_cmpeq_epi16_mask(mag, _mm_set1_epi16(0x7F));
-  return _mm256_mask_blend_ps(nan, v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FC00000)));
+inline __m512 e4m3_half16(const std::uint8_t* p) {
+  const __m256i c = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m256i mag = _mm256_and_si256(c, _mm256_set1_epi16(0x7F));
+  const __m256i h =
+      _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(c, _mm256_set1_epi16(0x80)), 8));
+  const __m512 v = _mm512_mul_ps(_mm512_cvtph_ps(h), _mm512_set1_ps(128.0f));
+  const __mmask16 nan = _mm256_cmpeq_epi16_mask(mag, _mm256_set1_epi16(0x7F));
+  return _mm512_mask_blend_ps(nan, v, _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)));
 }
 
 // 2 x E2M1 + 12 by code (row_dot_q8_impl.h's kE2M1x2Plus12), in every 128-bit lane.
@@ -75,28 +76,31 @@ struct Fp4Base {
 };
 
 // nvfp4: per block, the eight rows' E4M3 scales of values 0-15, those of values 16-31, the codes;
-// the tensor scale at the end. The two halves of a block are the activations' two sums of 16 (xs).
+// the tensor scale at the end. The two halves of a block meet the activations' two sums of 16 (xs)
+// and their own scales side by side in one 512-bit vector (lanes 0-7 values 0-15 of rows 0..7,
+// lanes 8-15 values 16-31), so a block's float work is one conversion, one product and one fused
+// multiply-add; the driver adds the two halves of each row at the end.
 struct Nvfp4X8 : Fp4Base {
   static constexpr std::int64_t kHead = 16, kBlock = kCodes4;
-  struct Head {
-    __m256 lo, hi;
-  };
-  static Head head(const std::uint8_t* p) { return {e4m3_half(p), e4m3_half(p + 8)}; }
+  using Acc = __m512;
+  using Head = __m512;
+  static Head head(const std::uint8_t* p) { return e4m3_half16(p); }
   static float row_scale(const RowDotArgs& a) { return a.tensor_scale; }
-  static __m256 block(const RowDotArgs& a, const std::uint8_t* p, const Head& h, const X& x, std::int64_t b, __m256 acc) {
+  static __m512 block(const RowDotArgs& a, const std::uint8_t* p, const Head& h, const X& x, std::int64_t b, __m512 acc) {
     __m512i lo, hi;
     nibble_sums<true>(p, x, e2m1_table(), lo, hi);
-    const __m256i slo = _mm256_sub_epi32(fold(lo), _mm256_set1_epi32(12 * a.xs[2 * b]));
-    const __m256i shi = _mm256_sub_epi32(fold(hi), _mm256_set1_epi32(12 * a.xs[2 * b + 1]));
-    const __m256 dx = _mm256_set1_ps(a.xd[b]);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(slo), _mm256_mul_ps(h.lo, dx), acc);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(shi), _mm256_mul_ps(h.hi, dx), acc);
+    const __m512i halves = _mm512_inserti64x4(_mm512_castsi256_si512(fold(lo)), fold(hi), 1);
+    const __m512i offsets = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(12 * a.xs[2 * b])),
+                                               _mm256_set1_epi32(12 * a.xs[2 * b + 1]), 1);
+    const __m512 s = _mm512_cvtepi32_ps(_mm512_sub_epi32(halves, offsets));
+    return _mm512_fmadd_ps(s, _mm512_mul_ps(h, _mm512_set1_ps(a.xd[b])), acc);
   }
 };
 
 // mxfp4: per block, the eight rows' E8M0 scales, the codes.
 struct Mxfp4X8 : Fp4Base {
   static constexpr std::int64_t kHead = 8, kBlock = kCodes4;
+  using Acc = __m256;
   struct Head {
     __m256 scale;
   };
@@ -119,6 +123,7 @@ struct IntHead {
 };
 struct IntBase {
   static constexpr std::int64_t kHead = 24;
+  using Acc = __m256;
   static std::int64_t group(const RowDotArgs& a) { return a.group; }
   using Head = IntHead;
   static Head head(const std::uint8_t* p) {
@@ -126,8 +131,9 @@ struct IntBase {
   }
   static float row_scale(const RowDotArgs&) { return 1.0f; }
   static __m256 finish(const RowDotArgs& a, __m512i sums, const Head& h, std::int64_t b, __m256 acc) {
-    const __m256i xsum = _mm256_set1_epi32(a.xs[2 * b] + a.xs[2 * b + 1]);
-    const __m256i s = _mm256_sub_epi32(fold(sums), _mm256_mullo_epi32(h.zero, xsum));
+    const __m256i xsum = _mm256_set1_epi32(a.xs[2 * b] + a.xs[2 * b + 1]);  // |sum| <= 32 x 127: an int16
+    // zero x sum exactly by VPMADDWD: the zero (< 256) is a lane's low int16, its high one 0
+    const __m256i s = _mm256_sub_epi32(fold(sums), _mm256_madd_epi16(h.zero, xsum));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(h.scale, _mm256_set1_ps(a.xd[b])), acc);
   }
 };
@@ -165,19 +171,26 @@ struct Int8X8 : IntBase {
 
 // ---- the driver: R groups of eight rows at once, each block's activations made once for all ----------
 
+// A format's float lanes to its eight rows (nvfp4's 16 lanes: the two halves of each row added).
+inline __m256 rows8(__m256 acc) { return acc; }
+inline __m256 rows8(__m512 acc) {
+  return _mm256_add_ps(_mm512_castps512_ps256(acc), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+}
+
 template <class Fmt, int R>
 void x8_groups(const RowDotArgs& a, std::int64_t g, float* y) {
   const std::int64_t per_group = Fmt::group(a) / 32, groups = a.cols / Fmt::group(a);
   const std::int64_t eight_rows = groups * (Fmt::kHead + per_group * Fmt::kBlock);  // bytes of eight rows
   const std::uint8_t* p[R];
-  __m256 acc[R];
+  typename Fmt::Acc acc[R];
   for (int i = 0; i < R; ++i) {
     p[i] = a.data + (g / 8 + i) * eight_rows;
-    acc[i] = _mm256_setzero_ps();
+    acc[i] = typename Fmt::Acc{};
   }
   for (std::int64_t j = 0, b = 0; j < groups; ++j) {
     typename Fmt::Head h[R];
     for (int i = 0; i < R; ++i) {
+      prefetch_ahead(p[i], Fmt::kHead);
       h[i] = Fmt::head(p[i]);
       p[i] += Fmt::kHead;
     }
@@ -191,7 +204,7 @@ void x8_groups(const RowDotArgs& a, std::int64_t g, float* y) {
     }
   }
   const __m256 scale = _mm256_set1_ps(Fmt::row_scale(a));
-  for (int i = 0; i < R; ++i) _mm256_storeu_ps(y + 8 * i, _mm256_mul_ps(acc[i], scale));
+  for (int i = 0; i < R; ++i) _mm256_storeu_ps(y + 8 * i, _mm256_mul_ps(rows8(acc[i]), scale));
 }
 
 // Two groups at a time (sixteen rows share each block's activation vectors), then one.
