@@ -279,6 +279,24 @@ kernels::RowDotArgs with_q8_activations(const BoundRowDot& b, const std::vector<
   return args;
 }
 
+// The kernel on rows [r0, r0 + n) against native_reference (deq: the dequantized rows, xr: the rounded
+// activations); where `whole` is given (the kernel on every row at once), each row equal to it too.
+void expect_native_band(const BoundRowDot& b, const kernels::RowDotArgs& args, const std::vector<float>& deq,
+                        const std::vector<float>& xr, std::int64_t group, std::int64_t r0, std::int64_t n,
+                        const std::vector<float>& whole, const std::string& what) {
+  const std::int64_t cols = args.cols;
+  std::vector<float> y(static_cast<std::size_t>(n), -1.0f);
+  b.fn(args, r0, n, y.data());
+  for (std::int64_t i = 0; i < n; ++i) {
+    const Reference e = native_reference(deq.data() + (r0 + i) * cols, xr, cols, group);
+    const float got = y[static_cast<std::size_t>(i)];
+    ASSERT_NEAR(got, e.value, e.bound) << what << ": row " << r0 + i << " (band from " << r0 << ")";
+    if (!whole.empty()) {
+      ASSERT_EQ(got, whole[static_cast<std::size_t>(r0 + i)]) << what << ": row " << r0 + i;
+    }
+  }
+}
+
 // Native's kernels against the dequantized weights (the format's reference) times the q8_0-rounded
 // activations, in double. The kernel's block sums are exact integers; what rounds is as in the float
 // kernels (one accumulation per chunk, the tree, the row scale) plus each chunk's scale product and
@@ -316,15 +334,9 @@ TEST(RowDot, NativeIntegerKernelsMatchTheQ8RoundedProduct) {
           const std::vector<float> xr = q8_0_rounded(x);
           QuantizedActivations xq;
           const kernels::RowDotArgs args = with_q8_activations(*b, x, xq);
-          for (auto [r0, n] : {std::pair<std::int64_t, std::int64_t>{0, rows}, {3, rows - 4}, {rows - 1, 1}}) {
-            std::vector<float> y(static_cast<std::size_t>(n), -1.0f);
-            b->fn(args, r0, n, y.data());
-            for (std::int64_t i = 0; i < n; ++i) {
-              const Reference e = native_reference(deq.data() + (r0 + i) * cols, xr, cols, group);
-              ASSERT_NEAR(y[static_cast<std::size_t>(i)], e.value, e.bound)
-                  << what << " seed " << seed << ": row " << r0 + i << " (band from " << r0 << ")";
-            }
-          }
+          for (auto [r0, n] : {std::pair<std::int64_t, std::int64_t>{0, rows}, {3, rows - 4}, {rows - 1, 1}})
+            ASSERT_NO_FATAL_FAILURE(
+                expect_native_band(*b, args, deq, xr, group, r0, n, {}, what + " seed " + std::to_string(seed)));
         }
       }
     }
@@ -374,16 +386,9 @@ TEST(RowDot, InterleavedNativeKernelsMatchTheQ8RoundedProduct) {
         const kernels::RowDotArgs args = with_q8_activations(*b, x, xq);
         std::vector<float> whole(static_cast<std::size_t>(rows));
         b->fn(args, 0, rows, whole.data());
-        for (auto [r0, n] : {std::pair<std::int64_t, std::int64_t>{0, rows}, {8, rows - 8}, {rows - 8, 8}}) {
-          std::vector<float> y(static_cast<std::size_t>(n), -1.0f);
-          b->fn(args, r0, n, y.data());
-          for (std::int64_t i = 0; i < n; ++i) {
-            const Reference e = native_reference(deq.data() + (r0 + i) * cols, xr, cols, group);
-            ASSERT_NEAR(y[static_cast<std::size_t>(i)], e.value, e.bound)
-                << what << " seed " << seed << ": row " << r0 + i << " (band from " << r0 << ")";
-            ASSERT_EQ(y[static_cast<std::size_t>(i)], whole[static_cast<std::size_t>(r0 + i)]) << what;
-          }
-        }
+        for (auto [r0, n] : {std::pair<std::int64_t, std::int64_t>{0, rows}, {8, rows - 8}, {rows - 8, 8}})
+          ASSERT_NO_FATAL_FAILURE(
+              expect_native_band(*b, args, deq, xr, group, r0, n, whole, what + " seed " + std::to_string(seed)));
         std::vector<float> ym(static_cast<std::size_t>(rows));
         matmul(x.data(), 1, m, ym.data());
         EXPECT_EQ(ym, whole) << what << " seed " << seed;
