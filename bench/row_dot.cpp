@@ -11,8 +11,9 @@
 // activation rounding) and, named "<format>_native", qlab's formats under ProductMath::Native. A ggml
 // type's matrix repeats the quantized bytes of its first 2048 rows (the k-quant search over the
 // whole matrix would take minutes; the kernels' speed does not depend on the values). "<type>_x8" is a
-// ggml type with its rows interleaved by 8 (engine/tensor/row_interleave.h), as a GGUF model decodes it
-// where the CPU has the kernel (bytes counted as the plain blocks').
+// ggml type, or "<format>_native_x8" one of qlab's, with its rows interleaved by 8
+// (engine/tensor/row_interleave.h), as the runtime decodes it where the CPU has the kernel (bytes
+// counted as the plain blocks'); without _x8 the row-at-a-time kernels.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -78,16 +79,10 @@ tensor::Matrix ggml_weights(const std::string& format) {
   return m;
 }
 
-tensor::Matrix weights(const std::string& format) {
-  if (format.ends_with("_x8")) {  // rows interleaved by 8 for decoding, as the runtime holds a GGUF's
-                                  // q4_0, q8_0, Q4_K and Q6_K
-    tensor::Matrix m = weights(format.substr(0, format.size() - 3));
-    tensor::interleave_for_decode(m);
-    return m;
-  }
+tensor::Matrix stored_weights(const std::string& format) {
   if (format.starts_with("ggml-")) return ggml_weights(format);
   if (format.ends_with("_native")) {
-    tensor::Matrix m = weights(format.substr(0, format.size() - 7));
+    tensor::Matrix m = stored_weights(format.substr(0, format.size() - 7));
     m.math = tensor::ProductMath::Native;
     return m;
   }
@@ -104,6 +99,17 @@ tensor::Matrix weights(const std::string& format) {
     return m;
   }
   return tensor::quantize_matrix(dense(), formats::block_format(format), tensor::QuantizedStorage::Packed);
+}
+
+tensor::Matrix weights(const std::string& format) {
+  if (format.ends_with("_x8")) {  // rows interleaved by 8 for decoding, as the runtime holds them
+    tensor::Matrix m = weights(format.substr(0, format.size() - 3));
+    tensor::interleave_for_decode(m);
+    return m;
+  }
+  tensor::Matrix m = stored_weights(format);
+  m.interleaved.reset();  // the row-at-a-time kernels, without the copy a product would make
+  return m;
 }
 
 void BM_RowDot(benchmark::State& state, const std::string& format) {
@@ -161,6 +167,11 @@ BENCHMARK_CAPTURE(BM_RowDot, int4_g128_native, std::string("int4-g128_native"))-
 BENCHMARK_CAPTURE(BM_RowDot, int4_g32_native, std::string("int4-g32_native"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, nvfp4_native, std::string("nvfp4_native"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, mxfp4_native, std::string("mxfp4_native"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int8_g128_native_x8, std::string("int8-g128_native_x8"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int4_g128_native_x8, std::string("int4-g128_native_x8"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int4_g32_native_x8, std::string("int4-g32_native_x8"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, nvfp4_native_x8, std::string("nvfp4_native_x8"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, mxfp4_native_x8, std::string("mxfp4_native_x8"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q8_0, std::string("ggml-q8_0"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q8_0_x8, std::string("ggml-q8_0_x8"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, ggml_q4_0, std::string("ggml-q4_0"))->Unit(benchmark::kMillisecond);

@@ -13,7 +13,6 @@
 #include "engine/gguf/gguf_metadata.h"
 #include "engine/gguf/gguf_tokenizer.h"
 #include "engine/gguf/quantize.h"
-#include "engine/tensor/row_interleave.h"
 
 namespace qlab::gguf {
 
@@ -64,9 +63,8 @@ class Reader {
         q.data = std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
         tensor::Matrix p = tensor::Matrix::borrowed_packed(q, cols, std::move(owner));
         p.round_input = llama_cpp_input_rounding(t.type);
-        // Decoding reads a copy laid out for this CPU's kernel where it has one (llama.cpp's CPU repack);
-        // prompts read the mapped blocks.
-        tensor::interleave_for_decode(p);
+        // Decoding reads a copy laid out for this CPU's kernel where it has one (llama.cpp's CPU repack),
+        // made at its first use (tensor/row_interleave.h); prompts read the mapped blocks.
         return p;
       }
     }

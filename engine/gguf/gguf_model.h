@@ -4,8 +4,8 @@
 //                     as the Matrix element types they are; quantized ones (q4_0 .. q6_K, mxfp4) become
 //                     packed matrices whose products dequantize a slab of rows at a time with ggml's
 //                     own dequantization (ggml_codec.h); q4_0, q8_0, Q4_K and Q6_K ones also get a copy
-//                     with rows interleaved by 8 that decoding reads, where the CPU has its kernel
-//                     (tensor/row_interleave.h, llama.cpp's CPU repack). Q and K of the llama architecture are
+//                     with rows interleaved by 8 that decoding reads, where the CPU has its kernel,
+//                     made at the first decode (tensor/row_interleave.h, llama.cpp's CPU repack). Q and K of the llama architecture are
 //                     un-permuted (gguf.md §2.3: old row a*hd/2 + i = stored row 2i + a, per head) into
 //                     owned copies of their bytes, rows moved whole, so nothing is re-quantized. Norm
 //                     weights and biases (1-D) are widened to float32.

@@ -18,6 +18,7 @@
 #include "engine/tensor/gemm_bf16.h"
 #include "engine/tensor/row_dot_activations.h"
 #include "engine/tensor/row_dot_table.h"
+#include "engine/tensor/row_interleave.h"
 
 namespace qlab::tensor {
 
@@ -127,6 +128,7 @@ Matrix Matrix::borrowed_packed(const formats::QuantizedView& q, std::int64_t col
   m.cols = cols;
   m.packed = q;
   m.owner = std::move(keep_alive);
+  if (interleaved_bytes(m) > 0) m.interleaved = std::make_shared<InterleavedRows>();  // filled at first use
   return m;
 }
 

@@ -19,6 +19,8 @@
 
 namespace qlab::tensor {
 
+class InterleavedRows;  // row_interleave.h
+
 enum class ElemType { F32, F16, BF16, Packed };
 
 // How a product with a matrix sums its float32 terms.
@@ -33,7 +35,9 @@ enum class ElemType { F32, F16, BF16, Packed };
 //          against int4 / int8 groups, int8-ch, nvfp4 or mxfp4 is quantized to int8 blocks of 32
 //          (llama.cpp's q8_0) and multiplied by integer dot products (row_dot.h), as llama.cpp
 //          multiplies its own 4- and 8-bit types: Fast's result within the q8_0 rounding of the
-//          activations (fp8 and the other formats: as Fast)
+//          activations (fp8 and the other formats: as Fast). On AVX-512 VNNI, nvfp4, mxfp4 and
+//          int4 / int8 groups read a copy of their rows interleaved by 8 (row_interleave.h), made
+//          at the first such product: the same sums, added in another order
 enum class ProductMath { Exact, Fast, Native };
 
 struct Matrix {
@@ -46,9 +50,9 @@ struct Matrix {
   // when widening. The parts are borrowed; `owner` keeps them alive (or the caller does).
   formats::QuantizedView packed;
   // Packed: a copy of the rows in a layout made for decoding (row_interleave.h: eight rows interleaved
-  // block by block), set where this CPU has a kernel that reads it; the row-dot kernels then read the
-  // copy and every other product `packed`. nullptr: none.
-  std::shared_ptr<const std::vector<std::uint8_t>> interleaved;
+  // block by block), made at the first one-row product whose kernel reads it; that kernel then reads
+  // the copy and every other product `packed`. nullptr: the format has no such layout.
+  std::shared_ptr<InterleavedRows> interleaved;
   ProductMath math = ProductMath::Fast;
   // Set for a weight run as another runtime runs it: the activations a product with this matrix
   // takes are first rounded in place by this function (rows x cols, row-major) — e.g. a GGUF tensor

@@ -16,7 +16,9 @@
 // and the sum of every 16 codes. Each block's products are summed as int32, exactly, and a block's
 // float scale multiplies that sum, as ggml's vec_dot does: ggml's types (whose activations llama.cpp
 // rounds to those very blocks before the product, so the result is the float product's to float
-// rounding) and, under ProductMath::Native, qlab's integer and FP4 formats.
+// rounding) and, under ProductMath::Native, qlab's integer and FP4 formats. The *_x8 kernels read a
+// copy of the rows interleaved by 8 (row_interleave.h) and sum eight rows per instruction; a row's
+// block sums are the same integers, only the float accumulation runs in another order.
 //
 // The instruction-set files (row_dot_avx512.cpp, row_dot_avx2.cpp, row_dot_neon.cpp and the integer
 // kernels' row_dot_q8_*.cpp) are compiled with their own target flags; they see only this header, so
@@ -80,6 +82,10 @@ struct RowDotSet {
   // (row_interleave.h: args.data the copy; args.row_bytes a plain row's bytes); r0 and n multiples of
   // 8. AVX-512 VNNI only.
   RowDot ggml_q4_0_x8, ggml_q8_0_x8, ggml_q4_k_x8, ggml_q6_k_x8;
+  // ProductMath::Native on qlab's nvfp4, mxfp4, int4 and int8 groups with rows interleaved by 8
+  // (row_interleave.h; args bound as for the row-at-a-time kernels, args.data the copy); r0 and n
+  // multiples of 8. AVX-512 VNNI only.
+  RowDot nvfp4_x8, mxfp4_x8, int4_x8, int8_x8;
 };
 
 // kRowDots: the float kernels (the integer ones nullptr); kIntRowDots: only the integer kernels,
@@ -93,6 +99,11 @@ void ggml_q4_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y
 void ggml_q8_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
 void ggml_q4_k_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
 void ggml_q6_k_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+// row_dot_q8_x8_qlab_avx512.cpp
+void nvfp4_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+void mxfp4_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+void int4_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+void int8_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
 }
 namespace avx2 {
 extern const RowDotSet kRowDots;

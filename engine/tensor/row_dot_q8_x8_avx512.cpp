@@ -26,46 +26,13 @@ namespace {
 
 constexpr std::int64_t kGroupBlockBytes = 8 * 18;  // one block of eight rows: 8 scales, 8 x 16 code bytes
 
-// The 32 activation codes of a block as four 64-byte vectors, each matching one nibble half of one
-// 64-byte code load: lanes 0-7 the activation dword the first half's rows need, lanes 8-15 the next.
-// (Low nibbles of bytes 16 .. 79 are values 0-3 then 4-7 of each row, their high nibbles 16-19 then
-// 20-23; bytes 80 .. 143 likewise 8-11, 12-15, 24-27, 28-31.)
-struct XBlock {
-  __m512i v[4];
-};
-// 32 activation codes (in the low 256 bits).
-inline __m512i x_codes(const std::int8_t* xq) {
-  return _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)));
-}
-// Dword lo of x in lanes 0-7, dword lo + 1 in lanes 8-15.
-inline __m512i dword_pair(__m512i x, int lo) {
-  return _mm512_permutexvar_epi32(_mm512_set_epi32(lo + 1, lo + 1, lo + 1, lo + 1, lo + 1, lo + 1, lo + 1, lo + 1, lo,
-                                                   lo, lo, lo, lo, lo, lo, lo),
-                                  x);
-}
-inline XBlock x_block(const std::int8_t* xq) {
-  const __m512i x = x_codes(xq);
-  return {{dword_pair(x, 0), dword_pair(x, 4), dword_pair(x, 2), dword_pair(x, 6)}};
-}
-
-// The hardware prefetcher alone leaves these kernels waiting on memory (bench_row_dot, one thread:
-// Q6_K 7.2 against 10.9 GB/s with this): each block's bytes are asked for 4 KiB ahead.
-inline void prefetch_ahead(const std::uint8_t* p, int bytes) {
-  for (int l = 0; l < bytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + 4096 + l), _MM_HINT_T0);
-}
-
-// 16 int32 lanes (lane k: row k % 8) to the eight rows' sums.
-inline __m256i fold(__m512i s) { return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1)); }
+#include "engine/tensor/row_dot_q8_x8_avx512.h"
 
 // Block b of a group of eight rows at p: each row's integer sum, offset taken off.
 inline __m256i block_sums(const std::uint8_t* p, const XBlock& x, int offset_sum) {
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
-  const __m512i z0 = _mm512_loadu_si512(p + 16), z1 = _mm512_loadu_si512(p + 80);
-  __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(z0, low4), x.v[0]);
-  __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(z1, low4), x.v[2]);
-  s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(z0, 4), low4), x.v[1]);
-  t = _mm512_dpbusd_epi32(t, _mm512_and_si512(_mm512_srli_epi16(z1, 4), low4), x.v[3]);
-  return _mm256_sub_epi32(fold(_mm512_add_epi32(s, t)), _mm256_set1_epi32(offset_sum));
+  __m512i lo, hi;
+  nibble_sums<false>(p + 16, x, _mm512_setzero_si512(), lo, hi);
+  return _mm256_sub_epi32(fold(_mm512_add_epi32(lo, hi)), _mm256_set1_epi32(offset_sum));
 }
 
 inline __m256 block_scales(const std::uint8_t* p, float dx) {

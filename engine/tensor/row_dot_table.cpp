@@ -188,7 +188,8 @@ RowDotSet with_integer_kernels(RowDotSet to, const RowDotSet& from) {
                  &RowDotSet::ggml_q4_k, &RowDotSet::ggml_q5_k, &RowDotSet::ggml_q6_k, &RowDotSet::nvfp4_q8,
                  &RowDotSet::mxfp4_q8, &RowDotSet::int4_q8, &RowDotSet::int8_q8, &RowDotSet::int8_row_q8,
                  &RowDotSet::ggml_q4_0_x8, &RowDotSet::ggml_q8_0_x8, &RowDotSet::ggml_q4_k_x8,
-                 &RowDotSet::ggml_q6_k_x8})
+                 &RowDotSet::ggml_q6_k_x8, &RowDotSet::nvfp4_x8, &RowDotSet::mxfp4_x8, &RowDotSet::int4_x8,
+                 &RowDotSet::int8_x8})
     to.*k = from.*k;
   return to;
 }
@@ -246,12 +247,16 @@ std::optional<BoundRowDot> bind_row_dot(const Matrix& w, const RowDotSet& set) {
     a.cols = q.cols;
     if (b.activations != kFloat) a.half_table = half_table();
     k->bind(q, a);
-    // The interleaved copy (row_interleave.h), where the matrix has one and this set reads it.
+    // The interleaved copy (row_interleave.h), made here at its first use, where the matrix has a slot
+    // for one and this set reads it. Its kernels are integer kernels: they serve a product on int8
+    // activations (a ggml type's own, or Native's on qlab's formats), never Fast's float one.
     const auto x8 = interleaved_kernel(*q.spec);
-    if (w.interleaved && x8 && !b.native && set.*x8) {
-      b.fn = set.*x8;
-      a.data = w.interleaved->data();
-      b.row_group = kInterleaveRows;
+    if (w.interleaved && x8 && b.activations != kFloat && set.*x8) {
+      if (const std::uint8_t* copy = w.interleaved->rows(w)) {
+        b.fn = set.*x8;
+        a.data = copy;
+        b.row_group = kInterleaveRows;
+      }
     }
   } else {
     if (w.cols % kernels::kRowDotChunk != 0) return std::nullopt;

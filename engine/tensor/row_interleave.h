@@ -9,9 +9,19 @@
 //   interleave_q4_k      ggml Q4_K rows [rows x super-blocks of 144 bytes] -> the x8 layout below,
 //                        1184 bytes per eight rows' super-block (the 6-bit scales unpacked to bytes)
 //   interleave_q6_k      ggml Q6_K rows [rows x super-blocks of 210 bytes] -> the x8 layout below, same size
-//   interleave_for_decode  gives a matrix that copy when this CPU has the kernel that reads it
-//                          (row_dot.h, RowDotSet::ggml_*_x8) and its rows are whole groups
+//   interleave_nvfp4, interleave_mxfp4, interleave_int_groups   qlab's formats (parts: codes, scales,
+//                        zeros) -> one buffer in the x8 layouts below, read under ProductMath::Native
+//   interleaved_bytes    the copy's size for a matrix, or 0 where its format has no x8 layout
+//   InterleavedRows      a matrix's copy, made once, at the first product that reads it
+//   interleave_for_decode  makes that copy now where a product would read it (tests, benchmarks)
 //   interleaved_kernel   the RowDotSet member that reads a format's x8 layout, or nullptr
+//
+// When the copy is made. Matrix::borrowed_packed gives every packed matrix whose format has an x8
+// layout (and whose rows are whole groups) an empty InterleavedRows; bind_row_dot (row_dot_table.h)
+// fills it the first time it binds the x8 kernel: a one-row product (decoding) of a ggml type under
+// llama.cpp's rounding, or of qlab's format under ProductMath::Native, on a CPU with the kernel. Loading
+// makes no copy, so a model that only reads prompts, or runs on a GPU, never holds one; the mapped
+// original stays beside it (prompts widen it).
 //
 // The x8 layout of q4_0 (ggml: d fp16, then qs[16], value j in the low nibble of qs[j], value j + 16
 // in the high one). Group g holds rows 8g .. 8g + 7, at the byte offset of row 8g in the plain layout
@@ -46,7 +56,28 @@
 //   bytes  16 .. 143   scale s of rows 0..7 for s = 0..15 (byte 16 + 8s + r)
 //   bytes 144 .. 911   half 0: ql[0..31], ql[32..63], qh[0..31] of the eight rows, each in q8_0's
 //                      arrangement of 32 bytes (256 bytes each); bytes 912 .. 1679 half 1 likewise
+//
+// qlab's 4-bit formats (block.h: value 2k in the low nibble of row byte k, 2k + 1 in the high one) are
+// copied with each 32-value block's 16 bytes in ggml's order instead (value j low, j + 16 high, in
+// byte j) and arranged as q4_0's x8 codes (bytes 16 .. 143 above): a block of eight rows is 128 code
+// bytes. The copy is one buffer, the scales beside the codes; eight rows (rows 8g .. 8g + 7) take the
+// bytes from g times their size, block after block, 32 values each:
+//   nvfp4   144 bytes per block (as the original: 8 x (16 + 2)): bytes 0 .. 7 the E4M3 scales of
+//           values 0-15 of rows 0..7, bytes 8 .. 15 those of values 16-31, then the codes; the tensor
+//           scale stays where it is
+//   mxfp4   136 bytes per block (as the original): the eight rows' E8M0 scales, then the codes
+// Int groups (intB-gG and intB-gG-sym, B = 4 or 8; G values per scale, the whole row for -ch): per
+// group of G values, a 24-byte header, then the group's G / 32 blocks:
+//   bytes 0 .. 15   the eight rows' fp16 scales; 16 .. 23 their zero points, a byte each (the
+//                   symmetric formats: 2^(B-1), the offset of their codes)
+//   int4    128 code bytes per block, as the 4-bit formats above
+//   int8    256 code bytes per block, q8_0's arrangement (bytes 16 .. 271 above)
+// so eight rows take cols / G x (24 + 4G) bytes (int4), cols / G x (24 + 8G) (int8): the unpacked
+// zeros add 4 bytes per group of eight rows over the original (8 for a symmetric format).
+#include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <vector>
 
 #include "engine/formats/block.h"
 #include "engine/tensor/matrix.h"
@@ -68,10 +99,37 @@ void interleave_q4_k(const std::uint8_t* src, std::int64_t rows, std::int64_t bl
 // src: rows x blocks Q6_K super-blocks; dst: the same byte count; rows a multiple of 8.
 void interleave_q6_k(const std::uint8_t* src, std::int64_t rows, std::int64_t blocks, std::uint8_t* dst);
 
-// Sets w.interleaved where it applies (a packed ggml q4_0, q8_0, Q4_K or Q6_K matrix whose products
-// round their activations as llama.cpp does, rows a multiple of 8, a CPU with the x8 kernel); otherwise
-// leaves w as it is. Returns whether it did. The copy is made by the pool's threads; the original stays
-// (prompts widen it), so a mapped file's pages are read once more and then left to the page cache.
+// Rows [r0, r0 + rows) of q (r0 and rows multiples of 8, q.cols a multiple of 32) -> dst, the bytes of
+// those rows' groups in the layouts above. q: an nvfp4 / mxfp4 / intB-gG tensor of the table's codec.
+void interleave_nvfp4(const formats::QuantizedView& q, std::int64_t r0, std::int64_t rows, std::uint8_t* dst);
+void interleave_mxfp4(const formats::QuantizedView& q, std::int64_t r0, std::int64_t rows, std::uint8_t* dst);
+void interleave_int_groups(const formats::QuantizedView& q, std::int64_t r0, std::int64_t rows, std::uint8_t* dst);
+
+// Bytes of w's copy; 0 where w is not packed in a format with an x8 layout, or its rows are not whole
+// groups of 8 (or not whole blocks).
+std::int64_t interleaved_bytes(const Matrix& w);
+
+// A matrix's copy: empty until rows() is first called, then made once (by the pool's threads); the
+// calls that race with the first wait for it. Copies of a Matrix share it (their packed bytes are the
+// same); a matrix whose packed bytes are not the ones it was made from does not get it.
+class InterleavedRows {
+ public:
+  // The copy of w's rows, made on the first call; nullptr where interleaved_bytes(w) is 0 or w's
+  // packed bytes are not those of the first call.
+  const std::uint8_t* rows(const Matrix& w);
+  // Whether the copy has been made, and its size (0 before).
+  bool made() const;
+  std::size_t size() const;
+
+ private:
+  std::once_flag once_;
+  std::vector<std::uint8_t> bytes_;
+  const std::uint8_t* source_ = nullptr;  // w.packed.data of the first call
+  std::atomic<bool> made_{false};
+};
+
+// Makes w's copy now where bind_row_dot on this CPU's set would read it (see above); returns whether
+// it did. For tests and benchmarks: products make it themselves at their first use.
 bool interleave_for_decode(Matrix& w);
 
 // The RowDotSet member that reads spec's x8 layout (bind_row_dot's choice for a matrix with a copy).

@@ -268,7 +268,8 @@ TEST(GgmlRowDot, InterleavedRowsMatchTheirDequantizedWeightsOnRoundedActivations
 }
 
 // Only a matrix of a type with an x8 layout (q4_0 here), run under llama.cpp's rounding, with whole
-// groups of 8 rows, gets the copy.
+// groups of 8 rows, gets the copy, and only at its first one-row product: loading (and a prompt's
+// product) make none.
 TEST(GgmlRowDot, OnlyWholeGroupsOfRoundedX8TypesAreInterleaved) {
   if (!tensor::row_dot_set() || !tensor::row_dot_set()->ggml_q4_0_x8) GTEST_SKIP() << "no interleaved kernel here";
   const std::int64_t cols = 256;
@@ -281,9 +282,16 @@ TEST(GgmlRowDot, OnlyWholeGroupsOfRoundedX8TypesAreInterleaved) {
   EXPECT_FALSE(tensor::interleave_for_decode(odd));
   EXPECT_FALSE(tensor::interleave_for_decode(q5_k));
   EXPECT_FALSE(tensor::interleave_for_decode(unrounded));
-  EXPECT_FALSE(odd.interleaved || q5_k.interleaved || unrounded.interleaved);
-  EXPECT_TRUE(tensor::interleave_for_decode(q4_0));
+  EXPECT_FALSE(odd.interleaved || q5_k.interleaved);
   ASSERT_TRUE(q4_0.interleaved);
+  EXPECT_FALSE(unrounded.interleaved->made());
+  std::vector<float> x = activations(cols, 0);
+  x.insert(x.end(), x.begin(), x.end());
+  std::vector<float> y(16 * 2);
+  tensor::matmul(x.data(), 2, q4_0, y.data());  // a prompt's product widens the plain rows
+  EXPECT_FALSE(q4_0.interleaved->made());
+  tensor::matmul(x.data(), 1, q4_0, y.data());  // decoding's makes the copy (which unrounded shares, unread)
+  EXPECT_TRUE(q4_0.interleaved->made());
   EXPECT_EQ(q4_0.interleaved->size(), q4_0.packed.data.size());
 }
 

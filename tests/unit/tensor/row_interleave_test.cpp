@@ -8,14 +8,19 @@
 // ggml's own order (q4_0: value j in the low nibble of qs[j], j + 16 in the high one; Q4_K: byte
 // 32i + l holds value l of sub-blocks 2i and 2i + 1; Q6_K: ggml's dequantize_row_q6_K's indexing);
 // the 6-bit scales and mins against values packed here by ggml's rule (the inverse of what the layout
-// unpacks).
+// unpacks). qlab's nvfp4, mxfp4 and int groups: every part random bytes, each code read back through
+// the same lanes (4-bit: q4_0's, 8-bit: q8_0's) against the format's own order (block.h: value 2k in
+// the low nibble of byte k), each scale and zero point (unpacked to a byte) from its header.
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
+#include <tuple>
 #include <vector>
 
+#include "engine/formats/block.h"
 #include "engine/tensor/row_interleave.h"
 
 namespace qlab::tensor {
@@ -143,6 +148,97 @@ TEST(RowInterleave, Q4_KCodesScalesAndMinsLandInTheirLanes) {
         const int t = l / 8, lane = 8 * ((l % 8) / 4) + row;
         const int x8_code = (q[160 + 256 * i + 64 * t + 4 * lane + l % 4] >> (4 * high)) & 15;
         ASSERT_EQ(x8_code, plain_code) << "row " << r << ", block " << b << ", value " << v;
+      }
+    }
+  }
+}
+
+
+// ---- qlab's formats: nvfp4, mxfp4, int4 and int8 groups ----------------------------------------------
+
+// A tensor of `format` whose parts are random bytes (every code, scale and zero point a layout may meet).
+formats::QuantizedTensor random_parts(const std::string& format, std::int64_t rows, std::int64_t cols, unsigned seed) {
+  const formats::BlockFormatSpec spec = *formats::block_format_from_name(format);
+  const formats::StorageSizes sizes = formats::storage_sizes(spec, rows, cols);
+  formats::QuantizedTensor q;
+  q.format = format;
+  q.rows = rows;
+  q.cols = cols;
+  std::mt19937 rng(seed);
+  for (auto [part, n] : {std::pair{&q.data, sizes.data}, {&q.scales, sizes.scales}, {&q.zeros, sizes.zeros}}) {
+    part->resize(n);
+    for (auto& v : *part) v = static_cast<std::uint8_t>(rng());
+  }
+  q.tensor_scales.assign(sizes.tensor_scales / 4, 1.0f);
+  return q;
+}
+
+// Code j (0..31) of 32-block b of a row in qlab's packing (block.h): value 2k low in byte k, 2k + 1 high.
+int qlab_code(const std::uint8_t* row, std::int64_t b, int j) {
+  const int k = static_cast<int>(32 * b) + j;
+  return (row[k / 2] >> (4 * (k % 2))) & 15;
+}
+
+// Value j of row r from an x8 block's 128 code bytes (4-bit formats: q4_0's lanes, ggml's nibble order).
+int x8_code4(const std::uint8_t* codes, int r, int j) { return x8_code(codes - 16, r, j); }
+
+TEST(RowInterleave, FP4CodesAndScalesLandInTheirLanes) {
+  const std::int64_t rows = 24, cols = 96, blocks = cols / 32;
+  for (auto [format, per_block, interleave] : {std::tuple{"nvfp4", 2, &interleave_nvfp4}, {"mxfp4", 1, &interleave_mxfp4}}) {
+    const formats::QuantizedTensor q = random_parts(format, rows, cols, 9);
+    const formats::BlockFormatSpec spec = *formats::block_format_from_name(format);
+    std::vector<std::uint8_t> x8(static_cast<std::size_t>(rows / 8 * blocks * (8 * per_block + 128)));
+    interleave(q.view(spec), 0, rows, x8.data());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::uint8_t* plain = q.data.data() + r * cols / 2;
+      for (std::int64_t b = 0; b < blocks; ++b) {
+        const std::uint8_t* block = x8.data() + ((r / 8) * blocks + b) * (8 * per_block + 128);
+        const auto row = static_cast<int>(r % 8);
+        for (int s = 0; s < per_block; ++s)
+          ASSERT_EQ(block[8 * s + row], q.scales[static_cast<std::size_t>((r * blocks + b) * per_block + s)])
+              << format << " scale " << s << " of row " << r << ", block " << b;
+        for (int j = 0; j < 32; ++j)
+          ASSERT_EQ(x8_code4(block + 8 * per_block, row, j), qlab_code(plain, b, j))
+              << format << " row " << r << ", block " << b << ", value " << j;
+      }
+    }
+  }
+}
+
+TEST(RowInterleave, IntGroupCodesScalesAndZerosLandInTheirLanes) {
+  const std::int64_t rows = 16, cols = 256;
+  for (const char* format : {"int4-g64", "int4-g32-sym", "int4-ch", "int8-g128", "int8-g32-sym"}) {
+    const formats::QuantizedTensor q = random_parts(format, rows, cols, 11);
+    const formats::BlockFormatSpec spec = *formats::block_format_from_name(format);
+    const int bits = spec.bits;
+    const std::int64_t group = spec.block_size > 0 ? spec.block_size : cols, groups = cols / group;
+    const std::int64_t group_bytes = 24 + group * bits;  // row_interleave.h: header, then the blocks
+    std::vector<std::uint8_t> x8(static_cast<std::size_t>(rows / 8 * groups * group_bytes));
+    interleave_int_groups(q.view(spec), 0, rows, x8.data());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const auto row = static_cast<int>(r % 8);
+      for (std::int64_t g = 0; g < groups; ++g) {
+        const std::uint8_t* head = x8.data() + ((r / 8) * groups + g) * group_bytes;
+        EXPECT_EQ(std::memcmp(head + 2 * row, q.scales.data() + (r * groups + g) * 2, 2), 0) << format << " scale";
+        int zero = 1 << (bits - 1);
+        if (!spec.symmetric) {
+          const std::uint8_t* z = q.zeros.data() + r * ((groups * bits + 7) / 8);
+          zero = bits == 8 ? z[g] : (z[g / 2] >> (4 * (g % 2))) & 15;
+        }
+        ASSERT_EQ(head[16 + row], zero) << format << " zero of row " << r << ", group " << g;
+        for (std::int64_t k = 0; k < group; ++k) {  // value k of the group
+          const std::int64_t b = (g * group + k) / 32;
+          const int j = static_cast<int>(k % 32);
+          int plain, x8v;
+          if (bits == 4) {
+            plain = qlab_code(q.data.data() + r * cols / 2, b, j);
+            x8v = x8_code4(head + 24 + 128 * (k / 32), row, j);
+          } else {
+            plain = q.data[static_cast<std::size_t>(r * cols + 32 * b + j)];
+            x8v = head[24 + 256 * (k / 32) + 64 * (j / 8) + 4 * (8 * ((j % 8) / 4) + row) + j % 4];  // q8_0's lanes
+          }
+          ASSERT_EQ(x8v, plain) << format << " row " << r << ", group " << g << ", value " << k;
+        }
       }
     }
   }
