@@ -59,8 +59,8 @@ void print_command_help(const Command& c) {
 void print_global_help() {
   fmt::print(
       "qlab {} — a terminal tutor for LLM quantization, on a real quantization engine\n\n"
-      "usage: qlab [--model DIR]          open the tutor\n"
-      "       qlab COMMAND [options]      run one engine job (add --help for its options)\n\n"
+      "usage: qlab [--model DIR] [--device D]   open the tutor\n"
+      "       qlab COMMAND [options]             run one engine job (add --help for its options)\n\n"
       "commands:\n",
       QLAB_VERSION);
   std::vector<const Command*> sorted;

@@ -20,10 +20,6 @@
 #include "labs/lab08_roofline.h"
 #include "tui/widgets.h"
 
-#if defined(QLAB_HAVE_CUDA)
-#include "engine/cuda/bench.h"
-#endif
-
 namespace qlab::app {
 namespace {
 
@@ -92,14 +88,8 @@ int run(const Args& a) {
   bench::InferBenchOptions opt;
   if (device.gpu) {
     opt.backend = device.backend;
-#if defined(QLAB_HAVE_CUDA)
-    const bool bf16 = model::parse_gpu_math(a.get_or("gpu-math", "f32")) == model::GpuMath::BF16;
-    opt.device_copy_gbs = [] { return cuda::copy_bandwidth(std::size_t{1} << 30, 10) / 1e9; };
-    opt.device_gemm_gflops = [bf16](std::int64_t M, std::int64_t N, std::int64_t K) {
-      return 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) /
-             cuda::gemm_seconds(M, N, K, bf16, 5) / 1e9;
-    };
-#endif
+    opt.device_copy_gbs = device.copy_gbs;
+    opt.device_gemm_gflops = device.gemm_gflops;
   }
   opt.prompt_tokens = a.get_int("p", 512, 0, 1 << 16);
   opt.decode_tokens = static_cast<int>(a.get_int("n", 128, 0, 1 << 16));

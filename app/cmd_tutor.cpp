@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "app/cli.h"
+#include "app/device_arg.h"
 #include "app/model_arg.h"
 #include "engine/core/error.h"
 #include "engine/sysinfo/sysinfo.h"
@@ -35,6 +36,11 @@ std::vector<std::string> machine_lines() {
 
 int run_tutor(const Args& a) {
   if (a.has("ascii") && a.has("unicode")) throw UsageError("--ascii and --unicode exclude each other");
+  const DeviceRequest device = device_request(a);
+  // auto looks for a GPU on a thread after the first frame (starting CUDA takes a moment); a device
+  // named on the command line is set up now, so --device cuda without a usable GPU says why at once.
+  model::BackendChoice chosen;
+  if (device.device != model::Device::Auto) chosen = model::make_backend(device.device, device.math);
 
   labs::ModelRef model;
   if (auto arg = a.get("model"); arg && *arg != "builtin") {
@@ -88,6 +94,10 @@ int run_tutor(const Args& a) {
   env.runs_dir = progress.path().parent_path() / "runs";
   env.builtin_dir = builtin_model_dir();
   env.detect_machine = machine_lines;
+  if (device.device == model::Device::Auto)
+    env.choose_device = [math = device.math] { return model::make_backend(model::Device::Auto, math); };
+  else
+    env.device = chosen;
   env.terminal = tui::probe_terminal(opt);
   env.glyph_set = tui::pick_glyph_set(env.terminal.codeset, env.terminal.term, opt.glyphs);
   env.notices = std::move(notices);
@@ -97,8 +107,8 @@ int run_tutor(const Args& a) {
 const Registrar reg{Command{
     "tutor",
     "open the tutor (the same as running qlab with no command)",
-    "[--model DIR|ORG/NAME] [--progress FILE] [--ascii|--unicode] [--no-color]",
-    {
+    "[--model DIR|ORG/NAME] [--progress FILE] [--device D] [--gpu-math M] [--ascii|--unicode] [--no-color]",
+    with_device_options({
         {"model", "DIR|ORG/NAME",
          "run the labs on this Hugging Face model folder, or on a repo id (meta-llama/Llama-3.1-8B) found in the "
          "Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub), instead of the built-in model"},
@@ -106,10 +116,11 @@ const Registrar reg{Command{
         {"ascii", "", "draw with plain ASCII characters only"},
         {"unicode", "", "draw with box and block characters even if the locale is not UTF-8"},
         {"no-color", "", "no colours (the NO_COLOR environment variable does the same)"},
-    },
+    }),
     "Keys: arrows or h/j/k/l move, Enter opens or runs, Esc cancels, q goes back, s changes a step's settings (the "
     "text a perplexity step scores, a format, how many chunks), ? shows every key. Steps keep their results and "
-    "checkpoints in a runs folder beside the progress file.",
+    "checkpoints in a runs folder beside the progress file. Model passes (perplexity, calibration, GPTQ, the "
+    "benchmark) run on the GPU when one is usable; the home screen says where.",
     0,
     0,
     run_tutor,

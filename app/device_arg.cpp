@@ -23,18 +23,24 @@ void DeviceArg::add_to(nlohmann::json& j) const {
   if (report()) j["device"] = where;
 }
 
-DeviceArg choose_device(const Args& a, const std::string& command) {
-  model::Device device = model::Device::Auto;
-  model::GpuMath math = model::GpuMath::F32;
+DeviceRequest device_request(const Args& a) {
+  DeviceRequest r;
   try {
-    if (auto d = a.get("device")) device = model::parse_device(*d);
-    if (auto m = a.get("gpu-math")) math = model::parse_gpu_math(*m);
+    if (auto d = a.get("device")) r.device = model::parse_device(*d);
+    if (auto m = a.get("gpu-math")) r.math = model::parse_gpu_math(*m);
   } catch (const Error& e) {
     throw UsageError(e.what());
   }
-  const model::BackendChoice c = model::make_backend(device, math);
-  if (!c.fallback.empty()) fmt::print(stderr, "qlab {}: note: running on the CPU: {}\n", command, c.fallback);
-  return {c.backend, c.gpu, a.has("device"), c.where};
+  return r;
+}
+
+DeviceArg choose_device(const Args& a, const std::string& command) {
+  const DeviceRequest r = device_request(a);
+  DeviceArg d;
+  static_cast<model::BackendChoice&>(d) = model::make_backend(r.device, r.math);
+  d.explicit_choice = a.has("device");
+  if (!d.fallback.empty()) fmt::print(stderr, "qlab {}: note: running on the CPU: {}\n", command, d.fallback);
+  return d;
 }
 
 }  // namespace qlab::app

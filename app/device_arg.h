@@ -20,17 +20,21 @@ std::vector<Option> device_options();
 // A command's own options followed by device_options().
 std::vector<Option> with_device_options(std::vector<Option> own);
 
-struct DeviceArg {
-  model::Backend* backend = nullptr;
-  bool gpu = false;
+struct DeviceArg : model::BackendChoice {
   bool explicit_choice = false;  // --device given
-  std::string where;
   bool report() const { return gpu || explicit_choice; }
   // Adds "device": where to j when report().
   void add_to(nlohmann::json& j) const;
 };
 
-// Reads --device / --gpu-math (UsageError on a bad name); prints a fallback note to stderr as
+// --device and --gpu-math as given (auto and f32 when absent); UsageError on a bad name.
+struct DeviceRequest {
+  model::Device device = model::Device::Auto;
+  model::GpuMath math = model::GpuMath::F32;
+};
+DeviceRequest device_request(const Args& a);
+
+// Reads --device / --gpu-math and makes the backend; prints a fallback note to stderr as
 // "qlab COMMAND: note: ...".
 DeviceArg choose_device(const Args& a, const std::string& command);
 

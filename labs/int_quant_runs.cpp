@@ -52,7 +52,7 @@ IntQuantRunner::IntQuantRunner(const JobContext& ctx, const fs::path& folder, Pr
       base_(model::Model::load(model_folder(ctx, progress))),
       tok_(io::Tokenizer::load(ctx.model.dir)) {
   const ScoringText text = scoring_text(ctx, ctx.param("text"), "eval.txt");
-  setup_ = scoring_setup(base_.config(), tok_, text, ctx.param_int("chunks"));
+  setup_ = scoring_setup(ctx, base_.config(), tok_, text, ctx.param_int("chunks"));
   text_origin_ = text.origin;
   const ScoringText calib = scoring_text(ctx, "", "calib.txt");
   calib_path_ = calib.path;
@@ -89,11 +89,13 @@ IntQuantRow IntQuantRunner::run(const IntQuantVariant& v, Progress& progress, st
     o.gptq.bits = 4;
     o.gptq.group_size = v.group;
     o.gptq.act_order = v.act_order;
+    o.backend = ctx_.device.backend;
     row.report = quant::quantize_model_gptq(m, calibration("gptq"), o, pq, stop, {}, sink);
   } else if (v.method == "awq") {
     quant::AwqOptions o;
     o.bits = 4;
     o.group_size = v.group;
+    o.backend = ctx_.device.backend;
     row.report = quant::quantize_model_awq(m, calibration("awq"), o, pq, stop, {}, sink);
   } else {
     row.report = quant::quantize_model_rtn(m, 4, v.group, false, pq, stop, sink);

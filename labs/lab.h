@@ -2,8 +2,8 @@
 // A lab is a list of steps; a step has a content id (its words live in content/), an engine job, and
 // the result that job returns. Labs know nothing of screens and are testable without a terminal.
 //   ModelRef       the model the labs run on (built-in or an HF folder given with --model)
-//   JobContext     what a job gets: the model, the learner's typed input and settings, the folder for
-//                  the files it writes (checkpoints to resume from, reports)
+//   JobContext     what a job gets: the model, where it runs (the CPU or a GPU), the learner's typed
+//                  input and settings, the folder for the files it writes (checkpoints, reports)
 //   NotAvailable   thrown by a job whose engine part is not in this build yet (never fake numbers)
 //   Step, Lab      the data; all_labs() lists the eight labs in module order
 //   run_step       fills in the step's settings, runs its job, and turns Cancelled / NotAvailable /
@@ -16,6 +16,7 @@
 
 #include "engine/core/error.h"
 #include "engine/core/progress.h"
+#include "engine/model/device.h"
 #include "labs/params.h"
 #include "labs/result.h"
 
@@ -29,6 +30,10 @@ struct ModelRef {
 
 struct JobContext {
   ModelRef model;
+  // Where the job's model passes run (model::make_backend's choice, made once by the front end):
+  // perplexity, KLD, calibration and GPTQ, the suite, the benchmark. Default: the CPU (backend null).
+  // Quantizing, converting and training run on the CPU wherever this points.
+  model::BackendChoice device;
   std::string input;  // what the learner typed, for steps that ask for input
   // Long jobs may hand over results so far (a loss curve while training); the tutor draws the
   // latest one while the job runs. May be empty.

@@ -112,9 +112,9 @@ StepResult lab02_checkpoint_job(const JobContext& ctx, Progress& progress, std::
   const ScoringText calib = scoring_text(ctx, "", "calib.txt");
   std::int64_t chunks = ctx.param_int("chunks");
   const bool few = chunks == 0 && params >= kLargeModelParameters;
-  const std::int64_t all_chunks = scoring_setup(base.config(), tok, text, 0).chunks;
+  const std::int64_t all_chunks = scoring_setup(ctx, base.config(), tok, text, 0).chunks;
   if (few) chunks = kLargeModelChunks;
-  const eval::PplSetup setup = scoring_setup(base.config(), tok, text, chunks);
+  const eval::PplSetup setup = scoring_setup(ctx, base.config(), tok, text, chunks);
 
   std::vector<Variant> variants = {{ctx.param("method"), io::QuantLayout::ModelOpt}};
   if (ctx.param("beside") != "none")

@@ -149,7 +149,7 @@ StepResult lab02_perplexity_job(const JobContext& ctx, Progress& progress, std::
   progress.report(0.0, "loading the model");
   const model::Model base = model::Model::load(ctx.model.dir);
   const io::Tokenizer tok = io::Tokenizer::load(ctx.model.dir);
-  const eval::PplSetup su = scoring_setup(base.config(), tok, text, ctx.param_int("chunks"));
+  const eval::PplSetup su = scoring_setup(ctx, base.config(), tok, text, ctx.param_int("chunks"));
   const std::int64_t n_ctx = su.options.n_ctx;
 
   const json key{{"model", ctx.model.dir.string()}, {"text", text.path.string()},    {"tokens", su.tokens.size()},

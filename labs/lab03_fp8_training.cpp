@@ -200,7 +200,7 @@ StepResult inference_job(const JobContext& ctx, Progress& progress, std::stop_to
   const io::Tokenizer tok = io::Tokenizer::load(ctx.model.dir);
   const train::TrainModel m = train::TrainModel::load(ctx.model.dir);
   check_cancel(stop);
-  const eval::PplSetup su = scoring_setup(m.cfg, tok, text, ctx.param_int("chunks"));
+  const eval::PplSetup su = scoring_setup(ctx, m.cfg, tok, text, ctx.param_int("chunks"));
   const auto calib_tokens = tok.encode(read_file(calib.path), false);
   progress.report(-1, "scoring fp32, bf16, fp8");
   const train::Fp8InferenceResult f =

@@ -81,7 +81,7 @@ Lab06Text lab06_text(const JobContext& ctx, const fs::path& folder, const io::Mo
   const fs::path plain = folder / "eval_plain.txt";
   write_file_atomic(plain, text);
   ScoringText st{plain, chosen.origin, chosen.generated};
-  eval::PplSetup su = scoring_setup(cfg, *tok, st, ctx.param_int("chunks"));
+  eval::PplSetup su = scoring_setup(ctx, cfg, *tok, st, ctx.param_int("chunks"));
   return Lab06Text{std::move(vocab), std::move(*tok), plain, std::move(su), chosen.origin};
 }
 
@@ -101,6 +101,7 @@ StepResult lab06_convert_job(const JobContext& ctx, Progress& progress, std::sto
   io.n_ctx = t.setup.options.n_ctx;
   io.bos = t.setup.options.bos;
   io.dataset = calib.path.filename().string();
+  io.backend = ctx.device.backend;
   const bool can_imatrix = static_cast<std::int64_t>(calib_tokens.size()) >= 2 * io.n_ctx;
   gguf::ConvertOptions with_imatrix;
   if (can_imatrix) {

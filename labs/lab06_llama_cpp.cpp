@@ -114,7 +114,11 @@ StepResult lab06_llama_cpp_job(const JobContext& ctx, Progress& progress, std::s
   const model::Model m = gguf::load_gguf_model(f);
   const std::optional<io::Tokenizer> tok = gguf::gguf_tokenizer(*f, gguf::SpecialText::Plain);
   const bool same_tokens = tok && tok->encode(read_file(t.plain), true) == t.setup.tokens;
-  const eval::PplResult ours = eval::perplexity(m, t.setup.tokens, t.setup.options, Progress::none(), stop);
+  // On the CPU wherever the other steps run: its kernels round the activations as llama.cpp's CPU
+  // build does (Matrix::round_input), which the comparison below counts on; the GPU path does not.
+  eval::PplOptions on_cpu = t.setup.options;
+  on_cpu.backend = nullptr;
+  const eval::PplResult ours = eval::perplexity(m, t.setup.tokens, on_cpu, Progress::none(), stop);
 
   StepResult r;
   r.blocks.push_back(Text{fmt::format("{}: {:.2f} MB, {:.2f} bits per weight, {} tensors, written by qlab gguf in "

@@ -70,6 +70,7 @@ StepResult suite_job(const JobContext& ctx, Progress& progress, std::stop_token 
   opt.mmlu = expand_home(ctx.param("mmlu"));
   opt.shots = static_cast<int>(std::stoi(ctx.param("shots")));
   opt.chunks = ctx.param_int("chunks");
+  opt.backend = ctx.device.backend;
   // The cache the command line uses too (qlab suite), so work done there is not done again here; a job
   // with no folder of its own (tests) keeps a cache beside nothing else.
   opt.cache_root = ctx.out_dir.empty() ? std::filesystem::temp_directory_path() / "qlab-suite-cache"

@@ -53,6 +53,11 @@ StepResult roofline_job(const JobContext& ctx, Progress& progress, std::stop_tok
   opt.prompt_tokens = ctx.param_int("prompt");
   opt.decode_tokens = static_cast<int>(ctx.param_int("decode"));
   opt.repetitions = static_cast<int>(ctx.param_int("repetitions"));
+  if (ctx.device.gpu) {
+    opt.backend = ctx.device.backend;
+    opt.device_copy_gbs = ctx.device.copy_gbs;
+    opt.device_gemm_gflops = ctx.device.gemm_gflops;
+  }
   const bench::InferBenchResult r = bench::bench_infer(base, split_list(ctx.param("variants")), opt, progress, stop);
 
   StepResult out;
@@ -82,6 +87,7 @@ StepResult roofline_job(const JobContext& ctx, Progress& progress, std::stop_tok
                     {"spark_bound_tokens_per_s", bench::decode_bound_tps(bench::kSparkBandwidthGBs, v.bytes_per_token)}});
   out.record["read_gb_per_s"] = r.read_gbs;
   out.record["threads"] = r.threads;
+  out.record["device"] = r.device.empty() ? "cpu" : r.device;
   out.record["variants"] = vars;
   return out;
 }

@@ -27,8 +27,8 @@ ScoringText scoring_text(const JobContext& ctx, const std::string& chosen, const
        ctx.model.display, own_name);
 }
 
-eval::PplSetup scoring_setup(const io::ModelConfig& config, const io::Tokenizer& tok, const ScoringText& text,
-                             std::int64_t max_chunks) {
+eval::PplSetup scoring_setup(const JobContext& ctx, const io::ModelConfig& config, const io::Tokenizer& tok,
+                             const ScoringText& text, std::int64_t max_chunks) {
   eval::PplRequest req;
   req.text = read_file(text.path);
   req.max_chunks = max_chunks;
@@ -41,6 +41,7 @@ eval::PplSetup scoring_setup(const io::ModelConfig& config, const io::Tokenizer&
     fail("{}: {}", text.path.string(), e.what());
   }
   s.protocol = fmt::format("{} tokens of {}, {} chunks: {}", s.tokens.size(), text.origin, s.chunks, s.protocol);
+  s.options.backend = ctx.device.backend;
   return s;
 }
 

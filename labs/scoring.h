@@ -4,7 +4,8 @@
 //   scoring_text   the text the learner chose, else the model folder's own (eval.txt / calib.txt),
 //                  else the built-in model's (generated text, and the screen says so)
 //   scoring_setup  the engine's one perplexity set-up (engine/eval/ppl_setup.h, that of `qlab ppl MODEL
-//                  --text FILE`) of that text, its protocol line saying what is scored
+//                  --text FILE`) of that text, its protocol line saying what is scored, run where the
+//                  job's device says
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -28,7 +29,7 @@ struct ScoringText {
 ScoringText scoring_text(const JobContext& ctx, const std::string& chosen, const std::string& own_name);
 
 // Error naming the file when the text is too short for two chunks.
-eval::PplSetup scoring_setup(const io::ModelConfig& config, const io::Tokenizer& tok, const ScoringText& text,
-                             std::int64_t max_chunks);
+eval::PplSetup scoring_setup(const JobContext& ctx, const io::ModelConfig& config, const io::Tokenizer& tok,
+                             const ScoringText& text, std::int64_t max_chunks);
 
 }  // namespace qlab::labs

@@ -13,6 +13,19 @@
 
 namespace qlab::tui {
 
+namespace {
+// A detection thread with every signal blocked (it inherits the mask): signals stay with the UI thread.
+template <class F>
+auto async_without_signals(const F& f) {
+  sigset_t block, old;
+  sigfillset(&block);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  auto fut = std::async(std::launch::async, f);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return fut;
+}
+}  // namespace
+
 App::App(AppEnv env)
     : env_(std::move(env)), c_(*env_.content), gl_(&glyphs(env_.glyph_set)) {
   // The study path and the last lab come back from the progress file.
@@ -28,12 +41,9 @@ App::App(AppEnv env)
   }
   if (env_.detect_machine) {
     if (env_.machine.empty()) env_.machine = {"detecting…"};
-    sigset_t block, old;
-    sigfillset(&block);
-    pthread_sigmask(SIG_BLOCK, &block, &old);  // the thread inherits it: signals stay with the UI thread
-    machine_future_ = std::async(std::launch::async, env_.detect_machine);
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    machine_future_ = async_without_signals(env_.detect_machine);
   }
+  if (env_.choose_device) device_future_ = async_without_signals(env_.choose_device);
   for (const auto& n : env_.notices) dialogs_.emplace_back("Notice", n);
   for (const auto& n : env_.progress->take_notices()) dialogs_.emplace_back("Progress file", n);
   if (!dialogs_.empty()) overlay_ = Overlay::Dialog;
@@ -319,8 +329,10 @@ void App::start_step(const std::string& step_id, const std::string& input) {
   const labs::Lab& lab = current_lab();
   const labs::Step* s = lab.find(step_id);
   if (!s) return;
+  take_device();
   labs::JobContext ctx;
   ctx.model = env_.model;
+  ctx.device = env_.device;
   ctx.input = input;
   ctx.partial = [r = &runner_](labs::StepResult p) { r->set_partial(std::move(p)); };
   ctx.params = chosen_params(step_id);
@@ -407,7 +419,22 @@ const std::optional<labs::Checkpoint>& App::checkpoint(const std::string& step_i
   return it->second;
 }
 
+void App::take_device() {
+  if (!device_future_.valid()) return;
+  try {
+    env_.device = device_future_.get();
+  } catch (const std::exception& e) {
+    // A GPU that failed while starting: the jobs run on the CPU, and the home screen says why.
+    env_.device = {};
+    env_.device.fallback = e.what();
+  }
+}
+
 bool App::tick() {
+  if (device_future_.valid() && device_future_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+    take_device();
+    return true;
+  }
   if (machine_future_.valid() &&
       machine_future_.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
     try {

@@ -1,7 +1,8 @@
 #pragma once
 // The tutor's core, with no terminal: it takes keys, resizes and ticks, and renders into a Grid.
 // The terminal layer (terminal.h) feeds it from ncurses; tests feed it scripted events.
-//   AppEnv       what the tutor shows and writes: content, progress file, model, machine, terminal facts
+//   AppEnv       what the tutor shows and writes: content, progress file, model, machine, where jobs run,
+//                terminal facts
 //   App          screens (home, lab) and overlays (help, glossary, quiz, diagnostics, dialogs)
 #include <chrono>
 #include <filesystem>
@@ -42,6 +43,10 @@ struct AppEnv {
   std::vector<std::string> machine;  // lines about the hardware (first one shown on the home screen)
   // Hardware detection can take a while (nvidia-smi); it runs on a thread after the first frame.
   std::function<std::vector<std::string>()> detect_machine;
+  // Where jobs run (JobContext::device). choose_device, when set, replaces it from a thread after the
+  // first frame (finding and starting a GPU takes a moment); a job started before it returns waits.
+  model::BackendChoice device;
+  std::function<model::BackendChoice()> choose_device;
   GlyphSet glyph_set = GlyphSet::Unicode;
   TerminalInfo terminal;
   std::vector<std::string> notices;  // shown as dialogs at start (corrupt progress file moved aside, ...)
@@ -181,6 +186,9 @@ class App {
   std::map<std::string, std::optional<labs::Checkpoint>> checkpoints_;
   std::uint64_t quiz_seed_ = 0;
   std::future<std::vector<std::string>> machine_future_;
+  std::future<model::BackendChoice> device_future_;
+  void take_device();  // waits for device_future_ if it is pending and puts its choice in env_.device
+  std::string jobs_where() const;  // the home screen's "jobs run ..." words
   JobRunner runner_;
 };
 

@@ -50,6 +50,7 @@ void App::render_job_row(Grid& g, int y) {
     const bool here = screen_ == Screen::Lab && current_lab().find(snap.job_id);
     std::string label = snap.label.empty() ? job_title(snap.job_id) : snap.label;
     if (!here) label = job_title(snap.job_id) + ": " + label;
+    if (env_.device.gpu) label += " · GPU";  // its model passes run there (JobContext::device)
     ProgressView pv{snap.fraction, label, snap.rate, snap.eta_s, snap.elapsed_s, snap.cancel_requested};
     draw_progress(g, prow, pv, *gl_);
   } else if (!status_msg_.empty()) {

@@ -37,15 +37,22 @@ void App::home_key(Action a) {
   }
 }
 
+// Where the work happens, as the jobs will see it (JobContext::device): a detected GPU's FP4 support
+// is no promise that the labs use it, so this says what runs where, not what the hardware has.
+std::string App::jobs_where() const {
+  const std::string threads = fmt::format("{} thread{}", thread_count(), thread_count() == 1 ? "" : "s");
+  if (device_future_.valid()) return "jobs run on the CPU, " + threads + " (looking for a GPU…)";
+  if (env_.device.gpu) return "jobs run on the GPU (" + env_.device.gpu_name + ") and " + threads + " of the CPU";
+  const std::string why = env_.device.fallback.empty() ? "" : " (GPU not used: " + env_.device.fallback + ")";
+  return "jobs run on the CPU, " + threads + why;
+}
+
 void App::render_home(Grid& g) {
   const auto& labs_list = labs::all_labs();
   const labs::StudyPath* p = path();
   render_title(g, "qlab · " + c_.module_title, p ? "path: " + p->name : "");
-  // Where the work happens: a detected GPU's FP4 support is no promise that the labs use it.
-  const std::string where = fmt::format("on the CPU, {} thread{}", thread_count(), thread_count() == 1 ? "" : "s");
-  g.put_clipped(Rect{1, 1, w_ - 2, 1}, 1,
-                "Model: " + env_.model.display + " · jobs run " + where + " (no GPU use in this build)",
-                Style::Normal, gl_->ellipsis);
+  g.put_clipped(Rect{1, 1, w_ - 2, 1}, 1, "Model: " + env_.model.display + " · " + jobs_where(), Style::Normal,
+                gl_->ellipsis);
   // The machine line may take two rows (row 3 is otherwise a spacer).
   auto mlines = wrap_text("Machine: " + (env_.machine.empty() ? std::string("?") : env_.machine.front()), w_ - 2);
   for (std::size_t i = 0; i < mlines.size() && i < 2; ++i)

@@ -33,7 +33,10 @@ BackendChoice make_backend(Device device, GpuMath) {
   if (device == Device::Cuda)
     fail("this qlab was built without CUDA (configure with -DQLAB_CUDA=ON on a machine with the CUDA toolkit "
          "12.8 or newer), so --device cuda is not available; use --device cpu");
-  return {&cpu_backend(), false, "cpu", {}};
+  BackendChoice c;
+  c.backend = &cpu_backend();
+  c.where = "cpu";
+  return c;
 }
 #endif
 

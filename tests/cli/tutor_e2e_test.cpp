@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/model/device.h"
 #include "tests/temp_dir.h"
 
 namespace {
@@ -485,6 +486,21 @@ TEST(TutorCli, NotATerminalPrintsAHintAndExits2) {
   EXPECT_NE(r.out.find("draws on a terminal"), std::string::npos) << r.out;
   ShellRun st = sh(std::string(QLAB_BINARY) + " > /dev/null < /dev/null; echo status=$?");
   EXPECT_NE(st.out.find("status=2"), std::string::npos) << st.out;
+}
+
+// --device is read before the terminal is: a wrong name, or cuda where no GPU is usable, says so and
+// fails even where there is no terminal to draw on.
+TEST(TutorCli, DeviceIsCheckedBeforeTheTerminal) {
+  ShellRun bad = sh(std::string(QLAB_BINARY) + " --device gpu < /dev/null 2>&1; echo status=$?");
+  EXPECT_NE(bad.out.find("unknown device 'gpu'"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("status=2"), std::string::npos) << bad.out;
+  ShellRun cpu = sh(std::string(QLAB_BINARY) + " --device cpu < /dev/null 2>&1; echo status=$?");
+  EXPECT_NE(cpu.out.find("draws on a terminal"), std::string::npos) << cpu.out;
+  if (qlab::model::make_backend(qlab::model::Device::Auto).gpu) GTEST_SKIP() << "a GPU is usable here: --device cuda would start";
+  ShellRun cuda = sh(std::string(QLAB_BINARY) + " --device cuda < /dev/null 2>&1; echo status=$?");
+  EXPECT_NE(cuda.out.find("--device cuda: "), std::string::npos) << cuda.out;
+  EXPECT_EQ(cuda.out.find("draws on a terminal"), std::string::npos) << cuda.out;
+  EXPECT_NE(cuda.out.find("status=1"), std::string::npos) << cuda.out;
 }
 
 TEST(TutorCli, ProgressShowExportReset) {

@@ -40,7 +40,7 @@ class IntLabsTest : public ::testing::Test {
     JobContext ctx = context({{"text", ""}, {"chunks", chunks}});
     const model::Model m = model::Model::load(dir);
     const io::Tokenizer tok = io::Tokenizer::load(dir);
-    const eval::PplSetup su = scoring_setup(m.config(), tok, scoring_text(ctx, "", "eval.txt"), std::stoll(chunks));
+    const eval::PplSetup su = scoring_setup(ctx, m.config(), tok, scoring_text(ctx, "", "eval.txt"), std::stoll(chunks));
     return eval::perplexity(m, su.tokens, su.options).nll.ppl();
   }
   fs::path out_;

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <memory>
 #include <regex>
 #include <set>
 
@@ -279,6 +281,40 @@ TEST_F(AppTest, HomeSaysTheJobsRunOnTheCpu) {
   AppEnv e = env(GlyphSet::Unicode, false);
   e.machine = {"1 CPU · GPU: NVIDIA GB10, compute capability 12.1: native FP4"};
   make_with(std::move(e));
+  EXPECT_NE(screen().find("jobs run on the CPU"), std::string::npos) << screen();
+}
+
+// Issue 16: the device is found on a thread after the first frame; until then the home screen says
+// it is looking, then names the GPU the jobs will use.
+TEST_F(AppTest, HomeNamesTheGpuOnceTheDeviceIsChosen) {
+  auto release = std::make_shared<std::promise<void>>();
+  std::shared_future<void> released = release->get_future().share();
+  AppEnv e = env(GlyphSet::Unicode, false);
+  e.choose_device = [released] {
+    released.wait();
+    model::BackendChoice c;
+    c.backend = &model::cpu_backend();  // never run here: only the words are under test
+    c.gpu = true;
+    c.gpu_name = "NVIDIA GB10";
+    return c;
+  };
+  make_with(std::move(e), 100, 24);
+  EXPECT_NE(screen().find("looking for a GPU"), std::string::npos) << screen();
+  release->set_value();
+  EXPECT_TRUE(wait_for_text("jobs run on the GPU (NVIDIA GB10)", 5000)) << screen();
+  EXPECT_EQ(screen().find("looking for a GPU"), std::string::npos) << screen();
+}
+
+// A GPU that auto could not use is named with the reason, and the jobs stay on the CPU.
+TEST_F(AppTest, HomeSaysWhyTheGpuIsNotUsed) {
+  AppEnv e = env(GlyphSet::Unicode, false);
+  e.choose_device = [] {
+    model::BackendChoice c;
+    c.fallback = "the NVIDIA driver supports CUDA 12.4, older than this build's runtime 13.0";
+    return c;
+  };
+  make_with(std::move(e), 160, 24);
+  EXPECT_TRUE(wait_for_text("GPU not used: the NVIDIA driver supports CUDA 12.4", 5000)) << screen();
   EXPECT_NE(screen().find("jobs run on the CPU"), std::string::npos) << screen();
 }
 
