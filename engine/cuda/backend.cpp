@@ -541,6 +541,12 @@ model::Backend& backend(model::GpuMath math) {
   return f;
 }
 
-WeightStats weight_stats() { return {state().weights.resident_bytes(), state().weights.uploads()}; }
+WeightStats weight_stats() {
+  const WeightCache& w = state().weights;
+  return {w.resident_bytes(), w.uploads(), w.in_place_bytes()};
+}
+
+void set_weight_placement(WeightPlacement p) { state().weights.set_placement(p); }
+WeightPlacement weight_placement() { return state().weights.placement(); }
 
 }  // namespace qlab::cuda

@@ -15,7 +15,10 @@
 //   KV cache     float32 on the device, [capacity, kv_heads * head_dim] keys then values per layer
 //   evaluation   nll and kl_rows reduce logit rows on the device; only per-token numbers come back
 //
-// Models larger than the GPU. Today: weights that do not fit are evicted and re-uploaded as the
+// Weights read in place (weights.h, WeightPlacement): on the GB10 a model that does not fit beside
+// what is already copied is read where it lies, in host memory, by the GPU's pageable-memory access:
+// no second copy, no eviction.
+// Models larger than a discrete GPU. Today: weights that do not fit are evicted and re-uploaded as the
 // layers come round (correct, synchronous: a pass costs the host-to-device copy of what did not
 // fit). The overlapped design, for a later round: the first pass records the order in which
 // weights are used (it is the same every pass); weights that fit stay resident; the rest go through
@@ -34,10 +37,22 @@ namespace qlab::cuda {
 // The backend of device 0 for the given math (created on first use; an Error if no GPU is usable).
 model::Backend& backend(model::GpuMath math);
 
-// Device memory the weights take now, and how many weight uploads there have been (tests, bench).
+// Device memory the weights take now, how many weight uploads there have been, and the bytes of
+// weights the kernels read in place from host memory (tests, bench).
 struct WeightStats {
-  std::uint64_t resident_bytes = 0, uploads = 0;
+  std::uint64_t resident_bytes = 0, uploads = 0, in_place_bytes = 0;
 };
 WeightStats weight_stats();
+
+// Where the weights a pass uses live (QLAB_CUDA_WEIGHTS=auto|copy|host sets it for a process):
+//   Auto   copied to device memory; on a GPU that shares the host's memory and can read pageable
+//          memory (the GB10), a weight that would not fit is read in place instead of evicting others
+//   Copy   always copied (weights that do not fit are evicted and uploaded again as they come round)
+//   Host   always read in place from host memory (needs pageable access: an Error names the GPU
+//          that lacks it); on a discrete GPU every read crosses the bus: for tests and comparisons
+// Applies to weights not yet on the device; copies already made stay.
+enum class WeightPlacement { Auto, Copy, Host };
+void set_weight_placement(WeightPlacement p);
+WeightPlacement weight_placement();
 
 }  // namespace qlab::cuda

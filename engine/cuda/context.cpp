@@ -49,6 +49,7 @@ DeviceInfo probe_device() {
   d.max_smem_per_block = static_cast<int>(p.sharedMemPerBlockOptin);
   d.total_bytes = p.totalGlobalMem;
   d.shares_host_memory = p.integrated != 0 || p.pageableMemoryAccessUsesHostPageTables != 0;
+  d.pageable_access = p.pageableMemoryAccess != 0;
   if (p.major < 8) {
     d.reason = fmt::format("{} (sm_{}{}) is older than the GPUs qlab supports (sm_80 and newer)", d.name, p.major,
                            p.minor);

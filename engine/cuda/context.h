@@ -32,6 +32,7 @@ struct DeviceInfo {
   int sm_count = 0;
   int max_smem_per_block = 0;  // opt-in dynamic shared memory per block
   bool shares_host_memory = false;
+  bool pageable_access = false;  // kernels may read pageable host memory (ATS, or HMM on Linux)
   std::uint64_t total_bytes = 0;
   int driver_version = 0, runtime_version = 0;  // 13000 = 13.0
 };

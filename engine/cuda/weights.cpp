@@ -1,7 +1,9 @@
 #include "engine/cuda/weights.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "engine/core/error.h"
 #include "engine/cuda/check.h"
@@ -35,6 +37,12 @@ bool family_of(const formats::BlockFormatSpec& spec, PackedFamily& f) {
 }
 
 std::uint64_t elem_bytes(tensor::ElemType t) { return t == tensor::ElemType::F32 ? 4 : 2; }
+
+// A packed weight with a kernel of its own: its parts can be read as they are stored.
+bool family_known(const tensor::Matrix& w) {
+  PackedFamily f{};
+  return w.packed.spec && family_of(*w.packed.spec, f);
+}
 
 }  // namespace
 
@@ -83,7 +91,8 @@ bool WeightCache::evict_for(std::size_t bytes) {
   while (freed < bytes) {
     auto victim = map_.end();
     for (auto it = map_.begin(); it != map_.end(); ++it)
-      if (it->second.last_use < op_start_ && (victim == map_.end() || it->second.last_use < victim->second.last_use))
+      if (it->second.bytes > 0 && it->second.last_use < op_start_ &&
+          (victim == map_.end() || it->second.last_use < victim->second.last_use))
         victim = it;
     if (victim == map_.end()) break;
     if (!synced) {
@@ -98,13 +107,48 @@ bool WeightCache::evict_for(std::size_t bytes) {
   return freed > 0;
 }
 
+WeightPlacement WeightCache::placement_from_environment() {
+  const char* v = std::getenv("QLAB_CUDA_WEIGHTS");
+  const std::string_view s = v ? v : "auto";
+  if (s == "copy") return WeightPlacement::Copy;
+  if (s == "host") return WeightPlacement::Host;
+  if (s != "auto" && !s.empty()) fail("QLAB_CUDA_WEIGHTS={}: expected auto, copy or host", s);
+  return WeightPlacement::Auto;
+}
+
+// Whether a weight of `bytes` is read where it lies in host memory. Auto does so only where it costs
+// nothing (the GPU reads the same memory through the host's page tables) and the copy would not fit
+// beside what is already there: the host's available memory (free_bytes counts it there) less a
+// margin for the passes' own buffers.
+bool WeightCache::read_in_place(std::uint64_t bytes) const {
+  const DeviceInfo& d = probe();
+  switch (placement_) {
+    case WeightPlacement::Copy: return false;
+    case WeightPlacement::Host:
+      if (!d.pageable_access)
+        fail("QLAB_CUDA_WEIGHTS=host: {} cannot read pageable host memory (its pageable-memory access is off); "
+             "use auto or copy",
+             d.name);
+      return true;
+    case WeightPlacement::Auto: break;
+  }
+  constexpr std::uint64_t kMargin = 2ULL << 30;
+  return d.shares_host_memory && d.pageable_access && bytes + kMargin > free_bytes();
+}
+
 WeightCache::Entry WeightCache::upload(const tensor::Matrix& w) {
   Entry e;
   e.dw.rows = w.rows;
   e.dw.cols = w.cols;
   cudaStream_t s = Context::get().stream();
+  // Read in place: the kernels get the host addresses (valid on the device with pageable access).
+  const bool in_place = w.type != tensor::ElemType::Packed || family_known(w) ? read_in_place(w.storage_bytes()) : false;
   auto put = [&](const void* host, std::uint64_t n, const char* what) -> const void* {
     if (n == 0) return nullptr;
+    if (in_place) {
+      e.in_place += n;
+      return host;
+    }
     e.parts.push_back(alloc(n, what));
     check(cudaMemcpyAsync(e.parts.back().get(), host, n, cudaMemcpyHostToDevice, s), what);
     e.bytes += n;
@@ -150,6 +194,7 @@ const DeviceWeight& WeightCache::get(const tensor::Matrix& w) {
   auto it = map_.find(w.data);
   if (it != map_.end() && !it->second.fp.matches(w, now)) {
     resident_ -= it->second.bytes;
+    in_place_ -= it->second.in_place;
     check(cudaStreamSynchronize(Context::get().stream()), "replacing a stale weight copy");
     map_.erase(it);
     it = map_.end();
@@ -158,6 +203,7 @@ const DeviceWeight& WeightCache::get(const tensor::Matrix& w) {
     Entry e = upload(w);
     e.fp = now;
     resident_ += e.bytes;
+    in_place_ += e.in_place;
     ++uploads_;
     it = map_.emplace(w.data, std::move(e)).first;
   }

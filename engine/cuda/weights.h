@@ -14,12 +14,16 @@
 //                 are freed and uploaded again when next used: a model of any size runs, streaming
 //                 the weights that do not fit layer by layer (synchronously; see backend.h for the
 //                 overlapped design)
+//   placement     copied, or read in place from host memory where the GPU can read pageable
+//                 memory (backend.h, WeightPlacement): an in-place entry points at the host bytes,
+//                 takes no device memory and is never evicted for room
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <unordered_map>
 #include <vector>
 
+#include "engine/cuda/backend.h"
 #include "engine/cuda/context.h"
 #include "engine/cuda/device_weight.h"
 #include "engine/tensor/matrix.h"
@@ -40,6 +44,9 @@ class WeightCache {
   Buffer alloc(std::size_t bytes, const char* what);
   std::uint64_t resident_bytes() const { return resident_; }
   std::uint64_t uploads() const { return uploads_; }
+  std::uint64_t in_place_bytes() const { return in_place_; }
+  void set_placement(WeightPlacement p) { placement_ = p; }
+  WeightPlacement placement() const { return placement_; }
 
  private:
   struct Fingerprint {
@@ -56,6 +63,7 @@ class WeightCache {
     std::vector<Buffer> parts;
     Fingerprint fp;
     std::uint64_t bytes = 0, last_use = 0;
+    std::uint64_t in_place = 0;  // host bytes read where they lie (no device copy)
   };
   struct VecEntry {
     Buffer buf;
@@ -63,10 +71,13 @@ class WeightCache {
   };
   static Fingerprint fingerprint(const tensor::Matrix& w);
   Entry upload(const tensor::Matrix& w);
+  bool read_in_place(std::uint64_t bytes) const;
+  static WeightPlacement placement_from_environment();
 
   std::unordered_map<const void*, Entry> map_;
   std::unordered_map<const float*, VecEntry> vecs_;
-  std::uint64_t clock_ = 0, op_start_ = 0, resident_ = 0, uploads_ = 0;
+  std::uint64_t clock_ = 0, op_start_ = 0, resident_ = 0, uploads_ = 0, in_place_ = 0;
+  WeightPlacement placement_ = placement_from_environment();
 };
 
 }  // namespace qlab::cuda

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cuda_test_util.h"
+#include "engine/core/error.h"
 #include "engine/formats/format_lookup.h"
 #include "engine/formats/scalar.h"
 #include "engine/tensor/matrix.h"
@@ -256,6 +257,47 @@ TEST(ForwardOnGpu, PackedWeightsEqualTheCpu) {
     EXPECT_LE(e, kF32Tol) << name;
     EXPECT_LE(d, kF32Tol) << name << " decode";
     std::printf("packed %-12s f32 %.2e  decode %.2e\n", name, e, d);
+  }
+}
+
+// Weights read in place from host memory (WeightPlacement::Host: what Auto does on the GB10 with a
+// weight that would not fit beside the copies) give the CPU's logits, bf16 and packed, prompt and
+// decode, and take no device memory. On a GPU that cannot read pageable memory, asking for it is a
+// clear error naming the GPU instead, and the test says it could not run the in-place path.
+TEST(ForwardOnGpu, WeightsReadInPlaceEqualTheCpu) {
+  QLAB_REQUIRE_GPU();
+  struct Restore {
+    ~Restore() { cuda::set_weight_placement(cuda::WeightPlacement::Auto); }
+  } restore;
+  // Loaded afresh: a new mapping, so no copy of these weights exists yet.
+  const Model base = Model::load(qlab::testing::synth("hd64_bf16", synth_cases()[0].config, io::DType::BF16));
+  Model packed = base;
+  quant::fake_quantize_model(packed, formats::block_format("nvfp4"), {.embeddings = true}, Progress::none(), false, true);
+  const auto V = static_cast<std::size_t>(base.vocab_size());
+  const auto tokens = random_tokens(base.vocab_size(), 80, 12);
+  cuda::set_weight_placement(cuda::WeightPlacement::Host);
+  if (!cuda::probe().pageable_access) {
+    try {
+      (void)forward_all(base, tokens, gpu());
+      ADD_FAILURE() << "weights in place on a GPU without pageable-memory access";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("pageable"), std::string::npos) << e.what();
+    }
+    GTEST_SKIP() << cuda::probe().name << " cannot read pageable host memory: the error was checked, the in-place "
+                 << "path needs a GPU that can (the GB10 does, through the host's page tables)";
+  }
+  for (const Model* m : {&base, static_cast<const Model*>(&packed)}) {
+    const auto before = cuda::weight_stats();
+    const auto cpu = forward_all(*m, tokens);
+    const double e = max_row_rel_error(forward_all(*m, tokens, gpu()), cpu, V);
+    const double d = max_row_rel_error(stepwise(*m, tokens, gpu(), 60), cpu, V);
+    const auto after = cuda::weight_stats();
+    EXPECT_LE(e, kF32Tol);
+    EXPECT_LE(d, kF32Tol) << "decode";
+    EXPECT_GT(after.in_place_bytes, before.in_place_bytes) << "the weights were read in place";
+    EXPECT_EQ(after.resident_bytes, before.resident_bytes) << "and no copy was made";
+    std::printf("weights read in place (%s): f32 %.2e  decode %.2e, %.1f MB in host memory\n",
+                m == &base ? "bf16" : "nvfp4", e, d, static_cast<double>(after.in_place_bytes - before.in_place_bytes) / 1e6);
   }
 }
 
