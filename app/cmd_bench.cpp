@@ -28,6 +28,7 @@
 #include "engine/model/generate.h"
 #include "engine/tensor/blas.h"
 #if defined(QLAB_HAVE_CUDA)
+#include "engine/cuda/backend.h"
 #include "engine/cuda/bench.h"
 #endif
 
@@ -283,6 +284,7 @@ nlohmann::json gpu_bench(const model::Model& m, std::int64_t n_prompt, int n_dec
                    {"cublas_bf16_gflops", ref_flops / ref_s_bf16 / 1e9},
                    {"cublas_f32_gflops", ref_flops / ref_s_f32 / 1e9},
                    {"copy_gb_per_s", copy_bw / 1e9}};
+  const auto streamed = [] { return static_cast<double>(cuda::weight_stats().streamed_bytes); };
   for (const model::GpuMath math : {model::GpuMath::BF16, model::GpuMath::F32}) {
     const bool bf16 = math == model::GpuMath::BF16;
     model::Backend& be = *model::make_backend(model::Device::Cuda, math).backend;
@@ -294,11 +296,13 @@ nlohmann::json gpu_bench(const model::Model& m, std::int64_t n_prompt, int n_dec
       for (auto& k : caches) ptrs.push_back(&k);
       const std::shared_ptr<float> logits = be.alloc(n_seq * c.vocab_size);
       float probe = 0;
+      const double s0 = streamed();
       const double t = median_seconds(5, [&] {
         for (auto& k : caches) k.clear();
         model::forward_batch_on_backend(m, ptrs, prompt, 1, logits.get());
         be.download(logits.get(), 1, &probe);  // waits for the pass
       });
+      r["prompt_streamed_gb"] = (streamed() - s0) / 7 / 1e9;  // 2 warm-ups + 5 timed passes
       r["prompt_seconds"] = t;
       r["prompt_tokens_per_s"] = static_cast<double>(n_prompt) / t;
       r["prompt_gflops"] = flops / t / 1e9;
@@ -314,6 +318,7 @@ nlohmann::json gpu_bench(const model::Model& m, std::int64_t n_prompt, int n_dec
         const std::int32_t next = tok(rng);
         model::forward(m, cache, std::span(&next, 1), 1, logits.data());
       }
+      const double s0 = streamed();
       const auto t0 = clock_type::now();
       for (int i = 0; i < n_decode; ++i) {
         const std::int32_t next = tok(rng);
@@ -321,6 +326,7 @@ nlohmann::json gpu_bench(const model::Model& m, std::int64_t n_prompt, int n_dec
       }
       const double tps = n_decode / since(t0);
       const double bytes = weight_bytes_per_token(m);
+      r["decode_streamed_gb_per_token"] = (streamed() - s0) / n_decode / 1e9;
       r["decode_context"] = ctx;
       r["decode_tokens"] = n_decode;
       r["decode_tokens_per_s"] = tps;
@@ -340,6 +346,15 @@ nlohmann::json gpu_bench(const model::Model& m, std::int64_t n_prompt, int n_dec
       r["ppl_tokens_per_s"] = static_cast<double>(p.tokens_evaluated) / p.seconds;
     }
     j[bf16 ? "bf16" : "f32"] = r;
+  }
+  // Weights past the GPU's memory or the budget (QLAB_CUDA_WEIGHT_BUDGET) streamed: their copies'
+  // own time at the bus's measured rate, the least a pass can take if every copy overlaps compute.
+  const cuda::WeightStats ws = cuda::weight_stats();
+  if (ws.ring_bytes > 0) {
+    j["ring_gb"] = static_cast<double>(ws.ring_bytes) / 1e9;
+    j["ring_staged_pinned"] = ws.staged_pinned;
+    j["h2d_pageable_gb_per_s"] = cuda::host_to_device_bandwidth(std::size_t{1} << 30, 5, false) / 1e9;
+    j["h2d_pinned_gb_per_s"] = cuda::host_to_device_bandwidth(std::size_t{1} << 30, 5, true) / 1e9;
   }
   return j;
 }
@@ -373,6 +388,24 @@ int run_gpu(const Args& a, const std::filesystem::path& dir, const DeviceArg& de
                r["decode_weight_gb_per_s"].get<double>(), j["copy_gb_per_s"].get<double>(),
                100 * r["decode_fraction_of_copy"].get<double>(),
                r.contains("ppl_tokens_per_s") ? fmt::format("{:.0f}", r["ppl_tokens_per_s"].get<double>()) : "-");
+  }
+  if (j.contains("ring_gb")) {
+    // The copies' own time at the rate of the path they take (pinned: the bus's best).
+    const double h2d = j[j["ring_staged_pinned"].get<bool>() ? "h2d_pinned_gb_per_s" : "h2d_pageable_gb_per_s"].get<double>();
+    fmt::print("\nweights streamed through a {:.2f} GB ring ({}); host-to-device copy (same run): {:.1f} GB/s from "
+               "pageable memory, {:.1f} GB/s pinned\n",
+               j["ring_gb"].get<double>(),
+               j["ring_staged_pinned"].get<bool>() ? fmt::format("pinned staging, {} threads", thread_count())
+                                                   : std::string("from pageable memory"),
+               h2d, j["h2d_pinned_gb_per_s"].get<double>());
+    for (const char* k : {"bf16", "f32"}) {
+      const auto& r = j[k];
+      const double pg = r["prompt_streamed_gb"].get<double>(), dg = r["decode_streamed_gb_per_token"].get<double>();
+      const double ps = r["prompt_seconds"].get<double>(), ds = 1 / r["decode_tokens_per_s"].get<double>();
+      fmt::print("{:>5}  prompt: {:.2f} GB streamed a pass, {:.3f} s of copying in {:.3f} s ({:.0f}%); decode: {:.2f} GB "
+                 "a token, {:.3f} s of copying in {:.3f} s ({:.0f}%)\n",
+                 k, pg, pg / h2d, ps, 100 * pg / h2d / ps, dg, dg / h2d, ds, 100 * dg / h2d / ds);
+    }
   }
   return 0;
 }

@@ -543,8 +543,11 @@ model::Backend& backend(model::GpuMath math) {
 
 WeightStats weight_stats() {
   const WeightCache& w = state().weights;
-  return {w.resident_bytes(), w.uploads(), w.in_place_bytes()};
+  return {w.resident_bytes(), w.uploads(), w.in_place_bytes(), w.ring_bytes(), w.streamed_bytes(), w.ring_pinned()};
 }
+
+void set_weight_budget(std::uint64_t bytes) { state().weights.set_budget(bytes); }
+std::uint64_t weight_budget() { return state().weights.budget(); }
 
 void set_weight_placement(WeightPlacement p) { state().weights.set_placement(p); }
 WeightPlacement weight_placement() { return state().weights.placement(); }

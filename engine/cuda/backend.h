@@ -18,17 +18,15 @@
 // Weights read in place (weights.h, WeightPlacement): on the GB10 a model that does not fit beside
 // what is already copied is read where it lies, in host memory, by the GPU's pageable-memory access:
 // no second copy, no eviction.
-// Models larger than a discrete GPU. Today: weights that do not fit are evicted and re-uploaded as the
-// layers come round (correct, synchronous: a pass costs the host-to-device copy of what did not
-// fit). The overlapped design, for a later round: the first pass records the order in which
-// weights are used (it is the same every pass); weights that fit stay resident; the rest go through
-// a ring of two device slots, each layer's copy issued on a second stream from pinned staging
-// buffers (filled from the memory mapping by a host thread) while the previous layer computes, an
-// event per slot ordering copy before use and use before reuse. On the GB10 the GPU reads the
-// host's memory directly: there the weights would not be copied at all but registered in place
-// (cudaHostRegister of the mapping, read-only), which costs no second copy of a model that uses
-// most of the 128 GB; free memory there is read from /proc/meminfo (context.h), since NVML
-// reports none for a GPU without memory of its own.
+// Models larger than a discrete GPU (or than the weight budget): weights are copied to the device
+// until one does not fit; from then on the rest stream through a ring on the device (weights.h,
+// weight_ring.h), each copied on a stream of its own while the layers before it compute, ordered by
+// events (copy before use, use before the place is reused), never by waiting for the device. The
+// order is learnt from the passes before, so the first pass streams on demand and later ones ahead.
+// On the GB10 the GPU reads the host's memory directly: there a weight that does not fit is read in
+// place instead (above), costing no second copy of a model that uses most of the 128 GB; free memory
+// there is read from /proc/meminfo (context.h), since NVML reports none for a GPU without memory of
+// its own.
 #include "engine/model/backend.h"
 #include "engine/model/device.h"
 
@@ -37,12 +35,19 @@ namespace qlab::cuda {
 // The backend of device 0 for the given math (created on first use; an Error if no GPU is usable).
 model::Backend& backend(model::GpuMath math);
 
-// Device memory the weights take now, how many weight uploads there have been, and the bytes of
-// weights the kernels read in place from host memory (tests, bench).
+// Device memory the weights take now (the ring included), how many weight uploads there have been,
+// the bytes of weights the kernels read in place from host memory, the ring's size and the bytes
+// copied through it so far (tests, bench).
 struct WeightStats {
-  std::uint64_t resident_bytes = 0, uploads = 0, in_place_bytes = 0;
+  std::uint64_t resident_bytes = 0, uploads = 0, in_place_bytes = 0, ring_bytes = 0, streamed_bytes = 0;
+  bool staged_pinned = false;  // the ring's copies go through pinned staging (weight_ring.h)
 };
 WeightStats weight_stats();
+
+// Device memory the weights may take, copies and ring together (QLAB_CUDA_WEIGHT_BUDGET=GiB sets it
+// for a process; 0: all the GPU has). Weights past it stream. Applies to weights not yet copied.
+void set_weight_budget(std::uint64_t bytes);
+std::uint64_t weight_budget();
 
 // Where the weights a pass uses live (QLAB_CUDA_WEIGHTS=auto|copy|host sets it for a process):
 //   Auto   copied to device memory; on a GPU that shares the host's memory and can read pageable

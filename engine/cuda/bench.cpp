@@ -74,4 +74,23 @@ double copy_bandwidth(std::size_t bytes, int reps) {
   return 2.0 * static_cast<double>(bytes) / s;
 }
 
+double host_to_device_bandwidth(std::size_t bytes, int reps, bool pinned) {
+  Context& ctx = Context::get();
+  const Buffer dst(bytes, "the host-to-device copy benchmark");
+  std::vector<std::uint8_t> pageable;
+  void* host = nullptr;
+  if (pinned) {
+    check(cudaMallocHost(&host, bytes), "pinned memory for the host-to-device copy benchmark");
+  } else {
+    pageable.assign(bytes, 1);  // touched: the pages exist, as a read model's do
+    host = pageable.data();
+  }
+  const double s = median_seconds(reps, [&] {
+    check(cudaMemcpyAsync(dst.get(), host, bytes, cudaMemcpyHostToDevice, ctx.stream()),
+          "the host-to-device copy benchmark");
+  });
+  if (pinned) cudaFreeHost(host);
+  return static_cast<double>(bytes) / s;
+}
+
 }  // namespace qlab::cuda

@@ -13,5 +13,8 @@ namespace qlab::cuda {
 double gemm_seconds(std::int64_t M, std::int64_t N, std::int64_t K, bool bf16, int reps);
 // Device-to-device copy of a `bytes` buffer: bytes read plus bytes written per second.
 double copy_bandwidth(std::size_t bytes, int reps);
+// Host-to-device copy of a `bytes` buffer in bytes per second: from pageable memory (as streamed
+// weights come, from the model's mapping) or from pinned memory.
+double host_to_device_bandwidth(std::size_t bytes, int reps, bool pinned);
 
 }  // namespace qlab::cuda

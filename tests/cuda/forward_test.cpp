@@ -270,7 +270,10 @@ TEST(ForwardOnGpu, WeightsReadInPlaceEqualTheCpu) {
     ~Restore() { cuda::set_weight_placement(cuda::WeightPlacement::Auto); }
   } restore;
   // Loaded afresh: a new mapping, so no copy of these weights exists yet.
-  const Model base = Model::load(qlab::testing::synth("hd64_bf16", synth_cases()[0].config, io::DType::BF16));
+  // Loaded afresh, in a shape no other test uses: the weight cache takes a matrix at an address it has
+  // seen, with the same shape and sampled bytes, for the copy it already has.
+  const Model base = Model::load(
+      qlab::testing::synth("in_place_bf16", qlab::testing::shape(2, 576, 9, 3, 1088, 3000), io::DType::BF16));
   Model packed = base;
   quant::fake_quantize_model(packed, formats::block_format("nvfp4"), {.embeddings = true}, Progress::none(), false, true);
   const auto V = static_cast<std::size_t>(base.vocab_size());
@@ -298,6 +301,51 @@ TEST(ForwardOnGpu, WeightsReadInPlaceEqualTheCpu) {
     EXPECT_EQ(after.resident_bytes, before.resident_bytes) << "and no copy was made";
     std::printf("weights read in place (%s): f32 %.2e  decode %.2e, %.1f MB in host memory\n",
                 m == &base ? "bf16" : "nvfp4", e, d, static_cast<double>(after.in_place_bytes - before.in_place_bytes) / 1e6);
+  }
+}
+
+// Weights past the budget stream through the ring (weights.h): a model eight times the ring's size
+// gives the CPU's logits on the first pass (copies on demand), the second (copies ahead, places
+// reused as the layers come round) and while decoding, bf16 and packed (four parts a weight).
+TEST(ForwardOnGpu, WeightsPastTheBudgetStreamAndEqualTheCpu) {
+  QLAB_REQUIRE_GPU();
+  struct Restore {
+    ~Restore() { cuda::set_weight_budget(0); }
+  } restore;
+  const Model base = Model::load(
+      qlab::testing::synth("stream_bf16", qlab::testing::shape(8, 512, 8, 2, 1536, 1000), io::DType::BF16));
+  Model packed = base;
+  quant::fake_quantize_model(packed, formats::block_format("nvfp4"), {.embeddings = true}, Progress::none(), false, true);
+  const auto V = static_cast<std::size_t>(base.vocab_size());
+  const auto tokens = random_tokens(base.vocab_size(), 80, 14);
+  constexpr std::uint64_t kBudget = 8ULL << 20;
+  for (const Model* m : {&base, static_cast<const Model*>(&packed)}) {
+    cuda::set_weight_budget(kBudget);  // a ring sized afresh for this model's weights
+    std::uint64_t linear_bytes = 0;
+    for (const auto& l : m->weights().layers)
+      for (const tensor::Matrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+        linear_bytes += w->storage_bytes();
+    const auto cpu = forward_all(*m, tokens);
+    const auto before = cuda::weight_stats();
+    const double first = max_row_rel_error(forward_all(*m, tokens, gpu()), cpu, V);
+    const double second = max_row_rel_error(forward_all(*m, tokens, gpu()), cpu, V);
+    const double dec = max_row_rel_error(stepwise(*m, tokens, gpu(), 60), cpu, V);
+    const auto after = cuda::weight_stats();
+    const char* name = m == &base ? "bf16" : "nvfp4";
+    EXPECT_LE(first, kF32Tol) << name;
+    EXPECT_LE(second, kF32Tol) << name;
+    EXPECT_LE(dec, kF32Tol) << name << " decode";
+    EXPECT_GT(after.ring_bytes, 0u) << name;
+    EXPECT_LT(after.ring_bytes, linear_bytes / 2) << name << ": the ring is far smaller than the model";
+    EXPECT_LE(after.resident_bytes, std::max<std::uint64_t>(kBudget, after.ring_bytes)) << name;
+    // Two prompt passes and 21 decoding ones, each streaming all but what the ring still held.
+    ASSERT_LT(after.ring_bytes, linear_bytes);
+    EXPECT_GE(after.streamed_bytes - before.streamed_bytes, 20 * (linear_bytes - after.ring_bytes)) << name;
+    std::printf("streamed (%s): first pass %.2e, second %.2e, decode %.2e; %.1f MB of Linears through a %.1f MB ring, "
+                "%.1f MB copied\n",
+                name, first, second, dec, static_cast<double>(linear_bytes) / 1e6,
+                static_cast<double>(after.ring_bytes) / 1e6,
+                static_cast<double>(after.streamed_bytes - before.streamed_bytes) / 1e6);
   }
 }
 

@@ -85,11 +85,11 @@ TEST_F(LabsOnGpu, Lab04GptqRowsEqualTheCpusToOnePercent) {
 
 TEST_F(LabsOnGpu, Lab08BenchmarksTheGpu) {
   const auto [cpu, gpu] = run_both("lab08", "lab08.roofline",
-                                   {{"variants", "base,nvfp4"}, {"prompt", "64"}, {"decode", "8"}, {"repetitions", "1"}});
+                                   {{"variants", "f32,bf16,int8-ch,nvfp4"}, {"prompt", "64"}, {"decode", "8"}, {"repetitions", "1"}});
   ASSERT_EQ(gpu.outcome, Outcome::Done);
   EXPECT_EQ(cpu.record["device"], "cpu");
   EXPECT_EQ(gpu.record["device"], "cuda");
-  ASSERT_EQ(gpu.record["variants"].size(), 2u);
+  ASSERT_EQ(gpu.record["variants"].size(), 4u);
   for (const auto& v : gpu.record["variants"]) EXPECT_GT(v["decode_tokens_per_s"].get<double>(), 0) << v.dump();
   // The ceiling is the GPU's copy bandwidth, far above any host's read bandwidth of this decade.
   EXPECT_GT(gpu.record["read_gb_per_s"].get<double>(), cpu.record["read_gb_per_s"].get<double>());
