@@ -330,8 +330,8 @@ void WeightCache::begin_op() {
 }
 
 // Copies into the ring, ahead of their use, the weights that came after the last one used the last
-// time round, up to half the ring: the host waits for each copy out of pageable memory while the GPU
-// runs the kernels already queued.
+// time round, up to half the ring. Called as an operation starts, after the last one's kernels were
+// queued: the host stages the copies while the GPU runs those.
 void WeightCache::prefetch() {
   std::uint64_t ahead = 0;
   const void* k = last_key_;
