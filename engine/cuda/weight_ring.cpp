@@ -117,6 +117,10 @@ void WeightRing::use(std::uint64_t key, cudaStream_t compute) {
   s->in_use = true;
 }
 
+bool WeightRing::in_use() const {
+  return std::any_of(spans_.begin(), spans_.end(), [](const Span& s) { return s.in_use; });
+}
+
 void WeightRing::end_op(cudaStream_t compute) {
   for (Span& s : spans_) {
     if (!s.in_use) continue;

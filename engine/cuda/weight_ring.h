@@ -49,6 +49,7 @@ class WeightRing {
   void clear(std::vector<std::uint64_t>& dropped);
   std::uint64_t copied_bytes() const { return copied_bytes_; }
   bool pinned() const { return stage_[0] != nullptr; }
+  bool in_use() const;  // some span is used by the operation under way
 
  private:
   struct Span {

@@ -202,42 +202,42 @@ WeightCache::Entry WeightCache::upload(const tensor::Matrix& w, bool demand, boo
     e.in_place = total;
     return finish();
   }
-  cudaStream_t s = Context::get().stream();
   if (!f32.empty()) {
     // Uploaded from a vector about to go: copied (evicting others if need be), then waited for.
-    for (const Part& p : parts) {
-      e.parts.push_back(alloc(p.n, p.what));
-      check(cudaMemcpyAsync(e.parts.back().get(), p.host, p.n, cudaMemcpyHostToDevice, s), p.what);
-      *p.slot = e.parts.back().get();
-    }
-    e.bytes = total;
-    check(cudaStreamSynchronize(s), "copying a weight");
+    copy_evicting(e, parts, total);
+    check(cudaStreamSynchronize(Context::get().stream()), "copying a weight");
     return finish();
   }
   if (!ring_ && fits_budget(total) && copy_resident(e, parts, total)) return finish();
-  // It does not fit: it streams through the ring (made, or regrown for a weight this large).
+  // It does not fit: it streams through the ring (made, or regrown for a weight this large -- never
+  // under an operation that already holds places in it, whose kernels would read a freed ring).
+  if (ring_ && 4 * total > ring_->bytes() && ring_->in_use()) {
+    if (!demand) return e;
+    copy_evicting(e, parts, total);
+    return finish();
+  }
   if ((!ring_ || 4 * total > ring_->bytes()) && !make_ring(total) && !ring_) {
     if (!demand) return e;
     // No room even for a ring: as before streaming, least recently used copies make room.
-    for (const Part& p : parts) {
-      e.parts.push_back(alloc(p.n, p.what));
-      check(cudaMemcpyAsync(e.parts.back().get(), p.host, p.n, cudaMemcpyHostToDevice, s), p.what);
-      *p.slot = e.parts.back().get();
-    }
-    e.bytes = total;
+    copy_evicting(e, parts, total);
     return finish();
   }
   if (copy_to_ring(e, parts, demand)) return finish();
   if (!demand) return e;
   // Every place in the ring is taken by the operation under way: this one weight gets a copy of its
   // own, evicting others if need be.
+  copy_evicting(e, parts, total);
+  return finish();
+}
+
+void WeightCache::copy_evicting(Entry& e, std::vector<Part>& parts, std::uint64_t total) {
+  cudaStream_t s = Context::get().stream();
   for (const Part& p : parts) {
     e.parts.push_back(alloc(p.n, p.what));
     check(cudaMemcpyAsync(e.parts.back().get(), p.host, p.n, cudaMemcpyHostToDevice, s), p.what);
     *p.slot = e.parts.back().get();
   }
   e.bytes = total;
-  return finish();
 }
 
 bool WeightCache::copy_resident(Entry& e, std::vector<Part>& parts, std::uint64_t total) {

@@ -94,7 +94,8 @@ class WeightCache {
   };
   static Fingerprint fingerprint(const tensor::Matrix& w);
   Entry upload(const tensor::Matrix& w, bool demand, bool& placed);
-  bool copy_resident(Entry& e, std::vector<Part>& parts, std::uint64_t total);
+  bool copy_resident(Entry& e, std::vector<Part>& parts, std::uint64_t total);  // false: no room
+  void copy_evicting(Entry& e, std::vector<Part>& parts, std::uint64_t total);  // least recently used make room
   bool copy_to_ring(Entry& e, std::vector<Part>& parts, bool demand);
   bool make_ring(std::uint64_t weight_bytes);
   void drop_ring_entries(const std::vector<std::uint64_t>& ids);
