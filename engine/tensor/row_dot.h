@@ -94,16 +94,7 @@ struct RowDotSet {
 namespace avx512 {
 extern const RowDotSet kRowDots;
 extern const RowDotSet kIntRowDots;
-// row_dot_q8_x8_avx512.cpp
-void ggml_q4_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-void ggml_q8_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-void ggml_q4_k_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-void ggml_q6_k_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-// row_dot_q8_x8_qlab_avx512.cpp
-void nvfp4_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-void mxfp4_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-void int4_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-void int8_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+#include "engine/tensor/row_dot_q8_x8.h"
 }
 namespace avx2 {
 extern const RowDotSet kRowDots;
