@@ -80,11 +80,11 @@ struct RowDotSet {
   RowDot nvfp4_q8, mxfp4_q8, int4_q8, int8_q8, int8_row_q8;
   // ggml's q4_0, q8_0 (Q8_0 activations), Q4_K and Q6_K (Q8_K) with rows interleaved by 8
   // (row_interleave.h: args.data the copy; args.row_bytes a plain row's bytes); r0 and n multiples of
-  // 8. AVX-512 VNNI only.
+  // 8. AVX-512 VNNI and NEON with SDOT (the same copy); AVX2 has none.
   RowDot ggml_q4_0_x8, ggml_q8_0_x8, ggml_q4_k_x8, ggml_q6_k_x8;
   // ProductMath::Native on qlab's nvfp4, mxfp4, int4 and int8 groups with rows interleaved by 8
   // (row_interleave.h; args bound as for the row-at-a-time kernels, args.data the copy); r0 and n
-  // multiples of 8. AVX-512 VNNI only.
+  // multiples of 8. AVX-512 VNNI and NEON with SDOT; AVX2 has none.
   RowDot nvfp4_x8, mxfp4_x8, int4_x8, int8_x8;
 };
 
@@ -103,6 +103,7 @@ extern const RowDotSet kIntRowDots;
 namespace neon {
 extern const RowDotSet kRowDots;
 extern const RowDotSet kIntRowDots;
+#include "engine/tensor/row_dot_q8_x8.h"
 }
 
 }  // namespace qlab::tensor::kernels

@@ -1,7 +1,8 @@
 // The x8 kernels of one instruction set (rows interleaved by 8, row_interleave.h): declared by row_dot.h
 // inside the namespace of each set that has them, avx512 (row_dot_q8_x8_avx512.cpp, ggml's types;
-// row_dot_q8_x8_qlab_avx512.cpp, qlab's formats); the set's row_dot_q8_<isa>.cpp puts them in its
-// kIntRowDots through with_interleaved. Included once per namespace, so it has no include guard.
+// row_dot_q8_x8_qlab_avx512.cpp, qlab's formats) and neon (row_dot_q8_x8_neon.cpp,
+// row_dot_q8_x8_qlab_neon.cpp); the set's row_dot_q8_<isa>.cpp puts them in its kIntRowDots through
+// with_interleaved. Included once per namespace, so it has no include guard.
 
 void ggml_q4_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
 void ggml_q8_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);

@@ -1,6 +1,6 @@
 // The x8 kernels' driver (rows interleaved by 8, row_interleave.h), written once for every instruction
-// set: included by row_dot_q8_x8_qlab_avx512.cpp inside its namespace and an unnamed one, after the
-// set's
+// set: included by row_dot_q8_x8_qlab_avx512.cpp, row_dot_q8_x8_neon.cpp and row_dot_q8_x8_qlab_neon.cpp
+// inside their namespace and an unnamed one, after the set's
 //   prefetch_ahead(p, bytes)      a block's bytes asked for ahead of its use
 //   store8(y, acc, scale)         a format's float lanes to its eight rows' results, times scale
 // A format (Fmt) has kValues (values per block), kHead and kBlock (bytes of a header and of a block of
