@@ -17,8 +17,8 @@
 // float scale multiplies that sum, as ggml's vec_dot does: ggml's types (whose activations llama.cpp
 // rounds to those very blocks before the product, so the result is the float product's to float
 // rounding) and, under ProductMath::Native, qlab's integer and FP4 formats. The *_x8 kernels read a
-// copy of the rows interleaved by 8 (row_interleave.h) and sum eight rows per instruction; a row's
-// block sums are the same integers, only the float accumulation runs in another order.
+// copy of the rows interleaved by 8 (row_interleave.h) and sum 8 (AVX-512) or 4 (NEON) rows per
+// instruction; a row's block sums are the same integers, only the float accumulation runs in another order.
 //
 // The instruction-set files (row_dot_avx512.cpp, row_dot_avx2.cpp, row_dot_neon.cpp and the integer
 // kernels' row_dot_q8_*.cpp) are compiled with their own target flags; they see only this header, so
