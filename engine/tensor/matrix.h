@@ -35,9 +35,9 @@ enum class ElemType { F32, F16, BF16, Packed };
 //          against int4 / int8 groups, int8-ch, nvfp4 or mxfp4 is quantized to int8 blocks of 32
 //          (llama.cpp's q8_0) and multiplied by integer dot products (row_dot.h), as llama.cpp
 //          multiplies its own 4- and 8-bit types: Fast's result within the q8_0 rounding of the
-//          activations (fp8 and the other formats: as Fast). On AVX-512 VNNI, nvfp4, mxfp4 and
-//          int4 / int8 groups read a copy of their rows interleaved by 8 (row_interleave.h), made
-//          at the first such product: the same sums, added in another order
+//          activations (fp8 and the other formats: as Fast). On AVX-512 VNNI and NEON with SDOT,
+//          nvfp4, mxfp4 and int4 / int8 groups read a copy of their rows interleaved by 8
+//          (row_interleave.h), made at the first such product: the same sums, added in another order
 enum class ProductMath { Exact, Fast, Native };
 
 struct Matrix {

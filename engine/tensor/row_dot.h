@@ -17,8 +17,8 @@
 // float scale multiplies that sum, as ggml's vec_dot does: ggml's types (whose activations llama.cpp
 // rounds to those very blocks before the product, so the result is the float product's to float
 // rounding) and, under ProductMath::Native, qlab's integer and FP4 formats. The *_x8 kernels read a
-// copy of the rows interleaved by 8 (row_interleave.h) and sum eight rows per instruction; a row's
-// block sums are the same integers, only the float accumulation runs in another order.
+// copy of the rows interleaved by 8 (row_interleave.h) and sum 8 (AVX-512) or 4 (NEON) rows per
+// instruction; a row's block sums are the same integers, only the float accumulation runs in another order.
 //
 // The instruction-set files (row_dot_avx512.cpp, row_dot_avx2.cpp, row_dot_neon.cpp and the integer
 // kernels' row_dot_q8_*.cpp) are compiled with their own target flags; they see only this header, so
@@ -80,11 +80,11 @@ struct RowDotSet {
   RowDot nvfp4_q8, mxfp4_q8, int4_q8, int8_q8, int8_row_q8;
   // ggml's q4_0, q8_0 (Q8_0 activations), Q4_K and Q6_K (Q8_K) with rows interleaved by 8
   // (row_interleave.h: args.data the copy; args.row_bytes a plain row's bytes); r0 and n multiples of
-  // 8. AVX-512 VNNI only.
+  // 8. AVX-512 VNNI and NEON with SDOT (the same copy); AVX2 has none.
   RowDot ggml_q4_0_x8, ggml_q8_0_x8, ggml_q4_k_x8, ggml_q6_k_x8;
   // ProductMath::Native on qlab's nvfp4, mxfp4, int4 and int8 groups with rows interleaved by 8
   // (row_interleave.h; args bound as for the row-at-a-time kernels, args.data the copy); r0 and n
-  // multiples of 8. AVX-512 VNNI only.
+  // multiples of 8. AVX-512 VNNI and NEON with SDOT; AVX2 has none.
   RowDot nvfp4_x8, mxfp4_x8, int4_x8, int8_x8;
 };
 
@@ -94,16 +94,7 @@ struct RowDotSet {
 namespace avx512 {
 extern const RowDotSet kRowDots;
 extern const RowDotSet kIntRowDots;
-// row_dot_q8_x8_avx512.cpp
-void ggml_q4_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-void ggml_q8_0_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-void ggml_q4_k_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-void ggml_q6_k_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-// row_dot_q8_x8_qlab_avx512.cpp
-void nvfp4_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-void mxfp4_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-void int4_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
-void int8_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+#include "engine/tensor/row_dot_q8_x8.h"
 }
 namespace avx2 {
 extern const RowDotSet kRowDots;
@@ -112,6 +103,7 @@ extern const RowDotSet kIntRowDots;
 namespace neon {
 extern const RowDotSet kRowDots;
 extern const RowDotSet kIntRowDots;
+#include "engine/tensor/row_dot_q8_x8.h"
 }
 
 }  // namespace qlab::tensor::kernels

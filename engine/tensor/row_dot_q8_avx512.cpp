@@ -23,18 +23,6 @@ namespace {
 
 }  // namespace
 
-constexpr RowDotSet with_interleaved(RowDotSet s) {
-  s.ggml_q4_0_x8 = ggml_q4_0_x8;  // row_dot_q8_x8_avx512.cpp
-  s.ggml_q8_0_x8 = ggml_q8_0_x8;
-  s.ggml_q4_k_x8 = ggml_q4_k_x8;
-  s.ggml_q6_k_x8 = ggml_q6_k_x8;
-  s.nvfp4_x8 = nvfp4_x8;  // row_dot_q8_x8_qlab_avx512.cpp
-  s.mxfp4_x8 = mxfp4_x8;
-  s.int4_x8 = int4_x8;
-  s.int8_x8 = int8_x8;
-  return s;
-}
-
 constinit const RowDotSet kIntRowDots = with_interleaved(make_int_row_dots());
 
 }  // namespace qlab::tensor::kernels::avx512

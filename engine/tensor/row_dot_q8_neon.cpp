@@ -82,7 +82,7 @@ struct Isa {
 
 }  // namespace
 
-constinit const RowDotSet kIntRowDots = make_int_row_dots();
+constinit const RowDotSet kIntRowDots = with_interleaved(make_int_row_dots());
 
 }  // namespace qlab::tensor::kernels::neon
 

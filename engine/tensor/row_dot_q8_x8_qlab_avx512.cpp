@@ -62,14 +62,13 @@ inline __m512i e2m1_table() {
 }
 
 // ---- the formats: a scale group of eight rows is a header, then blocks of 32 values --------------------
-// Each has kHead and kBlock (bytes), group(args) (values per header), Head head(p) (the header's
-// parts, once per group and eight rows), X xblock(args, b) (block b's activations, once for every
-// group of rows) and block(args, codes, head, x, b, acc): block b's products added to the eight rows'
-// float lanes. row_scale(args) multiplies the sums at the end.
+// (the driver's Fmt, row_dot_q8_x8_driver.h: two groups of eight rows at a time)
 
 constexpr std::int64_t kCodes4 = 128, kCodes8 = 256;  // one block's codes, eight rows
 
 struct Fp4Base {
+  static constexpr std::int64_t kValues = 32;
+  static constexpr int kGroupsAtOnce = 2;
   static std::int64_t group(const RowDotArgs&) { return 32; }
   using X = XBlock;
   static X xblock(const RowDotArgs& a, std::int64_t b) { return x_block(a.xq + 32 * b); }
@@ -122,7 +121,8 @@ struct IntHead {
   __m256i zero;
 };
 struct IntBase {
-  static constexpr std::int64_t kHead = 24;
+  static constexpr std::int64_t kValues = 32, kHead = 24;
+  static constexpr int kGroupsAtOnce = 2;
   using Acc = __m256;
   static std::int64_t group(const RowDotArgs& a) { return a.group; }
   using Head = IntHead;
@@ -169,51 +169,17 @@ struct Int8X8 : IntBase {
   }
 };
 
-// ---- the driver: R groups of eight rows at once, each block's activations made once for all ----------
-
-// A format's float lanes to its eight rows (nvfp4's 16 lanes: the two halves of each row added).
-inline __m256 rows8(__m256 acc) { return acc; }
-inline __m256 rows8(__m512 acc) {
-  return _mm256_add_ps(_mm512_castps512_ps256(acc), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+// The driver's results (row_dot_q8_x8_driver.h): a format's float lanes to its eight rows (nvfp4's 16
+// lanes: the two halves of each row added), times scale.
+inline void store8(float* y, __m256 acc, float scale) {
+  _mm256_storeu_ps(y, _mm256_mul_ps(acc, _mm256_set1_ps(scale)));
+}
+inline void store8(float* y, __m512 acc, float scale) {
+  const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
+  store8(y, _mm256_add_ps(_mm512_castps512_ps256(acc), high), scale);
 }
 
-template <class Fmt, int R>
-void x8_groups(const RowDotArgs& a, std::int64_t g, float* y) {
-  const std::int64_t per_group = Fmt::group(a) / 32, groups = a.cols / Fmt::group(a);
-  const std::int64_t eight_rows = groups * (Fmt::kHead + per_group * Fmt::kBlock);  // bytes of eight rows
-  const std::uint8_t* p[R];
-  typename Fmt::Acc acc[R];
-  for (int i = 0; i < R; ++i) {
-    p[i] = a.data + (g / 8 + i) * eight_rows;
-    acc[i] = typename Fmt::Acc{};
-  }
-  for (std::int64_t j = 0, b = 0; j < groups; ++j) {
-    typename Fmt::Head h[R];
-    for (int i = 0; i < R; ++i) {
-      prefetch_ahead(p[i], Fmt::kHead);
-      h[i] = Fmt::head(p[i]);
-      p[i] += Fmt::kHead;
-    }
-    for (const std::int64_t end = b + per_group; b < end; ++b) {
-      const typename Fmt::X x = Fmt::xblock(a, b);
-      for (int i = 0; i < R; ++i) {
-        prefetch_ahead(p[i], Fmt::kBlock);
-        acc[i] = Fmt::block(a, p[i], h[i], x, b, acc[i]);
-        p[i] += Fmt::kBlock;
-      }
-    }
-  }
-  const __m256 scale = _mm256_set1_ps(Fmt::row_scale(a));
-  for (int i = 0; i < R; ++i) _mm256_storeu_ps(y + 8 * i, _mm256_mul_ps(rows8(acc[i]), scale));
-}
-
-// Two groups at a time (sixteen rows share each block's activation vectors), then one.
-template <class Fmt>
-void x8_row_dot(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y) {
-  std::int64_t g = r0;
-  for (; g + 16 <= r0 + n; g += 16) x8_groups<Fmt, 2>(a, g, y + (g - r0));
-  for (; g < r0 + n; g += 8) x8_groups<Fmt, 1>(a, g, y + (g - r0));
-}
+#include "engine/tensor/row_dot_q8_x8_driver.h"
 
 }  // namespace
 

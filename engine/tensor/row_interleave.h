@@ -2,7 +2,9 @@
 // Packed weights laid out for decoding: a copy of a matrix's rows interleaved eight at a time, so one
 // vector load brings a block of eight rows and one conversion their eight scales (llama.cpp's CPU
 // "repack" of Q4_0 and Q4_K into block_q4_0x8 / block_q4_Kx8 does the same for its gemv; the layouts
-// here are qlab's own, made for AVX-512 VNNI's 512-bit dot product).
+// here are qlab's own, made for AVX-512 VNNI's 512-bit dot product). The same bytes serve NEON: each
+// 16 of them hold 4 codes of each of 4 rows, which SDOT by element sums against one 4-byte lane of the
+// activations (row_dot_q8_x8_neon.h), so one copy per format serves both.
 //   kInterleaveRows      rows per group (8)
 //   interleave_q4_0      ggml q4_0 rows [rows x blocks of 18 bytes] -> the x8 layout below, same size
 //   interleave_q8_0      ggml q8_0 rows [rows x blocks of 34 bytes] -> the x8 layout below, same size
