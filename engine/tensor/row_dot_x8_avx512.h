@@ -1,6 +1,6 @@
 // What every x8 kernel (rows interleaved by 8, row_interleave.h) shares on AVX-512 F/BW/VL, with or
-// without VNNI: included by row_dot_q8_x8_avx512.h (the integer kernels) inside its includers'
-// namespace and an unnamed one, after <immintrin.h>.
+// without VNNI: included by row_dot_q8_x8_avx512.h (the integer kernels) and row_dot_x8_avx512.cpp
+// (the float kernels) inside their namespace and an unnamed one, after <immintrin.h>.
 //   prefetch_ahead   a block's bytes asked for 4 KiB ahead
 //   row_bytes8       eight bytes (one per row) as int32 lanes
 //   e8m0_half16      sixteen E8M0 scale codes as their values / 2 (e8m0_half: eight)
