@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,25 @@ using namespace rowdottest;
 // one group of sixteen then eight.
 constexpr std::int64_t kRows = 40;
 constexpr std::pair<std::int64_t, std::int64_t> kBands[] = {{0, kRows}, {8, kRows - 8}, {kRows - 8, 8}, {16, 24}};
+
+// kRows rows of awkward weights (seed) packed in spec, and their reference dequantization (deq).
+Matrix awkward_matrix(const formats::BlockFormatSpec& spec, std::int64_t cols, unsigned seed, std::vector<float>& deq) {
+  const std::vector<float> w = awkward_weights(kRows, cols, seed);
+  const formats::QuantizedTensor q = formats::quantize(spec, w, kRows, cols);
+  deq.resize(w.size());
+  formats::dequantize(q, deq, formats::KernelPath::Reference);
+  return Matrix::owned_packed(q, spec, cols);
+}
+
+// m bound (b) to `kernel` on its copy, made at this first bind (loading made none: `before`).
+void expect_reads_copy(const Matrix& m, bool before, const std::optional<BoundRowDot>& b, kernels::RowDot kernel,
+                       const std::string& what) {
+  EXPECT_FALSE(before) << what << ": made by loading";
+  ASSERT_TRUE(b) << what;
+  ASSERT_EQ(b->fn, kernel) << what;
+  ASSERT_EQ(b->row_group, 8) << what;
+  EXPECT_EQ(static_cast<std::int64_t>(m.interleaved->size()), interleaved_bytes(m)) << what;
+}
 
 // The kernel on the whole matrix, then on each band: every row within reference(row) and equal to the
 // whole call's; and matmul's product (x: the activations as given to it) equal to the whole call's.
@@ -59,19 +79,13 @@ TEST(RowDotX8, NativeKernelsMatchTheQ8RoundedProduct) {
     for (std::int64_t cols : {std::int64_t{384}, std::int64_t{2048}}) {
       if (formats::padded_cols(spec, cols) != cols) continue;
       const std::string what = std::string(name) + " cols " + std::to_string(cols);
-      const std::vector<float> w = awkward_weights(kRows, cols, 19);
-      const formats::QuantizedTensor q = formats::quantize(spec, w, kRows, cols);
-      std::vector<float> deq(w.size());
-      formats::dequantize(q, deq, formats::KernelPath::Reference);
-      Matrix m = Matrix::owned_packed(q, spec, cols);
+      std::vector<float> deq;
+      Matrix m = awkward_matrix(spec, cols, 19, deq);
       ASSERT_TRUE(m.interleaved) << what;
-      EXPECT_FALSE(m.interleaved->made()) << what << ": made by loading";
+      const bool before = m.interleaved->made();
       m.math = ProductMath::Native;
       const auto b = bind_row_dot(m, *set);
-      ASSERT_TRUE(b) << what;
-      ASSERT_EQ(b->fn, set->*kernel) << what;
-      ASSERT_EQ(b->row_group, 8) << what;
-      EXPECT_EQ(static_cast<std::int64_t>(m.interleaved->size()), interleaved_bytes(m)) << what;
+      ASSERT_NO_FATAL_FAILURE(expect_reads_copy(m, before, b, set->*kernel, what));
       const std::int64_t group = spec.block_size > 0 ? spec.block_size : cols;
       for (unsigned seed : {1u, 2u, 3u}) {
         const std::vector<float> x = native_activations(cols, seed);
@@ -121,19 +135,13 @@ TEST(RowDotX8, FloatKernelsMatchTheDequantizedProduct) {
     for (std::int64_t cols : {std::int64_t{384}, std::int64_t{2048}}) {
       if (formats::padded_cols(spec, cols) != cols) continue;
       const std::string what = spec.name + " cols " + std::to_string(cols);
-      const std::vector<float> w = awkward_weights(kRows, cols, 29);
-      const formats::QuantizedTensor q = formats::quantize(spec, w, kRows, cols);
-      std::vector<float> deq(w.size());
-      formats::dequantize(q, deq, formats::KernelPath::Reference);
-      Matrix m = Matrix::owned_packed(q, spec, cols);
+      std::vector<float> deq;
+      const Matrix m = awkward_matrix(spec, cols, 29, deq);
       ASSERT_TRUE(m.interleaved) << what;
-      EXPECT_FALSE(m.interleaved->made()) << what << ": made by loading";
+      const bool before = m.interleaved->made();
       const auto b = bind_row_dot(m, *set);
-      ASSERT_TRUE(b) << what;
-      ASSERT_EQ(b->fn, set->*kernel) << what;
-      ASSERT_EQ(b->row_group, 8) << what;
+      ASSERT_NO_FATAL_FAILURE(expect_reads_copy(m, before, b, set->*kernel, what));
       ASSERT_EQ(b->activations, kernels::ActivationBlocks::Float) << what;
-      EXPECT_EQ(static_cast<std::int64_t>(m.interleaved->size()), interleaved_bytes(m)) << what;
       Matrix native = m;
       native.math = ProductMath::Native;
       const auto bn = bind_row_dot(native, *set);
