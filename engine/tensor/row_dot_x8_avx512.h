@@ -32,15 +32,15 @@ inline __m256 e8m0_half(const std::uint8_t* p) {
   return _mm512_castps512_ps256(e8m0_half16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
 }
 
-// Sign and the seven other bits moved under an IEEE half's sign, exponent (4 of 5 bits) and fraction,
-// widened exactly (subnormals too) by F16C, then times 2^7 (the exponent biases differ by 8; halved).
-// Magnitude 0x7F is E4M3's NaN.
+// Sign-extended to 32 bits (bit 31 the sign, bits 27-30 copies of it) and shifted left by 20, a code's
+// 4-bit exponent and 3-bit fraction sit under a float's exponent field (its low four bits) and
+// fraction, the sign at bit 31; with the copies masked off that float is the code's value times
+// 2^-120, subnormals (exponent 0) included, so times 2^119 (exact) it is the value / 2. Magnitude 0x7F
+// is E4M3's NaN. (IEEE subnormals: the engine never sets flush-to-zero or denormals-are-zero.)
 inline __m512 e4m3_half16(__m128i codes) {
-  const __m256i c = _mm256_cvtepu8_epi16(codes);
-  const __m256i mag = _mm256_and_si256(c, _mm256_set1_epi16(0x7F));
-  const __m256i h =
-      _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(c, _mm256_set1_epi16(0x80)), 8));
-  const __m512 v = _mm512_mul_ps(_mm512_cvtph_ps(h), _mm512_set1_ps(128.0f));
-  const __mmask16 nan = _mm256_cmpeq_epi16_mask(mag, _mm256_set1_epi16(0x7F));
+  const __m512i c = _mm512_cvtepi8_epi32(codes);
+  const __m512i f = _mm512_and_si512(_mm512_slli_epi32(c, 20), _mm512_set1_epi32(static_cast<int>(0x87F00000u)));
+  const __m512 v = _mm512_mul_ps(_mm512_castsi512_ps(f), _mm512_set1_ps(0x1p119f));
+  const __mmask16 nan = _mm512_cmpeq_epi32_mask(_mm512_and_si512(c, _mm512_set1_epi32(0x7F)), _mm512_set1_epi32(0x7F));
   return _mm512_mask_blend_ps(nan, v, _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)));
 }
