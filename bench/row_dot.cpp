@@ -177,14 +177,22 @@ BENCHMARK_CAPTURE(BM_RowDot, int4_g32_x8, std::string("int4-g32_x8"))->Unit(benc
 BENCHMARK_CAPTURE(BM_RowDot, int4_g32_sym_x8, std::string("int4-g32-sym_x8"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, nvfp4_x8, std::string("nvfp4_x8"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, mxfp4_x8, std::string("mxfp4_x8"))->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_RowDot, int8_g128_threads2, std::string("int8-g128"), 2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_RowDot, int4_g128_threads2, std::string("int4-g128"), 2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_RowDot, nvfp4_threads2, std::string("nvfp4"), 2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_RowDot, int8_g128_x8_threads2, std::string("int8-g128_x8"), 2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_RowDot, int4_g128_x8_threads2, std::string("int4-g128_x8"), 2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_RowDot, int4_g32_x8_threads2, std::string("int4-g32_x8"), 2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_RowDot, nvfp4_x8_threads2, std::string("nvfp4_x8"), 2)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_RowDot, mxfp4_x8_threads2, std::string("mxfp4_x8"), 2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, int8_g128_threads2, std::string("int8-g128"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, int4_g128_threads2, std::string("int4-g128"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, nvfp4_threads2, std::string("nvfp4"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, int8_g128_x8_threads2, std::string("int8-g128_x8"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, int4_g128_x8_threads2, std::string("int4-g128_x8"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, int4_g32_x8_threads2, std::string("int4-g32_x8"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, nvfp4_x8_threads2, std::string("nvfp4_x8"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, mxfp4_x8_threads2, std::string("mxfp4_x8"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_RowDot, int8_ch_native, std::string("int8-ch_native"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, int8_g128_native, std::string("int8-g128_native"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, int4_g128_native, std::string("int4-g128_native"))->Unit(benchmark::kMillisecond);

@@ -15,10 +15,10 @@
 //
 // Per 16 weights: 4-bit codes take a shift (7 in 8), VPERMPS, the FMA and an eighth of a VINSERTI64X4
 // (asymmetric int4 groups: VPERMT2PS on code - zero + 16, made by one byte addition per 64 codes);
-// 8-bit codes a shift (3 in 4), a VPTERNLOGD, a subtraction and the FMA. The products are the dequantized weights' (E2M1 x 2 and (code - zero) exactly,
-// the scales multiplying a half block's (nvfp4), a block's (mxfp4) or a group's (int) sums, as the row
-// kernels' scales do); only the order of the float sums differs, and a row's result does not depend on
-// the band it is computed in.
+// 8-bit codes a shift (3 in 4), a VPTERNLOGD, a subtraction and the FMA. The products are the
+// dequantized weights' (E2M1 x 2 and code - zero exactly, the scales multiplying a half block's
+// (nvfp4), a block's (mxfp4) or a group's (int) sums, as the row kernels' scales do); only the order of
+// the float sums differs, and a row's result does not depend on the band it is computed in.
 #include <cstdint>
 
 #include "engine/tensor/row_dot.h"
@@ -188,7 +188,8 @@ struct Int4 : IntGroups {
     if constexpr (Symmetric) {
       nibble_block(a, b, x, _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7), acc);
     } else {
-      const __m512i bias = _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_set1_epi32(16), h.zero), _mm512_set1_epi32(0x01010101));
+      const __m512i bias =  // 16 - zero in each byte of a row's lane
+          _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_set1_epi32(16), h.zero), _mm512_set1_epi32(0x01010101));
       nibble_block_biased(a, b, x, bias, acc);
     }
   }
