@@ -11,9 +11,10 @@
 // activation rounding) and, named "<format>_native", qlab's formats under ProductMath::Native. A ggml
 // type's matrix repeats the quantized bytes of its first 2048 rows (the k-quant search over the
 // whole matrix would take minutes; the kernels' speed does not depend on the values). "<type>_x8" is a
-// ggml type, or "<format>_native_x8" one of qlab's, with its rows interleaved by 8
-// (engine/tensor/row_interleave.h), as the runtime decodes it where the CPU has the kernel (bytes
-// counted as the plain blocks'); without _x8 the row-at-a-time kernels.
+// ggml type, "<format>_x8" one of qlab's (float activations, ProductMath::Fast) or "<format>_native_x8"
+// (Native), with its rows interleaved by 8 (engine/tensor/row_interleave.h), as the runtime decodes
+// it where the CPU has the kernel (bytes counted as the plain blocks'); without _x8 the row-at-a-time
+// kernels. "_threads2": two threads, through tensor::matmul as decoding calls it (ReadCeiling/2 beside).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -112,8 +113,10 @@ tensor::Matrix weights(const std::string& format) {
   return m;
 }
 
-void BM_RowDot(benchmark::State& state, const std::string& format) {
-  set_thread_count(1);
+// threads > 1: through tensor::matmul, as decoding multiplies (the pool's threads take bands of rows;
+// an integer kernel's activations quantized once, before them).
+void BM_RowDot(benchmark::State& state, const std::string& format, int threads = 1) {
+  set_thread_count(threads);
   const tensor::Matrix w = weights(format);
   const tensor::kernels::RowDotSet* set = tensor::row_dot_set();
   const auto bound = set ? tensor::bind_row_dot(w, *set) : std::nullopt;
@@ -127,6 +130,11 @@ void BM_RowDot(benchmark::State& state, const std::string& format) {
   args.x = x.data();
   tensor::QuantizedActivations xq;
   for (auto _ : state) {
+    if (threads > 1) {
+      tensor::matmul(x.data(), 1, w, y.data());
+      benchmark::DoNotOptimize(y.data());
+      continue;
+    }
     if (bound->activations != tensor::kernels::ActivationBlocks::Float) {  // once per product, as matmul does
       tensor::quantize_activations(x.data(), kCols, bound->activations, xq);
       args.xq = xq.q.data();
@@ -140,9 +148,11 @@ void BM_RowDot(benchmark::State& state, const std::string& format) {
   state.counters["bits/weight"] = 8.0 * static_cast<double>(w.storage_bytes()) / static_cast<double>(w.rows * kCols);
 }
 
-// The engine's STREAM-style read (bench infer's ceiling) on one thread, over the bf16 matrix's bytes.
+// The engine's STREAM-style read (bench infer's ceiling) on state.range(0) threads, over the bf16
+// matrix's bytes.
 void BM_ReadCeiling(benchmark::State& state) {
-  set_thread_count(1);
+  const int threads = static_cast<int>(state.range(0));
+  set_thread_count(threads);
   const std::uint64_t bytes = static_cast<std::uint64_t>(kRows * kCols) * 2;
   double best = 0;
   for (auto _ : state) best = std::max(best, bench::measure_read_bandwidth(1, bytes).best);
@@ -151,7 +161,7 @@ void BM_ReadCeiling(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_ReadCeiling)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_ReadCeiling)->Unit(benchmark::kMillisecond)->Iterations(3)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_RowDot, bf16, std::string("bf16"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, f16, std::string("f16"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, int8_ch, std::string("int8-ch"))->Unit(benchmark::kMillisecond);
@@ -161,6 +171,28 @@ BENCHMARK_CAPTURE(BM_RowDot, int4_g128, std::string("int4-g128"))->Unit(benchmar
 BENCHMARK_CAPTURE(BM_RowDot, int4_g32, std::string("int4-g32"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, nvfp4, std::string("nvfp4"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, mxfp4, std::string("mxfp4"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int8_g128_x8, std::string("int8-g128_x8"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int4_g128_x8, std::string("int4-g128_x8"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int4_g32_x8, std::string("int4-g32_x8"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int4_g32_sym_x8, std::string("int4-g32-sym_x8"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, nvfp4_x8, std::string("nvfp4_x8"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, mxfp4_x8, std::string("mxfp4_x8"))->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_RowDot, int8_g128_threads2, std::string("int8-g128"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, int4_g128_threads2, std::string("int4-g128"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, nvfp4_threads2, std::string("nvfp4"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, int8_g128_x8_threads2, std::string("int8-g128_x8"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, int4_g128_x8_threads2, std::string("int4-g128_x8"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, int4_g32_x8_threads2, std::string("int4-g32_x8"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, nvfp4_x8_threads2, std::string("nvfp4_x8"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_RowDot, mxfp4_x8_threads2, std::string("mxfp4_x8"), 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_RowDot, int8_ch_native, std::string("int8-ch_native"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, int8_g128_native, std::string("int8-g128_native"))->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_RowDot, int4_g128_native, std::string("int4-g128_native"))->Unit(benchmark::kMillisecond);

@@ -28,7 +28,10 @@ enum class ElemType { F32, F16, BF16, Packed };
 //          of the weights gives (a packed matrix: what the fake-quantized float32 model gives)
 //   Fast   the default: as Exact, except that one row of activations (decoding) against half or
 //          packed weights goes through the row-dot kernels, whose sums run in another order (the
-//          results differ from Exact by float rounding; float32 weights stay with BLAS)
+//          results differ from Exact by float rounding; float32 weights stay with BLAS). On AVX-512,
+//          nvfp4, mxfp4 and int4 / int8 groups with whole groups of 8 rows read a copy of their rows
+//          interleaved by 8 (row_interleave.h), made at the first such product: the same products,
+//          summed in another order
 //   Native as Fast, and activations against bf16 weights (a prompt, and decoding's single row) use
 //          the CPU's bf16 dot products, the activations rounded to bf16 first (gemm_bf16.h; llama.cpp's
 //          CPU arithmetic for a bf16 model); where the CPU has none, as Fast. One row of activations
@@ -36,8 +39,9 @@ enum class ElemType { F32, F16, BF16, Packed };
 //          (llama.cpp's q8_0) and multiplied by integer dot products (row_dot.h), as llama.cpp
 //          multiplies its own 4- and 8-bit types: Fast's result within the q8_0 rounding of the
 //          activations (fp8 and the other formats: as Fast). On AVX-512 VNNI and NEON with SDOT,
-//          nvfp4, mxfp4 and int4 / int8 groups read a copy of their rows interleaved by 8
-//          (row_interleave.h), made at the first such product: the same sums, added in another order
+//          nvfp4, mxfp4 and int4 / int8 groups read the interleaved copy too (the same one as
+//          Fast's, row_interleave.h, made at the first such product): the same sums, added in
+//          another order
 enum class ProductMath { Exact, Fast, Native };
 
 struct Matrix {

@@ -9,7 +9,10 @@
 // activations and sums block by block: one pass over the stored bytes, nothing written back.
 // The products are float32, exactly those of the dequantized weights; only the order of the sums
 // differs from a dequantize-then-BLAS product (and scales multiply a block's sum instead of each
-// weight), so results agree with it to float rounding (tests/unit/tensor bound the difference).
+// weight), so results agree with it to float rounding (tests/unit/tensor bound the difference). The
+// *_float_x8 kernels (AVX-512) read a copy of the rows interleaved by 8 (row_interleave.h) and sum
+// sixteen rows per instruction, one row per lane, each activation broadcast once for all sixteen: the
+// same products, summed in another order.
 //
 // Kernels over int8 activations (the integer kernels, row_dot_q8_impl.h) take the activation row
 // quantized once per product (row_dot_activations.h): int8 codes in blocks with a float scale each,
@@ -86,6 +89,9 @@ struct RowDotSet {
   // (row_interleave.h; args bound as for the row-at-a-time kernels, args.data the copy); r0 and n
   // multiples of 8. AVX-512 VNNI and NEON with SDOT; AVX2 has none.
   RowDot nvfp4_x8, mxfp4_x8, int4_x8, int8_x8;
+  // Float activations (ProductMath::Fast, the float kernels above) on the same interleaved copy, args
+  // likewise; r0 and n multiples of 8. AVX-512 (F, BW, VL) only.
+  RowDot nvfp4_float_x8, mxfp4_float_x8, int4_float_x8, int8_float_x8;
 };
 
 // kRowDots: the float kernels (the integer ones nullptr); kIntRowDots: only the integer kernels,
@@ -95,6 +101,11 @@ namespace avx512 {
 extern const RowDotSet kRowDots;
 extern const RowDotSet kIntRowDots;
 #include "engine/tensor/row_dot_q8_x8.h"
+// row_dot_x8_avx512.cpp
+void nvfp4_float_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+void mxfp4_float_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+void int4_float_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
+void int8_float_x8(const RowDotArgs& a, std::int64_t r0, std::int64_t n, float* y);
 }
 namespace avx2 {
 extern const RowDotSet kRowDots;

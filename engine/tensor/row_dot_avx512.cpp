@@ -77,7 +77,15 @@ struct Isa {
 
 }  // namespace
 
-constinit const RowDotSet kRowDots = make_row_dots();
+// The row-at-a-time kernels, and those that read rows interleaved by 8 (row_dot_x8_avx512.cpp).
+constinit const RowDotSet kRowDots = [] {
+  RowDotSet s = make_row_dots();
+  s.nvfp4_float_x8 = nvfp4_float_x8;
+  s.mxfp4_float_x8 = mxfp4_float_x8;
+  s.int4_float_x8 = int4_float_x8;
+  s.int8_float_x8 = int8_float_x8;
+  return s;
+}();
 
 }  // namespace qlab::tensor::kernels::avx512
 

@@ -101,11 +101,6 @@ namespace {
 
 constexpr std::int64_t kQ4_KGroupBytes = 1184;  // row_interleave.h
 
-// Eight bytes (one per row) as int32 lanes.
-inline __m256i row_bytes8(const std::uint8_t* p) {
-  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-}
-
 }  // namespace
 
 // Q4_K against Q8_K activations. Per super-block of eight rows: each 32-value sub-block's integer sums

@@ -4,10 +4,12 @@
 //   XBlock / x_block   a 32-value block of int8 activations as four vectors matching the 4-bit codes'
 //                      x8 arrangement (q4_0's: two 64-byte loads, low and high nibbles)
 //   x_codes, dword_pair   the activations' 32 codes; dword lo in lanes 0-7 and lo + 1 in lanes 8-15
-//   prefetch_ahead     a block's bytes asked for 4 KiB ahead
+//   (and row_dot_x8_avx512.h: prefetch_ahead, the scale conversions)
 //   fold               16 int32 lanes (lane k: row k % 8) to eight rows' sums
 //   nibble_sums        128 code bytes of eight rows against an XBlock: values 0-15 and 16-31 apart
 // Every sum here is an exact int32.
+
+#include "engine/tensor/row_dot_x8_avx512.h"
 
 // The 32 activation codes of a block as four 64-byte vectors, each matching one nibble half of one
 // 64-byte code load: lanes 0-7 the activation dword the first half's rows need, lanes 8-15 the next.
@@ -29,12 +31,6 @@ inline __m512i dword_pair(__m512i x, int lo) {
 inline XBlock x_block(const std::int8_t* xq) {
   const __m512i x = x_codes(xq);
   return {{dword_pair(x, 0), dword_pair(x, 4), dword_pair(x, 2), dword_pair(x, 6)}};
-}
-
-// The hardware prefetcher alone leaves these kernels waiting on memory (bench_row_dot, one thread:
-// Q6_K 7.2 against 10.9 GB/s with this): each block's bytes are asked for 4 KiB ahead.
-inline void prefetch_ahead(const std::uint8_t* p, int bytes) {
-  for (int l = 0; l < bytes; l += 64) _mm_prefetch(reinterpret_cast<const char*>(p + 4096 + l), _MM_HINT_T0);
 }
 
 // 16 int32 lanes (lane k: row k % 8) to the eight rows' sums.

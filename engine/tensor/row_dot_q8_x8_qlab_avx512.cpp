@@ -25,37 +25,6 @@ namespace {
 
 #include "engine/tensor/row_dot_q8_x8_avx512.h"
 
-// Eight bytes (one per row) as int32 lanes.
-inline __m256i row_bytes8(const std::uint8_t* p) {
-  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-}
-
-// Eight E8M0 scale codes as their values / 2 (the table of the row-at-a-time kernels, exactly):
-// the code under a float's exponent field is 2^(e - 127) for e in 1 .. 254, halved exactly (2^-127
-// a subnormal); e = 0 is 2^-127 (the field would read 0) and e = 255 OCP's NaN (it would read
-// infinity), so those two are put in by mask.
-inline __m256 e8m0_half(const std::uint8_t* p) {
-  const __m256i e = row_bytes8(p);
-  __m256 v = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_slli_epi32(e, 23)), _mm256_set1_ps(0.5f));
-  v = _mm256_mask_blend_ps(_mm256_cmpeq_epi32_mask(e, _mm256_setzero_si256()), v,
-                           _mm256_castsi256_ps(_mm256_set1_epi32(0x00200000)));  // 2^-128
-  return _mm256_mask_blend_ps(_mm256_cmpeq_epi32_mask(e, _mm256_set1_epi32(255)), v,
-                              _mm256_castsi256_ps(_mm256_set1_epi32(0x7FC00000)));
-}
-
-// Sixteen E4M3 scale codes as their values / 2: sign and the seven other bits moved under an IEEE
-// half's sign, exponent (4 of 5 bits) and fraction, widened exactly (subnormals too) by F16C, then
-// times 2^7 (the exponent biases differ by 8; halved). Magnitude 0x7F is E4M3's NaN.
-inline __m512 e4m3_half16(const std::uint8_t* p) {
-  const __m256i c = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  const __m256i mag = _mm256_and_si256(c, _mm256_set1_epi16(0x7F));
-  const __m256i h =
-      _mm256_or_si256(_mm256_slli_epi16(mag, 7), _mm256_slli_epi16(_mm256_and_si256(c, _mm256_set1_epi16(0x80)), 8));
-  const __m512 v = _mm512_mul_ps(_mm512_cvtph_ps(h), _mm512_set1_ps(128.0f));
-  const __mmask16 nan = _mm256_cmpeq_epi16_mask(mag, _mm256_set1_epi16(0x7F));
-  return _mm512_mask_blend_ps(nan, v, _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)));
-}
-
 // 2 x E2M1 + 12 by code (row_dot_q8_impl.h's kE2M1x2Plus12), in every 128-bit lane.
 inline __m512i e2m1_table() {
   return _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
@@ -83,7 +52,7 @@ struct Nvfp4X8 : Fp4Base {
   static constexpr std::int64_t kHead = 16, kBlock = kCodes4;
   using Acc = __m512;
   using Head = __m512;
-  static Head head(const std::uint8_t* p) { return e4m3_half16(p); }
+  static Head head(const std::uint8_t* p) { return e4m3_half16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static float row_scale(const RowDotArgs& a) { return a.tensor_scale; }
   static __m512 block(const RowDotArgs& a, const std::uint8_t* p, const Head& h, const X& x, std::int64_t b, __m512 acc) {
     __m512i lo, hi;

@@ -248,10 +248,10 @@ std::optional<BoundRowDot> bind_row_dot(const Matrix& w, const RowDotSet& set) {
     if (b.activations != kFloat) a.half_table = half_table();
     k->bind(q, a);
     // The interleaved copy (row_interleave.h), made here at its first use, where the matrix has a slot
-    // for one and this set reads it. Its kernels are integer kernels: they serve a product on int8
-    // activations (a ggml type's own, or Native's on qlab's formats), never Fast's float one.
-    const auto x8 = interleaved_kernel(*q.spec);
-    if (w.interleaved && x8 && b.activations != kFloat && set.*x8) {
+    // for one and this set has the kernel that reads it on these activations: float (Fast on qlab's
+    // formats) or int8 (Native's, or a ggml type's own).
+    const auto x8 = interleaved_kernel(*q.spec, b.activations);
+    if (w.interleaved && x8 && set.*x8) {
       if (const std::uint8_t* copy = w.interleaved->rows(w)) {
         b.fn = set.*x8;
         a.data = copy;

@@ -63,9 +63,9 @@ struct BoundRowDot {
 };
 // w.math == ProductMath::Native picks a row's integer kernel where it has one (and the set too). A
 // ggml type's row binds only where w.round_input is set (its products round the activations). A
-// matrix with a slot for an interleaved copy (row_interleave.h) binds the kernel that reads it, if the
-// set has it and the product takes int8 activations, and then makes the copy if it is not made yet
-// (once; later calls wait for it).
+// matrix with a slot for an interleaved copy (row_interleave.h) binds the kernel that reads it on the
+// product's activations (float ones under Fast, int8 under Native or a ggml type's rounding) if the
+// set has it, and then makes the copy if it is not made yet (once; later calls wait for it).
 std::optional<BoundRowDot> bind_row_dot(const Matrix& w, const kernels::RowDotSet& set);
 
 }  // namespace qlab::tensor

@@ -36,12 +36,14 @@ void scale_min_k4(const std::uint8_t* q, int j, std::uint8_t& sc, std::uint8_t& 
 }
 
 // The formats with an x8 layout: which specs, the copy's bytes for eight rows, the rearrangement of
-// rows [r0, r0 + rows), and the kernel that reads it.
+// rows [r0, r0 + rows), and the kernels that read it: on int8 activations, and on float ones (nullptr:
+// ggml's types, whose products always take int8 activations).
 struct X8Layout {
   bool (*serves)(const formats::BlockFormatSpec& spec);
   std::int64_t (*eight_rows)(const formats::QuantizedView& q);
   void (*interleave)(const formats::QuantizedView& q, std::int64_t r0, std::int64_t rows, std::uint8_t* dst);
   kernels::RowDot kernels::RowDotSet::*kernel;
+  kernels::RowDot kernels::RowDotSet::*float_kernel;
 };
 
 // ggml's types: values and bytes of a block, bytes of eight rows' block in the copy.
@@ -80,14 +82,14 @@ std::int64_t int_groups_eight_rows(const formats::QuantizedView& q) {
 using K = kernels::RowDotSet;
 using Kind = formats::BlockKind;
 constexpr X8Layout kLayouts[] = {
-    {ggml_serves<kQ4_0, 32>, Q4_0::eight_rows, Q4_0::interleave, &K::ggml_q4_0_x8},
-    {ggml_serves<kQ8_0, 32>, Q8_0::eight_rows, Q8_0::interleave, &K::ggml_q8_0_x8},
-    {ggml_serves<kQ4_K, 256>, Q4_K::eight_rows, Q4_K::interleave, &K::ggml_q4_k_x8},
-    {ggml_serves<kQ6_K, 256>, Q6_K::eight_rows, Q6_K::interleave, &K::ggml_q6_k_x8},
-    {qlab_serves<Kind::NVFP4>, nvfp4_eight_rows, interleave_nvfp4, &K::nvfp4_x8},
-    {qlab_serves<Kind::MXFP4>, mxfp4_eight_rows, interleave_mxfp4, &K::mxfp4_x8},
-    {qlab_serves<Kind::IntGroup, 4>, int_groups_eight_rows, interleave_int_groups, &K::int4_x8},
-    {qlab_serves<Kind::IntGroup, 8>, int_groups_eight_rows, interleave_int_groups, &K::int8_x8},
+    {ggml_serves<kQ4_0, 32>, Q4_0::eight_rows, Q4_0::interleave, &K::ggml_q4_0_x8, nullptr},
+    {ggml_serves<kQ8_0, 32>, Q8_0::eight_rows, Q8_0::interleave, &K::ggml_q8_0_x8, nullptr},
+    {ggml_serves<kQ4_K, 256>, Q4_K::eight_rows, Q4_K::interleave, &K::ggml_q4_k_x8, nullptr},
+    {ggml_serves<kQ6_K, 256>, Q6_K::eight_rows, Q6_K::interleave, &K::ggml_q6_k_x8, nullptr},
+    {qlab_serves<Kind::NVFP4>, nvfp4_eight_rows, interleave_nvfp4, &K::nvfp4_x8, &K::nvfp4_float_x8},
+    {qlab_serves<Kind::MXFP4>, mxfp4_eight_rows, interleave_mxfp4, &K::mxfp4_x8, &K::mxfp4_float_x8},
+    {qlab_serves<Kind::IntGroup, 4>, int_groups_eight_rows, interleave_int_groups, &K::int4_x8, &K::int4_float_x8},
+    {qlab_serves<Kind::IntGroup, 8>, int_groups_eight_rows, interleave_int_groups, &K::int8_x8, &K::int8_float_x8},
 };
 
 const X8Layout* layout_for(const formats::BlockFormatSpec& spec) {
@@ -208,9 +210,11 @@ bool interleave_for_decode(Matrix& w) {
   return b && b->row_group == kInterleaveRows;
 }
 
-kernels::RowDot kernels::RowDotSet::*interleaved_kernel(const formats::BlockFormatSpec& spec) {
+kernels::RowDot kernels::RowDotSet::*interleaved_kernel(const formats::BlockFormatSpec& spec,
+                                                         kernels::ActivationBlocks activations) {
   const X8Layout* layout = layout_for(spec);
-  return layout ? layout->kernel : nullptr;
+  if (!layout) return nullptr;
+  return activations == kernels::ActivationBlocks::Float ? layout->float_kernel : layout->kernel;
 }
 
 }  // namespace qlab::tensor

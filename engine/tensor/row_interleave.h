@@ -4,7 +4,10 @@
 // "repack" of Q4_0 and Q4_K into block_q4_0x8 / block_q4_Kx8 does the same for its gemv; the layouts
 // here are qlab's own, made for AVX-512 VNNI's 512-bit dot product). The same bytes serve NEON: each
 // 16 of them hold 4 codes of each of 4 rows, which SDOT by element sums against one 4-byte lane of the
-// activations (row_dot_q8_x8_neon.h), so one copy per format serves both.
+// activations (row_dot_q8_x8_neon.h), so one copy per format serves both. qlab's formats' copies are
+// read by float kernels too (ProductMath::Fast, row_dot_x8_avx512.cpp): two groups' same 32-byte
+// halves loaded as one vector hold sixteen rows at the same values, one row per 32-bit lane, so one
+// broadcast activation serves them all; the copy is the same for both maths.
 //   kInterleaveRows      rows per group (8)
 //   interleave_q4_0      ggml q4_0 rows [rows x blocks of 18 bytes] -> the x8 layout below, same size
 //   interleave_q8_0      ggml q8_0 rows [rows x blocks of 34 bytes] -> the x8 layout below, same size
@@ -12,18 +15,21 @@
 //                        1184 bytes per eight rows' super-block (the 6-bit scales unpacked to bytes)
 //   interleave_q6_k      ggml Q6_K rows [rows x super-blocks of 210 bytes] -> the x8 layout below, same size
 //   interleave_nvfp4, interleave_mxfp4, interleave_int_groups   qlab's formats (parts: codes, scales,
-//                        zeros) -> one buffer in the x8 layouts below, read under ProductMath::Native
+//                        zeros) -> one buffer in the x8 layouts below, read under ProductMath::Fast
+//                        (float activations) and Native (int8 ones)
 //   interleaved_bytes    the copy's size for a matrix, or 0 where its format has no x8 layout
 //   InterleavedRows      a matrix's copy, made once, at the first product that reads it
 //   interleave_for_decode  makes that copy now where a product would read it (tests, benchmarks)
-//   interleaved_kernel   the RowDotSet member that reads a format's x8 layout, or nullptr
+//   interleaved_kernel   the RowDotSet member that reads a format's x8 layout on float or int8
+//                        activations, or nullptr
 //
 // When the copy is made. Matrix::borrowed_packed gives every packed matrix whose format has an x8
 // layout (and whose rows are whole groups) an empty InterleavedRows; bind_row_dot (row_dot_table.h)
-// fills it the first time it binds the x8 kernel: a one-row product (decoding) of a ggml type under
-// llama.cpp's rounding, or of qlab's format under ProductMath::Native, on a CPU with the kernel. Loading
-// makes no copy, so a model that only reads prompts, or runs on a GPU, never holds one; the mapped
-// original stays beside it (prompts widen it).
+// fills it the first time it binds an x8 kernel: a one-row product (decoding) of a ggml type under
+// llama.cpp's rounding, or of qlab's format under ProductMath::Fast (AVX-512) or Native (AVX-512 VNNI),
+// on a CPU with the kernel; ProductMath::Exact never reads it. Loading makes no copy, so a model that
+// only reads prompts, or runs on a GPU, never holds one; the mapped original stays beside it (prompts
+// widen it).
 //
 // The x8 layout of q4_0 (ggml: d fp16, then qs[16], value j in the low nibble of qs[j], value j + 16
 // in the high one). Group g holds rows 8g .. 8g + 7, at the byte offset of row 8g in the plain layout
@@ -134,7 +140,9 @@ class InterleavedRows {
 // it did. For tests and benchmarks: products make it themselves at their first use.
 bool interleave_for_decode(Matrix& w);
 
-// The RowDotSet member that reads spec's x8 layout (bind_row_dot's choice for a matrix with a copy).
-kernels::RowDot kernels::RowDotSet::*interleaved_kernel(const formats::BlockFormatSpec& spec);
+// The RowDotSet member that reads spec's x8 layout on the given activations (bind_row_dot's choice for
+// a matrix with a copy), or nullptr.
+kernels::RowDot kernels::RowDotSet::*interleaved_kernel(const formats::BlockFormatSpec& spec,
+                                                         kernels::ActivationBlocks activations);
 
 }  // namespace qlab::tensor

@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -32,6 +31,7 @@
 #include "engine/tensor/row_dot_table.h"
 #include "engine/tensor/row_interleave.h"
 #include "tests/random_values.h"
+#include "tests/unit/tensor/row_dot_check.h"
 
 namespace qlab::gguf {
 namespace {
@@ -42,19 +42,12 @@ constexpr GgmlType kTypes[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, G
 
 using qlab::testing::gaussian;
 
-// Weights with what block formats find hard: outliers, values far below their block's largest, -0,
-// an all-zero 32-block, a row of zeros, a row all positive (Q4_K's minimum at its largest), a row all
-// negative.
+// Weights with what block formats find hard (the row kernels' tests' awkward_weights: outliers, values
+// far below their block's largest, -0, an all-zero 32-block, a row of zeros), and a row all positive
+// (Q4_K's minimum at its largest), a row all negative.
 std::vector<float> awkward_weights(std::int64_t rows, std::int64_t cols, unsigned seed) {
-  std::vector<float> w = gaussian(static_cast<std::size_t>(rows * cols), seed, 0.02f);
-  std::mt19937 rng(seed + 1);
-  std::uniform_int_distribution<std::size_t> pick(0, w.size() - 1);
-  for (int k = 0; k < 30; ++k) w[pick(rng)] *= 80.0f;
-  for (int k = 0; k < 30; ++k) w[pick(rng)] = -0.0f;
-  for (int k = 0; k < 30; ++k) w[pick(rng)] *= 1e-4f;
+  std::vector<float> w = tensor::rowdottest::awkward_weights(rows, cols, seed);
   auto row = [&](std::int64_t r) { return w.begin() + r * cols; };
-  std::fill(row(1), row(1) + 32, 0.0f);
-  std::fill(row(2), row(3), 0.0f);
   std::transform(row(3), row(4), row(3), [](float v) { return std::fabs(v) + 0.01f; });
   std::transform(row(4), row(5), row(4), [](float v) { return -std::fabs(v) - 0.5f; });
   return w;
