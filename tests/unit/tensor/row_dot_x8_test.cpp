@@ -203,7 +203,7 @@ TEST(RowDotX8, MatmulFastReadsTheCopyWhereRowsAreWholeGroups) {
 // rows whose activations are scaled so the products stay normal floats, and 255 (NaN) in one block.
 TEST(RowDotX8, FP4KernelsReadEveryScaleCode) {
   const kernels::RowDotSet* set = row_dot_set();
-  if (!set || !set->nvfp4_float_x8) GTEST_SKIP() << "no interleaved kernels on this CPU";
+  if (!set || (!set->nvfp4_float_x8 && !set->nvfp4_x8)) GTEST_SKIP() << "no interleaved kernels on this CPU";
   const std::int64_t rows = 40, cols = 256;
   for (auto [name, per_block] : {std::pair{"nvfp4", 2}, {"mxfp4", 1}}) {
     const formats::BlockFormatSpec& spec = formats::block_format(name);
@@ -224,7 +224,7 @@ TEST(RowDotX8, FP4KernelsReadEveryScaleCode) {
     Matrix m = Matrix::owned_packed(q, spec, cols);
     for (const ProductMath math : {ProductMath::Native, ProductMath::Fast}) {
       const bool native = math == ProductMath::Native;
-      if (native && !set->nvfp4_x8) continue;  // no VNNI
+      if (native ? !set->nvfp4_x8 : !set->nvfp4_float_x8) continue;  // no VNNI / SDOT; no float x8 (NEON)
       m.math = math;
       const auto b = bind_row_dot(m, *set);
       const std::string what = std::string(name) + (native ? " native" : " fast");
