@@ -15,18 +15,16 @@
 //   KV cache     float32 on the device, [capacity, kv_heads * head_dim] keys then values per layer
 //   evaluation   nll and kl_rows reduce logit rows on the device; only per-token numbers come back
 //
-// Weights read in place (weights.h, WeightPlacement): on the GB10 a model that does not fit beside
-// what is already copied is read where it lies, in host memory, by the GPU's pageable-memory access:
-// no second copy, no eviction.
+// Weights read in place (weights.h, WeightPlacement::Host): the kernels read the host's bytes where
+// they lie, through the GPU's pageable-memory access: no second copy. Opt-in until it has run on a
+// GB10, where it is meant to become auto's choice for a model that does not fit.
 // Models larger than a discrete GPU (or than the weight budget): weights are copied to the device
 // until one does not fit; from then on the rest stream through a ring on the device (weights.h,
 // weight_ring.h), each copied on a stream of its own while the layers before it compute, ordered by
 // events (copy before use, use before the place is reused), never by waiting for the device. The
 // order is learnt from the passes before, so the first pass streams on demand and later ones ahead.
-// On the GB10 the GPU reads the host's memory directly: there a weight that does not fit is read in
-// place instead (above), costing no second copy of a model that uses most of the 128 GB; free memory
-// there is read from /proc/meminfo (context.h), since NVML reports none for a GPU without memory of
-// its own.
+// On the GB10 the same happens today (its "device memory" is the host's); free memory there is read
+// from /proc/meminfo (context.h), since NVML reports none for a GPU without memory of its own.
 #include "engine/model/backend.h"
 #include "engine/model/device.h"
 
@@ -50,11 +48,10 @@ void set_weight_budget(std::uint64_t bytes);
 std::uint64_t weight_budget();
 
 // Where the weights a pass uses live (QLAB_CUDA_WEIGHTS=auto|copy|host sets it for a process):
-//   Auto   copied to device memory; on a GPU that shares the host's memory and can read pageable
-//          memory (the GB10), a weight that would not fit is read in place instead of evicting others
-//   Copy   always copied (weights that do not fit are evicted and uploaded again as they come round)
+//   Auto   as Copy today (see above)
+//   Copy   copied to device memory; weights that do not fit stream through the ring
 //   Host   always read in place from host memory (needs pageable access: an Error names the GPU
-//          that lacks it); on a discrete GPU every read crosses the bus: for tests and comparisons
+//          that lacks it); on a discrete GPU every read crosses the bus
 // Applies to weights not yet on the device; copies already made stay.
 enum class WeightPlacement { Auto, Copy, Host };
 void set_weight_placement(WeightPlacement p);

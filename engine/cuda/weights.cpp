@@ -126,24 +126,17 @@ WeightPlacement WeightCache::placement_from_environment() {
   return WeightPlacement::Auto;
 }
 
-// Whether a weight of `bytes` is read where it lies in host memory. Auto does so only where it costs
-// nothing (the GPU reads the same memory through the host's page tables) and the copy would not fit
-// beside what is already there: the host's available memory (free_bytes counts it there) less a
-// margin for the passes' own buffers.
-bool WeightCache::read_in_place(std::uint64_t bytes) const {
+// Whether a weight of `bytes` is read where it lies in host memory: only when asked for (Host). Auto
+// copies, and streams what does not fit, on every GPU for now: reading in place is meant to become
+// auto's choice on a GPU that shares the host's memory (the GB10) once it has run on one.
+bool WeightCache::read_in_place(std::uint64_t) const {
+  if (placement_ != WeightPlacement::Host) return false;
   const DeviceInfo& d = probe();
-  switch (placement_) {
-    case WeightPlacement::Copy: return false;
-    case WeightPlacement::Host:
-      if (!d.pageable_access)
-        fail("QLAB_CUDA_WEIGHTS=host: {} cannot read pageable host memory (its pageable-memory access is off); "
-             "use auto or copy",
-             d.name);
-      return true;
-    case WeightPlacement::Auto: break;
-  }
-  constexpr std::uint64_t kMargin = 2ULL << 30;
-  return d.shares_host_memory && d.pageable_access && bytes + kMargin > free_bytes();
+  if (!d.pageable_access)
+    fail("QLAB_CUDA_WEIGHTS=host: {} cannot read pageable host memory (its pageable-memory access is off); "
+         "use auto or copy",
+         d.name);
+  return true;
 }
 
 WeightCache::Entry WeightCache::upload(const tensor::Matrix& w, bool demand, bool& placed) {

@@ -260,8 +260,8 @@ TEST(ForwardOnGpu, PackedWeightsEqualTheCpu) {
   }
 }
 
-// Weights read in place from host memory (WeightPlacement::Host: what Auto does on the GB10 with a
-// weight that would not fit beside the copies) give the CPU's logits, bf16 and packed, prompt and
+// Weights read in place from host memory (WeightPlacement::Host: meant to become Auto's choice on the
+// GB10 for a weight that would not fit beside the copies) give the CPU's logits, bf16 and packed, prompt and
 // decode, and take no device memory. On a GPU that cannot read pageable memory, asking for it is a
 // clear error naming the GPU instead, and the test says it could not run the in-place path.
 TEST(ForwardOnGpu, WeightsReadInPlaceEqualTheCpu) {
